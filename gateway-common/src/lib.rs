@@ -1,0 +1,127 @@
+//! Plain-old-data shared by the kernel programs and userspace.
+//!
+//! Every type is `#[repr(C)]` with explicit padding, so both sides agree on
+//! its bytes. Addresses are kept as 16 bytes in network order: IPv4 as an
+//! IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), so one key shape serves both
+//! families. Ports are in host order.
+#![no_std]
+
+/// `AF_INET`, as the kernel spells it.
+pub const AF_INET: u16 = 2;
+/// `AF_INET6`, as the kernel spells it.
+pub const AF_INET6: u16 = 10;
+
+/// Pin names of the maps under `<bpffs>/maps/`.
+pub mod map_names {
+    /// Socket-local storage: the original destination of each redirected socket.
+    pub const ORIG_SK: &str = "ORIG_SK";
+    /// The original destination keyed by the connection's 4-tuple.
+    pub const ORIG_TUPLE: &str = "ORIG_TUPLE";
+    /// One [`ProxyConfig`](super::ProxyConfig) entry at index 0.
+    pub const PROXY_CONFIG: &str = "PROXY_CONFIG";
+    /// Per-CPU counters indexed by [`Stat`](super::Stat).
+    pub const STATS: &str = "STATS";
+}
+
+/// Capacity of the 4-tuple map: the most connections the proxy can have in
+/// flight at once. Entries are removed when the client socket closes.
+pub const ORIG_TUPLE_CAPACITY: u32 = 65_536;
+
+/// Where the original destination of a redirected connection was.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrigDst {
+    /// Destination address, 16 bytes, network order (IPv4-mapped for IPv4).
+    pub addr: [u8; 16],
+    /// Destination port, host order.
+    pub port: u16,
+    /// Address family of the socket that called `connect()`.
+    pub family: u16,
+    /// Thread-group id of the caller.
+    pub pid: u32,
+    /// cgroup v2 id of the caller.
+    pub cgroup_id: u64,
+}
+
+/// A TCP connection as the client socket sees it; the proxy builds the same
+/// key from the accepted socket's (peer, local) addresses.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SockTuple {
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Always zero: keys are compared byte by byte.
+    pub _pad: u32,
+}
+
+/// Where the kernel programs send intercepted connections.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ProxyConfig {
+    /// IPv4 proxy address, network order.
+    pub addr4: [u8; 4],
+    /// IPv6 proxy address, network order.
+    pub addr6: [u8; 16],
+    /// Proxy port, host order.
+    pub port: u16,
+    /// [`PROXY_HAS_V4`] | [`PROXY_HAS_V6`]. With neither set, connects are denied.
+    pub flags: u16,
+    /// `SO_MARK` of the proxy's own upstream sockets, which are left alone.
+    pub mark: u32,
+}
+
+pub const PROXY_HAS_V4: u16 = 1;
+pub const PROXY_HAS_V6: u16 = 2;
+
+/// Counters kept by the kernel programs, one slot each in the `STATS` map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// connect() rewritten to the proxy.
+    Redirected = 0,
+    /// connect() denied: no proxy configured for that family.
+    DeniedNoProxy = 1,
+    /// connect() denied: socket storage could not be allocated.
+    DeniedStorage = 2,
+    /// Established connection whose 4-tuple record could not be stored; the
+    /// proxy closes it.
+    TupleInsertFailed = 3,
+    /// connect() from the proxy's own marked sockets, left alone.
+    SkippedMarked = 4,
+}
+
+impl Stat {
+    pub const COUNT: u32 = 5;
+    pub const ALL: [Stat; Self::COUNT as usize] = [
+        Stat::Redirected,
+        Stat::DeniedNoProxy,
+        Stat::DeniedStorage,
+        Stat::TupleInsertFailed,
+        Stat::SkippedMarked,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stat::Redirected => "redirected",
+            Stat::DeniedNoProxy => "denied_no_proxy",
+            Stat::DeniedStorage => "denied_storage",
+            Stat::TupleInsertFailed => "tuple_insert_failed",
+            Stat::SkippedMarked => "skipped_marked",
+        }
+    }
+}
+
+/// Maps an IPv4 address (network order bytes) into the 16-byte form.
+pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all are repr(C) with no implicit padding and valid for any bytes.
+    unsafe impl aya::Pod for super::OrigDst {}
+    unsafe impl aya::Pod for super::SockTuple {}
+    unsafe impl aya::Pod for super::ProxyConfig {}
+}

@@ -1,0 +1,135 @@
+//! One JSON line per connection, written when it closes.
+//!
+//! Lines go through a bounded channel to a single writer task: connections
+//! wait for room rather than lose a line.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::{
+    io::{AsyncWrite, AsyncWriteExt},
+    sync::mpsc,
+};
+
+use crate::proxy::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+/// How the connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Both sides finished cleanly.
+    Closed,
+    /// One side reset or failed; both were reset.
+    Reset,
+    /// The proxy could not connect to the destination; the client was reset.
+    UpstreamUnreachable,
+    /// Refused by the proxy; the client was reset.
+    Denied,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionRecord {
+    pub time: String,
+    pub event: &'static str,
+    pub src: ClientAddr,
+    pub orig_dst: Option<OrigDstAddr>,
+    pub upstream: Option<UpstreamAddr>,
+    pub cgroup_id: Option<u64>,
+    pub pid: Option<u32>,
+    pub decision: Decision,
+    pub reason: &'static str,
+    pub outcome: Outcome,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration_ms: u64,
+}
+
+impl ConnectionRecord {
+    pub fn new(src: ClientAddr) -> Self {
+        Self {
+            time: String::new(),
+            event: "connection",
+            src,
+            orig_dst: None,
+            upstream: None,
+            cgroup_id: None,
+            pid: None,
+            decision: Decision::Deny,
+            reason: "",
+            outcome: Outcome::Denied,
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 0,
+        }
+    }
+
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.duration_ms = elapsed.as_millis() as u64;
+        self.time = now_rfc3339();
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: mpsc::Sender<String>,
+}
+
+impl AccessLog {
+    /// Starts the writer task on `out` (stdout in production).
+    pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(mut out: W) -> Self {
+        let (tx, mut rx) = mpsc::channel::<String>(4096);
+        tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                if let Err(e) = out.write_all(line.as_bytes()).await.and(out.flush().await) {
+                    tracing::error!(error = %e, "access log write failed");
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    pub async fn write(&self, record: &ConnectionRecord) {
+        match serde_json::to_string(record) {
+            Ok(mut line) => {
+                line.push('\n');
+                let _ = self.tx.send(line).await;
+            }
+            Err(e) => tracing::error!(error = %e, "access log record did not serialise"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_serialises_with_stable_field_names() {
+        let mut r = ConnectionRecord::new(ClientAddr("198.18.1.2:40000".parse().unwrap()));
+        r.orig_dst = Some(OrigDstAddr("203.0.113.10:80".parse().unwrap()));
+        r.decision = Decision::Allow;
+        r.reason = "passthrough";
+        r.outcome = Outcome::UpstreamUnreachable;
+        r.finish(Duration::from_millis(12));
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["src"], "198.18.1.2:40000");
+        assert_eq!(v["orig_dst"], "203.0.113.10:80");
+        assert_eq!(v["decision"], "allow");
+        assert_eq!(v["outcome"], "upstream-unreachable");
+        assert_eq!(v["duration_ms"], 12);
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,134 @@
+//! The interceptor: kernel programs that send pods' outbound connections to
+//! the proxy, pinned in bpffs so they keep working while userspace restarts.
+//!
+//! - `pins.rs`: where everything lives under `--bpffs`.
+//! - `load.rs`: first start: load the embedded object, pin maps and programs.
+//! - `attach.rs`: attach the pinned programs to cgroups, pin the links.
+//! - `orig_dst.rs`: the proxy's lookup of an accepted socket's original destination.
+
+mod attach;
+mod load;
+mod orig_dst;
+mod pins;
+
+use std::{net::IpAddr, path::PathBuf};
+
+use aya::maps::{Array, Map, MapData, PerCpuArray};
+use gateway_common::{PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat, map_names};
+pub use orig_dst::OrigDstLookup;
+pub use pins::PinLayout;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InterceptorError {
+    #[error("{0} is not on a bpf filesystem (mount one with `mount -t bpf bpf /sys/fs/bpf`)")]
+    NotBpffs(PathBuf),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("loading the kernel programs: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("kernel program {name}: {source}")]
+    Program { name: String, source: aya::programs::ProgramError },
+    #[error("pinning {path}: {source}")]
+    Pin { path: PathBuf, source: aya::pin::PinError },
+    #[error("link {path}: {source}")]
+    Link { path: PathBuf, source: aya::programs::links::LinkError },
+    #[error("map {name}: {source}")]
+    Map { name: &'static str, source: aya::maps::MapError },
+    #[error("{0} is not a cgroup v2 directory")]
+    NotCgroup2(PathBuf),
+    #[error("pins under {0} are incomplete while links are attached; run `gateway detach --bpffs {0}`")]
+    Inconsistent(PathBuf),
+}
+
+/// What the kernel programs need to know, set on every start.
+#[derive(Clone, Debug)]
+pub struct InterceptSettings {
+    pub bpffs: PathBuf,
+    pub cgroups: Vec<PathBuf>,
+    pub proxy_addresses: Vec<IpAddr>,
+    pub proxy_port: u16,
+    pub socket_mark: u32,
+}
+
+/// The running interceptor: pinned kernel state plus the handles the proxy uses.
+pub struct Interceptor {
+    pub orig_dst: std::sync::Arc<OrigDstLookup>,
+    stats: PerCpuArray<MapData, u64>,
+}
+
+impl Interceptor {
+    /// Loads (or reuses) the pinned programs and maps, writes the proxy
+    /// settings, and makes the attached cgroups exactly `settings.cgroups`.
+    pub fn install(settings: &InterceptSettings) -> Result<Self, InterceptorError> {
+        let layout = PinLayout::new(&settings.bpffs);
+        layout.ensure_bpffs()?;
+        if layout.is_complete() {
+            tracing::info!(bpffs = %layout.root.display(), "reusing pinned kernel programs and maps");
+        } else {
+            if layout.has_links() {
+                return Err(InterceptorError::Inconsistent(layout.root.clone()));
+            }
+            layout.clear()?;
+            layout.ensure_bpffs()?;
+            load::load_and_pin(&layout)?;
+            tracing::info!(bpffs = %layout.root.display(), "loaded and pinned kernel programs");
+        }
+        write_proxy_config(&layout, &proxy_config(settings))?;
+        attach::reconcile(&layout, &settings.cgroups)?;
+        let orig_dst = std::sync::Arc::new(OrigDstLookup::open(&layout)?);
+        let stats = PerCpuArray::try_from(Map::PerCpuArray(open_map(&layout, map_names::STATS)?))
+            .map_err(|source| InterceptorError::Map { name: map_names::STATS, source })?;
+        Ok(Self { orig_dst, stats })
+    }
+
+    /// Removes every link, program and map pinned under `bpffs`.
+    pub fn detach(bpffs: &std::path::Path) -> Result<(), InterceptorError> {
+        let layout = PinLayout::new(bpffs);
+        layout.clear()?;
+        layout.remove_root()
+    }
+
+    /// Kernel counters summed over CPUs, by name.
+    pub fn stats(&self) -> Vec<(&'static str, u64)> {
+        Stat::ALL
+            .iter()
+            .map(|s| {
+                let total = self
+                    .stats
+                    .get(&(*s as u32), 0)
+                    .map(|v| v.iter().sum())
+                    .unwrap_or(0);
+                (s.name(), total)
+            })
+            .collect()
+    }
+}
+
+fn proxy_config(s: &InterceptSettings) -> ProxyConfig {
+    let mut cfg = ProxyConfig { port: s.proxy_port, mark: s.socket_mark, ..Default::default() };
+    for ip in &s.proxy_addresses {
+        match ip {
+            IpAddr::V4(v4) => {
+                cfg.addr4 = v4.octets();
+                cfg.flags |= PROXY_HAS_V4;
+            }
+            IpAddr::V6(v6) => {
+                cfg.addr6 = v6.octets();
+                cfg.flags |= PROXY_HAS_V6;
+            }
+        }
+    }
+    cfg
+}
+
+fn open_map(layout: &PinLayout, name: &'static str) -> Result<MapData, InterceptorError> {
+    MapData::from_pin(layout.map(name)).map_err(|source| InterceptorError::Map { name, source })
+}
+
+fn write_proxy_config(layout: &PinLayout, cfg: &ProxyConfig) -> Result<(), InterceptorError> {
+    let name = map_names::PROXY_CONFIG;
+    let mut array: Array<MapData, ProxyConfig> =
+        Array::try_from(Map::Array(open_map(layout, name)?))
+            .map_err(|source| InterceptorError::Map { name, source })?;
+    array.set(0, cfg, 0).map_err(|source| InterceptorError::Map { name, source })
+}

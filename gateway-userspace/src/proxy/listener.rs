@@ -1,0 +1,70 @@
+//! The outbound listener on one proxy address.
+
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    sync::watch,
+};
+
+use super::{
+    addrs::{ClientAddr, ProxyAddr},
+    connection,
+};
+use crate::{access_log::AccessLog, interceptor::OrigDstLookup};
+
+/// What every connection on every outbound listener shares.
+pub struct OutboundContext {
+    pub orig_dst: Arc<OrigDstLookup>,
+    pub socket_mark: u32,
+    pub connect_timeout: Duration,
+    pub access_log: AccessLog,
+    pub listen_addrs: Vec<SocketAddr>,
+}
+
+pub struct OutboundListener {
+    listener: TcpListener,
+}
+
+impl OutboundListener {
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        Ok(Self { listener: socket.listen(4096)? })
+    }
+
+    pub fn address(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts until `shutdown` turns true.
+    pub async fn run(self, ctx: Arc<OutboundContext>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let local = match stream.local_addr() {
+                            Ok(a) => ProxyAddr(a),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "accepted socket has no local address");
+                                continue;
+                            }
+                        };
+                        tokio::spawn(connection::handle(stream, ClientAddr(peer), local, ctx.clone()));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    }
+}

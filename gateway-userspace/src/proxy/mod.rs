@@ -1,0 +1,16 @@
+//! The outbound proxy: accepts what the interceptor redirected, finds the
+//! original destination once, and carries the bytes there.
+//!
+//! - `addrs.rs`: typed addresses, so source and destination cannot be swapped.
+//! - `listener.rs`: accept loop on each proxy address.
+//! - `connection.rs`: one connection from accept to its log line.
+//! - `upstream.rs`: the proxy's own, marked, outbound socket.
+//! - `relay.rs`: bytes both ways, with half-close and resets carried over.
+
+pub mod addrs;
+mod connection;
+mod listener;
+mod relay;
+mod upstream;
+
+pub use listener::{OutboundContext, OutboundListener};

@@ -1,0 +1,57 @@
+//! Copy bytes both ways until both sides are done.
+//!
+//! An end of stream on one side becomes a half-close (`shutdown(SHUT_WR)`) on
+//! the other; an error on either side resets both, so a peer's reset is
+//! never turned into a clean close.
+
+use std::io;
+
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpStream,
+};
+
+const BUFFER: usize = 32 * 1024;
+
+/// Bytes carried each way, and how the relay ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RelayStats {
+    pub client_to_upstream: u64,
+    pub upstream_to_client: u64,
+    pub reset: bool,
+}
+
+pub async fn relay(client: &mut TcpStream, upstream: &mut TcpStream) -> RelayStats {
+    let mut stats = RelayStats::default();
+    let result = {
+        let (mut cr, mut cw) = client.split();
+        let (mut ur, mut uw) = upstream.split();
+        tokio::try_join!(
+            pump(&mut cr, &mut uw, &mut stats.client_to_upstream),
+            pump(&mut ur, &mut cw, &mut stats.upstream_to_client),
+        )
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "relay ended with an error; resetting both sides");
+        stats.reset = true;
+        let _ = client.set_zero_linger();
+        let _ = upstream.set_zero_linger();
+    }
+    stats
+}
+
+async fn pump<R, W>(from: &mut R, to: &mut W, count: &mut u64) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        to.write_all(&buf[..n]).await?;
+        *count += n as u64;
+    }
+}

@@ -1,0 +1,73 @@
+//! `gateway run`: wire the interceptor, the proxy listeners and the admin
+//! endpoint together, then serve until SIGINT or SIGTERM.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use tokio::{signal::unix::SignalKind, sync::watch};
+
+use crate::{
+    access_log::AccessLog,
+    admin::{AdminServer, AdminState},
+    cli::RunArgs,
+    interceptor::{InterceptSettings, Interceptor},
+    proxy::{OutboundContext, OutboundListener},
+};
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let proxy_ips = args.proxy_ips().map_err(anyhow::Error::msg)?;
+    for path in &args.config {
+        if std::fs::metadata(path).is_err() {
+            bail!("config {} is not readable", path.display());
+        }
+    }
+    // Bind first: once the kernel redirects, the listeners are already there.
+    let mut listeners = Vec::new();
+    for ip in &proxy_ips {
+        let addr = SocketAddr::new(*ip, args.proxy_port);
+        listeners.push(OutboundListener::bind(addr).with_context(|| format!("binding proxy listener {addr}"))?);
+    }
+    let admin = AdminServer::bind(args.admin_address)
+        .await
+        .with_context(|| format!("binding admin address {}", args.admin_address))?;
+
+    let settings = InterceptSettings {
+        bpffs: args.bpffs.clone(),
+        cgroups: args.intercept_cgroups.clone(),
+        proxy_addresses: proxy_ips,
+        proxy_port: args.proxy_port,
+        socket_mark: args.socket_mark,
+    };
+    let interceptor = Arc::new(Interceptor::install(&settings).context("installing the interceptor")?);
+
+    let ctx = Arc::new(OutboundContext {
+        orig_dst: interceptor.orig_dst.clone(),
+        socket_mark: args.socket_mark,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        access_log: AccessLog::spawn(tokio::io::stdout()),
+        listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    for listener in listeners {
+        tracing::info!(address = %listener.address()?, "proxy listening");
+        tokio::spawn(listener.run(ctx.clone(), stop_rx.clone()));
+    }
+    let admin_state = Arc::new(AdminState::new(interceptor.clone()));
+    tokio::spawn(admin.run(admin_state.clone()));
+    admin_state.set_ready();
+    tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), "ready");
+
+    wait_for_signal().await?;
+    tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart");
+    let _ = stop_tx.send(true);
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

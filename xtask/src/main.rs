@@ -1,1 +1,39 @@
-fn main(){}
+//! `cargo xtask <command>`: everything needed to build, try and test the
+//! gateway on a fresh Debian machine.
+
+mod build;
+mod cgroup;
+mod prereqs;
+mod run;
+mod shell;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing, then build the kernel programs and `gateway`.
+    Build(build::Options),
+    /// Build, then run `gateway` on examples/, intercepting a demo cgroup.
+    Run(run::Options),
+    /// Open a shell inside the demo cgroup that `cargo xtask run` intercepts.
+    Shell,
+    /// Install what is missing, then run the unit and privileged integration tests.
+    Test(test::Options),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Build(o) => build::build(&o),
+        Command::Run(o) => run::run(&o),
+        Command::Shell => shell::shell(),
+        Command::Test(o) => test::test(&o),
+    }
+}

@@ -1,0 +1,76 @@
+//! `cargo xtask test`: unit tests and the privileged integration tests, which
+//! build network namespaces and cgroups of their own and drive the real binary.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+
+use crate::{
+    build::{self, gateway_binary, workspace_root},
+    prereqs::{TEST_PACKAGES, ensure_packages, require_root},
+};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Run only tests whose name contains this.
+    pub filter: Option<String>,
+}
+
+pub fn test(o: &Options) -> anyhow::Result<()> {
+    require_root("build network namespaces and attach kernel programs in the tests")?;
+    ensure_packages(TEST_PACKAGES)?;
+    build::build(&build::Options { release: false })?;
+
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(workspace_root())
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("GATEWAY_BIN", gateway_binary(false))
+        .stdout(Stdio::piped());
+    if let Some(f) = &o.filter {
+        cmd.arg("--").arg(f);
+    }
+    let mut child = cmd.spawn().context("starting cargo test")?;
+    let mut tally = Tally::default();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        tally.add(&line);
+    }
+    let status = child.wait()?;
+    println!("\nsummary: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
+    if !status.success() || tally.failed > 0 {
+        bail!("tests failed");
+    }
+    if tally.passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// Sums libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Tally {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(n)) = (words.next(), words.next()) else { continue };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match label {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}

@@ -4,9 +4,13 @@
 mod access_log;
 mod admin;
 mod cli;
+mod config;
 mod interceptor;
+mod metrics;
 mod proxy;
+mod reload;
 mod run;
+mod validate;
 
 use clap::Parser;
 
@@ -15,6 +19,7 @@ use crate::cli::{Cli, Command};
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -26,6 +31,7 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(run::run(args))),
+        Command::Validate(args) => return validate::validate(&args),
         Command::Detach(args) => interceptor::Interceptor::detach(&args.bpffs)
             .map(|()| tracing::info!(bpffs = %args.bpffs.display(), "detached"))
             .map_err(anyhow::Error::from),

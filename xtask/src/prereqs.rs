@@ -12,7 +12,7 @@ const BUILD_PACKAGES: &[&str] =
 /// Tools the integration tests drive: namespaces, kernel inspection, real
 /// clients and real servers.
 pub const TEST_PACKAGES: &[&str] =
-    &["iproute2", "bpftool", "curl", "openssl", "nginx-light", "socat", "procps", "util-linux"];
+    &["iproute2", "bpftool", "curl", "openssl", "nginx-light", "socat", "procps", "util-linux", "dash"];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -41,6 +41,23 @@ pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// The kernel programs are pinned in bpffs; mount it where the system has not.
+pub fn ensure_bpffs() -> anyhow::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounted = mounts.lines().any(|l| {
+        let mut f = l.split(" - ");
+        let left = f.next().unwrap_or("");
+        let fstype = f.next().and_then(|r| r.split_whitespace().next());
+        fstype == Some("bpf") && left.split_whitespace().nth(4) == Some("/sys/fs/bpf")
+    });
+    if mounted {
+        return Ok(());
+    }
+    require_root("mount bpffs")?;
+    println!("xtask: mounting bpffs at /sys/fs/bpf");
+    run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
 }
 
 pub fn require_root(why: &str) -> anyhow::Result<()> {

@@ -1,0 +1,299 @@
+//! The real `gateway` binary, run in the node namespace of a topology.
+//!
+//! It is started with `nsenter --net` (never `ip netns exec`, which would hide bpffs and the
+//! cgroup2 mount), optionally from inside a cgroup, with stdout and stderr captured per run.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use crate::addresses::{PROXY_V4, PROXY_V6};
+use crate::command;
+use crate::gateway_log::{self, ConnectionEvent};
+use crate::pod_command;
+use crate::prereq::tool;
+use crate::topology::Topology;
+use crate::wait;
+
+/// How long `gateway run` may take to answer 200 on /ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The proxy port the tests use (the gateway's default).
+pub const PROXY_PORT: u16 = 15001;
+
+/// The gateway binary: `$GATEWAY_BIN`, else the workspace's `target/debug/gateway`, if it exists.
+pub fn find_gateway_bin() -> Option<PathBuf> {
+    let path = std::env::var_os("GATEWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/debug/gateway"
+            ))
+        });
+    path.is_file().then_some(path)
+}
+
+/// The gateway binary; panics saying where it was looked for.
+pub fn gateway_bin() -> PathBuf {
+    find_gateway_bin().unwrap_or_else(|| {
+        panic!(
+            "the gateway binary is missing: set GATEWAY_BIN or build it at {} (cargo build -p gateway-userspace)",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/gateway")
+        )
+    })
+}
+
+/// The empty Istio configuration fixture.
+pub fn empty_config() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/interceptor/empty.yaml"
+    ))
+}
+
+/// The command line of `gateway run`, and where the process itself runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub configs: Vec<PathBuf>,
+    pub intercept_cgroups: Vec<PathBuf>,
+    pub proxy_addresses: Vec<IpAddr>,
+    pub proxy_port: u16,
+    pub admin: SocketAddr,
+    pub bpffs: PathBuf,
+    /// Run the gateway itself inside this cgroup (given by its directory).
+    pub own_cgroup: Option<PathBuf>,
+}
+
+impl GatewayConfig {
+    /// Empty config, intercepting both pods, proxy on the node's 198.18.0.1 / 2001:db8::1.
+    pub fn for_pods(topology: &Topology) -> GatewayConfig {
+        GatewayConfig {
+            configs: vec![empty_config()],
+            intercept_cgroups: topology.pod_cgroups(),
+            proxy_addresses: vec![IpAddr::V4(PROXY_V4), IpAddr::V6(PROXY_V6)],
+            proxy_port: PROXY_PORT,
+            admin: "127.0.0.1:15000".parse().unwrap(),
+            bpffs: topology.bpffs.clone(),
+            own_cgroup: None,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["run".to_owned()];
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        for c in &self.configs {
+            args.extend(["--config".to_owned(), path(c)]);
+        }
+        for cg in &self.intercept_cgroups {
+            args.extend(["--intercept-cgroup".to_owned(), path(cg)]);
+        }
+        for a in &self.proxy_addresses {
+            args.extend(["--proxy-address".to_owned(), a.to_string()]);
+        }
+        args.extend(["--proxy-port".to_owned(), self.proxy_port.to_string()]);
+        args.extend(["--admin-address".to_owned(), self.admin.to_string()]);
+        args.extend(["--bpffs".to_owned(), path(&self.bpffs)]);
+        args
+    }
+}
+
+/// A `gateway run` process (one at a time; `restart` starts the next run with the same config).
+pub struct Gateway {
+    config: GatewayConfig,
+    node_netns: PathBuf,
+    log_dir: PathBuf,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl Gateway {
+    /// Starts `gateway run` in the node namespace and waits until /ready answers 200.
+    pub fn start(topology: &Topology, config: GatewayConfig) -> Gateway {
+        let log_dir = topology.temp.subdir("gateway");
+        let mut gateway = Gateway {
+            config,
+            node_netns: topology.node.path(),
+            log_dir,
+            child: None,
+            runs: 0,
+        };
+        gateway.spawn_and_wait_ready();
+        gateway
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    fn log_file(&self, run: u32, stream: &str) -> PathBuf {
+        self.log_dir.join(format!("run-{run}.{stream}"))
+    }
+
+    fn spawn_and_wait_ready(&mut self) {
+        assert!(self.child.is_none(), "a gateway run is still going");
+        let bin = gateway_bin();
+        self.runs += 1;
+        let args = self.config.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = match &self.config.own_cgroup {
+            Some(cg) => pod_command::in_cgroup_and_netns(
+                &cg.join("cgroup.procs"),
+                &self.node_netns,
+                &bin,
+                &args,
+            ),
+            None => pod_command::in_netns_only(&self.node_netns, &bin, &args),
+        };
+        let create = |path: PathBuf| {
+            std::fs::File::create(&path)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(create(self.log_file(self.runs, "stdout")))
+            .stderr(create(self.log_file(self.runs, "stderr")))
+            .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1");
+        let described = command::describe(&cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{described}`: {e}"));
+        self.child = Some(child);
+        let ready = wait::poll(READY_TIMEOUT, Duration::from_millis(100), || {
+            if let Some(status) = self.exit_status() {
+                panic!(
+                    "gateway exited before it was ready ({status}); command: {described}\nstderr:\n{}",
+                    self.stderr_tail()
+                );
+            }
+            (self.admin_status("/ready") == Some(200)).then_some(())
+        });
+        if ready.is_none() {
+            panic!(
+                "gateway did not answer 200 on /ready within {READY_TIMEOUT:?}; command: {described}\nstderr:\n{}",
+                self.stderr_tail()
+            );
+        }
+    }
+
+    /// The exit status if the current run has ended.
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// The pid of the current run.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("the gateway is not running")
+            .id()
+    }
+
+    /// GET `path` on the admin address from inside the node namespace; the HTTP status, if any.
+    pub fn admin_status(&self, path: &str) -> Option<u16> {
+        let url = format!("http://{}{path}", self.config.admin);
+        let mut curl = pod_command::in_netns_only(
+            &self.node_netns,
+            tool("curl"),
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "2",
+                &url,
+            ],
+        );
+        let out = command::run(&mut curl, Duration::from_secs(10));
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&code| code != 0)
+    }
+
+    /// SIGKILL, as a crash would; waits for the process to be gone.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("the gateway is not running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the next run with the same configuration, and waits until it is ready.
+    pub fn restart(&mut self) {
+        self.spawn_and_wait_ready();
+    }
+
+    /// SIGTERM, then waits up to 10 s; returns the exit status, or `None` if it had to be killed.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        command::wait_bounded(&mut child, Duration::from_secs(10))
+    }
+
+    /// `gateway detach --bpffs <dir>`; panics with its output unless it succeeds.
+    pub fn detach(&self) {
+        let mut cmd = Command::new(gateway_bin());
+        cmd.arg("detach").arg("--bpffs").arg(&self.config.bpffs);
+        command::run_ok(&mut cmd, Duration::from_secs(30));
+    }
+
+    /// Everything every run wrote to stdout, in order.
+    pub fn stdout(&self) -> String {
+        (1..=self.runs)
+            .map(|run| std::fs::read_to_string(self.log_file(run, "stdout")).unwrap_or_default())
+            .collect()
+    }
+
+    /// The last 60 lines the current (or last) run wrote to stderr, for failure messages.
+    pub fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_file(self.runs, "stderr")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// The connection events logged so far by all runs.
+    pub fn events(&self) -> Vec<ConnectionEvent> {
+        gateway_log::parse_connection_events(&self.stdout())
+    }
+
+    /// Waits until at least `n` connection events were logged; panics (with stderr) on timeout.
+    pub fn wait_for_events(&self, n: usize, timeout: Duration) -> Vec<ConnectionEvent> {
+        let found = wait::poll(timeout, Duration::from_millis(50), || {
+            let events = self.events();
+            (events.len() >= n).then_some(events)
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "expected at least {n} connection lines from the gateway within {timeout:?}, got {}:\n{}\ngateway stderr:\n{}",
+                self.events().len(),
+                self.stdout(),
+                self.stderr_tail()
+            )
+        })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // A failing test shows what the gateway said; GWT_SHOW_GATEWAY_LOGS=1 shows it always.
+        if std::thread::panicking() || std::env::var_os("GWT_SHOW_GATEWAY_LOGS").is_some() {
+            eprintln!(
+                "--- gateway stdout ---\n{}--- gateway stderr (last run, tail) ---\n{}",
+                self.stdout(),
+                self.stderr_tail()
+            );
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Harness for the privileged end-to-end tests of `gateway`.
+//!
+//! Every test builds its own sealed topology of network namespaces (`node`, `pod-a`, `pod-b`,
+//! `internet`) and one cgroup per pod, starts the real `gateway` binary in `node`, runs real
+//! clients inside a pod's namespace and cgroup, and checks what the client got, what the server in
+//! `internet` saw and what the gateway logged. Nothing links the topology to the machine's own
+//! network, and every name carries the prefix `gwt-<runner pid>-<n>` so that what a crashed run left
+//! behind can be found and removed (see `cleanup`).
+//!
+//! The path of one connection through these files: `topology` builds the hosts, `pod_command`
+//! starts the client in a pod, `gateway_process` runs the proxy, `echo_server` / `nginx` answer in
+//! `internet`, `gateway_log` reads the proxy's verdict, `checks` matches the three views of a
+//! connection, and `bpf_inspect` looks at the kernel side.
+
+pub mod addresses;
+pub mod bpf_inspect;
+pub mod certs;
+pub mod cgroup;
+pub mod checks;
+pub mod cleanup;
+pub mod client;
+pub mod command;
+pub mod echo_server;
+pub mod gateway_log;
+pub mod gateway_process;
+pub mod names;
+pub mod netns;
+pub mod nginx;
+pub mod pod_command;
+pub mod prereq;
+pub mod temp_dir;
+pub mod topology;
+pub mod wait;

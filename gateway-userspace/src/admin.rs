@@ -1,4 +1,5 @@
-//! The admin endpoint: `/healthz`, `/ready` and `/stats`.
+//! The admin endpoint: `/healthz`, `/ready`, `/metrics`, `/stats`,
+//! `/config_dump` and `POST /reload`.
 
 use std::{
     convert::Infallible,
@@ -14,16 +15,22 @@ use hyper::{Method, Request, Response, StatusCode, body::Bytes, server::conn::ht
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::interceptor::Interceptor;
+use crate::{
+    interceptor::Interceptor,
+    metrics::Metrics,
+    reload::{ConfigStore, ReloadOutcome},
+};
 
 pub struct AdminState {
     ready: AtomicBool,
-    interceptor: Arc<Interceptor>,
+    pub interceptor: Arc<Interceptor>,
+    pub config: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AdminState {
-    pub fn new(interceptor: Arc<Interceptor>) -> Self {
-        Self { ready: AtomicBool::new(false), interceptor }
+    pub fn new(interceptor: Arc<Interceptor>, config: Arc<ConfigStore>, metrics: Arc<Metrics>) -> Self {
+        Self { ready: AtomicBool::new(false), interceptor, config, metrics }
     }
 
     pub fn set_ready(&self) {
@@ -47,7 +54,7 @@ impl AdminServer {
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(route(&req, &state)) }
+                    async move { Ok::<_, Infallible>(route(&req, &state).await) }
                 });
                 let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
             });
@@ -55,30 +62,70 @@ impl AdminServer {
     }
 }
 
-fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>> {
+async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".into()),
-        (&Method::GET, "/ready") if state.ready.load(Ordering::Acquire) => {
-            text(StatusCode::OK, "ready\n".into())
-        }
+        (&Method::GET, "/ready") if state.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n".into()),
         (&Method::GET, "/ready") => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
+        (&Method::GET, "/metrics") => {
+            state.metrics.set_kernel_events(&state.interceptor.stats());
+            text(StatusCode::OK, state.metrics.encode())
+        }
         (&Method::GET, "/stats") => {
-            let body = state
-                .interceptor
-                .stats()
-                .iter()
-                .map(|(name, v)| format!("kernel.{name} {v}\n"))
-                .collect();
+            let body = state.interceptor.stats().iter().map(|(name, v)| format!("kernel.{name} {v}\n")).collect();
             text(StatusCode::OK, body)
         }
+        (&Method::GET, "/config_dump") => match serde_json::to_string_pretty(&*state.config.current()) {
+            Ok(body) => json(StatusCode::OK, body),
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        },
+        (&Method::POST, "/reload") => reload(state).await,
+        (_, "/reload") => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into()),
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
 }
 
+async fn reload(state: &AdminState) -> Response<Full<Bytes>> {
+    match state.config.reload("admin").await {
+        ReloadOutcome::Applied { generation } => {
+            json(StatusCode::OK, serde_json::json!({"result": "applied", "generation": generation}).to_string())
+        }
+        ReloadOutcome::Unchanged { generation } => {
+            json(StatusCode::OK, serde_json::json!({"result": "unchanged", "generation": generation}).to_string())
+        }
+        ReloadOutcome::Rejected { findings } => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({
+                "result": "rejected",
+                "generation": state.config.current().generation,
+                "findings": findings,
+            })
+            .to_string(),
+        ),
+        ReloadOutcome::Unreadable { error } => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({
+                "result": "unreadable",
+                "generation": state.config.current().generation,
+                "error": error,
+            })
+            .to_string(),
+        ),
+    }
+}
+
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    respond(status, "application/json", body)
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
+        .header("content-type", content_type)
         .body(Full::new(Bytes::from(body)))
         .expect("static response parts are valid")
 }

@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     path::PathBuf,
 };
@@ -20,6 +21,39 @@ pub enum Command {
     Run(RunArgs),
     /// Remove the kernel programs, links and maps pinned under --bpffs.
     Detach(DetachArgs),
+    /// Check Istio YAML and print every finding; exit 0 clean, 1 errors, 2 unreadable.
+    Validate(ValidateArgs),
+}
+
+/// How the Istio YAML is read, shared by `run` and `validate`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Namespace of resources that name none, as `kubectl apply` would.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// This instance's own labels (k=v,k=v): selects the Gateways it serves.
+    #[arg(long, value_parser = parse_labels, default_value = "")]
+    pub labels: BTreeMap<String, String>,
+    /// Directory holding `<credentialName>/{tls.crt,tls.key,ca.crt}`.
+    #[arg(long)]
+    pub credential_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Istio YAML files or directories of them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -27,6 +61,8 @@ pub struct RunArgs {
     /// Istio YAML files or directories of them.
     #[arg(long, required = true, num_args = 1..)]
     pub config: Vec<PathBuf>,
+    #[command(flatten)]
+    pub config_args: ConfigArgs,
     /// cgroup v2 directories whose processes are intercepted.
     #[arg(long = "intercept-cgroup")]
     pub intercept_cgroups: Vec<PathBuf>,
@@ -57,6 +93,29 @@ pub struct DetachArgs {
     pub bpffs: PathBuf,
 }
 
+/// `k=v,k2=v2` → map; empty string → empty map.
+fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("label {pair:?} is not key=value"))?;
+        if k.is_empty() {
+            return Err(format!("label {pair:?} has an empty key"));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+impl ConfigArgs {
+    pub fn load_options(&self) -> crate::config::LoadOptions {
+        crate::config::LoadOptions {
+            default_namespace: self.namespace.clone(),
+            instance_labels: self.labels.clone(),
+            credential_dir: self.credential_dir.clone(),
+        }
+    }
+}
+
 impl RunArgs {
     /// The proxy addresses, defaulted, at most one per family.
     pub fn proxy_ips(&self) -> Result<Vec<IpAddr>, String> {
@@ -69,5 +128,38 @@ impl RunArgs {
             return Err("--proxy-address takes at most one IPv4 and one IPv6 address".into());
         }
         Ok(self.proxy_addresses.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_parse_and_reject_malformed_pairs() {
+        let m = parse_labels("istio=egressgateway, app=gw").unwrap();
+        assert_eq!(m.get("istio").map(String::as_str), Some("egressgateway"));
+        assert_eq!(m.len(), 2);
+        assert!(parse_labels("").unwrap().is_empty());
+        assert!(parse_labels("novalue").is_err());
+        assert!(parse_labels("=x").is_err());
+    }
+
+    #[test]
+    fn proxy_addresses_default_to_loopback_and_allow_one_per_family() {
+        let cli = Cli::try_parse_from(["gateway", "run", "--config", "x"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!(run.proxy_ips().unwrap().len(), 2);
+        let cli = Cli::try_parse_from([
+            "gateway", "run", "--config", "x", "--proxy-address", "198.18.0.1", "--proxy-address", "198.18.0.2",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert!(run.proxy_ips().is_err());
+    }
+
+    #[test]
+    fn socket_mark_zero_is_refused() {
+        assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--socket-mark", "0"]).is_err());
     }
 }

@@ -1,20 +1,11 @@
 //! `gateway`: one binary for the node interceptor, the egress gateway and the
 //! ingress gateway.
 
-mod access_log;
-mod admin;
-mod cli;
-mod config;
-mod interceptor;
-mod metrics;
-mod proxy;
-mod reload;
-mod run;
-mod validate;
+use gateway_userspace::{cli, interceptor, run, validate};
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -1,5 +1,6 @@
-//! `gateway run`: wire the interceptor, the proxy listeners and the admin
-//! endpoint together, then serve until SIGINT or SIGTERM.
+//! `gateway run`: wire the configuration, the interceptor, the proxy
+//! listeners and the admin endpoint together, then serve until SIGINT or
+//! SIGTERM.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -11,16 +12,25 @@ use crate::{
     admin::{AdminServer, AdminState},
     cli::RunArgs,
     interceptor::{InterceptSettings, Interceptor},
+    metrics::Metrics,
     proxy::{OutboundContext, OutboundListener},
+    reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let proxy_ips = args.proxy_ips().map_err(anyhow::Error::msg)?;
-    for path in &args.config {
-        if std::fs::metadata(path).is_err() {
-            bail!("config {} is not readable", path.display());
+    let metrics = Arc::new(Metrics::default());
+    let config = match ConfigStore::open(args.config.clone(), args.config_args.load_options(), metrics.clone()) {
+        Ok(store) => Arc::new(store),
+        Err(StartupError::Invalid(findings)) => {
+            for f in findings.iter().filter(|f| f.severity == crate::config::Severity::Error) {
+                eprintln!("{f}");
+            }
+            bail!("refusing to start: the configuration has errors (see above; `gateway validate` shows them all)");
         }
-    }
+        Err(e) => return Err(e).context("reading the configuration"),
+    };
+
     // Bind first: once the kernel redirects, the listeners are already there.
     let mut listeners = Vec::new();
     for ip in &proxy_ips {
@@ -42,6 +52,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let ctx = Arc::new(OutboundContext {
         orig_dst: interceptor.orig_dst.clone(),
+        config: config.clone(),
+        metrics: metrics.clone(),
         socket_mark: args.socket_mark,
         connect_timeout: Duration::from_secs(args.connect_timeout),
         access_log: AccessLog::spawn(tokio::io::stdout()),
@@ -52,7 +64,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(address = %listener.address()?, "proxy listening");
         tokio::spawn(listener.run(ctx.clone(), stop_rx.clone()));
     }
-    let admin_state = Arc::new(AdminState::new(interceptor.clone()));
+    tokio::spawn(watch_files(config.clone(), args.config.clone()));
+    tokio::spawn(watch_sighup(config.clone()));
+    let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics));
     tokio::spawn(admin.run(admin_state.clone()));
     admin_state.set_ready();
     tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), "ready");

@@ -63,6 +63,8 @@ pub struct GatewayConfig {
     pub bpffs: PathBuf,
     /// Run the gateway itself inside this cgroup (given by its directory).
     pub own_cgroup: Option<PathBuf>,
+    /// Further `gateway run` arguments, appended as given.
+    pub extra_args: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -76,7 +78,13 @@ impl GatewayConfig {
             admin: "127.0.0.1:15000".parse().unwrap(),
             bpffs: topology.bpffs.clone(),
             own_cgroup: None,
+            extra_args: Vec::new(),
         }
+    }
+
+    /// The `gateway run` arguments, for tests that start it themselves.
+    pub fn args_for_test(&self) -> Vec<String> {
+        self.args()
     }
 
     fn args(&self) -> Vec<String> {
@@ -94,6 +102,7 @@ impl GatewayConfig {
         args.extend(["--proxy-port".to_owned(), self.proxy_port.to_string()]);
         args.extend(["--admin-address".to_owned(), self.admin.to_string()]);
         args.extend(["--bpffs".to_owned(), path(&self.bpffs)]);
+        args.extend(self.extra_args.iter().cloned());
         args
     }
 }
@@ -216,6 +225,39 @@ impl Gateway {
             .parse()
             .ok()
             .filter(|&code| code != 0)
+    }
+
+    /// `method` on `path` of the admin address from inside the node namespace:
+    /// (status, body); status 0 when nothing answered.
+    pub fn admin_request(&self, method: &str, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.config.admin);
+        let mut curl = pod_command::in_netns_only(
+            &self.node_netns,
+            tool("curl"),
+            &["-s", "-X", method, "-w", "\n%{http_code}", "--noproxy", "*", "--max-time", "5", &url],
+        );
+        let out = command::run(&mut curl, Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// GET `path` as JSON; panics with context unless it answers 200 with JSON.
+    pub fn admin_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.admin_request("GET", path);
+        assert_eq!(status, 200, "GET {path}: {body}\nstderr:\n{}", self.stderr_tail());
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} is not JSON ({e}): {body}"))
+    }
+
+    /// Sends `signal` to the current run.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.pid() as i32, signal) };
+    }
+
+    /// Everything the current (or last) run wrote to stderr.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log_file(self.runs, "stderr")).unwrap_or_default()
     }
 
     /// SIGKILL, as a crash would; waits for the process to be gone.

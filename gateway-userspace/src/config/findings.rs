@@ -186,9 +186,8 @@ pub(crate) fn finding(
 /// Sorts findings by file, position and code so output is deterministic.
 pub(crate) fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.code, &a.field, &a.message).cmp(&(
-            &b.file, b.line, b.column, b.code, &b.field, &b.message,
-        ))
+        (&a.file, a.line, a.column, a.code, &a.field, &a.message)
+            .cmp(&(&b.file, b.line, b.column, b.code, &b.field, &b.message))
     });
 }
 

@@ -26,7 +26,9 @@ pub(crate) fn host_problem(host: &str) -> Option<String> {
     for label in body.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -106,7 +108,10 @@ impl ServerHost {
             Some((ns, h)) => (NamespaceScope::Named(ns.to_string()), h),
             None => (NamespaceScope::Any, text),
         };
-        ServerHost { scope, host: host.to_ascii_lowercase() }
+        ServerHost {
+            scope,
+            host: host.to_ascii_lowercase(),
+        }
     }
 
     /// Whether a VirtualService in `vs_namespace` may bind `host` here, for
@@ -140,8 +145,14 @@ impl GatewayRef {
             return GatewayRef::Mesh;
         }
         match text.split_once('/') {
-            Some((ns, name)) => GatewayRef::Gateway { namespace: ns.into(), name: name.into() },
-            None => GatewayRef::Gateway { namespace: namespace.into(), name: text.into() },
+            Some((ns, name)) => GatewayRef::Gateway {
+                namespace: ns.into(),
+                name: name.into(),
+            },
+            None => GatewayRef::Gateway {
+                namespace: namespace.into(),
+                name: text.into(),
+            },
         }
     }
 }
@@ -155,14 +166,25 @@ mod tests {
         for ok in ["*", "*.example.com", "example.com", "reviews", "a-b.c"] {
             assert_eq!(host_problem(ok), None, "{ok}");
         }
-        for bad in ["", "foo.*.com", "*foo.com", "a..b", "-a.com", "a_b.com", "*."] {
+        for bad in [
+            "",
+            "foo.*.com",
+            "*foo.com",
+            "a..b",
+            "-a.com",
+            "a_b.com",
+            "*.",
+        ] {
             assert!(host_problem(bad).is_some(), "{bad}");
         }
     }
 
     #[test]
     fn expansion() {
-        assert_eq!(expand_host("reviews", "bookinfo"), "reviews.bookinfo.svc.cluster.local");
+        assert_eq!(
+            expand_host("reviews", "bookinfo"),
+            "reviews.bookinfo.svc.cluster.local"
+        );
         assert_eq!(expand_host("httpbin.org", "x"), "httpbin.org");
         assert_eq!(expand_host("*", "x"), "*");
         assert_eq!(expand_host("10.0.0.1", "x"), "10.0.0.1");
@@ -190,7 +212,10 @@ mod tests {
         assert_eq!(GatewayRef::parse("mesh", "a"), GatewayRef::Mesh);
         assert_eq!(
             GatewayRef::parse("istio-system/gw", "a"),
-            GatewayRef::Gateway { namespace: "istio-system".into(), name: "gw".into() }
+            GatewayRef::Gateway {
+                namespace: "istio-system".into(),
+                name: "gw".into()
+            }
         );
     }
 }

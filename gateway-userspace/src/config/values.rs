@@ -61,11 +61,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -94,7 +98,9 @@ pub(crate) fn parse_cidr(text: &str) -> Option<Cidr> {
     let addr: IpAddr = addr.parse().ok()?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
-        Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => p.parse::<u8>().ok()?,
+        Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+            p.parse::<u8>().ok()?
+        }
         Some(_) => return None,
         None => max,
     };
@@ -106,7 +112,8 @@ pub(crate) fn parse_cidr(text: &str) -> Option<Cidr> {
 pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -180,7 +187,11 @@ mod tests {
         assert!(!c.contains("11.1.2.3".parse().unwrap()));
         assert_eq!(parse_cidr("1.2.3.4").unwrap().prefix, 32);
         assert_eq!(parse_cidr("::1").unwrap().prefix, 128);
-        assert!(parse_cidr("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            parse_cidr("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         for bad in ["10.0.0.0/33", "10.0.0/8", "x", "1.2.3.4/", "1.2.3.4/+1"] {
             assert!(parse_cidr(bad).is_none(), "{bad}");
         }

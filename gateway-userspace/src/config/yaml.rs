@@ -81,19 +81,17 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
     let mut pieces = Vec::new();
     let mut start = 0usize;
     let mut start_line = 0usize;
-    let mut line_no = 0usize;
     let mut idx = 0usize;
-    for line in text.split_inclusive('\n') {
-        let rest = &line[line.len().min(3)..];
-        let is_marker = line.starts_with("---")
-            && (rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']));
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        let b = line.as_bytes();
+        let is_marker =
+            b.starts_with(b"---") && matches!(b.get(3), None | Some(b' ' | b'\t' | b'\r' | b'\n'));
         if is_marker && idx > start {
             pieces.push((start_line, &text[start..idx]));
             start = idx;
             start_line = line_no;
         }
         idx += line.len();
-        line_no += 1;
     }
     if start < text.len() || pieces.is_empty() {
         pieces.push((start_line, &text[start..]));
@@ -262,10 +260,10 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&str>) -> Value
     if let Some(v) = parse_int(&text) {
         return v;
     }
-    if looks_like_float(&text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_like_float(&text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(text)
 }
@@ -333,10 +331,14 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let n = one("a: 1\nb:\n  - x\n  - k: v\n");
-        let Value::Map(entries) = &n.value else { panic!() };
+        let Value::Map(entries) = &n.value else {
+            panic!()
+        };
         assert_eq!(entries[0].0.pos, Pos::new(1, 1));
         assert_eq!(entries[0].1.pos, Pos::new(1, 4));
-        let Value::Seq(items) = &entries[1].1.value else { panic!() };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!()
+        };
         assert_eq!(items[0].pos, Pos::new(3, 5));
         assert_eq!(items[1].pos, Pos::new(4, 5));
     }
@@ -376,13 +378,20 @@ mod tests {
     #[test]
     fn aliases_expand_and_bombs_stop() {
         let n = one("a: &x {k: v}\nb: *x\n");
-        let Value::Map(entries) = &n.value else { panic!() };
+        let Value::Map(entries) = &n.value else {
+            panic!()
+        };
         assert_eq!(entries[1].1.pos.line, 2);
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8u8 {
             let (p, c) = ((b'a' + i) as char, (b'b' + i) as char);
-            bomb.push_str(&format!("{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"));
+            bomb.push_str(&format!(
+                "{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            ));
         }
-        assert!(matches!(parse_documents(&bomb).pop(), Some(Doc::Err { .. })));
+        assert!(matches!(
+            parse_documents(&bomb).pop(),
+            Some(Doc::Err { .. })
+        ));
     }
 }

@@ -10,10 +10,15 @@ use super::{
     relay::relay,
     upstream::connect_marked,
 };
-use crate::access_log::{ConnectionRecord, Decision, Outcome};
+use crate::{
+    access_log::{ConnectionRecord, Decision, Outcome},
+    metrics::ConnectionLabels,
+};
 
 pub async fn handle(mut client: TcpStream, client_addr: ClientAddr, local: ProxyAddr, ctx: Arc<OutboundContext>) {
     let started = Instant::now();
+    // The configuration this connection started with, kept to its end.
+    let _config = ctx.config.current();
     let mut record = ConnectionRecord::new(client_addr);
     match original_destination(&ctx, client_addr, local, &mut record) {
         Err(reason) => {
@@ -42,6 +47,9 @@ pub async fn handle(mut client: TcpStream, client_addr: ClientAddr, local: Proxy
     }
     drop(client);
     record.finish(started.elapsed());
+    ctx.metrics.connections.get_or_create(&ConnectionLabels { decision: record.decision.as_str(), reason: record.reason }).inc();
+    ctx.metrics.bytes_up.inc_by(record.bytes_up);
+    ctx.metrics.bytes_down.inc_by(record.bytes_down);
     ctx.access_log.write(&record).await;
 }
 

@@ -11,11 +11,13 @@ use super::{
     addrs::{ClientAddr, ProxyAddr},
     connection,
 };
-use crate::{access_log::AccessLog, interceptor::OrigDstLookup};
+use crate::{access_log::AccessLog, interceptor::OrigDstLookup, metrics::Metrics, reload::ConfigStore};
 
 /// What every connection on every outbound listener shares.
 pub struct OutboundContext {
     pub orig_dst: Arc<OrigDstLookup>,
+    pub config: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
     pub socket_mark: u32,
     pub connect_timeout: Duration,
     pub access_log: AccessLog,

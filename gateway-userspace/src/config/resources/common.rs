@@ -62,9 +62,19 @@ pub(crate) fn labels(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Labels> {
         let kp = crate::config::decode::child(p, k);
         let at = cx.pos_of(&kp);
         if !is_label_key(k) {
-            cx.report(Code::InvalidValue, at, &kp, format!("`{k}` is not a valid label key"));
+            cx.report(
+                Code::InvalidValue,
+                at,
+                &kp,
+                format!("`{k}` is not a valid label key"),
+            );
         } else if !is_label_value(v) {
-            cx.report(Code::InvalidValue, at, &kp, format!("`{v}` is not a valid label value"));
+            cx.report(
+                Code::InvalidValue,
+                at,
+                &kp,
+                format!("`{v}` is not a valid label value"),
+            );
         }
     }
     Some(map)
@@ -88,7 +98,11 @@ pub(crate) fn host(cx: &mut Cx<'_>, n: &Node, p: &str, expand: bool) -> Option<S
         cx.report(Code::InvalidHost, n.pos, p, problem);
         return None;
     }
-    Some(if expand { expand_host(&h, &cx.namespace) } else { h.to_ascii_lowercase() })
+    Some(if expand {
+        expand_host(&h, &cx.namespace)
+    } else {
+        h.to_ascii_lowercase()
+    })
 }
 
 /// How a string is matched.
@@ -108,17 +122,30 @@ pub(crate) fn string_match(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<StringM
     let exact = f.string(cx, "exact").map(StringMatch::Exact);
     let prefix = f.string(cx, "prefix").map(StringMatch::Prefix);
     let regex = f.get(cx, "regex", regex).map(StringMatch::Regex);
-    let set = [f.has("exact"), f.has("prefix"), f.has("regex")].iter().filter(|b| **b).count();
+    let set = [f.has("exact"), f.has("prefix"), f.has("regex")]
+        .iter()
+        .filter(|b| **b)
+        .count();
     let pos = f.pos;
     f.finish(cx);
     match set {
         0 => {
-            cx.report(Code::MissingField, pos, p, "a string match needs one of `exact`, `prefix` or `regex`");
+            cx.report(
+                Code::MissingField,
+                pos,
+                p,
+                "a string match needs one of `exact`, `prefix` or `regex`",
+            );
             None
         }
         1 => exact.or(prefix).or(regex),
         _ => {
-            cx.report(Code::ConflictingFields, pos, p, "give only one of `exact`, `prefix` or `regex`");
+            cx.report(
+                Code::ConflictingFields,
+                pos,
+                p,
+                "give only one of `exact`, `prefix` or `regex`",
+            );
             None
         }
     }
@@ -131,7 +158,12 @@ pub(crate) fn regex(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<String> {
         Ok(_) => Some(s),
         Err(e) => {
             let detail = e.to_string();
-            let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            let last = detail
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
             let msg = format!("regex `{s}` does not compile ({last}); write an RE2 expression");
             cx.report(Code::InvalidRegex, n.pos, p, msg);
             None
@@ -140,7 +172,11 @@ pub(crate) fn regex(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<String> {
 }
 
 /// Reads a map of header name to string match.
-pub(crate) fn string_match_map(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<BTreeMap<String, StringMatch>> {
+pub(crate) fn string_match_map(
+    cx: &mut Cx<'_>,
+    n: &Node,
+    p: &str,
+) -> Option<BTreeMap<String, StringMatch>> {
     let mut f = cx.map(n, p)?;
     let mut out = BTreeMap::new();
     for (key, v, kp) in f.rest(cx) {
@@ -167,7 +203,11 @@ pub(crate) fn destination(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Destinat
     let subset = f.string(cx, "subset");
     let port = f.get(cx, "port", port_selector);
     f.finish(cx);
-    Some(Destination { host: host?, subset, port })
+    Some(Destination {
+        host: host?,
+        subset,
+        port,
+    })
 }
 
 /// Reads `{number: N}`.

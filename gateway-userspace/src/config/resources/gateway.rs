@@ -22,7 +22,10 @@ istio_enum!(
 impl Protocol {
     /// Whether the protocol carries HTTP once decoded.
     pub fn is_http(self) -> bool {
-        matches!(self, Protocol::Http | Protocol::Https | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb)
+        matches!(
+            self,
+            Protocol::Http | Protocol::Https | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb
+        )
     }
 }
 
@@ -38,7 +41,10 @@ istio_enum!(
 impl ServerTlsMode {
     /// Whether the gateway terminates TLS with its own certificate.
     pub fn terminates(self) -> bool {
-        matches!(self, ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual)
+        matches!(
+            self,
+            ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual
+        )
     }
     /// Whether client certificates are verified against a CA.
     pub fn verifies_clients(self) -> bool {
@@ -126,7 +132,11 @@ pub(crate) fn decode(cx: &mut Cx<'_>, spec: &Node, meta: Meta) -> Option<Gateway
     let selector = f.get(cx, "selector", labels).unwrap_or_default();
     let servers = f.req(cx, "servers", |cx, n, p| Some(cx.list(n, p, server)));
     f.finish(cx);
-    Some(Gateway { meta, selector, servers: servers? })
+    Some(Gateway {
+        meta,
+        selector,
+        servers: servers?,
+    })
 }
 
 /// Reads a protocol name in any letter case.
@@ -147,7 +157,9 @@ fn server(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Server> {
     let name = f.string(cx, "name");
     let port = f.req(cx, "port", server_port);
     let bind = f.get(cx, "bind", bind);
-    let hosts = f.req(cx, "hosts", |cx, n, p| Some(cx.nonempty_list(n, p, "host", server_host)));
+    let hosts = f.req(cx, "hosts", |cx, n, p| {
+        Some(cx.nonempty_list(n, p, "host", server_host))
+    });
     let tls = f.get(cx, "tls", server_tls);
     let default_endpoint = f.string(cx, "defaultEndpoint");
     let pos = f.pos;
@@ -155,12 +167,19 @@ fn server(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Server> {
     let port = port?;
     if tls.is_none() && matches!(port.protocol, Protocol::Https | Protocol::Tls) {
         let msg = format!(
-            "a {} server needs `tls` settings; add `tls:` with a mode such as SIMPLE or PASSTHROUGH",
+            "this {} server needs `tls` settings; add `tls:` with a mode such as SIMPLE or PASSTHROUGH",
             port.protocol.as_str()
         );
         cx.report(Code::TlsSettingsRequired, pos, p, msg);
     }
-    Some(Server { name, port, bind, hosts: hosts?, tls, default_endpoint })
+    Some(Server {
+        name,
+        port,
+        bind,
+        hosts: hosts?,
+        tls,
+        default_endpoint,
+    })
 }
 
 pub(crate) fn server_port(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<ServerPort> {
@@ -170,7 +189,12 @@ pub(crate) fn server_port(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<ServerPo
     let protocol = f.req(cx, "protocol", protocol);
     let target_port = f.get(cx, "targetPort", |cx, n, p| cx.port(n, p, false));
     f.finish(cx);
-    Some(ServerPort { number: number?, name: name?, protocol: protocol?, target_port })
+    Some(ServerPort {
+        number: number?,
+        name: name?,
+        protocol: protocol?,
+        target_port,
+    })
 }
 
 fn bind(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Bind> {
@@ -181,7 +205,9 @@ fn bind(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Bind> {
     match s.parse::<IpAddr>() {
         Ok(ip) => Some(Bind::Ip(ip)),
         Err(_) => {
-            let msg = format!("`{s}` is not an IP address; use an address like `0.0.0.0` or `unix:///path`");
+            let msg = format!(
+                "`{s}` is not an IP address; use an address like `0.0.0.0` or `unix:///path`"
+            );
             cx.report(Code::InvalidAddress, n.pos, p, msg);
             None
         }
@@ -192,12 +218,12 @@ fn bind(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Bind> {
 pub(crate) fn server_host(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<ServerHost> {
     let s = cx.string(n, p)?;
     let parsed = ServerHost::parse(&s);
-    if let NamespaceScope::Named(ns) = &parsed.scope {
-        if !is_dns_label(ns) {
-            let msg = format!("`{ns}` in `{s}` is not a namespace; use `*/`, `./` or a namespace name");
-            cx.report(Code::InvalidName, n.pos, p, msg);
-            return None;
-        }
+    if let NamespaceScope::Named(ns) = &parsed.scope
+        && !is_dns_label(ns)
+    {
+        let msg = format!("`{ns}` in `{s}` is not a namespace; use `*/`, `./` or a namespace name");
+        cx.report(Code::InvalidName, n.pos, p, msg);
+        return None;
     }
     if let Some(problem) = host_problem(&parsed.host) {
         cx.report(Code::InvalidHost, n.pos, p, problem);
@@ -218,7 +244,10 @@ pub(crate) fn resolve_path(file: &Path, path: &str) -> PathBuf {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
-                if !matches!(out.components().next_back(), None | Some(Component::ParentDir | Component::RootDir)) {
+                if !matches!(
+                    out.components().next_back(),
+                    None | Some(Component::ParentDir | Component::RootDir)
+                ) {
                     out.pop();
                 } else if !out.has_root() {
                     out.push("..");
@@ -233,7 +262,12 @@ pub(crate) fn resolve_path(file: &Path, path: &str) -> PathBuf {
 fn path_field(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<PathBuf> {
     let s = cx.string(n, p)?;
     if s.is_empty() {
-        cx.report(Code::InvalidValue, n.pos, p, "the path is empty; give a file path or remove the field");
+        cx.report(
+            Code::InvalidValue,
+            n.pos,
+            p,
+            "the path is empty; give a file path or remove the field",
+        );
         return None;
     }
     Some(resolve_path(cx.file, &s))
@@ -243,7 +277,9 @@ fn server_tls(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<ServerTls> {
     let mut f = cx.map(n, p)?;
     let tls = ServerTls {
         https_redirect: f.boolean(cx, "httpsRedirect").unwrap_or(false),
-        mode: f.enumeration(cx, "mode").unwrap_or(ServerTlsMode::Passthrough),
+        mode: f
+            .enumeration(cx, "mode")
+            .unwrap_or(ServerTlsMode::Passthrough),
         server_certificate: f.get(cx, "serverCertificate", path_field),
         private_key: f.get(cx, "privateKey", path_field),
         ca_certificates: f.get(cx, "caCertificates", path_field),
@@ -258,16 +294,18 @@ fn server_tls(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<ServerTls> {
     };
     f.ignore(&["caCrl", "credentialNames", "tlsCertificates"]);
     f.finish(cx);
-    if let (Some(min), Some(max)) = (tls.min_protocol_version, tls.max_protocol_version) {
-        if min != TlsVersion::Auto && max != TlsVersion::Auto && min > max {
-            let mp = format!("{p}.minProtocolVersion");
-            let msg = format!(
-                "minProtocolVersion {} is above maxProtocolVersion {}; lower the minimum or raise the maximum",
-                min.as_str(),
-                max.as_str()
-            );
-            cx.report(Code::InvalidValue, cx.pos_of(&mp), &mp, msg);
-        }
+    if let (Some(min), Some(max)) = (tls.min_protocol_version, tls.max_protocol_version)
+        && min != TlsVersion::Auto
+        && max != TlsVersion::Auto
+        && min > max
+    {
+        let mp = format!("{p}.minProtocolVersion");
+        let msg = format!(
+            "minProtocolVersion {} is above maxProtocolVersion {}; lower the minimum or raise the maximum",
+            min.as_str(),
+            max.as_str()
+        );
+        cx.report(Code::InvalidValue, cx.pos_of(&mp), &mp, msg);
     }
     Some(tls)
 }
@@ -280,9 +318,18 @@ mod tests {
     fn paths_resolve_lexically() {
         let f = Path::new("/a/b/gw.yaml");
         assert_eq!(resolve_path(f, "c.pem"), PathBuf::from("/a/b/c.pem"));
-        assert_eq!(resolve_path(f, "../certs/c.pem"), PathBuf::from("/a/certs/c.pem"));
+        assert_eq!(
+            resolve_path(f, "../certs/c.pem"),
+            PathBuf::from("/a/certs/c.pem")
+        );
         assert_eq!(resolve_path(f, "/etc/c.pem"), PathBuf::from("/etc/c.pem"));
-        assert_eq!(resolve_path(Path::new("gw.yaml"), "./c.pem"), PathBuf::from("c.pem"));
-        assert_eq!(resolve_path(Path::new("gw.yaml"), "../c.pem"), PathBuf::from("../c.pem"));
+        assert_eq!(
+            resolve_path(Path::new("gw.yaml"), "./c.pem"),
+            PathBuf::from("c.pem")
+        );
+        assert_eq!(
+            resolve_path(Path::new("gw.yaml"), "../c.pem"),
+            PathBuf::from("../c.pem")
+        );
     }
 }

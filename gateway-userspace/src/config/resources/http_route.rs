@@ -2,9 +2,10 @@
 //! direct responses, rewrites, retries, faults, mirroring and CORS.
 
 use super::common::{
-    Destination, Headers, Labels, StringMatch, destination, headers, labels, percent, regex, string_match,
-    string_match_map,
+    Destination, Headers, Labels, StringMatch, destination, headers, labels, percent, regex,
+    string_match, string_match_map,
 };
+use super::http_policy::{CorsPolicy, Fault, Mirror, Retries, cors, fault, mirror_policy, retries};
 use super::virtual_service::{check_weights, gateway_ref, weight};
 use crate::config::decode::{Cx, IstioEnum, istio_enum};
 use crate::config::findings::Code;
@@ -99,50 +100,6 @@ pub struct Rewrite {
     pub uri_regex: Option<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Retries {
-    pub attempts: u32,
-    pub per_try_timeout: Option<Duration>,
-    pub retry_on: Option<String>,
-    pub retry_remote_localities: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Fault {
-    pub delay: Option<FaultDelay>,
-    pub abort: Option<FaultAbort>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultDelay {
-    pub fixed_delay: Duration,
-    pub percentage: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultAbort {
-    pub http_status: Option<u16>,
-    pub grpc_status: Option<String>,
-    pub percentage: f64,
-}
-
-/// Traffic copied to another destination, for `percentage` of requests.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Mirror {
-    pub destination: Destination,
-    pub percentage: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CorsPolicy {
-    pub allow_origins: Vec<StringMatch>,
-    pub allow_methods: Vec<String>,
-    pub allow_headers: Vec<String>,
-    pub expose_headers: Vec<String>,
-    pub max_age: Option<Duration>,
-    pub allow_credentials: Option<bool>,
-}
-
 pub(crate) fn http_route(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<HttpRoute> {
     let mut f = cx.map(n, p)?;
     let name = f.string(cx, "name");
@@ -172,9 +129,7 @@ pub(crate) fn http_route(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<HttpRoute
         .collect();
     let pos = f.pos;
     f.finish(cx);
-    if route.len() > 0 || weights.len() > 0 {
-        check_weights(cx, &format!("{p}.route"), &weights);
-    }
+    check_weights(cx, &format!("{p}.route"), &weights);
     match actions.len() {
         0 => cx.report(
             Code::MissingField,
@@ -185,12 +140,21 @@ pub(crate) fn http_route(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<HttpRoute
         1 => {}
         _ => {
             let field = format!("{p}.{}", actions[1]);
-            let msg = format!("`{}` and `{}` cannot be combined; keep one of them", actions[0], actions[1]);
+            let msg = format!(
+                "`{}` and `{}` cannot be combined; keep one of them",
+                actions[0], actions[1]
+            );
             cx.report(Code::ConflictingFields, cx.pos_of(&field), &field, msg);
         }
     }
     if let Some(d) = mirror {
-        mirrors.insert(0, Mirror { destination: d, percentage: mirror_percentage.unwrap_or(100.0) });
+        mirrors.insert(
+            0,
+            Mirror {
+                destination: d,
+                percentage: mirror_percentage.unwrap_or(100.0),
+            },
+        );
     }
     Some(HttpRoute {
         name,
@@ -218,8 +182,12 @@ fn http_match(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<HttpMatch> {
         method: f.get(cx, "method", string_match),
         authority: f.get(cx, "authority", string_match),
         headers: f.get(cx, "headers", string_match_map).unwrap_or_default(),
-        without_headers: f.get(cx, "withoutHeaders", string_match_map).unwrap_or_default(),
-        query_params: f.get(cx, "queryParams", string_match_map).unwrap_or_default(),
+        without_headers: f
+            .get(cx, "withoutHeaders", string_match_map)
+            .unwrap_or_default(),
+        query_params: f
+            .get(cx, "queryParams", string_match_map)
+            .unwrap_or_default(),
         port: f.get(cx, "port", |cx, n, p| cx.port(n, p, false)),
         source_labels: f.get(cx, "sourceLabels", labels).unwrap_or_default(),
         gateways: f.list(cx, "gateways", gateway_ref),
@@ -237,10 +205,14 @@ fn http_route_destination(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<HttpRout
     let weight = f.get(cx, "weight", weight);
     let headers = f.get(cx, "headers", headers);
     f.finish(cx);
-    Some(HttpRouteDestination { destination: destination?, weight, headers })
+    Some(HttpRouteDestination {
+        destination: destination?,
+        weight,
+        headers,
+    })
 }
 
-fn status_code(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<u16> {
+pub(crate) fn status_code(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<u16> {
     cx.int(n, p, 200, 599).and_then(|v| u16::try_from(v).ok())
 }
 
@@ -252,7 +224,9 @@ fn redirect(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Redirect> {
         port: f.get(cx, "port", |cx, n, p| cx.port(n, p, false)),
         derive_port: f.enumeration(cx, "derivePort"),
         scheme: f.string(cx, "scheme"),
-        redirect_code: f.get(cx, "redirectCode", |cx, n, p| cx.int(n, p, 300, 399)).map_or(301, |c| c as u16),
+        redirect_code: f
+            .get(cx, "redirectCode", |cx, n, p| cx.int(n, p, 300, 399))
+            .map_or(301, |c| c as u16),
     };
     f.finish(cx);
     Some(r)
@@ -269,15 +243,23 @@ fn direct_response(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<DirectResponse>
         s.or(bytes)
     });
     f.finish(cx);
-    Some(DirectResponse { status: status?, body })
+    Some(DirectResponse {
+        status: status?,
+        body,
+    })
 }
 
 fn delegate(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Delegate> {
     let mut f = cx.map(n, p)?;
     let name = f.req(cx, "name", |cx, n, p| cx.string(n, p));
-    let namespace = f.string(cx, "namespace").unwrap_or_else(|| cx.namespace.clone());
+    let namespace = f
+        .string(cx, "namespace")
+        .unwrap_or_else(|| cx.namespace.clone());
     f.finish(cx);
-    Some(Delegate { name: name?, namespace })
+    Some(Delegate {
+        name: name?,
+        namespace,
+    })
 }
 
 fn rewrite(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Rewrite> {
@@ -295,69 +277,16 @@ fn rewrite(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Rewrite> {
     f.finish(cx);
     if both {
         let field = format!("{p}.uriRegexRewrite");
-        cx.report(Code::ConflictingFields, cx.pos_of(&field), &field, "`uri` and `uriRegexRewrite` cannot be combined; keep one");
+        cx.report(
+            Code::ConflictingFields,
+            cx.pos_of(&field),
+            &field,
+            "`uri` and `uriRegexRewrite` cannot be combined; keep one",
+        );
     }
-    Some(Rewrite { uri, authority, uri_regex })
-}
-
-fn retries(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Retries> {
-    let mut f = cx.map(n, p)?;
-    let r = Retries {
-        attempts: f.int(cx, "attempts", 0, i64::from(i32::MAX)).map_or(0, |a| a as u32),
-        per_try_timeout: f.duration(cx, "perTryTimeout"),
-        retry_on: f.string(cx, "retryOn"),
-        retry_remote_localities: f.boolean(cx, "retryRemoteLocalities"),
-    };
-    f.ignore(&["retryIgnorePreviousHosts", "backoff"]);
-    f.finish(cx);
-    Some(r)
-}
-
-fn fault(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Fault> {
-    let mut f = cx.map(n, p)?;
-    let delay = f.get(cx, "delay", |cx, n, p| {
-        let mut d = cx.map(n, p)?;
-        let fixed = d.req(cx, "fixedDelay", |cx, n, p| cx.duration(n, p));
-        let pct = d.get(cx, "percentage", percent).unwrap_or(100.0);
-        d.ignore(&["percent", "exponentialDelay"]);
-        d.finish(cx);
-        Some(FaultDelay { fixed_delay: fixed?, percentage: pct })
-    });
-    let abort = f.get(cx, "abort", |cx, n, p| {
-        let mut a = cx.map(n, p)?;
-        let http_status = a.get(cx, "httpStatus", status_code);
-        let grpc_status = a.string(cx, "grpcStatus");
-        let pct = a.get(cx, "percentage", percent).unwrap_or(100.0);
-        a.ignore(&["http2Error"]);
-        a.finish(cx);
-        Some(FaultAbort { http_status, grpc_status, percentage: pct })
-    });
-    f.finish(cx);
-    Some(Fault { delay, abort })
-}
-
-fn mirror_policy(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Mirror> {
-    let mut f = cx.map(n, p)?;
-    let d = f.req(cx, "destination", destination);
-    let pct = f.get(cx, "percentage", percent).unwrap_or(100.0);
-    f.finish(cx);
-    Some(Mirror { destination: d?, percentage: pct })
-}
-
-fn cors(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<CorsPolicy> {
-    let mut f = cx.map(n, p)?;
-    let mut allow_origins = f.list(cx, "allowOrigins", string_match);
-    let legacy = f.strings(cx, "allowOrigin");
-    allow_origins.extend(legacy.into_iter().map(StringMatch::Exact));
-    let c = CorsPolicy {
-        allow_origins,
-        allow_methods: f.strings(cx, "allowMethods"),
-        allow_headers: f.strings(cx, "allowHeaders"),
-        expose_headers: f.strings(cx, "exposeHeaders"),
-        max_age: f.duration(cx, "maxAge"),
-        allow_credentials: f.boolean(cx, "allowCredentials"),
-    };
-    f.ignore(&["unmatchedPreflights"]);
-    f.finish(cx);
-    Some(c)
+    Some(Rewrite {
+        uri,
+        authority,
+        uri_regex,
+    })
 }

@@ -93,12 +93,25 @@ pub(crate) fn decode(cx: &mut Cx<'_>, spec: &Node, meta: Meta) -> Option<Virtual
     let has_routes = f.has("http") || f.has("tls") || f.has("tcp");
     f.finish(cx);
     if !has_routes {
-        cx.report(Code::MissingField, pos, "spec", "a VirtualService needs at least one of `http`, `tls` or `tcp`");
+        cx.report(
+            Code::MissingField,
+            pos,
+            "spec",
+            "a VirtualService needs at least one of `http`, `tls` or `tcp`",
+        );
     }
     if gateways.is_empty() {
         gateways.push(GatewayRef::Mesh);
     }
-    Some(VirtualService { meta, hosts: hosts?, gateways, http, tls, tcp, export_to })
+    Some(VirtualService {
+        meta,
+        hosts: hosts?,
+        gateways,
+        http,
+        tls,
+        tcp,
+        export_to,
+    })
 }
 
 /// Reads a gateway reference: `mesh`, `name` or `namespace/name`.
@@ -106,7 +119,8 @@ pub(crate) fn gateway_ref(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<GatewayR
     let s = cx.string(n, p)?;
     let bad = s.is_empty() || s.matches('/').count() > 1 || s.starts_with('/') || s.ends_with('/');
     if bad {
-        let msg = format!("`{s}` is not a gateway reference; use `mesh`, `name` or `namespace/name`");
+        let msg =
+            format!("`{s}` is not a gateway reference; use `mesh`, `name` or `namespace/name`");
         cx.report(Code::InvalidName, n.pos, p, msg);
         return None;
     }
@@ -150,7 +164,10 @@ fn route_destination(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<RouteDestinat
     let destination = f.req(cx, "destination", destination);
     let weight = f.get(cx, "weight", weight);
     f.finish(cx);
-    Some(RouteDestination { destination: destination?, weight })
+    Some(RouteDestination {
+        destination: destination?,
+        weight,
+    })
 }
 
 fn routes(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Vec<RouteDestination>> {
@@ -169,14 +186,19 @@ fn tls_route(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<TlsRoute> {
     let matches = f.req(cx, "match", |cx, n, p| Some(cx.list(n, p, tls_match)));
     let route = f.req(cx, "route", routes);
     f.finish(cx);
-    Some(TlsRoute { matches: matches?, route: route? })
+    Some(TlsRoute {
+        matches: matches?,
+        route: route?,
+    })
 }
 
 fn tls_match(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<TlsMatch> {
     let mut f = cx.map(n, p)?;
     let m = TlsMatch {
         sni_hosts: f
-            .req(cx, "sniHosts", |cx, n, p| Some(cx.nonempty_list(n, p, "SNI host", |cx, n, p| host(cx, n, p, true))))
+            .req(cx, "sniHosts", |cx, n, p| {
+                Some(cx.nonempty_list(n, p, "SNI host", |cx, n, p| host(cx, n, p, true)))
+            })
             .unwrap_or_default(),
         destination_subnets: f.get(cx, "destinationSubnets", subnets).unwrap_or_default(),
         port: f.get(cx, "port", |cx, n, p| cx.port(n, p, false)),
@@ -193,7 +215,10 @@ fn tcp_route(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<TcpRoute> {
     let matches = f.list(cx, "match", l4_match);
     let route = f.req(cx, "route", routes);
     f.finish(cx);
-    Some(TcpRoute { matches, route: route? })
+    Some(TcpRoute {
+        matches,
+        route: route?,
+    })
 }
 
 fn l4_match(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<L4Match> {

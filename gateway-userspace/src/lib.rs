@@ -1,0 +1,17 @@
+//! The gateway: node interceptor, egress gateway and ingress gateway.
+//!
+//! The path of an outbound connection: `interceptor` (kernel programs and
+//! the original-destination lookup) → `proxy` (accept, connect, relay) →
+//! `access_log`. `config` alone knows Istio's resource shapes; `reload` keeps
+//! the live snapshot; `admin` and `metrics` expose state.
+
+pub mod access_log;
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod interceptor;
+pub mod metrics;
+pub mod proxy;
+pub mod reload;
+pub mod run;
+pub mod validate;

@@ -1,0 +1,97 @@
+//! Prometheus metrics, served on the admin address at `/metrics`.
+//!
+//! Label sets are typed and their values bounded: no label takes a value
+//! from the network.
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum ReloadResult {
+    Applied,
+    Rejected,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: ReloadResult,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub decision: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KernelLabels {
+    pub event: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub config_reloads: Family<ReloadLabels, Counter>,
+    pub config_generation: Gauge,
+    pub connections: Family<ConnectionLabels, Counter>,
+    pub bytes_up: Counter,
+    pub bytes_down: Counter,
+    kernel_events: Family<KernelLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gateway");
+        let m = Self {
+            config_reloads: Family::default(),
+            config_generation: Gauge::default(),
+            connections: Family::default(),
+            bytes_up: Counter::default(),
+            bytes_down: Counter::default(),
+            kernel_events: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("config_reloads", "Configuration reloads by result", m.config_reloads.clone());
+        registry.register("config_generation", "Generation of the live configuration", m.config_generation.clone());
+        registry.register("connections", "Closed connections by decision and reason", m.connections.clone());
+        registry.register("bytes_up", "Bytes from clients to upstreams", m.bytes_up.clone());
+        registry.register("bytes_down", "Bytes from upstreams to clients", m.bytes_down.clone());
+        registry.register("kernel_events", "Events counted by the kernel programs", m.kernel_events.clone());
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// Brings the kernel counters up to the values read from the kernel.
+    pub fn set_kernel_events(&self, values: &[(&'static str, u64)]) {
+        for (event, v) in values {
+            let c = self.kernel_events.get_or_create(&KernelLabels { event });
+            c.inc_by(v.saturating_sub(c.get()));
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_counters_follow_the_kernel_values() {
+        let m = Metrics::default();
+        m.set_kernel_events(&[("redirected", 5)]);
+        m.set_kernel_events(&[("redirected", 7)]);
+        m.config_reloads.get_or_create(&ReloadLabels { result: ReloadResult::Rejected }).inc();
+        let text = m.encode();
+        assert!(text.contains("gateway_kernel_events_total{event=\"redirected\"} 7"), "{text}");
+        assert!(text.contains("gateway_config_reloads_total{result=\"Rejected\"} 1"), "{text}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The active configuration and how a new one replaces it.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, RwLock},
+};
+
+use serde::Serialize;
+
+use crate::{
+    config::{self, ConfigError, Finding, LoadOptions, Snapshot},
+    metrics::{Metrics, ReloadLabels, ReloadResult},
+};
+
+/// One validated configuration and where it came from. Connections hold the
+/// `Arc` they started with, so a reload never changes them midway.
+#[derive(Debug, Serialize)]
+pub struct ActiveConfig {
+    pub generation: u64,
+    pub loaded_at: String,
+    pub sources: Vec<PathBuf>,
+    pub snapshot: Arc<Snapshot>,
+}
+
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    Applied { generation: u64 },
+    Unchanged { generation: u64 },
+    Rejected { findings: Vec<Finding> },
+    Unreadable { error: String },
+}
+
+pub struct ConfigStore {
+    paths: Vec<PathBuf>,
+    options: LoadOptions,
+    active: RwLock<Arc<ActiveConfig>>,
+    /// One reload at a time; triggers that arrive meanwhile wait their turn.
+    reloading: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
+}
+
+/// Why the first configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Unreadable(#[from] ConfigError),
+    #[error("the configuration has errors")]
+    Invalid(Vec<Finding>),
+}
+
+impl ConfigStore {
+    /// Loads the first configuration; warnings are logged, errors refuse.
+    pub fn open(paths: Vec<PathBuf>, options: LoadOptions, metrics: Arc<Metrics>) -> Result<Self, StartupError> {
+        let loaded = config::load(&paths, &options)?;
+        log_findings(&loaded.findings);
+        let Some(snapshot) = loaded.snapshot else {
+            return Err(StartupError::Invalid(loaded.findings));
+        };
+        metrics.config_generation.set(1);
+        let active = Arc::new(ActiveConfig { generation: 1, loaded_at: now(), sources: paths.clone(), snapshot });
+        Ok(Self { paths, options, active: RwLock::new(active), reloading: Default::default(), metrics })
+    }
+
+    pub fn current(&self) -> Arc<ActiveConfig> {
+        self.active.read().expect("config lock poisoned").clone()
+    }
+
+    /// Builds a new snapshot off to the side and swaps it in if it is valid
+    /// and different. On any problem the running configuration stays.
+    pub async fn reload(self: &Arc<Self>, trigger: &'static str) -> ReloadOutcome {
+        let _turn = self.reloading.lock().await;
+        let this = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load(&this.paths, &this.options)).await;
+        let outcome = match loaded {
+            Err(join) => {
+                tracing::error!(error = %join, "configuration load panicked");
+                ReloadOutcome::Unreadable { error: format!("configuration load failed: {join}") }
+            }
+            Ok(Err(error)) => ReloadOutcome::Unreadable { error: error.to_string() },
+            Ok(Ok(loaded)) => match loaded.snapshot {
+                None => ReloadOutcome::Rejected { findings: loaded.findings },
+                Some(snapshot) => {
+                    log_findings(&loaded.findings);
+                    self.swap(snapshot)
+                }
+            },
+        };
+        self.record(trigger, &outcome);
+        outcome
+    }
+
+    fn swap(&self, snapshot: Arc<Snapshot>) -> ReloadOutcome {
+        let mut active = self.active.write().expect("config lock poisoned");
+        if active.snapshot == snapshot {
+            return ReloadOutcome::Unchanged { generation: active.generation };
+        }
+        let generation = active.generation + 1;
+        *active = Arc::new(ActiveConfig { generation, loaded_at: now(), sources: self.paths.clone(), snapshot });
+        self.metrics.config_generation.set(generation as i64);
+        ReloadOutcome::Applied { generation }
+    }
+
+    fn record(&self, trigger: &'static str, outcome: &ReloadOutcome) {
+        let result = match outcome {
+            ReloadOutcome::Applied { generation } => {
+                tracing::info!(trigger, generation, "configuration reloaded");
+                ReloadResult::Applied
+            }
+            ReloadOutcome::Unchanged { .. } => return,
+            ReloadOutcome::Rejected { findings } => {
+                log_findings(findings);
+                tracing::error!(trigger, "configuration rejected; the running one stays");
+                ReloadResult::Rejected
+            }
+            ReloadOutcome::Unreadable { error } => {
+                tracing::error!(trigger, %error, "configuration unreadable; the running one stays");
+                ReloadResult::Rejected
+            }
+        };
+        self.metrics.config_reloads.get_or_create(&ReloadLabels { result }).inc();
+    }
+}
+
+fn log_findings(findings: &[Finding]) {
+    for f in findings {
+        if f.severity == crate::config::Severity::Error {
+            tracing::error!("{f}");
+        } else {
+            tracing::warn!("{f}");
+        }
+    }
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,97 @@
+//! Reload triggers: file changes and SIGHUP.
+//!
+//! Files are watched by polling their metadata through symlinks, which sees
+//! a Kubernetes ConfigMap update (an atomic swap of the `..data` symlink) as
+//! well as an edit in place, on any filesystem.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::ConfigStore;
+
+const POLL: Duration = Duration::from_millis(500);
+
+/// (canonical path) → (inode, size, mtime ns) of every YAML file under the paths.
+type Fingerprint = BTreeMap<PathBuf, (u64, u64, i64)>;
+
+pub async fn watch_files(store: Arc<ConfigStore>, paths: Vec<PathBuf>) {
+    let mut last = fingerprint(&paths);
+    loop {
+        tokio::time::sleep(POLL).await;
+        let now = fingerprint(&paths);
+        if now != last {
+            last = now;
+            store.reload("file-change").await;
+        }
+    }
+}
+
+pub async fn watch_sighup(store: Arc<ConfigStore>) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        store.reload("sighup").await;
+    }
+}
+
+fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
+    let mut out = Fingerprint::new();
+    for p in paths {
+        walk(p, 0, &mut out);
+    }
+    out
+}
+
+fn walk(path: &Path, depth: usize, out: &mut Fingerprint) {
+    if depth > 16 {
+        return;
+    }
+    let Ok(meta) = fs::metadata(path) else { return };
+    if meta.is_dir() {
+        let Ok(entries) = fs::read_dir(path) else { return };
+        for e in entries.flatten() {
+            walk(&e.path(), depth + 1, out);
+        }
+    } else if depth == 0 || is_yaml(path) {
+        let key = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        out.insert(key, (meta.ino(), meta.size(), meta.mtime() * 1_000_000_000 + meta.mtime_nsec()));
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configmap_style_symlink_swap_changes_the_fingerprint() {
+        let dir = std::env::temp_dir().join(format!("gw-fp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("..v1")).unwrap();
+        fs::create_dir_all(dir.join("..v2")).unwrap();
+        fs::write(dir.join("..v1/a.yaml"), "x: 1\n").unwrap();
+        fs::write(dir.join("..v2/a.yaml"), "x: 1\n").unwrap();
+        std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/a.yaml", dir.join("a.yaml")).unwrap();
+        let before = fingerprint(&[dir.join("a.yaml")]);
+        // Swap ..data atomically, as the kubelet does.
+        std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
+        fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        let after = fingerprint(&[dir.join("a.yaml")]);
+        fs::remove_dir_all(&dir).unwrap();
+        assert_ne!(before, after);
+    }
+}

@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod run;
+pub mod sniff;
 pub mod validate;

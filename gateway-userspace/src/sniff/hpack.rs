@@ -93,7 +93,12 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     pub(crate) fn new(limit: usize) -> Self {
-        Decoder { entries: VecDeque::new(), size: 0, max_size: limit, limit }
+        Decoder {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size: limit,
+            limit,
+        }
     }
 
     /// Decode one complete header block.
@@ -134,7 +139,11 @@ impl Decoder {
 
     fn literal(&self, block: &mut &[u8], prefix: u8) -> Result<Field, &'static str> {
         let index = integer(block, prefix)?;
-        let name = if index == 0 { string(block)? } else { self.get(index)?.0 };
+        let name = if index == 0 {
+            string(block)?
+        } else {
+            self.get(index)?.0
+        };
         let value = string(block)?;
         Ok((name, value))
     }
@@ -170,7 +179,9 @@ impl Decoder {
         while self.size + room > self.max_size {
             match self.entries.pop_back() {
                 Some((name, value)) => {
-                    self.size = self.size.saturating_sub(name.len() + value.len() + ENTRY_OVERHEAD);
+                    self.size = self
+                        .size
+                        .saturating_sub(name.len() + value.len() + ENTRY_OVERHEAD);
                 }
                 None => {
                     self.size = 0;
@@ -214,5 +225,9 @@ fn string(block: &mut &[u8]) -> Result<Vec<u8>, &'static str> {
     }
     let (raw, rest) = block.split_at(len);
     *block = rest;
-    if huffman_coded { huffman::decode(raw) } else { Ok(raw.to_vec()) }
+    if huffman_coded {
+        huffman::decode(raw)
+    } else {
+        Ok(raw.to_vec())
+    }
 }

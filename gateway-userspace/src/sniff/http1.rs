@@ -95,10 +95,14 @@ pub(crate) fn parse(buf: &[u8]) -> Step<Http1Request> {
         }
     };
     if content_length.is_some() && chunked_last.is_some() {
-        return Err(Stop::Malformed("http1: both content-length and transfer-encoding"));
+        return Err(Stop::Malformed(
+            "http1: both content-length and transfer-encoding",
+        ));
     }
     if chunked_last == Some(false) {
-        return Err(Stop::Malformed("http1: transfer-encoding does not end in chunked"));
+        return Err(Stop::Malformed(
+            "http1: transfer-encoding does not end in chunked",
+        ));
     }
     if host.is_none() && minor == 1 {
         return Err(Stop::Malformed("http1: missing host header"));
@@ -126,7 +130,10 @@ fn request_line(buf: &[u8]) -> Step<(&[u8], &[u8], u8, usize)> {
         Some(_) => return Err(Stop::Opaque),
     }
     let after_method = buf.get(method_len + 1..).unwrap_or_default();
-    let target_len = after_method.iter().take_while(|&&b| b.is_ascii_graphic()).count();
+    let target_len = after_method
+        .iter()
+        .take_while(|&&b| b.is_ascii_graphic())
+        .count();
     match after_method.get(target_len) {
         None => return Err(Stop::NeedMore),
         Some(b' ') if target_len > 0 => {}
@@ -134,10 +141,12 @@ fn request_line(buf: &[u8]) -> Step<(&[u8], &[u8], u8, usize)> {
     }
     let version_at = method_len + 1 + target_len + 1;
     let version = buf.get(version_at..).unwrap_or_default();
-    let minor = [(b"HTTP/1.1\r\n", 1), (b"HTTP/1.0\r\n", 0)].iter().find_map(|(want, minor)| {
-        let n = version.len().min(want.len());
-        (version.get(..n) == want.get(..n)).then_some((*minor, n == want.len()))
-    });
+    let minor = [(b"HTTP/1.1\r\n", 1), (b"HTTP/1.0\r\n", 0)]
+        .iter()
+        .find_map(|(want, minor)| {
+            let n = version.len().min(want.len());
+            (version.get(..n) == want.get(..n)).then_some((*minor, n == want.len()))
+        });
     match minor {
         None => Err(Stop::Opaque),
         Some((_, false)) => Err(Stop::NeedMore),
@@ -162,7 +171,10 @@ fn header_line(line: &[u8]) -> Step<(&[u8], &[u8])> {
         return Err(Stop::Malformed("http1: invalid header name"));
     }
     let value = trim_ows(line.get(colon + 1..).unwrap_or_default());
-    if !value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80) {
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80)
+    {
         return Err(Stop::Malformed("http1: invalid byte in header value"));
     }
     Ok((name, value))
@@ -188,7 +200,9 @@ fn target_authority(method: &[u8], target: &[u8]) -> Step<Option<String>> {
         };
     }
     let lower = ascii_lower(target);
-    let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"))
+    let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
     else {
         return Err(Stop::Malformed("http1: unsupported request target"));
     };
@@ -197,7 +211,9 @@ fn target_authority(method: &[u8], target: &[u8]) -> Step<Option<String>> {
         return Err(Stop::Malformed("http1: userinfo in request target"));
     }
     if check_authority(authority, false).is_err() {
-        return Err(Stop::Malformed("http1: invalid authority in request target"));
+        return Err(Stop::Malformed(
+            "http1: invalid authority in request target",
+        ));
     }
     Ok(Some(authority.to_owned()))
 }

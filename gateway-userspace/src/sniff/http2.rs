@@ -63,14 +63,24 @@ fn frame(buf: &[u8], pos: usize) -> Step<(Frame<'_>, usize)> {
         return Err(Stop::NeedMore);
     };
     if len > MAX_FRAME_LEN {
-        return Err(Stop::Malformed("http2: frame larger than the default max frame size"));
+        return Err(Stop::Malformed(
+            "http2: frame larger than the default max frame size",
+        ));
     }
     let stream = match stream {
         &[a, b, c, d] => u32::from_be_bytes([a, b, c, d]) & 0x7fff_ffff,
         _ => return Err(Stop::NeedMore),
     };
     let payload = r.take(len).ok_or(Stop::NeedMore)?;
-    Ok((Frame { kind, flags, stream, payload }, pos + FRAME_HEADER_LEN + len))
+    Ok((
+        Frame {
+            kind,
+            flags,
+            stream,
+            payload,
+        },
+        pos + FRAME_HEADER_LEN + len,
+    ))
 }
 
 /// Parse connection frames up to the first complete header block; `buf`
@@ -91,7 +101,7 @@ pub(crate) fn sniff(buf: &[u8]) -> Step<Http2Request> {
         let len = f.payload.len();
         let ok = match f.kind {
             SETTINGS if f.flags & FLAG_ACK != 0 => f.stream == 0 && len == 0,
-            SETTINGS => f.stream == 0 && len % 6 == 0,
+            SETTINGS => f.stream == 0 && len.is_multiple_of(6),
             WINDOW_UPDATE => len == 4,
             PING => f.stream == 0 && len == 8,
             PRIORITY => f.stream != 0 && len == 5,
@@ -111,12 +121,22 @@ pub(crate) fn sniff(buf: &[u8]) -> Step<Http2Request> {
 /// Gather the header block of `first` (a HEADERS frame) and its
 /// CONTINUATION frames starting at `pos`, then decode it.
 fn headers(buf: &[u8], mut pos: usize, first: Frame<'_>) -> Step<Http2Request> {
-    if first.stream == 0 || first.stream % 2 == 0 {
-        return Err(Stop::Malformed("http2: HEADERS on a stream a client cannot open"));
+    if first.stream == 0 || first.stream.is_multiple_of(2) {
+        return Err(Stop::Malformed(
+            "http2: HEADERS on a stream a client cannot open",
+        ));
     }
     let mut r = Reader::new(first.payload);
-    let pad = if first.flags & FLAG_PADDED != 0 { r.u8().map(usize::from) } else { Some(0) };
-    let priority = if first.flags & FLAG_PRIORITY != 0 { r.take(5).map(|_| ()) } else { Some(()) };
+    let pad = if first.flags & FLAG_PADDED != 0 {
+        r.u8().map(usize::from)
+    } else {
+        Some(0)
+    };
+    let priority = if first.flags & FLAG_PRIORITY != 0 {
+        r.take(5).map(|_| ())
+    } else {
+        Some(())
+    };
     let (Some(pad), Some(())) = (pad, priority) else {
         return Err(Stop::Malformed("http2: HEADERS too short for its flags"));
     };
@@ -135,7 +155,9 @@ fn headers(buf: &[u8], mut pos: usize, first: Frame<'_>) -> Step<Http2Request> {
         flags = f.flags;
         pos = next;
     }
-    let fields = Decoder::new(DEFAULT_TABLE_SIZE).decode(&block).map_err(Stop::Malformed)?;
+    let fields = Decoder::new(DEFAULT_TABLE_SIZE)
+        .decode(&block)
+        .map_err(Stop::Malformed)?;
     request(fields)
 }
 
@@ -173,7 +195,10 @@ fn request(fields: Vec<Field>) -> Step<Http2Request> {
             continue;
         }
         regular_seen = true;
-        if name.is_empty() || !name.iter().all(|&b| super::is_tchar(b) && !b.is_ascii_uppercase())
+        if name.is_empty()
+            || !name
+                .iter()
+                .all(|&b| super::is_tchar(b) && !b.is_ascii_uppercase())
         {
             return Err(Stop::Malformed("http2: invalid header name"));
         }
@@ -195,7 +220,9 @@ fn request(fields: Vec<Field>) -> Step<Http2Request> {
     if let Some(authority) = &mut req.authority {
         authority.make_ascii_lowercase();
         if host.as_ref().is_some_and(|h| h != authority) {
-            return Err(Stop::Malformed("http2: host header differs from :authority"));
+            return Err(Stop::Malformed(
+                "http2: host header differs from :authority",
+            ));
         }
     } else {
         req.authority = host;
@@ -209,7 +236,9 @@ fn request(fields: Vec<Field>) -> Step<Http2Request> {
     let complete = match (&req.method, connect) {
         (None, _) => false,
         (Some(_), true) => req.authority.is_some(),
-        (Some(_), false) => req.scheme.is_some() && req.path.as_deref().is_some_and(|p| !p.is_empty()),
+        (Some(_), false) => {
+            req.scheme.is_some() && req.path.as_deref().is_some_and(|p| !p.is_empty())
+        }
     };
     if !complete {
         return Err(Stop::Malformed("http2: missing required pseudo-header"));

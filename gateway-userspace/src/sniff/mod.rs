@@ -174,12 +174,17 @@ pub(crate) fn check_authority(s: &str, require_port: bool) -> Result<(), ()> {
     let (host, port) = split_host_port_raw(s);
     let host_ok = if let Some(inner) = host.strip_prefix('[') {
         inner.strip_suffix(']').is_some_and(|v6| {
-            !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            !v6.is_empty()
+                && v6
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         })
     } else {
         !host.is_empty()
             && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     };
     let port_ok = match port {
         None => !require_port,

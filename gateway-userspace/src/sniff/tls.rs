@@ -80,13 +80,19 @@ fn check_record_header(header: &[u8], first: bool) -> Step<()> {
     if let Some(&content_type) = header.first()
         && content_type != HANDSHAKE_RECORD
     {
-        return Err(Stop::Malformed("tls: non-handshake record inside client hello"));
+        return Err(Stop::Malformed(
+            "tls: non-handshake record inside client hello",
+        ));
     }
     if let Some(&major) = header.get(1)
         && major != 0x03
     {
         // A first byte of 0x16 alone does not make a TLS connection.
-        return Err(if first { Stop::Opaque } else { Stop::Malformed("tls: bad record version") });
+        return Err(if first {
+            Stop::Opaque
+        } else {
+            Stop::Malformed("tls: bad record version")
+        });
     }
     Ok(())
 }
@@ -97,7 +103,9 @@ fn check_handshake_header(message: &[u8]) -> Step<Option<usize>> {
     if let Some(&msg_type) = message.first()
         && msg_type != CLIENT_HELLO
     {
-        return Err(Stop::Malformed("tls: first handshake message is not a client hello"));
+        return Err(Stop::Malformed(
+            "tls: first handshake message is not a client hello",
+        ));
     }
     let mut r = Reader::new(message);
     let (Some(_), Some(len)) = (r.u8(), r.u24()) else {
@@ -125,14 +133,17 @@ fn parse_client_hello(body: &[u8]) -> Step<ClientHelloInfo> {
         return Err(Stop::Malformed("tls: session id longer than 32 bytes"));
     }
     let suites = r.vec16().ok_or(TRUNCATED)?;
-    if suites.is_empty() || suites.len() % 2 != 0 {
+    if suites.is_empty() || !suites.len().is_multiple_of(2) {
         return Err(Stop::Malformed("tls: bad cipher suite list"));
     }
     let compression = r.vec8().ok_or(TRUNCATED)?;
     if compression.is_empty() {
         return Err(Stop::Malformed("tls: empty compression method list"));
     }
-    let mut info = ClientHelloInfo { legacy_version, ..ClientHelloInfo::default() };
+    let mut info = ClientHelloInfo {
+        legacy_version,
+        ..ClientHelloInfo::default()
+    };
     if r.is_empty() {
         return Ok(info);
     }
@@ -189,7 +200,7 @@ fn parse_server_name(data: &[u8]) -> Step<Option<String>> {
 pub(crate) fn dns_name(raw: &[u8]) -> Result<String, &'static str> {
     let name = raw.strip_suffix(b".").unwrap_or(raw);
     if name.is_empty() {
-        return Err("tls: empty sni");
+        return Err("tls: sni is empty");
     }
     if name.len() > MAX_DNS_NAME_LEN {
         return Err("tls: sni longer than a dns name");
@@ -199,7 +210,10 @@ pub(crate) fn dns_name(raw: &[u8]) -> Result<String, &'static str> {
         if label.is_empty() || label.len() > 63 {
             return Err("tls: sni has an empty or overlong label");
         }
-        if !label.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err("tls: sni has a character not allowed in a dns name");
         }
         if label.starts_with(b"-") || label.ends_with(b"-") {

@@ -1,8 +1,8 @@
 //! Real client captures (see tests/fixtures/sniff/README.md).
 
+use super::super::{ClientHelloInfo, Http1Request, Http2Request, Sniffed, parse_http1_head};
+use super::super::{SniffOutcome, sniff};
 use super::{FIXTURES, assert_prefixes_need_more, done, fixture};
-use crate::sniff::{ClientHelloInfo, Http1Request, Http2Request, Sniffed, parse_http1_head};
-use crate::sniff::{SniffOutcome, sniff};
 
 fn tls(sni: Option<&str>, alpn: &[&str]) -> Sniffed {
     Sniffed::Tls(ClientHelloInfo {
@@ -35,7 +35,10 @@ fn every_capture_has_the_expected_verdict() {
                 scheme: Some("http".into()),
             }),
         ),
-        ("curl_http1_host.bin", http1("GET", "/v1/items?q=1", None, 97)),
+        (
+            "curl_http1_host.bin",
+            http1("GET", "/v1/items?q=1", None, 97),
+        ),
         (
             "curl_http1_proxy_absolute.bin",
             http1(
@@ -47,14 +50,25 @@ fn every_capture_has_the_expected_verdict() {
         ),
         (
             "curl_http1_proxy_connect.bin",
-            http1("CONNECT", "api.example.test:8443", Some("api.example.test:8443"), 126),
+            http1(
+                "CONNECT",
+                "api.example.test:8443",
+                Some("api.example.test:8443"),
+                126,
+            ),
         ),
-        ("curl_https_alpn_h2.bin", tls(Some("api.example.test"), h2_h1)),
+        (
+            "curl_https_alpn_h2.bin",
+            tls(Some("api.example.test"), h2_h1),
+        ),
         ("go_http1_client.bin", http1("GET", "/v1/items", None, 110)),
         ("go_https_client.bin", tls(Some("api.example.test"), h2_h1)),
         // Go sends the ServerName as given ("API.Example.test").
         ("go_tls_dial_alpn.bin", tls(Some("api.example.test"), h2_h1)),
-        ("openssl_tls12_sni.bin", tls(Some("api.example.test"), h2_h1)),
+        (
+            "openssl_tls12_sni.bin",
+            tls(Some("api.example.test"), h2_h1),
+        ),
         ("openssl_tls13_no_sni.bin", tls(None, &[])),
         ("openssl_tls13_sni.bin", tls(Some("api.example.test"), &[])),
     ];
@@ -110,7 +124,10 @@ fn keep_alive_heads_are_parsed_one_at_a_time() {
 fn non_http_on_a_keep_alive_boundary_is_malformed() {
     let tls = fixture("openssl_tls13_sni.bin");
     assert!(matches!(parse_http1_head(&tls), SniffOutcome::Malformed(_)));
-    assert!(matches!(parse_http1_head(b"\r\nGET / HTTP/1.1\r\n"), SniffOutcome::Malformed(_)));
+    assert!(matches!(
+        parse_http1_head(b"\r\nGET / HTTP/1.1\r\n"),
+        SniffOutcome::Malformed(_)
+    ));
 }
 
 #[test]

@@ -51,7 +51,12 @@ pub(super) fn malformed(buf: &[u8]) -> &'static str {
 pub(super) fn assert_prefixes_need_more(buf: &[u8]) {
     for cut in 0..buf.len() {
         let prefix = buf.get(..cut).unwrap_or_default();
-        assert_eq!(sniff(prefix), SniffOutcome::NeedMore, "cut at {cut} of {}", buf.len());
+        assert_eq!(
+            sniff(prefix),
+            SniffOutcome::NeedMore,
+            "cut at {cut} of {}",
+            buf.len()
+        );
     }
 }
 
@@ -116,8 +121,13 @@ pub(super) fn records(message: &[u8], sizes: &[usize]) -> Vec<u8> {
     out
 }
 
+/// A ClientHello in one record; no ALPN extension when `alpn` is empty.
 pub(super) fn hello(host: &str, alpn: &[&str]) -> Vec<u8> {
-    records(&hello_message(&[sni_ext(host.as_bytes()), alpn_ext(alpn)]), &[])
+    let mut extensions = vec![sni_ext(host.as_bytes())];
+    if !alpn.is_empty() {
+        extensions.push(alpn_ext(alpn));
+    }
+    records(&hello_message(&extensions), &[])
 }
 
 // ---- HTTP/2 ----
@@ -154,7 +164,11 @@ pub(super) fn hpack_int(flags: u8, prefix: u8, value: usize) -> Vec<u8> {
 }
 
 pub(super) fn hpack_str(s: &[u8], huffman: bool) -> Vec<u8> {
-    let data = if huffman { super::huffman::encode(s) } else { s.to_vec() };
+    let data = if huffman {
+        super::huffman::encode(s)
+    } else {
+        s.to_vec()
+    };
     let mut out = hpack_int(if huffman { 0x80 } else { 0 }, 7, data.len());
     out.extend(data);
     out

@@ -1,10 +1,10 @@
 //! Synthetic ClientHellos.
 
+use super::super::{ClientHelloInfo, MAX_SNIFF_BYTES, SniffOutcome, Sniffed, sniff};
 use super::{
     alpn_ext, assert_prefixes_need_more, done, ext, hello, hello_message, malformed, records,
     sni_ext,
 };
-use crate::sniff::{ClientHelloInfo, MAX_SNIFF_BYTES, SniffOutcome, Sniffed, sniff};
 
 fn info(buf: &[u8]) -> ClientHelloInfo {
     match done(buf) {
@@ -23,7 +23,10 @@ fn sni_and_alpn_are_extracted() {
 
 #[test]
 fn sni_is_lowercased_and_trailing_dot_dropped() {
-    assert_eq!(info(&hello("Api.EXAMPLE.Test.", &["h2"])).sni.as_deref(), Some("api.example.test"));
+    assert_eq!(
+        info(&hello("Api.EXAMPLE.Test.", &["h2"])).sni.as_deref(),
+        Some("api.example.test")
+    );
 }
 
 #[test]
@@ -32,7 +35,11 @@ fn hello_split_across_two_records_needs_more_until_complete() {
     for first_len in [1, 3, 4, 5, 40, message.len() - 1] {
         let buf = records(&message, &[first_len]);
         assert_prefixes_need_more(&buf);
-        assert_eq!(info(&buf).sni.as_deref(), Some("split.example.test"), "split {first_len}");
+        assert_eq!(
+            info(&buf).sni.as_deref(),
+            Some("split.example.test"),
+            "split {first_len}"
+        );
     }
 }
 
@@ -51,24 +58,34 @@ fn sni_absent_and_no_extensions_at_all() {
     let mut message = hello_message(&[]);
     message.truncate(message.len() - 2);
     message[3] -= 2;
-    assert_eq!(info(&records(&message, &[])), ClientHelloInfo {
-        legacy_version: 0x0303,
-        ..ClientHelloInfo::default()
-    });
+    assert_eq!(
+        info(&records(&message, &[])),
+        ClientHelloInfo {
+            legacy_version: 0x0303,
+            ..ClientHelloInfo::default()
+        }
+    );
 }
 
 #[test]
 fn bad_sni_names_are_malformed() {
-    let long = format!("{}.test", ["a".repeat(63); 4].join("."));
+    let long = format!("{}.test", vec!["a".repeat(63); 4].join("."));
     assert!(long.len() > 255);
     let label = format!("{}.test", "b".repeat(64));
-    for bad in
-        ["nul\0.example.test", "sp ace.example.test", &long, &label, "a..b", "-a.test", "10.0.0.1", "."]
-    {
+    for bad in [
+        "nul\0.example.test",
+        "sp ace.example.test",
+        &long,
+        &label,
+        "a..b",
+        "-a.test",
+        "10.0.0.1",
+        ".",
+    ] {
         let buf = hello(bad, &[]);
         assert!(malformed(&buf).starts_with("tls: sni"), "{bad:?}");
     }
-    let max = format!("{}.{}", ["c".repeat(63); 3].join("."), "d".repeat(61));
+    let max = format!("{}.{}", vec!["c".repeat(63); 3].join("."), "d".repeat(61));
     assert_eq!(max.len(), 253);
     assert_eq!(info(&hello(&max, &[])).sni.as_deref(), Some(max.as_str()));
     assert!(malformed(&hello("caf\u{e9}.test", &[])).starts_with("tls: sni"));
@@ -76,7 +93,10 @@ fn bad_sni_names_are_malformed() {
 
 #[test]
 fn duplicate_extensions_and_names_are_malformed() {
-    let two = records(&hello_message(&[sni_ext(b"a.test"), sni_ext(b"b.test")]), &[]);
+    let two = records(
+        &hello_message(&[sni_ext(b"a.test"), sni_ext(b"b.test")]),
+        &[],
+    );
     assert_eq!(malformed(&two), "tls: duplicate extension");
     let mut list = Vec::new();
     for host in [&b"a.test"[..], b"b.test"] {
@@ -98,7 +118,10 @@ fn garbage_lengths_are_malformed() {
         let mut buf = good.clone();
         buf[3] = hi;
         buf[4] = lo;
-        assert!(matches!(sniff(&buf), SniffOutcome::Malformed(_)), "record len {hi:#x}{lo:02x}");
+        assert!(
+            matches!(sniff(&buf), SniffOutcome::Malformed(_)),
+            "record len {hi:#x}{lo:02x}"
+        );
     }
     // Handshake length beyond the sniff limit is refused before it arrives.
     let mut buf = good.clone();
@@ -114,7 +137,10 @@ fn garbage_lengths_are_malformed() {
     for at in [9 + 34, 9 + 35 + 32 + 1, sni_len_at] {
         let mut buf = good.clone();
         buf[at] = 0xff;
-        assert!(matches!(sniff(&buf), SniffOutcome::Malformed(_)), "byte {at}");
+        assert!(
+            matches!(sniff(&buf), SniffOutcome::Malformed(_)),
+            "byte {at}"
+        );
     }
 }
 
@@ -124,16 +150,25 @@ fn structure_violations_are_malformed() {
     // Not a ClientHello.
     let mut other = message.clone();
     other[0] = 2;
-    assert_eq!(malformed(&records(&other, &[])), "tls: first handshake message is not a client hello");
+    assert_eq!(
+        malformed(&records(&other, &[])),
+        "tls: first handshake message is not a client hello"
+    );
     // A ChangeCipherSpec record in the middle of the hello.
     let mut buf = records(&message, &[10]);
     buf[5 + 10] = 0x14;
-    assert_eq!(malformed(&buf), "tls: non-handshake record inside client hello");
+    assert_eq!(
+        malformed(&buf),
+        "tls: non-handshake record inside client hello"
+    );
     // Trailing bytes after the extensions block.
     let mut long = message.clone();
     long.push(0);
     long[3] += 1;
-    assert_eq!(malformed(&records(&long, &[])), "tls: trailing bytes after extensions");
+    assert_eq!(
+        malformed(&records(&long, &[])),
+        "tls: trailing bytes after extensions"
+    );
     // Empty ALPN protocol name and an empty server_name list.
     let buf = records(&hello_message(&[ext(16, &[0, 2, 1, 0x61, 0])]), &[]);
     assert!(malformed(&buf).starts_with("tls:"));
@@ -145,7 +180,12 @@ fn structure_violations_are_malformed() {
 
 #[test]
 fn non_tls_bytes_are_opaque() {
-    for buf in [&[0x16, 0x01, 0x00][..], &[0x16, 0xfe, 0xfd], b"\x00\x01\x02\x03", b"\x80\x2e\x01"] {
+    for buf in [
+        &[0x16, 0x01, 0x00][..],
+        &[0x16, 0xfe, 0xfd],
+        b"\x00\x01\x02\x03",
+        b"\x80\x2e\x01",
+    ] {
         assert_eq!(sniff(buf), SniffOutcome::Done(Sniffed::Opaque), "{buf:?}");
     }
     assert_eq!(sniff(&[0x16]), SniffOutcome::NeedMore);
@@ -167,5 +207,8 @@ fn large_hello_is_accepted_and_sniff_always_decides_at_the_limit() {
     message.resize(4 + 4096, 0);
     let endless = records(&message, &vec![1; message.len()]);
     let endless = &endless[..MAX_SNIFF_BYTES];
-    assert_eq!(malformed(endless), "sniff: no verdict within MAX_SNIFF_BYTES");
+    assert_eq!(
+        malformed(endless),
+        "sniff: no verdict within MAX_SNIFF_BYTES"
+    );
 }

@@ -1,0 +1,280 @@
+//! Synthetic HTTP/2 prior-knowledge connections and HPACK vectors.
+
+use super::super::hpack::{DEFAULT_TABLE_SIZE, Decoder};
+use super::super::{Http2Request, SniffOutcome, Sniffed, huffman, sniff};
+use super::{
+    assert_prefixes_need_more, done, get_block, h2_frame, h2_start, hpack_int, hpack_lit,
+    hpack_str, malformed,
+};
+
+const HEADERS: u8 = 1;
+const CONTINUATION: u8 = 9;
+const END_HEADERS: u8 = 0x4;
+
+fn req(buf: &[u8]) -> Http2Request {
+    match done(buf) {
+        Sniffed::Http2(req) => req,
+        other => panic!("expected HTTP/2, got {other:?}"),
+    }
+}
+
+fn with_block(block: &[u8]) -> Vec<u8> {
+    let mut buf = h2_start();
+    buf.extend(h2_frame(HEADERS, END_HEADERS | 0x1, 1, block));
+    buf
+}
+
+#[test]
+fn huffman_encoded_authority() {
+    let buf = with_block(&get_block("Api.Example.test:8443", true));
+    assert_prefixes_need_more(&buf);
+    assert_eq!(
+        req(&buf),
+        Http2Request {
+            authority: Some("api.example.test:8443".into()),
+            method: Some("GET".into()),
+            path: Some("/".into()),
+            scheme: Some("https".into()),
+        }
+    );
+}
+
+#[test]
+fn header_block_split_over_continuation_frames() {
+    let mut block = get_block("cont.example.test", true);
+    block.extend(hpack_lit("user-agent", "sniff-test", false));
+    for cuts in [
+        vec![1],
+        vec![3, 4],
+        vec![block.len() - 1],
+        vec![1; block.len() - 1],
+    ] {
+        let mut buf = h2_start();
+        buf.extend(h2_frame(8, 0, 0, &[0, 0, 0x10, 0])); // WINDOW_UPDATE
+        let mut rest = block.as_slice();
+        let mut kind = HEADERS;
+        for &cut in &cuts {
+            let (chunk, tail) = rest.split_at(cut);
+            buf.extend(h2_frame(kind, 0, 3, chunk));
+            kind = CONTINUATION;
+            rest = tail;
+        }
+        buf.extend(h2_frame(CONTINUATION, END_HEADERS, 3, rest));
+        assert_prefixes_need_more(&buf);
+        assert_eq!(
+            req(&buf).authority.as_deref(),
+            Some("cont.example.test"),
+            "{cuts:?}"
+        );
+    }
+}
+
+#[test]
+fn padded_and_priority_headers() {
+    let block = get_block("pad.example.test", false);
+    let mut payload = vec![3];
+    payload.extend([0x80, 0, 0, 1, 16]);
+    payload.extend(&block);
+    payload.extend([0; 3]);
+    let mut buf = h2_start();
+    buf.extend(h2_frame(HEADERS, END_HEADERS | 0x8 | 0x20, 1, &payload));
+    assert_eq!(req(&buf).authority.as_deref(), Some("pad.example.test"));
+    let mut buf = h2_start();
+    buf.extend(h2_frame(HEADERS, END_HEADERS | 0x8, 1, &[200, 0x82]));
+    assert_eq!(malformed(&buf), "http2: padding exceeds HEADERS payload");
+}
+
+#[test]
+fn host_header_and_authority_rules() {
+    let mut block = vec![0x82, 0x86, 0x84];
+    block.extend(hpack_lit("host", "Host.Example.test", false));
+    assert_eq!(
+        req(&with_block(&block)).authority.as_deref(),
+        Some("host.example.test")
+    );
+    let mut block = get_block("a.test", false);
+    block.extend(hpack_lit("host", "b.test", false));
+    assert_eq!(
+        malformed(&with_block(&block)),
+        "http2: host header differs from :authority"
+    );
+    assert_eq!(
+        malformed(&with_block(&get_block("a b", false))),
+        "http2: invalid authority"
+    );
+}
+
+#[test]
+fn request_rule_violations_are_malformed() {
+    let lit = |n: &str, v: &str| hpack_lit(n, v, false);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            [get_block("a.test", false), lit("X-Upper", "1")].concat(),
+            "http2: invalid header name",
+        ),
+        (
+            [get_block("a.test", false), lit("connection", "close")].concat(),
+            "http2: connection-specific header",
+        ),
+        (
+            [get_block("a.test", false), lit("te", "gzip")].concat(),
+            "http2: te other than trailers",
+        ),
+        (
+            [lit("accept", "*/*"), get_block("a.test", false)].concat(),
+            "http2: pseudo-header after regular header",
+        ),
+        (
+            [get_block("a.test", false), vec![0x82]].concat(),
+            "http2: duplicate pseudo-header",
+        ),
+        (
+            [get_block("a.test", false), lit(":status", "200")].concat(),
+            "http2: unknown or response pseudo-header",
+        ),
+        (
+            [get_block("a.test", false), lit("x", " padded")].concat(),
+            "http2: invalid header value",
+        ),
+        (vec![0x82, 0x87], "http2: missing required pseudo-header"),
+        (
+            vec![0x20, 0x82, 0x3f, 0xe1, 0x1f],
+            "hpack: table size update after a header field",
+        ),
+        (
+            vec![0x3f, 0xe2, 0x1f],
+            "hpack: table size update above the limit",
+        ),
+        (vec![0xff], "hpack: truncated integer"),
+        (
+            vec![0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            "hpack: integer too large",
+        ),
+        (vec![0x80], "hpack: index 0"),
+        (vec![0xbe], "hpack: index beyond the dynamic table"),
+        (vec![0x3f], "hpack: truncated integer"),
+        (vec![0x41, 0x05, b'a'], "hpack: string overruns the block"),
+        (vec![0x41, 0x81, 0x00], "hpack: invalid huffman padding"),
+    ];
+    for (block, want) in cases {
+        assert_eq!(malformed(&with_block(&block)), want, "{block:02x?}");
+    }
+    let mut connect = vec![0x00];
+    connect.extend(hpack_str(b":method", false));
+    connect.extend(hpack_str(b"CONNECT", false));
+    connect.extend([0x41]);
+    connect.extend(hpack_str(b"db.test:5432", false));
+    let got = req(&with_block(&connect));
+    assert_eq!((got.method.as_deref(), got.path), (Some("CONNECT"), None));
+}
+
+#[test]
+fn frame_rule_violations_are_malformed() {
+    let block = get_block("a.test", false);
+    let preface = super::super::http2::PREFACE.to_vec();
+    let no_settings = [preface.clone(), h2_frame(HEADERS, END_HEADERS, 1, &block)].concat();
+    assert_eq!(
+        malformed(&no_settings),
+        "http2: preface not followed by SETTINGS"
+    );
+    let even = [h2_start(), h2_frame(HEADERS, END_HEADERS, 2, &block)].concat();
+    assert!(malformed(&even).starts_with("http2: HEADERS on a stream"));
+    let data_first = [h2_start(), h2_frame(0, 0, 1, b"x")].concat();
+    assert_eq!(
+        malformed(&data_first),
+        "http2: unexpected frame before HEADERS"
+    );
+    let bad_settings = [preface.clone(), h2_frame(4, 0, 0, &[0; 5])].concat();
+    assert_eq!(malformed(&bad_settings), "http2: invalid connection frame");
+    let mut huge = preface.clone();
+    huge.extend([0x00, 0x40, 0x01, 4, 0, 0, 0, 0, 0]);
+    assert!(malformed(&huge).starts_with("http2: frame larger"));
+    let interrupted = [
+        h2_start(),
+        h2_frame(HEADERS, 0, 1, &block[..2]),
+        h2_frame(CONTINUATION, END_HEADERS, 3, &block[2..]),
+    ]
+    .concat();
+    assert_eq!(malformed(&interrupted), "http2: header block interrupted");
+    // Unknown frame types and PING are skipped.
+    let skipping = [
+        h2_start(),
+        h2_frame(0xfa, 0, 0, b"ext"),
+        h2_frame(6, 0, 0, &[0; 8]),
+        h2_frame(HEADERS, END_HEADERS, 1, &block),
+    ]
+    .concat();
+    assert_eq!(req(&skipping).authority.as_deref(), Some("a.test"));
+}
+
+#[test]
+fn preface_prefixes_need_more_and_lookalikes_are_not_http2() {
+    assert_prefixes_need_more(&h2_start());
+    assert_eq!(
+        sniff(b"PRI * HTTP/2.1\r\n\r\n"),
+        SniffOutcome::Done(Sniffed::Opaque)
+    );
+    assert_eq!(
+        sniff(b"PRI * HTTP/2.0\r\n\r\nXX"),
+        SniffOutcome::Done(Sniffed::Opaque)
+    );
+}
+
+#[test]
+fn rfc7541_huffman_vectors() {
+    // RFC 7541 C.4.1 and C.4.2.
+    let www = [
+        0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
+    ];
+    assert_eq!(
+        huffman::decode(&www).as_deref(),
+        Ok(&b"www.example.com"[..])
+    );
+    assert_eq!(
+        huffman::decode(&[0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf]).as_deref(),
+        Ok(&b"no-cache"[..])
+    );
+    assert_eq!(huffman::encode(b"www.example.com"), www);
+    let all: Vec<u8> = (0..=255).collect();
+    assert_eq!(huffman::decode(&huffman::encode(&all)), Ok(all));
+    // EOS (30 ones) and over-long padding are refused.
+    assert!(huffman::decode(&[0xff, 0xff, 0xff, 0xff]).is_err());
+    assert!(huffman::decode(&[0xf1, 0xff]).is_err());
+}
+
+#[test]
+fn rfc7541_request_sequence_with_dynamic_table() {
+    // RFC 7541 C.4.1: first request, then an indexed reference to the entry
+    // it added (index 62) within one block.
+    let mut block = vec![0x82, 0x86, 0x84, 0x41, 0x8c];
+    block.extend([
+        0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
+    ]);
+    let fields = Decoder::new(DEFAULT_TABLE_SIZE).decode(&block).unwrap();
+    assert_eq!(
+        fields[3],
+        (b":authority".to_vec(), b"www.example.com".to_vec())
+    );
+    block.push(0xbe);
+    assert_eq!(
+        malformed(&with_block(&block)),
+        "http2: duplicate pseudo-header"
+    );
+    // A table size update to 0 evicts the entry again.
+    let mut d = Decoder::new(DEFAULT_TABLE_SIZE);
+    assert!(d.decode(&[0x40, 0x01, b'a', 0x01, b'b', 0xbe]).is_ok());
+    assert!(d.decode(&[0x20, 0xbe]).is_err());
+    let long = hpack_int(0x20, 5, 4096);
+    assert!(Decoder::new(DEFAULT_TABLE_SIZE).decode(&long).is_ok());
+}
+
+#[test]
+fn header_list_expansion_is_bounded() {
+    // A 4 KiB entry referenced over and over would decode to megabytes.
+    let mut block = vec![0x40, 0x01, b'x'];
+    block.extend(hpack_int(0, 7, 4000));
+    block.extend(vec![b'v'; 4000]);
+    block.extend(vec![0xbe; 4000]);
+    let got = Decoder::new(DEFAULT_TABLE_SIZE).decode(&block);
+    assert_eq!(got.err(), Some("hpack: header list too large"));
+}

@@ -11,7 +11,10 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::proxy::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr};
+use crate::{
+    policy::{MatchedEntry, Workload},
+    proxy::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,12 +52,23 @@ pub struct ConnectionRecord {
     pub event: &'static str,
     pub src: ClientAddr,
     pub orig_dst: Option<OrigDstAddr>,
+    pub workload: Option<Workload>,
+    /// `tls`, `http`, `http2` or `tcp`, from the first bytes.
+    pub protocol: Option<&'static str>,
+    pub sni: Option<String>,
+    pub host: Option<String>,
+    pub decision: Decision,
+    pub reason: &'static str,
+    pub matched: Option<MatchedEntry>,
     pub upstream: Option<UpstreamAddr>,
     pub cgroup_id: Option<u64>,
     pub pid: Option<u32>,
-    pub decision: Decision,
-    pub reason: &'static str,
     pub outcome: Outcome,
+    /// HTTP connections: requests seen and how many were denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_requests: Option<u32>,
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub duration_ms: u64,
@@ -67,12 +81,19 @@ impl ConnectionRecord {
             event: "connection",
             src,
             orig_dst: None,
+            workload: None,
+            protocol: None,
+            sni: None,
+            host: None,
+            decision: Decision::Deny,
+            reason: "",
+            matched: None,
             upstream: None,
             cgroup_id: None,
             pid: None,
-            decision: Decision::Deny,
-            reason: "",
             outcome: Outcome::Denied,
+            requests: None,
+            denied_requests: None,
             bytes_up: 0,
             bytes_down: 0,
             duration_ms: 0,
@@ -89,6 +110,59 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// One HTTP request on an intercepted connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestRecord {
+    pub time: String,
+    pub event: &'static str,
+    pub src: ClientAddr,
+    pub orig_dst: OrigDstAddr,
+    pub workload: Workload,
+    pub method: String,
+    pub host: Option<String>,
+    pub path: String,
+    pub decision: Decision,
+    pub reason: &'static str,
+    pub matched: Option<MatchedEntry>,
+    pub upstream: Option<UpstreamAddr>,
+    pub status: u16,
+    pub duration_ms: u64,
+}
+
+impl RequestRecord {
+    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &Workload, req: &hyper::Request<B>, host: Option<String>) -> Self {
+        Self {
+            time: String::new(),
+            event: "request",
+            src,
+            orig_dst,
+            workload: workload.clone(),
+            method: req.method().as_str().to_string(),
+            host,
+            path: req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+            decision: Decision::Deny,
+            reason: "",
+            matched: None,
+            upstream: None,
+            status: 0,
+            duration_ms: 0,
+        }
+    }
+
+    pub fn allow(&mut self, reason: &'static str, matched: Option<MatchedEntry>) {
+        (self.decision, self.reason, self.matched) = (Decision::Allow, reason, matched);
+    }
+
+    pub fn deny(&mut self, reason: &'static str, matched: Option<MatchedEntry>) {
+        (self.decision, self.reason, self.matched) = (Decision::Deny, reason, matched);
+    }
+
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.duration_ms = elapsed.as_millis() as u64;
+        self.time = now_rfc3339();
+    }
 }
 
 #[derive(Clone)]
@@ -111,6 +185,14 @@ impl AccessLog {
     }
 
     pub async fn write(&self, record: &ConnectionRecord) {
+        self.write_json(record).await
+    }
+
+    pub async fn write_request(&self, record: &RequestRecord) {
+        self.write_json(record).await
+    }
+
+    async fn write_json<T: Serialize>(&self, record: &T) {
         match serde_json::to_string(record) {
             Ok(mut line) => {
                 line.push('\n');

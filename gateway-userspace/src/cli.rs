@@ -85,6 +85,31 @@ pub struct RunArgs {
     /// Seconds to wait for an upstream TCP connect.
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
+    /// What to do with traffic to hosts no ServiceEntry registers; a Sidecar's
+    /// outboundTrafficPolicy overrides it for the workloads it selects.
+    #[arg(long, value_enum, default_value_t = OutboundPolicy::RegistryOnly)]
+    pub outbound_policy: OutboundPolicy,
+    /// Milliseconds to wait for a client's first bytes; a silent client
+    /// (server-speaks-first protocols) is then decided by address and port.
+    #[arg(long, default_value_t = 1000)]
+    pub sniff_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutboundPolicy {
+    #[value(name = "REGISTRY_ONLY", alias = "registry-only")]
+    RegistryOnly,
+    #[value(name = "ALLOW_ANY", alias = "allow-any")]
+    AllowAny,
+}
+
+impl From<OutboundPolicy> for crate::config::resources::sidecar::OutboundMode {
+    fn from(p: OutboundPolicy) -> Self {
+        match p {
+            OutboundPolicy::RegistryOnly => Self::RegistryOnly,
+            OutboundPolicy::AllowAny => Self::AllowAny,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod interceptor;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod run;

@@ -5,9 +5,16 @@
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue},
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
     registry::Registry,
 };
+
+use crate::access_log::ConnectionRecord;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum ReloadResult {
@@ -20,10 +27,14 @@ pub struct ReloadLabels {
     pub result: ReloadResult,
 }
 
+/// `workload` and `host` come from the configuration (WorkloadEntry names,
+/// ServiceEntry hosts), never from the client: unregistered is `unknown`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabels {
     pub decision: &'static str,
     pub reason: &'static str,
+    pub workload: String,
+    pub host: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +49,8 @@ pub struct Metrics {
     pub connections: Family<ConnectionLabels, Counter>,
     pub bytes_up: Counter,
     pub bytes_down: Counter,
+    /// Time the policy decision takes, per connection.
+    pub decision_seconds: Histogram,
     kernel_events: Family<KernelLabels, Counter>,
 }
 
@@ -50,6 +63,7 @@ impl Default for Metrics {
             connections: Family::default(),
             bytes_up: Counter::default(),
             bytes_down: Counter::default(),
+            decision_seconds: Histogram::new(exponential_buckets(1e-7, 4.0, 10)),
             kernel_events: Family::default(),
             registry: Registry::default(),
         };
@@ -58,6 +72,7 @@ impl Default for Metrics {
         registry.register("connections", "Closed connections by decision and reason", m.connections.clone());
         registry.register("bytes_up", "Bytes from clients to upstreams", m.bytes_up.clone());
         registry.register("bytes_down", "Bytes from upstreams to clients", m.bytes_down.clone());
+        registry.register("decision_seconds", "Policy decision time", m.decision_seconds.clone());
         registry.register("kernel_events", "Events counted by the kernel programs", m.kernel_events.clone());
         Self { registry, ..m }
     }
@@ -70,6 +85,19 @@ impl Metrics {
             let c = self.kernel_events.get_or_create(&KernelLabels { event });
             c.inc_by(v.saturating_sub(c.get()));
         }
+    }
+
+    pub fn record_connection(&self, r: &ConnectionRecord) {
+        let workload = r.workload.as_ref().map_or_else(
+            || "unknown".to_string(),
+            |w| format!("{}/{}", w.namespace, w.name.as_deref().unwrap_or("unknown")),
+        );
+        let host = r.matched.as_ref().map_or_else(|| "unknown".to_string(), |m| m.host.clone());
+        self.connections
+            .get_or_create(&ConnectionLabels { decision: r.decision.as_str(), reason: r.reason, workload, host })
+            .inc();
+        self.bytes_up.inc_by(r.bytes_up);
+        self.bytes_down.inc_by(r.bytes_down);
     }
 
     pub fn encode(&self) -> String {

@@ -13,14 +13,19 @@ use crate::{
     cli::RunArgs,
     interceptor::{InterceptSettings, Interceptor},
     metrics::Metrics,
-    proxy::{OutboundContext, OutboundListener},
+    policy::{NoDns, PolicySettings},
+    proxy::{NoResolver, OutboundContext, OutboundListener},
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let proxy_ips = args.proxy_ips().map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::default());
-    let config = match ConfigStore::open(args.config.clone(), args.config_args.load_options(), metrics.clone()) {
+    let policy_settings = PolicySettings {
+        default_namespace: args.config_args.namespace.clone(),
+        outbound_mode: args.outbound_policy.into(),
+    };
+    let config = match ConfigStore::open(args.config.clone(), args.config_args.load_options(), policy_settings, metrics.clone()) {
         Ok(store) => Arc::new(store),
         Err(StartupError::Invalid(findings)) => {
             for f in findings.iter().filter(|f| f.severity == crate::config::Severity::Error) {
@@ -56,8 +61,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         socket_mark: args.socket_mark,
         connect_timeout: Duration::from_secs(args.connect_timeout),
+        sniff_timeout: Duration::from_millis(args.sniff_timeout_ms),
         access_log: AccessLog::spawn(tokio::io::stdout()),
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
+        dns: Arc::new(NoDns),
+        resolver: Arc::new(NoResolver),
+        rotate: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {

@@ -68,10 +68,19 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Empty config, intercepting both pods, proxy on the node's 198.18.0.1 / 2001:db8::1.
+    /// Interception only: an empty config with `--outbound-policy ALLOW_ANY`,
+    /// so every intercepted connection is carried to where it was going.
+    /// Intercepts both pods, proxy on the node's 198.18.0.1 / 2001:db8::1.
     pub fn for_pods(topology: &Topology) -> GatewayConfig {
+        let mut config = GatewayConfig::enforcing(topology, vec![empty_config()]);
+        config.extra_args = vec!["--outbound-policy".to_owned(), "ALLOW_ANY".to_owned()];
+        config
+    }
+
+    /// Egress enforcement with the default REGISTRY_ONLY policy and `configs`.
+    pub fn enforcing(topology: &Topology, configs: Vec<PathBuf>) -> GatewayConfig {
         GatewayConfig {
-            configs: vec![empty_config()],
+            configs,
             intercept_cgroups: topology.pod_cgroups(),
             proxy_addresses: vec![IpAddr::V4(PROXY_V4), IpAddr::V6(PROXY_V6)],
             proxy_port: PROXY_PORT,

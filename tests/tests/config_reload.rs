@@ -76,9 +76,8 @@ fn reload_applies_good_changes_rejects_bad_ones_and_keeps_connections_working() 
     std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/egress.yaml", dir.join("egress.yaml")).unwrap();
 
-    let mut config = GatewayConfig::for_pods(&topo);
-    config.configs = vec![dir.clone()];
-    let gw = Gateway::start(&topo, config);
+    // REGISTRY_ONLY: the load's connections pass only while `echo` stays registered.
+    let gw = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![dir.clone()]));
     assert_eq!(generation(&gw), 1);
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,56 +1,133 @@
-//! One intercepted connection, from accept to its log line.
+//! One intercepted connection, from accept to its log line:
+//! original destination → workload → first bytes → verdict → upstream.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use tokio::net::TcpStream;
 
 use super::{
-    addrs::{ClientAddr, OrigDstAddr, ProxyAddr, UpstreamAddr},
+    addrs::{ClientAddr, OrigDstAddr, ProxyAddr},
+    deny,
+    http_egress::HttpEgress,
     listener::OutboundContext,
+    peek::{Peeked, peek_first_bytes},
     relay::relay,
-    upstream::connect_marked,
 };
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
-    metrics::ConnectionLabels,
+    policy::{ConnectionFacts, Detected, Verdict, decide},
+    reload::ActiveConfig,
+    sniff::{Sniffed, host_without_port},
 };
 
-pub async fn handle(mut client: TcpStream, client_addr: ClientAddr, local: ProxyAddr, ctx: Arc<OutboundContext>) {
+pub async fn handle(client: TcpStream, client_addr: ClientAddr, local: ProxyAddr, ctx: Arc<OutboundContext>) {
     let started = Instant::now();
     // The configuration this connection started with, kept to its end.
-    let _config = ctx.config.current();
+    let config = ctx.config.current();
     let mut record = ConnectionRecord::new(client_addr);
     match original_destination(&ctx, client_addr, local, &mut record) {
         Err(reason) => {
             record.reason = reason;
-            let _ = client.set_zero_linger();
+            deny::reset(client);
         }
-        Ok(orig) => {
-            record.decision = Decision::Allow;
-            record.reason = "passthrough";
-            let upstream = UpstreamAddr(orig.0);
-            match connect_marked(upstream, ctx.socket_mark, ctx.connect_timeout).await {
-                Err(e) => {
-                    tracing::debug!(%upstream, error = %e, "upstream connect failed");
-                    record.outcome = Outcome::UpstreamUnreachable;
-                    let _ = client.set_zero_linger();
-                }
-                Ok(mut up) => {
-                    record.upstream = Some(upstream);
-                    let stats = relay(&mut client, &mut up).await;
-                    record.bytes_up = stats.client_to_upstream;
-                    record.bytes_down = stats.upstream_to_client;
-                    record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
-                }
+        Ok(orig) => serve(client, orig, &ctx, &config, &mut record).await,
+    }
+    record.finish(started.elapsed());
+    ctx.metrics.record_connection(&record);
+    ctx.access_log.write(&record).await;
+}
+
+async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
+    let workload = config.policy.identify(record.src.0.ip());
+    record.workload = Some(workload.clone());
+    let peeked = peek_first_bytes(&client, ctx.sniff_timeout).await;
+    let detected = match &peeked {
+        Peeked::Gone => {
+            (record.reason, record.outcome) = ("client-closed", Outcome::Closed);
+            return;
+        }
+        Peeked::Malformed(why) => {
+            tracing::debug!(client = %record.src, why, "malformed first bytes");
+            record.reason = "malformed-request";
+            deny::reset(client);
+            return;
+        }
+        Peeked::Sniffed(Sniffed::Http1(req)) => {
+            record.protocol = Some("http");
+            record.host = req.absolute_authority.clone().or_else(|| req.host.clone());
+            return serve_http(client, orig, ctx, config, workload, record).await;
+        }
+        Peeked::Sniffed(Sniffed::Tls(hello)) => {
+            record.protocol = Some("tls");
+            record.sni = hello.sni.clone();
+            Detected::Tls { sni: hello.sni.as_deref() }
+        }
+        Peeked::Sniffed(Sniffed::Http2(req)) => {
+            record.protocol = Some("http2");
+            record.host = req.authority.clone();
+            Detected::Http { host: req.authority.as_deref().map(host_without_port) }
+        }
+        Peeked::Sniffed(Sniffed::Opaque) | Peeked::Silent => {
+            record.protocol = Some("tcp");
+            Detected::Opaque
+        }
+    };
+    let facts = ConnectionFacts { workload: &workload, client: record.src.0.ip(), orig_dst: orig.0, detected };
+    let t0 = Instant::now();
+    let verdict = decide(&facts, &config.policy, ctx.dns.as_ref());
+    ctx.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
+    match verdict {
+        Verdict::Deny { reason, matched } => {
+            (record.reason, record.matched) = (reason.as_str(), matched);
+            match detected {
+                Detected::Tls { .. } => deny::tls_alert(client).await,
+                _ => deny::reset(client),
             }
         }
+        Verdict::Allow { target, matched, reason } => {
+            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+            forward_stream(client, &target, ctx, record).await;
+        }
     }
-    drop(client);
-    record.finish(started.elapsed());
-    ctx.metrics.connections.get_or_create(&ConnectionLabels { decision: record.decision.as_str(), reason: record.reason }).inc();
-    ctx.metrics.bytes_up.inc_by(record.bytes_up);
-    ctx.metrics.bytes_down.inc_by(record.bytes_down);
-    ctx.access_log.write(&record).await;
+}
+
+/// Carries an allowed stream (TLS, HTTP/2, opaque TCP) to its target.
+async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, ctx: &OutboundContext, record: &mut ConnectionRecord) {
+    match ctx.dialer().connect(target).await {
+        Err(e) => {
+            tracing::debug!(?target, error = %e, "upstream connect failed");
+            record.outcome = Outcome::UpstreamUnreachable;
+            deny::reset(client);
+        }
+        Ok((mut up, addr)) => {
+            record.upstream = Some(addr);
+            let stats = relay(&mut client, &mut up).await;
+            record.bytes_up = stats.client_to_upstream;
+            record.bytes_down = stats.upstream_to_client;
+            record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
+        }
+    }
+}
+
+async fn serve_http(
+    client: TcpStream,
+    orig: OrigDstAddr,
+    ctx: &Arc<OutboundContext>,
+    config: &Arc<ActiveConfig>,
+    workload: crate::policy::Workload,
+    record: &mut ConnectionRecord,
+) {
+    let http = HttpEgress::new(ctx.clone(), config.clone(), workload, record.src, orig);
+    let tally = http.serve(client).await;
+    record.requests = Some(tally.requests);
+    record.denied_requests = Some(tally.denied);
+    record.upstream = tally.upstream;
+    (record.bytes_up, record.bytes_down) = (tally.bytes_from_client, tally.bytes_to_client);
+    record.outcome = Outcome::Closed;
+    match tally.first {
+        Some((decision, reason, matched, _)) => (record.decision, record.reason, record.matched) = (decision, reason, matched),
+        None => record.reason = "no-request",
+    }
 }
 
 /// Looks the destination up once, at accept; everything further in uses the
@@ -69,14 +146,8 @@ fn original_destination(
     record.orig_dst = Some(OrigDstAddr(found.addr));
     record.pid = Some(found.pid);
     record.cgroup_id = Some(found.cgroup_id);
-    if ctx.is_proxy(found.addr) {
+    if ctx.listen_addrs.iter().any(|l| l.ip() == found.addr.ip() && l.port() == found.addr.port()) {
         return Err("proxy-loop");
     }
     Ok(OrigDstAddr(found.addr))
-}
-
-impl OutboundContext {
-    fn is_proxy(&self, addr: SocketAddr) -> bool {
-        self.listen_addrs.iter().any(|l| l.ip() == addr.ip() && l.port() == addr.port())
-    }
 }

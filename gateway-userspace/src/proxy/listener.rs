@@ -11,7 +11,8 @@ use super::{
     addrs::{ClientAddr, ProxyAddr},
     connection,
 };
-use crate::{access_log::AccessLog, interceptor::OrigDstLookup, metrics::Metrics, reload::ConfigStore};
+use super::upstream::{Dialer, NameResolver};
+use crate::{access_log::AccessLog, interceptor::OrigDstLookup, metrics::Metrics, policy::DnsKnowledge, reload::ConfigStore};
 
 /// What every connection on every outbound listener shares.
 pub struct OutboundContext {
@@ -20,8 +21,20 @@ pub struct OutboundContext {
     pub metrics: Arc<Metrics>,
     pub socket_mark: u32,
     pub connect_timeout: Duration,
+    /// How long to wait for a client's first bytes before deciding by address.
+    pub sniff_timeout: Duration,
     pub access_log: AccessLog,
     pub listen_addrs: Vec<SocketAddr>,
+    /// What this gateway's DNS server answered each workload.
+    pub dns: Arc<dyn DnsKnowledge + Send + Sync>,
+    pub resolver: Arc<dyn NameResolver>,
+    pub rotate: std::sync::atomic::AtomicUsize,
+}
+
+impl OutboundContext {
+    pub fn dialer(&self) -> Dialer<'_> {
+        Dialer { mark: self.socket_mark, timeout: self.connect_timeout, resolver: self.resolver.as_ref(), rotate: &self.rotate }
+    }
 }
 
 pub struct OutboundListener {

@@ -4,13 +4,21 @@
 //! - `addrs.rs`: typed addresses, so source and destination cannot be swapped.
 //! - `listener.rs`: accept loop on each proxy address.
 //! - `connection.rs`: one connection from accept to its log line.
+//! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
+//! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
+//! - `deny.rs`: what a denied client sees.
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
 
 pub mod addrs;
 mod connection;
+mod counting;
+mod deny;
+mod http_egress;
 mod listener;
+mod peek;
 mod relay;
 mod upstream;
 
 pub use listener::{OutboundContext, OutboundListener};
+pub use upstream::{NameResolver, NoResolver};

@@ -1,12 +1,37 @@
-//! The proxy's own outbound sockets carry `SO_MARK`, which only a
+//! The proxy's own outbound sockets. They carry `SO_MARK`, which only a
 //! CAP_NET_ADMIN process can set; the kernel programs leave them alone.
 
-use std::{io, net::SocketAddr, time::Duration};
+use std::{
+    future::Future,
+    io,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use nix::sys::socket::{setsockopt, sockopt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::addrs::UpstreamAddr;
+use crate::policy::Target;
+
+/// Resolves hosts of DNS-type entries for the proxy itself.
+pub trait NameResolver: Send + Sync {
+    fn resolve<'a>(&'a self, host: &'a str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>>;
+}
+
+/// Without configured upstream resolvers, names do not resolve: connections
+/// that need the proxy's own resolution fail closed.
+pub struct NoResolver;
+
+impl NameResolver for NoResolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            Err(io::Error::new(io::ErrorKind::NotFound, format!("no resolver configured for {host} (--dns-upstream)")))
+        })
+    }
+}
 
 pub async fn connect_marked(to: UpstreamAddr, mark: u32, timeout: Duration) -> io::Result<TcpStream> {
     let socket = match to.0 {
@@ -19,4 +44,43 @@ pub async fn connect_marked(to: UpstreamAddr, mark: u32, timeout: Duration) -> i
         Ok(result) => result,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "upstream connect timed out")),
     }
+}
+
+/// Settings for reaching a policy [`Target`].
+pub struct Dialer<'a> {
+    pub mark: u32,
+    pub timeout: Duration,
+    pub resolver: &'a dyn NameResolver,
+    /// Rotates the starting endpoint of multi-address targets.
+    pub rotate: &'a AtomicUsize,
+}
+
+impl Dialer<'_> {
+    /// Connects to the first address of `target` that answers.
+    pub async fn connect(&self, target: &Target) -> io::Result<(TcpStream, UpstreamAddr)> {
+        let candidates: Vec<SocketAddr> = match target {
+            Target::Original(addr) => vec![*addr],
+            Target::Endpoints(list) => list.clone(),
+            Target::Resolve { host, port } => {
+                self.resolver.resolve(host).await?.into_iter().map(|ip| SocketAddr::new(ip, *port)).collect()
+            }
+        };
+        if candidates.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no address to connect to"));
+        }
+        let start = self.rotate.fetch_add(1, Ordering::Relaxed) % candidates.len();
+        let mut last = None;
+        for i in 0..candidates.len() {
+            let addr = UpstreamAddr(canonical(candidates[(start + i) % candidates.len()]));
+            match connect_marked(addr, self.mark, self.timeout).await {
+                Ok(s) => return Ok((s, addr)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one candidate was tried"))
+    }
+}
+
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
 }

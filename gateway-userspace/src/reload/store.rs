@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::{
     config::{self, ConfigError, Finding, LoadOptions, Snapshot},
     metrics::{Metrics, ReloadLabels, ReloadResult},
+    policy::{EgressPolicy, PolicySettings},
 };
 
 /// One validated configuration and where it came from. Connections hold the
@@ -20,6 +21,9 @@ pub struct ActiveConfig {
     pub loaded_at: String,
     pub sources: Vec<PathBuf>,
     pub snapshot: Arc<Snapshot>,
+    /// The egress policy compiled from `snapshot`.
+    #[serde(skip)]
+    pub policy: Arc<EgressPolicy>,
 }
 
 #[derive(Debug)]
@@ -33,6 +37,7 @@ pub enum ReloadOutcome {
 pub struct ConfigStore {
     paths: Vec<PathBuf>,
     options: LoadOptions,
+    policy_settings: PolicySettings,
     active: RwLock<Arc<ActiveConfig>>,
     /// One reload at a time; triggers that arrive meanwhile wait their turn.
     reloading: tokio::sync::Mutex<()>,
@@ -50,15 +55,22 @@ pub enum StartupError {
 
 impl ConfigStore {
     /// Loads the first configuration; warnings are logged, errors refuse.
-    pub fn open(paths: Vec<PathBuf>, options: LoadOptions, metrics: Arc<Metrics>) -> Result<Self, StartupError> {
+    pub fn open(
+        paths: Vec<PathBuf>,
+        options: LoadOptions,
+        policy_settings: PolicySettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StartupError> {
         let loaded = config::load(&paths, &options)?;
         log_findings(&loaded.findings);
         let Some(snapshot) = loaded.snapshot else {
             return Err(StartupError::Invalid(loaded.findings));
         };
         metrics.config_generation.set(1);
-        let active = Arc::new(ActiveConfig { generation: 1, loaded_at: now(), sources: paths.clone(), snapshot });
-        Ok(Self { paths, options, active: RwLock::new(active), reloading: Default::default(), metrics })
+        let policy = Arc::new(EgressPolicy::build(snapshot.clone(), policy_settings.clone()));
+        tracing::info!(summary = %snapshot.summary(), "configuration loaded");
+        let active = Arc::new(ActiveConfig { generation: 1, loaded_at: now(), sources: paths.clone(), snapshot, policy });
+        Ok(Self { paths, options, policy_settings, active: RwLock::new(active), reloading: Default::default(), metrics })
     }
 
     pub fn current(&self) -> Arc<ActiveConfig> {
@@ -70,32 +82,39 @@ impl ConfigStore {
     pub async fn reload(self: &Arc<Self>, trigger: &'static str) -> ReloadOutcome {
         let _turn = self.reloading.lock().await;
         let this = self.clone();
-        let loaded = tokio::task::spawn_blocking(move || config::load(&this.paths, &this.options)).await;
+        // Load, validate and compile off to the side; swap only the result.
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&this.paths, &this.options).map(|l| {
+                let policy = l.snapshot.as_ref().map(|s| Arc::new(EgressPolicy::build(s.clone(), this.policy_settings.clone())));
+                (l, policy)
+            })
+        })
+        .await;
         let outcome = match loaded {
             Err(join) => {
                 tracing::error!(error = %join, "configuration load panicked");
                 ReloadOutcome::Unreadable { error: format!("configuration load failed: {join}") }
             }
             Ok(Err(error)) => ReloadOutcome::Unreadable { error: error.to_string() },
-            Ok(Ok(loaded)) => match loaded.snapshot {
-                None => ReloadOutcome::Rejected { findings: loaded.findings },
-                Some(snapshot) => {
+            Ok(Ok((loaded, policy))) => match (loaded.snapshot, policy) {
+                (Some(snapshot), Some(policy)) => {
                     log_findings(&loaded.findings);
-                    self.swap(snapshot)
+                    self.swap(snapshot, policy)
                 }
+                _ => ReloadOutcome::Rejected { findings: loaded.findings },
             },
         };
         self.record(trigger, &outcome);
         outcome
     }
 
-    fn swap(&self, snapshot: Arc<Snapshot>) -> ReloadOutcome {
+    fn swap(&self, snapshot: Arc<Snapshot>, policy: Arc<EgressPolicy>) -> ReloadOutcome {
         let mut active = self.active.write().expect("config lock poisoned");
         if active.snapshot == snapshot {
             return ReloadOutcome::Unchanged { generation: active.generation };
         }
         let generation = active.generation + 1;
-        *active = Arc::new(ActiveConfig { generation, loaded_at: now(), sources: self.paths.clone(), snapshot });
+        *active = Arc::new(ActiveConfig { generation, loaded_at: now(), sources: self.paths.clone(), snapshot, policy });
         self.metrics.config_generation.set(generation as i64);
         ReloadOutcome::Applied { generation }
     }

@@ -1,0 +1,111 @@
+//! The policy built once per configuration snapshot and shared by every
+//! connection that starts under it.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, RwLock},
+};
+
+use super::{
+    registry::{NamespaceRegistry, RegisteredService},
+    workload::{Workload, WorkloadIndex},
+};
+use crate::config::{
+    NamespaceScope, ServerHost, Snapshot,
+    resources::sidecar::OutboundMode,
+};
+
+/// Node-wide settings from the command line.
+#[derive(Clone, Debug)]
+pub struct PolicySettings {
+    /// Namespace of workloads no WorkloadEntry describes.
+    pub default_namespace: String,
+    /// `--outbound-policy`; a Sidecar may override it per workload.
+    pub outbound_mode: OutboundMode,
+}
+
+/// One Sidecar egress host, with the port it is limited to.
+#[derive(Clone, Debug)]
+pub struct EgressRule {
+    pub port: Option<u16>,
+    pub host: ServerHost,
+}
+
+impl EgressRule {
+    /// `ns/host`: the namespace the service is declared in.
+    pub fn namespace_ok(&self, service_ns: &str, sidecar_ns: &str) -> bool {
+        match &self.host.scope {
+            NamespaceScope::Any => true,
+            NamespaceScope::Own => service_ns == sidecar_ns,
+            NamespaceScope::None => false,
+            NamespaceScope::Named(ns) => ns == service_ns,
+        }
+    }
+}
+
+/// What applies to one workload: its outbound mode and, if a Sidecar
+/// selects it, the egress hosts that narrow its registry.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub mode: OutboundMode,
+    pub egress: Option<Vec<EgressRule>>,
+    pub sidecar_namespace: String,
+}
+
+pub struct EgressPolicy {
+    settings: PolicySettings,
+    snapshot: Arc<Snapshot>,
+    services: Vec<Arc<RegisteredService>>,
+    workloads: WorkloadIndex,
+    registries: RwLock<HashMap<String, Arc<NamespaceRegistry>>>,
+}
+
+impl std::fmt::Debug for EgressPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressPolicy")
+            .field("services", &self.services.len())
+            .field("outbound_mode", &self.settings.outbound_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EgressPolicy {
+    pub fn build(snapshot: Arc<Snapshot>, settings: PolicySettings) -> Self {
+        let services =
+            snapshot.service_entries.iter().map(|se| Arc::new(RegisteredService::from_entry(se, &snapshot))).collect();
+        let workloads = WorkloadIndex::build(&snapshot, &settings.default_namespace);
+        Self { settings, snapshot, services, workloads, registries: RwLock::default() }
+    }
+
+    pub fn identify(&self, client: IpAddr) -> Workload {
+        self.workloads.identify(client)
+    }
+
+    /// The registry `namespace` sees, built on first use.
+    pub fn registry_for(&self, namespace: &str) -> Arc<NamespaceRegistry> {
+        if let Some(r) = self.registries.read().expect("registry lock").get(namespace) {
+            return r.clone();
+        }
+        let built = Arc::new(NamespaceRegistry::build(&self.services, namespace));
+        self.registries.write().expect("registry lock").entry(namespace.to_string()).or_insert(built).clone()
+    }
+
+    pub fn scope_for(&self, workload: &Workload) -> Scope {
+        let sidecar = self.snapshot.sidecar_for(&workload.namespace, &workload.labels);
+        let mode = sidecar
+            .and_then(|s| s.outbound_traffic_policy.as_ref())
+            .map_or(self.settings.outbound_mode, |p| p.mode);
+        let egress = sidecar.filter(|s| !s.egress.is_empty()).map(|s| {
+            s.egress
+                .iter()
+                .flat_map(|l| l.hosts.iter().map(|h| EgressRule { port: l.port.as_ref().map(|p| p.number), host: h.clone() }))
+                .collect()
+        });
+        Scope {
+            mode,
+            egress,
+            sidecar_namespace: sidecar.map_or_else(|| workload.namespace.clone(), |s| s.meta.namespace.clone()),
+        }
+    }
+}

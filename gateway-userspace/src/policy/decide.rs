@@ -1,0 +1,252 @@
+//! The egress decision: a pure function from the facts of one connection
+//! and the compiled policy to a verdict with its reason.
+//!
+//! A name the client sends (SNI, Host) must match a registered host on the
+//! dialled port, and the address it dialled must be one that name may have:
+//! the proxy resolves DNS-type entries itself, and for the others the
+//! dialled IP must be in the entry's `addresses` or have come from this
+//! gateway's own DNS answer to that workload. Without a name, only the
+//! address counts.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use super::{
+    compiled::{EgressPolicy, Scope},
+    registry::{MatchedEntry, PortProtocol, RegisteredPort, RegisteredService, canonical},
+    workload::Workload,
+};
+use crate::config::resources::{service_entry::Resolution, sidecar::OutboundMode};
+
+/// What the proxy learnt from the first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detected<'a> {
+    Tls { sni: Option<&'a str> },
+    Http { host: Option<&'a str> },
+    Opaque,
+}
+
+impl Detected<'_> {
+    fn name(&self) -> Option<&str> {
+        match *self {
+            Detected::Tls { sni } => sni,
+            Detected::Http { host } => host,
+            Detected::Opaque => None,
+        }
+    }
+
+    fn fits(&self, port: PortProtocol) -> bool {
+        match (self, port) {
+            (_, PortProtocol::Tcp) => true,
+            (Detected::Tls { .. }, PortProtocol::Tls) => true,
+            (Detected::Http { .. }, PortProtocol::Http) => true,
+            _ => false,
+        }
+    }
+}
+
+pub struct ConnectionFacts<'a> {
+    pub workload: &'a Workload,
+    pub client: IpAddr,
+    pub orig_dst: SocketAddr,
+    pub detected: Detected<'a>,
+}
+
+/// What this gateway's DNS server told each workload.
+pub trait DnsKnowledge {
+    /// Did `client` get `ip` as an answer for `name`, still within its TTL?
+    fn answered(&self, client: IpAddr, name: &str, ip: IpAddr) -> bool;
+    /// The names `client` was given `ip` for, within their TTLs.
+    fn names_for(&self, client: IpAddr, ip: IpAddr) -> Vec<String>;
+}
+
+/// For callers with no DNS server: nothing was answered.
+pub struct NoDns;
+
+impl DnsKnowledge for NoDns {
+    fn answered(&self, _: IpAddr, _: &str, _: IpAddr) -> bool {
+        false
+    }
+    fn names_for(&self, _: IpAddr, _: IpAddr) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Where an allowed connection goes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The address the client dialled.
+    Original(SocketAddr),
+    /// The proxy's own resolution of `host`.
+    Resolve { host: String, port: u16 },
+    /// A STATIC entry's endpoints.
+    Endpoints(Vec<SocketAddr>),
+}
+
+macro_rules! reasons {
+    ($name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant,)* }
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+reasons!(AllowReason {
+    RegisteredHost = "registered-host",
+    RegisteredAddress = "registered-address",
+    DnsLearned = "dns-learned",
+    AllowAny = "allow-any",
+});
+
+reasons!(DenyReason {
+    NotRegistered = "not-registered",
+    NotInSidecarScope = "not-in-sidecar-scope",
+    PortNotRegistered = "port-not-registered",
+    ProtocolMismatch = "protocol-mismatch",
+    IpNameMismatch = "ip-name-mismatch",
+    NoEndpoints = "no-endpoints",
+});
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow { target: Target, matched: Option<MatchedEntry>, reason: AllowReason },
+    Deny { reason: DenyReason, matched: Option<MatchedEntry> },
+}
+
+pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
+    let registry = policy.registry_for(&facts.workload.namespace);
+    let scope = policy.scope_for(facts.workload);
+    let port = facts.orig_dst.port();
+    let ip = canonical(facts.orig_dst.ip());
+    // The most specific reason a near miss gives, if nothing allows.
+    let mut refusal: Option<(DenyReason, Option<MatchedEntry>)> = None;
+
+    if let Some(name) = facts.detected.name() {
+        for (svc, host) in registry.by_name(name) {
+            if !scope.admits(svc, host, port) {
+                refusal.get_or_insert((DenyReason::NotInSidecarScope, Some(svc.matched(host))));
+                continue;
+            }
+            let Some(p) = svc.port(port) else {
+                refusal = Some((DenyReason::PortNotRegistered, Some(svc.matched(host))));
+                continue;
+            };
+            if !facts.detected.fits(p.protocol) {
+                refusal = Some((DenyReason::ProtocolMismatch, Some(svc.matched(host))));
+                continue;
+            }
+            match by_resolution(svc, p, host, name, facts, dns) {
+                Ok(target) => {
+                    return Verdict::Allow { target, matched: Some(svc.matched(host)), reason: AllowReason::RegisteredHost };
+                }
+                Err(reason) => refusal = Some((reason, Some(svc.matched(host)))),
+            }
+        }
+    }
+
+    // By address: entries listing the dialled IP, on ports decided by address
+    // (or on any registered port when the client sent no name).
+    for svc in registry.by_address(ip) {
+        let host = svc.hosts.first().map(String::as_str).unwrap_or("");
+        let Some(p) = svc.port(port) else {
+            refusal.get_or_insert((DenyReason::PortNotRegistered, Some(svc.matched(host))));
+            continue;
+        };
+        if facts.detected.name().is_some() && p.protocol != PortProtocol::Tcp {
+            continue; // a name was sent and did not match this entry
+        }
+        if !svc.hosts.iter().any(|h| scope.admits(svc, h, port)) {
+            refusal.get_or_insert((DenyReason::NotInSidecarScope, Some(svc.matched(host))));
+            continue;
+        }
+        let target = match svc.resolution {
+            Resolution::Static => match endpoints(svc, p) {
+                Ok(t) => t,
+                Err(r) => {
+                    refusal = Some((r, Some(svc.matched(host))));
+                    continue;
+                }
+            },
+            _ => Target::Original(facts.orig_dst),
+        };
+        return Verdict::Allow { target, matched: Some(svc.matched(host)), reason: AllowReason::RegisteredAddress };
+    }
+
+    // By what this gateway's DNS told the workload, when it sent no name.
+    if facts.detected.name().is_none() {
+        for name in dns.names_for(facts.client, ip) {
+            for (svc, host) in registry.by_name(&name) {
+                if scope.admits(svc, host, port) && svc.port(port).is_some() {
+                    return Verdict::Allow {
+                        target: Target::Original(facts.orig_dst),
+                        matched: Some(svc.matched(host)),
+                        reason: AllowReason::DnsLearned,
+                    };
+                }
+            }
+        }
+    }
+
+    if scope.mode == OutboundMode::AllowAny {
+        return Verdict::Allow { target: Target::Original(facts.orig_dst), matched: None, reason: AllowReason::AllowAny };
+    }
+    let (reason, matched) = refusal.unwrap_or((DenyReason::NotRegistered, None));
+    Verdict::Deny { reason, matched }
+}
+
+/// Where a name-matched connection may go, per the entry's resolution.
+fn by_resolution(
+    svc: &RegisteredService,
+    port: &RegisteredPort,
+    host: &str,
+    name: &str,
+    facts: &ConnectionFacts<'_>,
+    dns: &dyn DnsKnowledge,
+) -> Result<Target, DenyReason> {
+    let ip = canonical(facts.orig_dst.ip());
+    match svc.resolution {
+        Resolution::Dns | Resolution::DnsRoundRobin => {
+            let host = if host.starts_with('*') { name } else { host };
+            Ok(Target::Resolve { host: host.to_string(), port: port.target_port.unwrap_or(port.number) })
+        }
+        Resolution::None => {
+            if svc.contains_address(ip) || dns.answered(facts.client, name, ip) {
+                Ok(Target::Original(facts.orig_dst))
+            } else {
+                Err(DenyReason::IpNameMismatch)
+            }
+        }
+        Resolution::Static => endpoints(svc, port),
+    }
+}
+
+fn endpoints(svc: &RegisteredService, port: &RegisteredPort) -> Result<Target, DenyReason> {
+    let addrs = svc.endpoint_addrs(port);
+    if addrs.is_empty() { Err(DenyReason::NoEndpoints) } else { Ok(Target::Endpoints(addrs)) }
+}
+
+impl Scope {
+    /// Whether the workload's Sidecar lets it see `host` of `svc` on `port`.
+    pub fn admits(&self, svc: &RegisteredService, host: &str, port: u16) -> bool {
+        let Some(rules) = &self.egress else { return true };
+        rules.iter().any(|r| {
+            r.port.is_none_or(|p| p == port)
+                && r.namespace_ok(&svc.namespace, &self.sidecar_namespace)
+                && crate::config::hosts::hosts_overlap(&r.host.host, host)
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -1,0 +1,19 @@
+//! Egress policy: from the facts of one connection to allow, deny or (later)
+//! steer, with a reason. Pure: no sockets, no clocks; the proxy supplies the
+//! facts and carries out the verdict.
+//!
+//! - `workload.rs`: who is connecting (WorkloadEntry by address).
+//! - `registry.rs`: the ServiceEntries a namespace sees, indexed by host,
+//!   wildcard suffix and CIDR.
+//! - `decide.rs`: the decision itself.
+//! - `compiled.rs`: everything above built once per configuration snapshot.
+
+mod compiled;
+mod decide;
+mod registry;
+mod workload;
+
+pub use compiled::{EgressPolicy, PolicySettings};
+pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, NoDns, Target, Verdict, decide};
+pub use registry::{MatchedEntry, PortProtocol};
+pub use workload::Workload;

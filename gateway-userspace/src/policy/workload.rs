@@ -1,0 +1,64 @@
+//! Who is connecting: the WorkloadEntry whose address is the client's.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use serde::Serialize;
+
+use crate::config::{Labels, Snapshot, resources::service_entry::Address};
+
+/// A workload's identity, as policy and the audit log see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    pub namespace: String,
+    /// WorkloadEntry name; `None` for a client no entry describes.
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
+    pub service_account: Option<String>,
+}
+
+impl Workload {
+    pub fn unknown(namespace: &str) -> Self {
+        Self { namespace: namespace.to_string(), name: None, labels: Labels::new(), service_account: None }
+    }
+}
+
+/// Client address → workload, built from the snapshot's WorkloadEntries.
+#[derive(Debug, Default)]
+pub struct WorkloadIndex {
+    by_address: HashMap<IpAddr, Workload>,
+    default_namespace: String,
+}
+
+impl WorkloadIndex {
+    pub fn build(snapshot: &Snapshot, default_namespace: &str) -> Self {
+        let mut by_address = HashMap::new();
+        for we in &snapshot.workload_entries {
+            if let Some(Address::Ip(ip)) = &we.workload.address {
+                by_address.entry(canonical(*ip)).or_insert_with(|| Workload {
+                    namespace: we.meta.namespace.clone(),
+                    name: Some(we.meta.name.clone()),
+                    labels: we.workload.labels.clone(),
+                    service_account: we.workload.service_account.clone(),
+                });
+            }
+        }
+        Self { by_address, default_namespace: default_namespace.to_string() }
+    }
+
+    /// The workload at `client`; a client no entry describes gets the node's
+    /// default namespace and no labels.
+    pub fn identify(&self, client: IpAddr) -> Workload {
+        self.by_address
+            .get(&canonical(client))
+            .cloned()
+            .unwrap_or_else(|| Workload::unknown(&self.default_namespace))
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_canonical(),
+        v4 => v4,
+    }
+}

@@ -1,0 +1,179 @@
+//! Plain HTTP/1 egress: every request on a keep-alive connection is decided
+//! on its own Host, and allowed requests are forwarded over upstream
+//! connections kept per target.
+
+use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Instant};
+
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::{
+    Request, Response, StatusCode,
+    body::{Bytes, Incoming},
+    client::conn::http1::SendRequest,
+    server::conn::http1,
+    service::service_fn,
+};
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, sync::Mutex};
+
+use super::{
+    addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
+    counting::{ByteCounts, Counting},
+    deny::{DENIED_HEADER, forbidden_body},
+    listener::OutboundContext,
+};
+use crate::{
+    access_log::{Decision, RequestRecord},
+    policy::{ConnectionFacts, Detected, Target, Verdict, Workload, decide},
+    reload::ActiveConfig,
+    sniff::host_without_port,
+};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// One client connection's requests and the upstream connections they use.
+pub struct HttpEgress {
+    pub ctx: Arc<OutboundContext>,
+    pub config: Arc<ActiveConfig>,
+    pub workload: Workload,
+    pub client: ClientAddr,
+    pub orig: OrigDstAddr,
+    upstreams: Mutex<HashMap<Target, (SendRequest<Incoming>, UpstreamAddr)>>,
+    tally: std::sync::Mutex<RequestTally>,
+}
+
+/// What the connection's requests came to, for its closing log line.
+#[derive(Clone, Debug, Default)]
+pub struct RequestTally {
+    pub requests: u32,
+    pub denied: u32,
+    /// The first request's verdict stands for the connection.
+    pub first: Option<(Decision, &'static str, Option<crate::policy::MatchedEntry>, Option<String>)>,
+    pub upstream: Option<UpstreamAddr>,
+    /// Bytes read from and written to the client.
+    pub bytes_from_client: u64,
+    pub bytes_to_client: u64,
+}
+
+impl HttpEgress {
+    pub fn new(ctx: Arc<OutboundContext>, config: Arc<ActiveConfig>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
+        Arc::new(Self { ctx, config, workload, client, orig, upstreams: Mutex::default(), tally: Default::default() })
+    }
+
+    /// Serves the client's requests until it closes; returns the tally.
+    pub async fn serve(self: Arc<Self>, client: TcpStream) -> RequestTally {
+        let this = self.clone();
+        let svc = service_fn(move |req| {
+            let this = this.clone();
+            async move { Ok::<_, Infallible>(this.handle(req).await) }
+        });
+        let counts = Arc::new(ByteCounts::default());
+        let client = Counting::new(client, counts.clone());
+        if let Err(e) = http1::Builder::new()
+            .preserve_header_case(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(30))
+            .serve_connection(TokioIo::new(client), svc)
+            .await
+        {
+            tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error");
+        }
+        let mut tally = self.tally.lock().expect("tally lock").clone();
+        (tally.bytes_from_client, tally.bytes_to_client) = counts.get();
+        tally
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
+        let host = authority.as_deref().map(|a| host_without_port(a).to_ascii_lowercase());
+        let facts = ConnectionFacts {
+            workload: &self.workload,
+            client: self.client.0.ip(),
+            orig_dst: self.orig.0,
+            detected: Detected::Http { host: host.as_deref() },
+        };
+        let verdict = decide(&facts, &self.config.policy, self.ctx.dns.as_ref());
+        let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
+        let response = match &verdict {
+            Verdict::Deny { reason, matched } => {
+                record.deny(reason.as_str(), matched.clone());
+                let body = forbidden_body(reason.as_str(), host.as_deref().unwrap_or("(no host)"));
+                text(StatusCode::FORBIDDEN, body, Some(reason.as_str()))
+            }
+            Verdict::Allow { target, matched, reason } => {
+                record.allow(reason.as_str(), matched.clone());
+                match self.forward(target, req).await {
+                    Ok((resp, upstream)) => {
+                        record.upstream = Some(upstream);
+                        resp
+                    }
+                    Err(status) => text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None),
+                }
+            }
+        };
+        record.status = response.status().as_u16();
+        record.finish(started.elapsed());
+        self.note(&record);
+        self.ctx.access_log.write_request(&record).await;
+        response
+    }
+
+    fn note(&self, r: &RequestRecord) {
+        let mut t = self.tally.lock().expect("tally lock");
+        t.requests += 1;
+        if r.decision == Decision::Deny {
+            t.denied += 1;
+        }
+        if t.first.is_none() {
+            t.first = Some((r.decision, r.reason, r.matched.clone(), r.host.clone()));
+        }
+        if r.upstream.is_some() {
+            t.upstream = r.upstream;
+        }
+    }
+
+    /// Sends the request over a kept connection to `target`, opening one if
+    /// needed. Connect failures are 503, as Envoy answers them.
+    async fn forward(&self, target: &Target, req: Request<Incoming>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+        let mut pool = self.upstreams.lock().await;
+        let reusable = pool.get(target).is_some_and(|(s, _)| !s.is_closed());
+        if !reusable {
+            let (stream, addr) = self.ctx.dialer().connect(target).await.map_err(|e| {
+                tracing::debug!(?target, error = %e, "upstream connect failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            })?;
+            let (sender, conn) = hyper::client::conn::http1::Builder::new()
+                .preserve_header_case(true)
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| StatusCode::BAD_GATEWAY)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            pool.insert(target.clone(), (sender, addr));
+        }
+        let (sender, addr) = pool.get_mut(target).expect("inserted above");
+        let addr = *addr;
+        sender.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let fut = sender.send_request(req);
+        drop(pool);
+        let resp = fut.await.map_err(|e| {
+            tracing::debug!(error = %e, "upstream request failed");
+            StatusCode::BAD_GATEWAY
+        })?;
+        Ok((resp.map(|b| b.boxed()), addr))
+    }
+}
+
+fn text(status: StatusCode, body: String, denied: Option<&str>) -> Response<Body> {
+    let mut b = Response::builder().status(status).header("content-type", "text/plain; charset=utf-8");
+    if let Some(reason) = denied {
+        b = b.header(DENIED_HEADER, reason);
+    }
+    b.body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
+        .expect("static response parts are valid")
+}

@@ -3,8 +3,8 @@
 //! came from.
 //!
 //! Bounded: at most `per_client` names per client and `total` names overall;
-//! past a bound the name recorded longest ago goes first. Expired names are
-//! swept on every `record` and never reported.
+//! past a bound the name recorded longest ago goes first. A TTL counts for at
+//! most a day. Expired names are swept on every `record` and never reported.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -19,6 +19,8 @@ pub const NAMES_PER_CLIENT: usize = 4096;
 pub const NAMES_TOTAL: usize = 1 << 20;
 /// Addresses remembered for one name of one client.
 const IPS_PER_NAME: usize = 64;
+/// The longest any answer is remembered, whatever its TTL.
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Per-workload memory of the addresses answered. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
@@ -98,7 +100,7 @@ impl DnsMemory {
         if ips.is_empty() || ttl.is_zero() || name.is_empty() {
             return;
         }
-        let Some(expires) = now.checked_add(ttl) else { return };
+        let Some(expires) = now.checked_add(ttl.min(MAX_TTL)) else { return };
         let mut book = self.lock();
         book.sweep(now);
         let mut entry = match book.remove(client, &name) {

@@ -158,11 +158,14 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
     // (or on any registered port when the client sent no name).
     for svc in registry.by_address(ip) {
         let host = svc.hosts.first().map(String::as_str).unwrap_or("");
+        let named = facts.detected.name().is_some();
         let Some(p) = svc.port(port) else {
-            refusal.get_or_insert((DenyReason::PortNotRegistered, Some(svc.matched(host))));
+            if !named {
+                refusal.get_or_insert((DenyReason::PortNotRegistered, Some(svc.matched(host))));
+            }
             continue;
         };
-        if facts.detected.name().is_some() && p.protocol != PortProtocol::Tcp {
+        if named && p.protocol != PortProtocol::Tcp {
             continue; // a name was sent and did not match this entry
         }
         if !svc.hosts.iter().any(|h| scope.admits(svc, h, port)) {

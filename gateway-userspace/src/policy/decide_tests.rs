@@ -307,3 +307,11 @@ fn names_match_case_insensitively_and_without_the_trailing_dot() {
     let p = policy(SE);
     assert_eq!(allowed(&verdict(&p, "203.0.113.10:443", tls("Allowed.TEST."))).1, AllowReason::RegisteredHost);
 }
+
+#[test]
+fn an_unregistered_name_to_an_address_registered_on_another_port_is_not_registered() {
+    // 203.0.113.200 is db's, on 5432 only; the name decides the reason.
+    let p = policy(SE);
+    assert_eq!(denied(&verdict(&p, "203.0.113.200:443", tls("other.test"))), DenyReason::NotRegistered);
+    assert_eq!(denied(&verdict(&p, "203.0.113.200:443", Detected::Opaque)), DenyReason::PortNotRegistered);
+}

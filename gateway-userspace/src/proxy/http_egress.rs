@@ -70,6 +70,8 @@ impl HttpEgress {
         let client = Counting::new(client, counts.clone());
         if let Err(e) = http1::Builder::new()
             .preserve_header_case(true)
+            // A client may shut its side and still await the answers.
+            .half_close(true)
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(std::time::Duration::from_secs(30))
             .serve_connection(TokioIo::new(client), svc)

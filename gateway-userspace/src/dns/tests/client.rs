@@ -100,15 +100,16 @@ pub(super) async fn ask(via: Via, server: SocketAddr, from: &str, name: &str, qt
                 .with_timeout(Some(timeout))
                 .with_max_retries(0)
                 .build();
-            Client::<TokioRuntimeProvider>::from_sender(stream)
+            let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
+            (client, tokio::spawn(background).abort_handle())
         }
         Via::Tcp => {
             let (connect, sender) = TcpClientStream::new(server, Some(bind), Some(timeout), provider);
             let stream = connect.await.unwrap_or_else(|error| panic!("TCP connect to {server}: {error}"));
-            Client::<TokioRuntimeProvider>::with_timeout(stream, sender, timeout)
+            let (client, background) = Client::<TokioRuntimeProvider>::with_timeout(stream, sender, timeout);
+            (client, tokio::spawn(background).abort_handle())
         }
     };
-    let background = tokio::spawn(background);
     let response = client.query(name.clone(), DNSClass::IN, qtype).await;
     background.abort();
     response.unwrap_or_else(|error| panic!("{via:?} query {name} {qtype}: {error}")).into_message()

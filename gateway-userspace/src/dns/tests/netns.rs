@@ -27,12 +27,15 @@ pub(super) const UPSTREAM: &str = "127.0.0.1:5300";
 
 /// dnsmasq's records: `upstream.test` A only, `both.test` A and AAAA,
 /// `alias.test` a CNAME to `both.test`, `big.test` more A records than fit in
-/// one of our UDP queries' answers.
+/// one of our UDP queries' answers; all with a TTL of 60 s. `nowhere.test`
+/// is NXDOMAIN; any other name is REFUSED, dnsmasq having no upstream.
 fn dnsmasq_records() -> Vec<String> {
     let mut args = vec![
+        "--local-ttl=60".to_string(),
         "--address=/upstream.test/198.51.100.7".to_string(),
         "--host-record=both.test,198.51.100.8,2001:db8::8".to_string(),
         "--cname=alias.test,both.test".to_string(),
+        "--address=/nowhere.test/".to_string(),
     ];
     args.extend((1..=100).map(|i| format!("--host-record=big.test,198.18.0.{i}")));
     args

@@ -1,0 +1,296 @@
+//! Egress enforcement end to end: REGISTRY_ONLY by default, ServiceEntries
+//! by host, wildcard and CIDR, names checked against addresses, Sidecar
+//! scoping, per-request HTTP decisions. Each case checks what the client
+//! got, what the internet server saw, the audit line and the metric.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway_tests::addresses::*;
+use gateway_tests::certs;
+use gateway_tests::client::{EchoRun, curl_args, run_curl, run_echo_client};
+use gateway_tests::echo_server::EchoServer;
+use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::nginx::{BODY_PREFIX, Nginx};
+use gateway_tests::topology::{Pod, Topology};
+use gateway_tests::wait;
+use serde_json::Value;
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_gw-test-client");
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const REGISTRY: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.test]
+  addresses: [203.0.113.10/32, '2001:db8:113::10/128']
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 443, name: https, protocol: HTTPS}
+  location: MESH_EXTERNAL
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wild, namespace: default}
+spec:
+  hosts: ['*.example.test']
+  addresses: [203.0.113.10/32]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  location: MESH_EXTERNAL
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo-range, namespace: default}
+spec:
+  hosts: [echo.internet.test]
+  addresses: [203.0.113.12/31, '2001:db8:113::12/127']
+  ports: [{number: 7, name: tcp-echo, protocol: TCP}]
+  location: MESH_EXTERNAL
+  resolution: NONE
+";
+
+struct Setup {
+    topo: Topology,
+    nginx: Nginx,
+    gw: Gateway,
+    ca: String,
+}
+
+fn setup(extra_yaml: &str, extra_args: &[&str]) -> Setup {
+    let topo = Topology::build();
+    let certs = certs::generate(&topo.temp.subdir("certs"), "web.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("registry.yaml"), format!("{REGISTRY}{extra_yaml}")).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    let gw = Gateway::start(&topo, config);
+    let ca = certs.ca_cert.to_string_lossy().into_owned();
+    Setup { topo, nginx, gw, ca }
+}
+
+/// curl in the pod; (HTTP status or 0, body, curl's stderr).
+fn curl(pod: &Pod, args: &[&str]) -> (u16, String, String) {
+    let mut all = vec!["-w", "\n%{http_code}", "-D", "/dev/stderr"];
+    all.extend_from_slice(args);
+    let (_, out, err) = run_curl(pod.command("curl", &curl_args(&all)));
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (code.trim().parse().unwrap_or(0), body.to_string(), err)
+}
+
+/// The gateway's JSON lines of one `event` kind.
+fn lines(gw: &Gateway, event: &str) -> Vec<Value> {
+    gw.stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .collect()
+}
+
+/// Waits for a line of `event` kind satisfying `pred`; panics with the log.
+fn wait_line(gw: &Gateway, event: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait::poll(EVENT_TIMEOUT, Duration::from_millis(50), || lines(gw, event).into_iter().find(|v| pred(v)))
+        .unwrap_or_else(|| panic!("no {event} line for {what}; stdout:\n{}\nstderr:\n{}", gw.stdout(), gw.stderr_tail()))
+}
+
+fn metric_value(gw: &Gateway, needle: &str) -> u64 {
+    let (_, text) = gw.admin_request("GET", "/metrics");
+    text.lines()
+        .find(|l| l.starts_with(needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn nginx_saw(s: &Setup, server_addr: &str) -> usize {
+    s.nginx.access_log().iter().filter(|e| e.server_addr.to_string() == server_addr).count()
+}
+
+#[test]
+fn registered_hosts_pass_over_http_and_https_and_unregistered_ones_are_refused() {
+    let s = setup("", &[]);
+    let pod = &s.topo.pod_a;
+    let (code, body, err) = curl(pod, &["-H", "Host: web.test", "http://203.0.113.10/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}web.test\n").as_str()), "{err}\n{}", s.gw.stderr_tail());
+    let (code, body, err) = curl(pod, &["--cacert", &s.ca, "--resolve", "web.test:443:203.0.113.10", "https://web.test/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}web.test\n").as_str()), "{err}");
+
+    // Unregistered name, HTTP: a 403 naming the reason, in body and header.
+    let (code, body, err) = curl(pod, &["-H", "Host: other.test", "http://203.0.113.10/"]);
+    assert_eq!(code, 403, "{body}{err}");
+    assert_eq!(body, "egress to other.test denied: not-registered\n");
+    assert!(err.to_ascii_lowercase().contains("x-gateway-denied: not-registered"), "{err}");
+    // Unregistered name, TLS: an access_denied alert.
+    let (code, _, err) = curl(pod, &["--cacert", &s.ca, "--resolve", "other.test:443:203.0.113.10", "https://other.test/"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("alert access denied") || err.contains("access denied"), "curl should report the TLS alert: {err}");
+
+    let seen = s.nginx.wait_for_entries(2, EVENT_TIMEOUT);
+    assert_eq!(seen.len(), 2, "nginx must see only the two allowed requests: {seen:?}");
+    assert!(seen.iter().all(|e| e.host == "web.test"), "{seen:?}");
+
+    let allowed_tls = wait_line(&s.gw, "connection", "allowed TLS", |v| v["sni"] == "web.test");
+    assert_eq!((allowed_tls["decision"].as_str(), allowed_tls["reason"].as_str()), (Some("allow"), Some("registered-host")), "{allowed_tls}");
+    assert_eq!(allowed_tls["matched"]["name"], "web", "{allowed_tls}");
+    assert_eq!(allowed_tls["protocol"], "tls", "{allowed_tls}");
+    assert_eq!(allowed_tls["workload"]["namespace"], "default", "{allowed_tls}");
+    let denied_tls = wait_line(&s.gw, "connection", "denied TLS", |v| v["sni"] == "other.test");
+    assert_eq!((denied_tls["decision"].as_str(), denied_tls["reason"].as_str()), (Some("deny"), Some("not-registered")), "{denied_tls}");
+    assert!(denied_tls["upstream"].is_null(), "{denied_tls}");
+    let denied_http = wait_line(&s.gw, "request", "denied HTTP", |v| v["host"] == "other.test");
+    assert_eq!((denied_http["status"].as_u64(), denied_http["reason"].as_str()), (Some(403), Some("not-registered")), "{denied_http}");
+
+    assert!(metric_value(&s.gw, "gateway_connections_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\"}") >= 1);
+    assert!(metric_value(&s.gw, "gateway_connections_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"web.test\"}") >= 1);
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn a_wildcard_entry_admits_subdomains_only() {
+    let s = setup("", &[]);
+    let pod = &s.topo.pod_a;
+    let (code, body, _) = curl(pod, &["-H", "Host: a.example.test", "http://203.0.113.10/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}a.example.test\n").as_str()));
+    for host in ["example.test", "a.example.test.evil.test"] {
+        let (code, body, _) = curl(pod, &["-H", &format!("Host: {host}"), "http://203.0.113.10/"]);
+        assert_eq!((code, body.clone()), (403, format!("egress to {host} denied: not-registered\n")), "{host}");
+    }
+    let seen = s.nginx.wait_for_entries(1, EVENT_TIMEOUT);
+    assert_eq!(seen.iter().map(|e| e.host.as_str()).collect::<Vec<_>>(), ["a.example.test"]);
+    let line = wait_line(&s.gw, "request", "wildcard allow", |v| v["host"] == "a.example.test");
+    assert_eq!((line["matched"]["name"].as_str(), line["matched"]["host"].as_str()), (Some("wild"), Some("*.example.test")), "{line}");
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn a_registered_name_sent_to_an_unregistered_ip_goes_nowhere() {
+    let s = setup("", &[]);
+    let pod = &s.topo.pod_a;
+    for (ip, url_ip) in [("203.0.113.11", "203.0.113.11"), ("2001:db8:113::11", "[2001:db8:113::11]")] {
+        let (code, body, _) = curl(pod, &["-g", "-H", "Host: web.test", &format!("http://{url_ip}/")]);
+        assert_eq!((code, body.as_str()), (403, "egress to web.test denied: ip-name-mismatch\n"), "{ip}");
+        let resolve = format!("web.test:443:{url_ip}");
+        let (code, _, err) = curl(pod, &["--cacert", &s.ca, "--resolve", &resolve, "https://web.test/"]);
+        assert_eq!(code, 0, "TLS to {ip} must fail: {err}");
+        let line = wait_line(&s.gw, "connection", "TLS mismatch", |v| {
+            v["sni"] == "web.test" && v["orig_dst"].as_str().is_some_and(|d| d.contains(ip))
+        });
+        assert_eq!(line["reason"], "ip-name-mismatch", "{line}");
+        assert_eq!(nginx_saw(&s, ip), 0, "the unregistered server {ip} must see nothing");
+    }
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn opaque_tcp_passes_to_a_registered_cidr_and_is_reset_elsewhere() {
+    let s = setup("", &[]);
+    let echo = EchoServer::start(&s.topo.internet, &[7]);
+    let ok = [sock(internet_v4(2), 7), sock(internet_v4(3), 7), sock(internet_v6(2), 7)];
+    let summary = run_echo_client(|a| s.topo.pod_a.command(CLIENT, a), &EchoRun::to(&ok));
+    summary.assert_all_intact("echo to the registered range");
+    let refused = [sock(internet_v4(1), 7), sock(internet_v6(1), 7)];
+    let summary = run_echo_client(|a| s.topo.pod_a.command(CLIENT, a), &EchoRun { timeout: Duration::from_secs(5), ..EchoRun::to(&refused) });
+    for r in &summary.results {
+        assert!(!r.intact && r.received == 0, "{} must be refused: {}", r.target, summary.raw);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = echo.accepted();
+    assert!(seen.iter().all(|a| ok.iter().any(|o| canonical(*o).ip() == a.local.ip())), "the echo server saw an unregistered address: {seen:?}");
+    let line = wait_line(&s.gw, "connection", "reset", |v| v["orig_dst"] == "203.0.113.11:7");
+    assert_eq!((line["decision"].as_str(), line["reason"].as_str(), line["protocol"].as_str()), (Some("deny"), Some("not-registered"), Some("tcp")), "{line}");
+    let ok_line = wait_line(&s.gw, "connection", "allowed echo", |v| v["orig_dst"] == "203.0.113.12:7");
+    assert_eq!((ok_line["reason"].as_str(), ok_line["matched"]["name"].as_str()), (Some("registered-address"), Some("echo-range")), "{ok_line}");
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn a_sidecar_scopes_each_workload_and_allow_any_lets_unknown_hosts_through() {
+    let scoped = "---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: pod-a, namespace: default}
+spec: {address: 198.18.1.2, labels: {app: a}, serviceAccount: a}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: pod-b, namespace: default}
+spec: {address: 198.18.2.2, labels: {app: b}, serviceAccount: b}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: pod-b-narrow, namespace: default}
+spec:
+  workloadSelector: {labels: {app: b}}
+  egress: [{hosts: ['./echo.internet.test']}]
+";
+    let s = setup(scoped, &[]);
+    let (code, _, _) = curl(&s.topo.pod_a, &["-H", "Host: web.test", "http://203.0.113.10/"]);
+    assert_eq!(code, 200);
+    let (code, body, _) = curl(&s.topo.pod_b, &["-H", "Host: web.test", "http://203.0.113.10/"]);
+    assert_eq!((code, body.as_str()), (403, "egress to web.test denied: not-in-sidecar-scope\n"));
+    let line = wait_line(&s.gw, "request", "pod-b denied", |v| v["workload"]["name"] == "pod-b");
+    assert_eq!((line["workload"]["service_account"].as_str(), line["decision"].as_str()), (Some("b"), Some("deny")), "{line}");
+    drop(s.gw);
+    s.topo.teardown();
+
+    // Node default ALLOW_ANY: an unregistered host goes through, logged as such.
+    let s = setup("", &["--outbound-policy", "ALLOW_ANY"]);
+    let (code, _, _) = curl(&s.topo.pod_a, &["-H", "Host: unknown.test", "http://203.0.113.11/"]);
+    assert_eq!(code, 200);
+    let line = wait_line(&s.gw, "request", "allow-any", |v| v["host"] == "unknown.test");
+    assert_eq!((line["decision"].as_str(), line["reason"].as_str()), (Some("allow"), Some("allow-any")), "{line}");
+    assert!(line["matched"].is_null(), "{line}");
+    assert_eq!(nginx_saw(&s, "203.0.113.11"), 1);
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn each_request_on_a_keep_alive_connection_is_decided_on_its_own() {
+    let s = setup("", &[]);
+    let requests = "GET /first HTTP/1.1\r\nHost: web.test\r\n\r\nGET /second HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n";
+    let out = s
+        .topo
+        .pod_a
+        .command("sh", &["-c", &format!("printf '{}' | socat -t 5 - TCP:203.0.113.10:80", requests.replace('\r', "\\r").replace('\n', "\\n"))])
+        .output()
+        .expect("socat");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.find("HTTP/1.1 200").unwrap_or_else(|| panic!("first response not 200:\n{text}"));
+    let second = text.find("HTTP/1.1 403").unwrap_or_else(|| panic!("second response not 403:\n{text}"));
+    assert!(first < second, "{text}");
+    let seen = s.nginx.wait_for_entries(1, EVENT_TIMEOUT);
+    assert_eq!(seen.len(), 1, "only the allowed request reaches the server: {seen:?}");
+    let conn = wait_line(&s.gw, "connection", "keep-alive connection", |v| v["protocol"] == "http");
+    assert_eq!((conn["requests"].as_u64(), conn["denied_requests"].as_u64()), (Some(2), Some(1)), "{conn}");
+    let denied = wait_line(&s.gw, "request", "second request", |v| v["path"] == "/second");
+    assert_eq!((denied["status"].as_u64(), denied["host"].as_str()), (Some(403), Some("other.test")), "{denied}");
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn ipv6_clients_get_the_same_policy() {
+    let s = setup("", &[]);
+    let pod = &s.topo.pod_a;
+    let (code, _, err) = curl(pod, &["-g", "-H", "Host: web.test", "http://[2001:db8:113::10]/"]);
+    assert_eq!(code, 200, "{err}");
+    let (code, _, err) = curl(pod, &["--cacert", &s.ca, "--resolve", "web.test:443:[2001:db8:113::10]", "https://web.test/"]);
+    assert_eq!(code, 200, "{err}");
+    let (code, _, _) = curl(pod, &["-g", "-H", "Host: other.test", "http://[2001:db8:113::10]/"]);
+    assert_eq!(code, 403);
+    let line = wait_line(&s.gw, "connection", "v6 TLS", |v| v["sni"] == "web.test");
+    assert!(line["orig_dst"].as_str().unwrap().starts_with("[2001:db8:113::10]"), "{line}");
+    let v6_seen: Vec<IpAddr> = s.nginx.wait_for_entries(2, EVENT_TIMEOUT).iter().map(|e| e.remote_addr).collect();
+    assert!(v6_seen.iter().all(|a| *a == IpAddr::V6(NODE_INTERNET_V6)), "{v6_seen:?}");
+    drop(s.gw);
+    s.topo.teardown();
+}

@@ -21,6 +21,9 @@ pub mod map_names {
     pub const PROXY_CONFIG: &str = "PROXY_CONFIG";
     /// Per-CPU counters indexed by [`Stat`](super::Stat).
     pub const STATS: &str = "STATS";
+    /// Socket-local storage marking accepted (inbound) connections, whose
+    /// replies the egress backstop lets out.
+    pub const INBOUND_SK: &str = "INBOUND_SK";
 }
 
 /// Capacity of the 4-tuple map: the most connections the proxy can have in
@@ -70,10 +73,21 @@ pub struct ProxyConfig {
     pub flags: u16,
     /// `SO_MARK` of the proxy's own upstream sockets, which are left alone.
     pub mark: u32,
+    /// Port of the proxy's DNS server; 0 when it runs none. Host order.
+    pub dns_port: u16,
+    /// Always zero.
+    pub _pad: u16,
 }
 
 pub const PROXY_HAS_V4: u16 = 1;
 pub const PROXY_HAS_V6: u16 = 2;
+/// UDP to any port but 53 is denied (`EPERM`).
+pub const PROXY_DENY_UDP: u16 = 4;
+/// The egress backstop drops every packet not bound for the proxy.
+pub const PROXY_BACKSTOP: u16 = 8;
+
+/// The port DNS clients use; captured and sent to the proxy's DNS server.
+pub const DNS_PORT: u16 = 53;
 
 /// Counters kept by the kernel programs, one slot each in the `STATS` map.
 #[repr(u32)]
@@ -90,16 +104,25 @@ pub enum Stat {
     TupleInsertFailed = 3,
     /// connect() from the proxy's own marked sockets, left alone.
     SkippedMarked = 4,
+    /// UDP connect()/sendmsg() to a port other than 53, denied.
+    UdpDenied = 5,
+    /// A DNS query (UDP or TCP port 53) sent to the proxy's DNS server.
+    DnsRedirected = 6,
+    /// A packet the egress backstop dropped: not bound for the proxy.
+    BackstopDropped = 7,
 }
 
 impl Stat {
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 8;
     pub const ALL: [Stat; Self::COUNT as usize] = [
         Stat::Redirected,
         Stat::DeniedNoProxy,
         Stat::DeniedStorage,
         Stat::TupleInsertFailed,
         Stat::SkippedMarked,
+        Stat::UdpDenied,
+        Stat::DnsRedirected,
+        Stat::BackstopDropped,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -109,6 +132,9 @@ impl Stat {
             Stat::DeniedStorage => "denied_storage",
             Stat::TupleInsertFailed => "tuple_insert_failed",
             Stat::SkippedMarked => "skipped_marked",
+            Stat::UdpDenied => "udp_denied",
+            Stat::DnsRedirected => "dns_redirected",
+            Stat::BackstopDropped => "backstop_dropped",
         }
     }
 }

@@ -6,7 +6,7 @@ use gateway_common::OrigDst;
 
 use crate::{
     addr::{ip6_words, unmap_v4},
-    connect::ALLOW,
+    redirect::ALLOW,
     maps::ORIG_SK,
 };
 

@@ -8,14 +8,22 @@
 //!    it is removed again when the socket closes.
 //! 3. `getpeername.rs`: the caller's `getpeername()` shows the original
 //!    destination, not the proxy.
+//!
+//! Around that path: `redirect.rs` holds the decision every address hook
+//! shares; `udp.rs` sends DNS datagrams to the proxy's DNS server and denies
+//! other UDP; `egress.rs` drops any packet that still is not bound for the
+//! proxy (raw sockets, ICMP).
 #![no_std]
 #![no_main]
 
 mod addr;
 mod connect;
+mod egress;
 mod getpeername;
 mod maps;
+mod redirect;
 mod sock_ops;
+mod udp;
 
 #[cfg(not(test))]
 #[panic_handler]

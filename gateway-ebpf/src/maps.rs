@@ -11,6 +11,10 @@ use gateway_common::{ORIG_TUPLE_CAPACITY, OrigDst, ProxyConfig, SockTuple, Stat}
 #[btf_map]
 pub static ORIG_SK: SkStorage<OrigDst> = SkStorage::new();
 
+/// Set on accepted (inbound) sockets: their replies may leave the pod.
+#[btf_map]
+pub static INBOUND_SK: SkStorage<u32> = SkStorage::new();
+
 /// The original destination by 4-tuple, for the proxy to look up at accept.
 #[map]
 pub static ORIG_TUPLE: HashMap<SockTuple, OrigDst> =
@@ -31,9 +35,14 @@ pub fn count(stat: Stat) {
     }
 }
 
-/// The raw map pointer, for helpers that take the socket from a context
+/// The raw map pointers, for helpers that take the socket from a context
 /// other than `SockAddrContext`.
 #[inline(always)]
 pub fn orig_sk_ptr() -> *mut core::ffi::c_void {
     core::ptr::from_ref(&ORIG_SK).cast_mut().cast()
+}
+
+#[inline(always)]
+pub fn inbound_sk_ptr() -> *mut core::ffi::c_void {
+    core::ptr::from_ref(&INBOUND_SK).cast_mut().cast()
 }

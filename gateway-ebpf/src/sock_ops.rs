@@ -5,7 +5,8 @@ use core::ptr::read_volatile;
 
 use aya_ebpf::{
     bindings::{
-        BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB, BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG,
+        BPF_SK_STORAGE_GET_F_CREATE, BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB,
+        BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG,
         BPF_TCP_CLOSE,
     },
     helpers::generated::bpf_sk_storage_get,
@@ -16,13 +17,14 @@ use gateway_common::{AF_INET, OrigDst, SockTuple, Stat};
 
 use crate::{
     addr::{ip4_bytes, ip6_bytes, mapped},
-    maps::{ORIG_TUPLE, count, orig_sk_ptr},
+    maps::{ORIG_TUPLE, count, inbound_sk_ptr, orig_sk_ptr},
 };
 
 #[sock_ops]
 pub fn gw_sockops(ctx: SockOpsContext) -> u32 {
     match ctx.op() {
         BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB => on_established(&ctx),
+        BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB => mark_inbound(&ctx),
         BPF_SOCK_OPS_STATE_CB if ctx.arg(1) == BPF_TCP_CLOSE => {
             // A missing key is fine: the socket may never have been redirected.
             let _ = ORIG_TUPLE.remove(&tuple(&ctx));
@@ -30,6 +32,20 @@ pub fn gw_sockops(ctx: SockOpsContext) -> u32 {
         _ => {}
     }
     1
+}
+
+/// An accepted connection: the egress backstop lets its replies out.
+fn mark_inbound(ctx: &SockOpsContext) {
+    // SAFETY: valid context; `sk` may be null and is checked.
+    let sk = unsafe { (*ctx.ops).__bindgen_anon_2.sk };
+    if sk.is_null() {
+        return;
+    }
+    let mut one: u32 = 1;
+    // SAFETY: non-null socket; creates the flag if absent.
+    unsafe {
+        bpf_sk_storage_get(inbound_sk_ptr(), sk.cast(), (&raw mut one).cast(), u64::from(BPF_SK_STORAGE_GET_F_CREATE))
+    };
 }
 
 fn on_established(ctx: &SockOpsContext) {

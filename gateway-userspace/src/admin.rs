@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::{
+    dns::DnsStats,
     interceptor::Interceptor,
     metrics::Metrics,
     reload::{ConfigStore, ReloadOutcome},
@@ -26,11 +27,12 @@ pub struct AdminState {
     pub interceptor: Arc<Interceptor>,
     pub config: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
+    pub dns: Option<Arc<DnsStats>>,
 }
 
 impl AdminState {
-    pub fn new(interceptor: Arc<Interceptor>, config: Arc<ConfigStore>, metrics: Arc<Metrics>) -> Self {
-        Self { ready: AtomicBool::new(false), interceptor, config, metrics }
+    pub fn new(interceptor: Arc<Interceptor>, config: Arc<ConfigStore>, metrics: Arc<Metrics>, dns: Option<Arc<DnsStats>>) -> Self {
+        Self { ready: AtomicBool::new(false), interceptor, config, metrics, dns }
     }
 
     pub fn set_ready(&self) {
@@ -69,6 +71,9 @@ async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>>
         (&Method::GET, "/ready") => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         (&Method::GET, "/metrics") => {
             state.metrics.set_kernel_events(&state.interceptor.stats());
+            if let Some(dns) = &state.dns {
+                state.metrics.set_dns_answers(&dns.snapshot());
+            }
             text(StatusCode::OK, state.metrics.encode())
         }
         (&Method::GET, "/stats") => {

@@ -93,6 +93,38 @@ pub struct RunArgs {
     /// (server-speaks-first protocols) is then decided by address and port.
     #[arg(long, default_value_t = 1000)]
     pub sniff_timeout_ms: u64,
+    /// Port of the DNS server on each proxy address, where the intercepted
+    /// workloads' DNS queries (port 53) are sent; 0 leaves DNS alone.
+    #[arg(long, default_value_t = 15053)]
+    pub dns_port: u16,
+    /// Resolvers the DNS server forwards to and the proxy resolves with
+    /// [default: the nameservers of /etc/resolv.conf].
+    #[arg(long = "dns-upstream")]
+    pub dns_upstreams: Vec<SocketAddr>,
+    /// Names no ServiceEntry registers: forward them upstream, or answer NXDOMAIN.
+    #[arg(long, value_enum, default_value_t = DnsUnknown::Forward)]
+    pub dns_unknown: DnsUnknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DnsUnknown {
+    Forward,
+    Refuse,
+}
+
+impl RunArgs {
+    /// `--dns-upstream`, or the nameservers of /etc/resolv.conf.
+    pub fn dns_upstreams(&self) -> Vec<SocketAddr> {
+        if !self.dns_upstreams.is_empty() {
+            return self.dns_upstreams.clone();
+        }
+        let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        conf.lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -9,6 +9,7 @@ pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod interceptor;
 pub mod metrics;
 pub mod policy;

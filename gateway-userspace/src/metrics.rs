@@ -38,6 +38,11 @@ pub struct ConnectionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DnsLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KernelLabels {
     pub event: &'static str,
 }
@@ -52,6 +57,7 @@ pub struct Metrics {
     /// Time the policy decision takes, per connection.
     pub decision_seconds: Histogram,
     kernel_events: Family<KernelLabels, Counter>,
+    dns_answers: Family<DnsLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -65,6 +71,7 @@ impl Default for Metrics {
             bytes_down: Counter::default(),
             decision_seconds: Histogram::new(exponential_buckets(1e-7, 4.0, 10)),
             kernel_events: Family::default(),
+            dns_answers: Family::default(),
             registry: Registry::default(),
         };
         registry.register("config_reloads", "Configuration reloads by result", m.config_reloads.clone());
@@ -74,6 +81,7 @@ impl Default for Metrics {
         registry.register("bytes_down", "Bytes from upstreams to clients", m.bytes_down.clone());
         registry.register("decision_seconds", "Policy decision time", m.decision_seconds.clone());
         registry.register("kernel_events", "Events counted by the kernel programs", m.kernel_events.clone());
+        registry.register("dns_answers", "DNS queries answered, by outcome", m.dns_answers.clone());
         Self { registry, ..m }
     }
 }
@@ -83,6 +91,14 @@ impl Metrics {
     pub fn set_kernel_events(&self, values: &[(&'static str, u64)]) {
         for (event, v) in values {
             let c = self.kernel_events.get_or_create(&KernelLabels { event });
+            c.inc_by(v.saturating_sub(c.get()));
+        }
+    }
+
+    /// Brings the DNS counters up to the server's values.
+    pub fn set_dns_answers(&self, values: &[(&'static str, u64)]) {
+        for (outcome, v) in values {
+            let c = self.dns_answers.get_or_create(&DnsLabels { outcome });
             c.inc_by(v.saturating_sub(c.get()));
         }
     }

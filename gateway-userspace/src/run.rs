@@ -10,11 +10,12 @@ use tokio::{signal::unix::SignalKind, sync::watch};
 use crate::{
     access_log::AccessLog,
     admin::{AdminServer, AdminState},
-    cli::RunArgs,
+    cli::{DnsUnknown, OutboundPolicy, RunArgs},
+    dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver, UnknownNames},
     interceptor::{InterceptSettings, Interceptor},
     metrics::Metrics,
-    policy::{NoDns, PolicySettings},
-    proxy::{NoResolver, OutboundContext, OutboundListener},
+    policy::{PolicySettings, RegisteredNames},
+    proxy::{OutboundContext, OutboundListener},
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
@@ -46,12 +47,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding admin address {}", args.admin_address))?;
 
+    // The DNS server, on each proxy address, for the queries the kernel redirects.
+    let dns_memory = Arc::new(DnsMemory::new());
+    let dns_stats = Arc::new(DnsStats::new());
+    let upstreams = args.dns_upstreams();
+    let dns_server = if args.dns_port == 0 {
+        None
+    } else {
+        let settings = DnsSettings {
+            listen: proxy_ips.iter().map(|ip| SocketAddr::new(*ip, args.dns_port)).collect(),
+            upstreams: upstreams.clone(),
+            unknown: match args.dns_unknown {
+                DnsUnknown::Forward => UnknownNames::Forward,
+                DnsUnknown::Refuse => UnknownNames::Refuse,
+            },
+            mark: args.socket_mark,
+        };
+        let names = Arc::new(RegisteredNames { config: config.clone() });
+        Some(
+            DnsServer::bind(settings, names, dns_memory.clone(), dns_stats.clone())
+                .await
+                .with_context(|| format!("binding the DNS server on port {}", args.dns_port))?,
+        )
+    };
+
     let settings = InterceptSettings {
         bpffs: args.bpffs.clone(),
         cgroups: args.intercept_cgroups.clone(),
         proxy_addresses: proxy_ips,
         proxy_port: args.proxy_port,
         socket_mark: args.socket_mark,
+        dns_port: dns_server.as_ref().map(|_| args.dns_port),
+        registry_only: args.outbound_policy == OutboundPolicy::RegistryOnly,
     };
     let interceptor = Arc::new(Interceptor::install(&settings).context("installing the interceptor")?);
 
@@ -64,8 +91,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sniff_timeout: Duration::from_millis(args.sniff_timeout_ms),
         access_log: AccessLog::spawn(tokio::io::stdout()),
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
-        dns: Arc::new(NoDns),
-        resolver: Arc::new(NoResolver),
+        dns: dns_memory.clone(),
+        resolver: Arc::new(Resolver::new(upstreams, args.socket_mark)),
         rotate: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -73,9 +100,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(address = %listener.address()?, "proxy listening");
         tokio::spawn(listener.run(ctx.clone(), stop_rx.clone()));
     }
+    if let Some(server) = dns_server {
+        tracing::info!(addresses = ?server.local_addrs(), "DNS server listening");
+        tokio::spawn(server.run());
+    }
     tokio::spawn(watch_files(config.clone(), args.config.clone()));
     tokio::spawn(watch_sighup(config.clone()));
-    let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics));
+    let dns_stats = (args.dns_port != 0).then_some(dns_stats);
+    let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics, dns_stats));
     tokio::spawn(admin.run(admin_state.clone()));
     admin_state.set_ready();
     tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), "ready");

@@ -25,6 +25,11 @@ pub const GATEWAY_PROGRAMS: &[&str] = &[
     "gw_sockops",
     "gw_getpeername4",
     "gw_getpeername6",
+    "gw_sendmsg4",
+    "gw_sendmsg6",
+    "gw_recvmsg4",
+    "gw_recvmsg6",
+    "gw_egress",
 ];
 
 /// Removes, once per process, everything a dead earlier run left behind.

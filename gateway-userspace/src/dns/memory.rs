@@ -120,7 +120,7 @@ impl DnsMemory {
             }
         }
         if entry.ips.len() > IPS_PER_NAME {
-            entry.ips.sort_by(|a, b| b.1.cmp(&a.1));
+            entry.ips.sort_by_key(|(_, until)| std::cmp::Reverse(*until));
             entry.ips.truncate(IPS_PER_NAME);
         }
         entry.expires = entry.ips.iter().map(|(_, until)| *until).max().unwrap_or(expires);

@@ -73,11 +73,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Incoming {
 impl Request {
     /// An empty reply to this request with `code`, echoing the question.
     pub(crate) fn reply(&self, code: ResponseCode) -> Message {
-        let mut metadata = Metadata::response_from_request(&self.metadata);
-        metadata.recursion_available = true;
-        metadata.response_code = code;
-        let mut reply = Message::new(metadata.id, MessageType::Response, metadata.op_code);
-        reply.metadata = metadata;
+        let mut reply = empty_reply(&self.metadata, code);
         reply.add_query(self.query.clone());
         if self.edns {
             reply.set_edns(our_edns());
@@ -106,12 +102,18 @@ pub(crate) fn our_edns() -> Edns {
     edns
 }
 
-fn reject(message: &Message, code: ResponseCode) -> Incoming {
-    let mut metadata = Metadata::response_from_request(&message.metadata);
+/// A reply with the request's ID, opcode, RD and CD, and no record.
+fn empty_reply(request: &Metadata, code: ResponseCode) -> Message {
+    let mut metadata = Metadata::response_from_request(request);
     metadata.recursion_available = true;
     metadata.response_code = code;
     let mut reply = Message::new(metadata.id, MessageType::Response, metadata.op_code);
     reply.metadata = metadata;
+    reply
+}
+
+fn reject(message: &Message, code: ResponseCode) -> Incoming {
+    let mut reply = empty_reply(&message.metadata, code);
     // Echo the question only when there is exactly one to echo.
     if let [query] = message.queries.as_slice() {
         reply.add_query(query.clone());

@@ -57,7 +57,8 @@ impl Resolver {
         let mut fqdn = Name::from_ascii(&key)
             .map_err(|error| DnsError::InvalidName { name: name.to_string(), reason: error.to_string() })?;
         fqdn.set_fqdn(true);
-        let (ask_v4, ask_v6) = (Query::query(fqdn.clone(), RecordType::A), Query::query(fqdn.clone(), RecordType::AAAA));
+        let (ask_v4, ask_v6) =
+            (Query::query(fqdn.clone(), RecordType::A), Query::query(fqdn.clone(), RecordType::AAAA));
         let (v4, v6) = tokio::join!(self.upstreams.ask(&ask_v4), self.upstreams.ask(&ask_v6));
         let (v4, v6, failure) = match (v4, v6) {
             (Ok(v4), Ok(v6)) => (Some(v4), Some(v6), None),

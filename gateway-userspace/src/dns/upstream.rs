@@ -120,7 +120,8 @@ impl Expected<'_> {
         }
         // A truncated answer may leave its question out; anything else must echo ours.
         let echoes = matches!(answer.queries.as_slice(), [query] if query == self.query);
-        if !echoes && !(answer.metadata.truncation && answer.queries.is_empty()) {
+        let truncated_bare = answer.metadata.truncation && answer.queries.is_empty();
+        if !(echoes || truncated_bare) {
             return Err(malformed("the answer is not about our question".to_string()));
         }
         Ok(answer)

@@ -10,7 +10,7 @@ use std::{
 };
 
 use aya::programs::{
-    CgroupAttachMode, CgroupSockAddr, CgroupSockAddrAttachType, SockOps,
+    CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, CgroupSockAddrAttachType, SockOps,
     links::{FdLink, PinnedLink},
 };
 
@@ -66,6 +66,10 @@ fn attach_one(layout: &PinLayout, name: &str, cgroup: &File, pin: &Path) -> Resu
         let mut p = SockOps::from_pin(&prog_path).map_err(prog_err)?;
         let id = p.attach(cgroup, CgroupAttachMode::Single).map_err(prog_err)?;
         p.take_link(id).map_err(prog_err)?.try_into()
+    } else if name == "gw_egress" {
+        let mut p = CgroupSkb::from_pin(&prog_path, CgroupSkbAttachType::Egress).map_err(prog_err)?;
+        let id = p.attach(cgroup, CgroupSkbAttachType::Egress, CgroupAttachMode::Single).map_err(prog_err)?;
+        p.take_link(id).map_err(prog_err)?.try_into()
     } else {
         let mut p = CgroupSockAddr::from_pin(&prog_path, attach_type(name)).map_err(prog_err)?;
         let id = p.attach(cgroup, CgroupAttachMode::Single).map_err(prog_err)?;
@@ -83,6 +87,10 @@ fn attach_type(name: &str) -> CgroupSockAddrAttachType {
         "gw_connect6" => CgroupSockAddrAttachType::Connect6,
         "gw_getpeername4" => CgroupSockAddrAttachType::GetPeerName4,
         "gw_getpeername6" => CgroupSockAddrAttachType::GetPeerName6,
+        "gw_sendmsg4" => CgroupSockAddrAttachType::UDPSendMsg4,
+        "gw_sendmsg6" => CgroupSockAddrAttachType::UDPSendMsg6,
+        "gw_recvmsg4" => CgroupSockAddrAttachType::UDPRecvMsg4,
+        "gw_recvmsg6" => CgroupSockAddrAttachType::UDPRecvMsg6,
         other => unreachable!("no sock_addr attach type for {other}"),
     }
 }

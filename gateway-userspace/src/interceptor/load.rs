@@ -3,7 +3,7 @@
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{CgroupSockAddr, SockOps},
+    programs::{CgroupSkb, CgroupSockAddr, SockOps},
 };
 
 use super::{InterceptorError, PinLayout, pins::PROGRAMS};
@@ -31,6 +31,9 @@ fn load_program(ebpf: &mut Ebpf, name: &str, layout: &PinLayout) -> Result<(), I
     let path = layout.prog(name);
     let pin_err = |source| InterceptorError::Pin { path: path.clone(), source };
     if let Ok(p) = <&mut CgroupSockAddr>::try_from(&mut *program) {
+        p.load().map_err(prog_err)?;
+        p.pin(&path).map_err(pin_err)
+    } else if let Ok(p) = <&mut CgroupSkb>::try_from(&mut *program) {
         p.load().map_err(prog_err)?;
         p.pin(&path).map_err(pin_err)
     } else {

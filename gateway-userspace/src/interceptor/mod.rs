@@ -14,7 +14,9 @@ mod pins;
 use std::{net::IpAddr, path::PathBuf};
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
-use gateway_common::{PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat, map_names};
+use gateway_common::{
+    PROXY_BACKSTOP, PROXY_DENY_UDP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat, map_names,
+};
 pub use orig_dst::OrigDstLookup;
 pub use pins::PinLayout;
 
@@ -48,6 +50,11 @@ pub struct InterceptSettings {
     pub proxy_addresses: Vec<IpAddr>,
     pub proxy_port: u16,
     pub socket_mark: u32,
+    /// The proxy's DNS server port; `None` leaves port 53 alone.
+    pub dns_port: Option<u16>,
+    /// REGISTRY_ONLY at node level: deny UDP but DNS, drop what is not bound
+    /// for the proxy.
+    pub registry_only: bool,
 }
 
 /// The running interceptor: pinned kernel state plus the handles the proxy uses.
@@ -105,7 +112,15 @@ impl Interceptor {
 }
 
 fn proxy_config(s: &InterceptSettings) -> ProxyConfig {
-    let mut cfg = ProxyConfig { port: s.proxy_port, mark: s.socket_mark, ..Default::default() };
+    let mut cfg = ProxyConfig {
+        port: s.proxy_port,
+        mark: s.socket_mark,
+        dns_port: s.dns_port.unwrap_or(0),
+        ..Default::default()
+    };
+    if s.registry_only {
+        cfg.flags |= PROXY_DENY_UDP | PROXY_BACKSTOP;
+    }
     for ip in &s.proxy_addresses {
         match ip {
             IpAddr::V4(v4) => {

@@ -9,11 +9,26 @@ use gateway_common::map_names;
 
 use super::InterceptorError;
 
-/// The kernel programs and how each attaches.
-pub const PROGRAMS: [&str; 5] =
-    ["gw_connect4", "gw_connect6", "gw_sockops", "gw_getpeername4", "gw_getpeername6"];
-pub const MAPS: [&str; 4] =
-    [map_names::ORIG_SK, map_names::ORIG_TUPLE, map_names::PROXY_CONFIG, map_names::STATS];
+/// The kernel programs; `attach.rs` knows how each attaches.
+pub const PROGRAMS: [&str; 10] = [
+    "gw_connect4",
+    "gw_connect6",
+    "gw_sockops",
+    "gw_getpeername4",
+    "gw_getpeername6",
+    "gw_sendmsg4",
+    "gw_sendmsg6",
+    "gw_recvmsg4",
+    "gw_recvmsg6",
+    "gw_egress",
+];
+pub const MAPS: [&str; 5] = [
+    map_names::ORIG_SK,
+    map_names::ORIG_TUPLE,
+    map_names::PROXY_CONFIG,
+    map_names::STATS,
+    map_names::INBOUND_SK,
+];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 

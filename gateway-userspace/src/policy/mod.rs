@@ -7,13 +7,17 @@
 //!   wildcard suffix and CIDR.
 //! - `decide.rs`: the decision itself.
 //! - `compiled.rs`: everything above built once per configuration snapshot.
+//! - `dns_bridge.rs`: the names the DNS server may answer, and what it told
+//!   each workload.
 
 mod compiled;
 mod decide;
+mod dns_bridge;
 mod registry;
 mod workload;
 
 pub use compiled::{EgressPolicy, PolicySettings};
+pub use dns_bridge::RegisteredNames;
 pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, NoDns, Target, Verdict, decide};
 pub use registry::{MatchedEntry, PortProtocol};
 pub use workload::Workload;

@@ -33,6 +33,12 @@ impl NameResolver for NoResolver {
     }
 }
 
+impl NameResolver for crate::dns::Resolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        Box::pin(async move { crate::dns::Resolver::resolve(self, host).await.map_err(io::Error::other) })
+    }
+}
+
 pub async fn connect_marked(to: UpstreamAddr, mark: u32, timeout: Duration) -> io::Result<TcpStream> {
     let socket = match to.0 {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,

@@ -64,7 +64,9 @@ impl TestNet {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|error| panic!("cannot start dnsmasq in {} (Debian package dnsmasq-base): {error}", net.name));
+            .unwrap_or_else(|error| {
+                panic!("cannot start dnsmasq in {} (Debian package dnsmasq-base): {error}", net.name)
+            });
         net.dnsmasq = Some(child);
         net
     }

@@ -84,6 +84,9 @@ fn unregistered_names_are_forwarded_or_refused() {
             assert_eq!(ips(&v6), vec![ip("2001:db8::8")], "{via:?}");
             let missing = ask(via, forwarding.addr, POD_A, "nowhere.test.", RecordType::A).await;
             assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain, "{via:?}");
+            // dnsmasq refuses names it does not know: no resolver answered.
+            let unknown = ask(via, forwarding.addr, POD_A, "elsewhere.test.", RecordType::A).await;
+            assert_eq!(unknown.metadata.response_code, ResponseCode::ServFail, "{via:?}");
 
             let refused = ask(via, refusing.addr, POD_A, "both.test.", RecordType::A).await;
             assert_eq!(refused.metadata.response_code, ResponseCode::NXDomain, "{via:?}");
@@ -92,6 +95,7 @@ fn unregistered_names_are_forwarded_or_refused() {
         }
         assert!(forwarding.memory.answered(ip(POD_A), "both.test", ip("2001:db8::8")));
         assert_eq!(forwarding.stat("forwarded"), 4);
+        assert_eq!(forwarding.stat("servfail"), 2);
         assert_eq!(refusing.stat("refused"), 2);
         assert_eq!(refusing.memory.len(), 0);
     });

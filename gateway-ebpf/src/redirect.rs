@@ -1,0 +1,122 @@
+//! The one decision every address hook shares: leave a destination alone,
+//! deny it, or send it to the proxy (and to which port).
+//!
+//! Destinations are in the 16-byte form (IPv4 mapped into IPv6), so IPv4,
+//! IPv6 and IPv4-mapped sockets follow the same rules.
+
+use aya_ebpf::{
+    bindings::bpf_sock_addr,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid},
+    programs::SockAddrContext,
+};
+use gateway_common::{
+    DNS_PORT, OrigDst, PROXY_DENY_UDP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat,
+};
+
+use crate::{
+    addr::{is_local_v4, is_local_v6, mapped, unmap_v4},
+    maps::{ORIG_SK, PROXY_CONFIG, count},
+};
+
+pub const ALLOW: i32 = 1;
+pub const DENY: i32 = 0;
+pub const IPPROTO_TCP: u32 = 6;
+pub const IPPROTO_UDP: u32 = 17;
+
+pub enum Plan {
+    Leave,
+    Deny(Stat),
+    /// Rewrite to this proxy address (16-byte form) and port.
+    Redirect { addr: [u8; 16], port: u16 },
+}
+
+/// The proxy settings, or `DENY` when userspace has written none.
+#[inline(always)]
+pub fn config() -> Result<ProxyConfig, i32> {
+    PROXY_CONFIG.get(0).copied().ok_or(DENY)
+}
+
+/// The proxy's own sockets carry its mark and are left alone.
+#[inline(always)]
+pub fn is_marked(sa: &bpf_sock_addr, cfg: &ProxyConfig) -> Result<bool, i32> {
+    // SAFETY: `sk` is set for sock_addr programs; checked anyway.
+    let sk = unsafe { sa.__bindgen_anon_1.sk };
+    if sk.is_null() {
+        return Err(DENY);
+    }
+    // SAFETY: non-null kernel socket pointer, readable field.
+    let mark = unsafe { (*sk).mark };
+    Ok(cfg.mark != 0 && mark == cfg.mark)
+}
+
+#[inline(always)]
+pub fn plan(cfg: &ProxyConfig, protocol: u32, dst: &[u8; 16], port: u16) -> Plan {
+    let v4 = unmap_v4(dst);
+    let local = match v4 {
+        Some(a) => is_local_v4(a),
+        None => is_local_v6(dst),
+    };
+    if local {
+        return Plan::Leave;
+    }
+    let (has, proxy) = match v4 {
+        Some(_) => (PROXY_HAS_V4, mapped(cfg.addr4)),
+        None => (PROXY_HAS_V6, cfg.addr6),
+    };
+    let to_proxy = cfg.flags & has != 0 && *dst == proxy;
+    let dns = port == DNS_PORT && cfg.dns_port != 0;
+    let to_port = match protocol {
+        IPPROTO_TCP => {
+            if to_proxy && (port == cfg.port || (cfg.dns_port != 0 && port == cfg.dns_port)) {
+                return Plan::Leave;
+            }
+            if dns { cfg.dns_port } else { cfg.port }
+        }
+        IPPROTO_UDP => {
+            if to_proxy && cfg.dns_port != 0 && port == cfg.dns_port {
+                return Plan::Leave;
+            }
+            if dns {
+                cfg.dns_port
+            } else if cfg.flags & PROXY_DENY_UDP != 0 {
+                return Plan::Deny(Stat::UdpDenied);
+            } else {
+                return Plan::Leave;
+            }
+        }
+        _ => return Plan::Leave,
+    };
+    if cfg.flags & has == 0 {
+        return Plan::Deny(Stat::DeniedNoProxy);
+    }
+    Plan::Redirect { addr: proxy, port: to_port }
+}
+
+/// Remembers where the socket meant to go, for the proxy (TCP, through
+/// `sock_ops`), `getpeername()` and `recvmsg()`.
+#[inline(always)]
+pub fn record(ctx: &SockAddrContext, addr: [u8; 16], port: u16, family: u16) -> Result<(), i32> {
+    // SAFETY: helper takes the context's socket; a null return is handled.
+    let slot = unsafe { ORIG_SK.get_or_insert_ptr_mut(ctx, None) };
+    if slot.is_null() {
+        count(Stat::DeniedStorage);
+        return Err(DENY);
+    }
+    let orig = OrigDst {
+        addr,
+        port,
+        family,
+        pid: (bpf_get_current_pid_tgid() >> 32) as u32,
+        // SAFETY: helper without arguments.
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+    };
+    // SAFETY: non-null storage slot of the right type.
+    unsafe { *slot = orig };
+    Ok(())
+}
+
+/// Counts a redirect by kind.
+#[inline(always)]
+pub fn count_redirect(cfg: &ProxyConfig, port: u16) {
+    count(if cfg.dns_port != 0 && port == cfg.dns_port { Stat::DnsRedirected } else { Stat::Redirected });
+}

@@ -1,0 +1,53 @@
+//! Where policy meets the DNS server: which names a workload may resolve
+//! (and to what), and what the DNS server told it, for the decision.
+
+use std::{net::IpAddr, sync::Arc};
+
+use super::{DnsKnowledge, registry::canonical};
+use crate::{
+    config::resources::service_entry::Resolution,
+    dns::{DnsMemory, NameAnswer, NameRegistry},
+    reload::ConfigStore,
+};
+
+/// Answers the DNS server's question from the live configuration.
+pub struct RegisteredNames {
+    pub config: Arc<ConfigStore>,
+}
+
+impl NameRegistry for RegisteredNames {
+    fn lookup(&self, client: IpAddr, name: &str) -> NameAnswer {
+        let active = self.config.current();
+        let policy = &active.policy;
+        let workload = policy.identify(client);
+        let scope = policy.scope_for(&workload);
+        let registry = policy.registry_for(&workload.namespace);
+        for (svc, host) in registry.by_name(name) {
+            if !svc.ports.iter().any(|p| scope.admits(svc, host, p.number)) {
+                continue;
+            }
+            let addresses: Vec<IpAddr> = match svc.resolution {
+                Resolution::Static => svc.endpoints.iter().map(|e| e.ip).collect(),
+                // Single-address entries in `addresses` are the name's addresses.
+                _ => svc.addresses.iter().filter(|c| c.prefix == host_prefix(c.addr)).map(|c| c.addr).collect(),
+            };
+            let resolve = addresses.is_empty();
+            return NameAnswer::Registered { addresses, resolve };
+        }
+        NameAnswer::Unregistered
+    }
+}
+
+fn host_prefix(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() { 32 } else { 128 }
+}
+
+impl DnsKnowledge for DnsMemory {
+    fn answered(&self, client: IpAddr, name: &str, ip: IpAddr) -> bool {
+        DnsMemory::answered(self, client, name, canonical(ip))
+    }
+
+    fn names_for(&self, client: IpAddr, ip: IpAddr) -> Vec<String> {
+        DnsMemory::names_for(self, client, canonical(ip))
+    }
+}

@@ -188,3 +188,13 @@ pub fn run_curl(mut cmd: Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// curl (from `make_command(args)`, e.g. a pod) with `args`: (HTTP status or
+/// 0 when there was no HTTP answer, body, stderr with the response headers).
+pub fn curl_status(make_command: impl FnOnce(&[&str]) -> Command, args: &[&str]) -> (u16, String, String) {
+    let mut all = vec!["-w", "\n%{http_code}", "-D", "/dev/stderr"];
+    all.extend_from_slice(args);
+    let (_, out, err) = run_curl(make_command(&curl_args(&all)));
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (code.trim().parse().unwrap_or(0), body.to_string(), err)
+}

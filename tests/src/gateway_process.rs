@@ -258,6 +258,35 @@ impl Gateway {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} is not JSON ({e}): {body}"))
     }
 
+    /// The gateway's JSON lines of one `event` kind (`connection`, `request`).
+    pub fn json_lines(&self, event: &str) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == event)
+            .collect()
+    }
+
+    /// Waits (bounded) for a line of `event` kind satisfying `pred`; panics
+    /// with the whole log when none comes.
+    pub fn wait_json_line(&self, event: &str, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        wait::poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            self.json_lines(event).into_iter().find(|v| pred(v))
+        })
+        .unwrap_or_else(|| panic!("no {event} line for {what}; stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr_tail()))
+    }
+
+    /// The value of the first `/metrics` sample line starting with `sample`
+    /// (name and labels); 0 when there is none.
+    pub fn metric(&self, sample: &str) -> u64 {
+        let (_, text) = self.admin_request("GET", "/metrics");
+        text.lines()
+            .find(|l| l.starts_with(sample))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Sends `signal` to the current run.
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill has no memory-safety preconditions.

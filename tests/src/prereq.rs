@@ -14,6 +14,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("nginx", "nginx-light (or nginx)"),
     ("sh", "dash"),
+    ("socat", "socat"),
+    ("dnsmasq", "dnsmasq-base"),
+    ("dig", "bind9-dnsutils"),
+    ("python3", "python3"),
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;

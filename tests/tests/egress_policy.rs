@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use gateway_tests::addresses::*;
 use gateway_tests::certs;
-use gateway_tests::client::{EchoRun, curl_args, run_curl, run_echo_client};
+use gateway_tests::client::{EchoRun, curl_status, run_echo_client};
 use gateway_tests::echo_server::EchoServer;
 use gateway_tests::gateway_process::{Gateway, GatewayConfig};
 use gateway_tests::nginx::{BODY_PREFIX, Nginx};
 use gateway_tests::topology::{Pod, Topology};
-use gateway_tests::wait;
 use serde_json::Value;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_gw-test-client");
@@ -75,35 +74,11 @@ fn setup(extra_yaml: &str, extra_args: &[&str]) -> Setup {
 
 /// curl in the pod; (HTTP status or 0, body, curl's stderr).
 fn curl(pod: &Pod, args: &[&str]) -> (u16, String, String) {
-    let mut all = vec!["-w", "\n%{http_code}", "-D", "/dev/stderr"];
-    all.extend_from_slice(args);
-    let (_, out, err) = run_curl(pod.command("curl", &curl_args(&all)));
-    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
-    (code.trim().parse().unwrap_or(0), body.to_string(), err)
+    curl_status(|a| pod.command("curl", a), args)
 }
 
-/// The gateway's JSON lines of one `event` kind.
-fn lines(gw: &Gateway, event: &str) -> Vec<Value> {
-    gw.stdout()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == event)
-        .collect()
-}
-
-/// Waits for a line of `event` kind satisfying `pred`; panics with the log.
 fn wait_line(gw: &Gateway, event: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    wait::poll(EVENT_TIMEOUT, Duration::from_millis(50), || lines(gw, event).into_iter().find(|v| pred(v)))
-        .unwrap_or_else(|| panic!("no {event} line for {what}; stdout:\n{}\nstderr:\n{}", gw.stdout(), gw.stderr_tail()))
-}
-
-fn metric_value(gw: &Gateway, needle: &str) -> u64 {
-    let (_, text) = gw.admin_request("GET", "/metrics");
-    text.lines()
-        .find(|l| l.starts_with(needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    gw.wait_json_line(event, what, pred)
 }
 
 fn nginx_saw(s: &Setup, server_addr: &str) -> usize {
@@ -144,8 +119,8 @@ fn registered_hosts_pass_over_http_and_https_and_unregistered_ones_are_refused()
     let denied_http = wait_line(&s.gw, "request", "denied HTTP", |v| v["host"] == "other.test");
     assert_eq!((denied_http["status"].as_u64(), denied_http["reason"].as_str()), (Some(403), Some("not-registered")), "{denied_http}");
 
-    assert!(metric_value(&s.gw, "gateway_connections_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\"}") >= 1);
-    assert!(metric_value(&s.gw, "gateway_connections_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"web.test\"}") >= 1);
+    assert!(s.gw.metric("gateway_connections_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\"}") >= 1);
+    assert!(s.gw.metric("gateway_connections_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"web.test\"}") >= 1);
     drop(s.gw);
     s.topo.teardown();
 }

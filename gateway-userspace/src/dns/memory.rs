@@ -21,6 +21,9 @@ pub const NAMES_TOTAL: usize = 1 << 20;
 const IPS_PER_NAME: usize = 64;
 /// The longest any answer is remembered, whatever its TTL.
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// An answer is remembered at least this long, even with a TTL of 0: the
+/// client connects a moment after it resolves, and must not be refused for it.
+pub const MIN_MEMORY: Duration = Duration::from_secs(5);
 
 /// Per-workload memory of the addresses answered. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
@@ -97,7 +100,8 @@ impl DnsMemory {
 
     pub(crate) fn record_at(&self, now: Instant, client: IpAddr, name: &str, ips: &[IpAddr], ttl: Duration) {
         let name = normalize(name);
-        if ips.is_empty() || ttl.is_zero() || name.is_empty() {
+        let ttl = ttl.max(MIN_MEMORY);
+        if ips.is_empty() || name.is_empty() {
             return;
         }
         let Some(expires) = now.checked_add(ttl.min(MAX_TTL)) else { return };

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::dns::DnsMemory;
+use crate::dns::{DnsMemory, memory::MIN_MEMORY};
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap_or_else(|_| panic!("bad ip {text}"))
@@ -33,13 +33,14 @@ fn remembers_within_the_ttl_only() {
 }
 
 #[test]
-fn the_real_clock_expires_short_ttls() {
+fn short_ttls_last_the_minimum_then_expire() {
     let memory = DnsMemory::new();
     memory.record(ip(POD_A), "short.test", &[ip("203.0.113.1")], Duration::from_millis(50));
-    assert!(memory.answered(ip(POD_A), "short.test", ip("203.0.113.1")));
-    std::thread::sleep(Duration::from_millis(80));
-    assert!(!memory.answered(ip(POD_A), "short.test", ip("203.0.113.1")));
-    assert!(memory.is_empty());
+    assert!(memory.answered(ip(POD_A), "short.test", ip("203.0.113.1")), "the real clock path");
+    let t0 = Instant::now();
+    memory.record_at(t0, ip(POD_A), "brief.test", &[ip("203.0.113.2")], Duration::from_millis(50));
+    assert!(memory.answered_at(t0 + secs(1), ip(POD_A), "brief.test", ip("203.0.113.2")));
+    assert!(!memory.answered_at(t0 + MIN_MEMORY + secs(1), ip(POD_A), "brief.test", ip("203.0.113.2")));
 }
 
 #[test]
@@ -89,12 +90,15 @@ fn each_address_keeps_its_own_ttl() {
 }
 
 #[test]
-fn empty_or_zero_ttl_records_nothing() {
+fn empty_answers_record_nothing_and_a_zero_ttl_lasts_the_minimum() {
     let memory = DnsMemory::new();
     memory.record(ip(POD_A), "a.test", &[], secs(30));
-    memory.record(ip(POD_A), "a.test", &[ip("203.0.113.1")], Duration::ZERO);
     memory.record(ip(POD_A), "", &[ip("203.0.113.1")], secs(30));
     assert_eq!(memory.len(), 0);
+    let t0 = Instant::now();
+    memory.record_at(t0, ip(POD_A), "zero.test", &[ip("203.0.113.1")], Duration::ZERO);
+    assert!(memory.answered_at(t0 + MIN_MEMORY - secs(1), ip(POD_A), "zero.test", ip("203.0.113.1")));
+    assert!(!memory.answered_at(t0 + MIN_MEMORY + secs(1), ip(POD_A), "zero.test", ip("203.0.113.1")));
 }
 
 #[test]
@@ -143,9 +147,10 @@ fn expired_names_are_swept_before_anything_is_evicted() {
     let t0 = Instant::now();
     memory.record_at(t0, ip(POD_A), "old.test", &[ip("203.0.113.1")], secs(300));
     memory.record_at(t0, ip(POD_A), "brief.test", &[ip("203.0.113.2")], secs(1));
-    memory.record_at(t0 + secs(2), ip(POD_A), "new.test", &[ip("203.0.113.3")], secs(300));
-    assert!(memory.answered_at(t0 + secs(2), ip(POD_A), "old.test", ip("203.0.113.1")));
-    assert!(memory.answered_at(t0 + secs(2), ip(POD_A), "new.test", ip("203.0.113.3")));
+    let later = t0 + MIN_MEMORY + secs(1);
+    memory.record_at(later, ip(POD_A), "new.test", &[ip("203.0.113.3")], secs(300));
+    assert!(memory.answered_at(later, ip(POD_A), "old.test", ip("203.0.113.1")));
+    assert!(memory.answered_at(later, ip(POD_A), "new.test", ip("203.0.113.3")));
 }
 
 #[test]

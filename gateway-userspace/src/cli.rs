@@ -73,7 +73,7 @@ pub struct RunArgs {
     /// Port of the proxy listeners.
     #[arg(long, default_value_t = 15001)]
     pub proxy_port: u16,
-    /// Admin endpoint (/healthz, /ready, /stats).
+    /// Admin endpoint: /healthz, /ready, /metrics, /stats, /config_dump, POST /reload.
     #[arg(long, default_value = "127.0.0.1:15000")]
     pub admin_address: SocketAddr,
     /// bpffs directory where the kernel programs, links and maps are pinned.
@@ -101,6 +101,10 @@ pub struct RunArgs {
     /// [default: the nameservers of /etc/resolv.conf].
     #[arg(long = "dns-upstream")]
     pub dns_upstreams: Vec<SocketAddr>,
+    /// Write the audit log (one JSON line per connection and per HTTP request)
+    /// to this file, appending, instead of stdout.
+    #[arg(long)]
+    pub access_log: Option<PathBuf>,
     /// Names no ServiceEntry registers: forward them upstream, or answer NXDOMAIN.
     #[arg(long, value_enum, default_value_t = DnsUnknown::Forward)]
     pub dns_unknown: DnsUnknown,

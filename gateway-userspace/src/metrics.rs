@@ -14,7 +14,21 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::access_log::ConnectionRecord;
+use crate::{
+    access_log::{ConnectionRecord, Decision, RequestRecord},
+    policy::{MatchedEntry, Workload},
+};
+
+/// Labels from configuration only: the workload's WorkloadEntry and the
+/// matched ServiceEntry host, `unknown` otherwise.
+fn labels(decision: Decision, reason: &'static str, workload: Option<&Workload>, matched: Option<&MatchedEntry>) -> ConnectionLabels {
+    let workload = workload.map_or_else(
+        || "unknown".to_string(),
+        |w| format!("{}/{}", w.namespace, w.name.as_deref().unwrap_or("unknown")),
+    );
+    let host = matched.map_or_else(|| "unknown".to_string(), |m| m.host.clone());
+    ConnectionLabels { decision: decision.as_str(), reason, workload, host }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum ReloadResult {
@@ -52,6 +66,7 @@ pub struct Metrics {
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_generation: Gauge,
     pub connections: Family<ConnectionLabels, Counter>,
+    pub requests: Family<ConnectionLabels, Counter>,
     pub bytes_up: Counter,
     pub bytes_down: Counter,
     /// Time the policy decision takes, per connection.
@@ -67,6 +82,7 @@ impl Default for Metrics {
             config_reloads: Family::default(),
             config_generation: Gauge::default(),
             connections: Family::default(),
+            requests: Family::default(),
             bytes_up: Counter::default(),
             bytes_down: Counter::default(),
             decision_seconds: Histogram::new(exponential_buckets(1e-7, 4.0, 10)),
@@ -77,6 +93,7 @@ impl Default for Metrics {
         registry.register("config_reloads", "Configuration reloads by result", m.config_reloads.clone());
         registry.register("config_generation", "Generation of the live configuration", m.config_generation.clone());
         registry.register("connections", "Closed connections by decision and reason", m.connections.clone());
+        registry.register("requests", "HTTP requests on intercepted connections, by decision and reason", m.requests.clone());
         registry.register("bytes_up", "Bytes from clients to upstreams", m.bytes_up.clone());
         registry.register("bytes_down", "Bytes from upstreams to clients", m.bytes_down.clone());
         registry.register("decision_seconds", "Policy decision time", m.decision_seconds.clone());
@@ -104,16 +121,13 @@ impl Metrics {
     }
 
     pub fn record_connection(&self, r: &ConnectionRecord) {
-        let workload = r.workload.as_ref().map_or_else(
-            || "unknown".to_string(),
-            |w| format!("{}/{}", w.namespace, w.name.as_deref().unwrap_or("unknown")),
-        );
-        let host = r.matched.as_ref().map_or_else(|| "unknown".to_string(), |m| m.host.clone());
-        self.connections
-            .get_or_create(&ConnectionLabels { decision: r.decision.as_str(), reason: r.reason, workload, host })
-            .inc();
+        self.connections.get_or_create(&labels(r.decision, r.reason, r.workload.as_ref(), r.matched.as_ref())).inc();
         self.bytes_up.inc_by(r.bytes_up);
         self.bytes_down.inc_by(r.bytes_down);
+    }
+
+    pub fn record_request(&self, r: &RequestRecord) {
+        self.requests.get_or_create(&labels(r.decision, r.reason, Some(&r.workload), r.matched.as_ref())).inc();
     }
 
     pub fn encode(&self) -> String {

@@ -82,6 +82,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let interceptor = Arc::new(Interceptor::install(&settings).context("installing the interceptor")?);
 
+    let access_log = match &args.access_log {
+        None => AccessLog::spawn(tokio::io::stdout()),
+        Some(path) => {
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .await
+                .with_context(|| format!("opening the access log {}", path.display()))?;
+            AccessLog::spawn(file)
+        }
+    };
     let ctx = Arc::new(OutboundContext {
         orig_dst: interceptor.orig_dst.clone(),
         config: config.clone(),
@@ -89,7 +101,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         socket_mark: args.socket_mark,
         connect_timeout: Duration::from_secs(args.connect_timeout),
         sniff_timeout: Duration::from_millis(args.sniff_timeout_ms),
-        access_log: AccessLog::spawn(tokio::io::stdout()),
+        access_log,
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
         dns: dns_memory.clone(),
         resolver: Arc::new(Resolver::new(upstreams, args.socket_mark)),

@@ -139,6 +139,8 @@ fn a_wildcard_entry_admits_subdomains_only() {
     assert_eq!(seen.iter().map(|e| e.host.as_str()).collect::<Vec<_>>(), ["a.example.test"]);
     let line = wait_line(&s.gw, "request", "wildcard allow", |v| v["host"] == "a.example.test");
     assert_eq!((line["matched"]["name"].as_str(), line["matched"]["host"].as_str()), (Some("wild"), Some("*.example.test")), "{line}");
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"*.example.test\"}"), 1);
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\"}"), 2);
     drop(s.gw);
     s.topo.teardown();
 }
@@ -159,6 +161,9 @@ fn a_registered_name_sent_to_an_unregistered_ip_goes_nowhere() {
         assert_eq!(line["reason"], "ip-name-mismatch", "{line}");
         assert_eq!(nginx_saw(&s, ip), 0, "the unregistered server {ip} must see nothing");
     }
+    let mismatch = "{decision=\"deny\",reason=\"ip-name-mismatch\",workload=\"default/unknown\",host=\"web.test\"}";
+    assert_eq!(s.gw.metric(&format!("gateway_connections_total{mismatch}")), 4, "two TLS and two HTTP connections");
+    assert_eq!(s.gw.metric(&format!("gateway_requests_total{mismatch}")), 2, "the two HTTP requests");
     drop(s.gw);
     s.topo.teardown();
 }
@@ -182,6 +187,8 @@ fn opaque_tcp_passes_to_a_registered_cidr_and_is_reset_elsewhere() {
     assert_eq!((line["decision"].as_str(), line["reason"].as_str(), line["protocol"].as_str()), (Some("deny"), Some("not-registered"), Some("tcp")), "{line}");
     let ok_line = wait_line(&s.gw, "connection", "allowed echo", |v| v["orig_dst"] == "203.0.113.12:7");
     assert_eq!((ok_line["reason"].as_str(), ok_line["matched"]["name"].as_str()), (Some("registered-address"), Some("echo-range")), "{ok_line}");
+    assert_eq!(s.gw.metric("gateway_connections_total{decision=\"allow\",reason=\"registered-address\",workload=\"default/unknown\",host=\"echo.internet.test\"}"), 3);
+    assert_eq!(s.gw.metric("gateway_connections_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\"}"), 2);
     drop(s.gw);
     s.topo.teardown();
 }
@@ -213,6 +220,8 @@ spec:
     assert_eq!((code, body.as_str()), (403, "egress to web.test denied: not-in-sidecar-scope\n"));
     let line = wait_line(&s.gw, "request", "pod-b denied", |v| v["workload"]["name"] == "pod-b");
     assert_eq!((line["workload"]["service_account"].as_str(), line["decision"].as_str()), (Some("b"), Some("deny")), "{line}");
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"deny\",reason=\"not-in-sidecar-scope\",workload=\"default/pod-b\",host=\"web.test\"}"), 1);
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/pod-a\",host=\"web.test\"}"), 1);
     drop(s.gw);
     s.topo.teardown();
 
@@ -224,6 +233,7 @@ spec:
     assert_eq!((line["decision"].as_str(), line["reason"].as_str()), (Some("allow"), Some("allow-any")), "{line}");
     assert!(line["matched"].is_null(), "{line}");
     assert_eq!(nginx_saw(&s, "203.0.113.11"), 1);
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"allow\",reason=\"allow-any\",workload=\"default/unknown\",host=\"unknown\"}"), 1);
     drop(s.gw);
     s.topo.teardown();
 }
@@ -248,6 +258,8 @@ fn each_request_on_a_keep_alive_connection_is_decided_on_its_own() {
     assert_eq!((conn["requests"].as_u64(), conn["denied_requests"].as_u64()), (Some(2), Some(1)), "{conn}");
     let denied = wait_line(&s.gw, "request", "second request", |v| v["path"] == "/second");
     assert_eq!((denied["status"].as_u64(), denied["host"].as_str()), (Some(403), Some("other.test")), "{denied}");
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\"}"), 1);
+    assert_eq!(s.gw.metric("gateway_requests_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"web.test\"}"), 1);
     drop(s.gw);
     s.topo.teardown();
 }
@@ -268,4 +280,53 @@ fn ipv6_clients_get_the_same_policy() {
     assert!(v6_seen.iter().all(|a| *a == IpAddr::V6(NODE_INTERNET_V6)), "{v6_seen:?}");
     drop(s.gw);
     s.topo.teardown();
+}
+
+/// Connects, stays silent past the sniff timeout, then talks; says what came back.
+const SILENT_CLIENT: &str = "import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7), timeout=5)
+time.sleep(1.5)
+try:
+    s.sendall(b'late hello\\n')
+    print(s.recv(100).decode().strip() or 'closed')
+except OSError as e:
+    print('error', e.errno)
+";
+
+#[test]
+fn a_silent_client_is_decided_by_address_and_the_audit_log_can_go_to_a_file() {
+    let topo = Topology::build();
+    let echo = EchoServer::start(&topo.internet, &[7]);
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("registry.yaml"), REGISTRY).unwrap();
+    let log = topo.temp.subdir("audit").join("audit.jsonl");
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.extra_args = vec!["--access-log".into(), log.to_string_lossy().into_owned(), "--sniff-timeout-ms".into(), "1000".into()];
+    let gw = Gateway::start(&topo, config);
+    let run = |ip: &str| {
+        let out = topo.pod_a.command("python3", &["-c", SILENT_CLIENT, ip]).output().expect("python3");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(run("203.0.113.12"), "late hello", "registered range: decided by address after the timeout");
+    let refused = run("203.0.113.11");
+    assert!(refused == "closed" || refused.starts_with("error"), "unregistered: {refused}");
+    let lines = wait_for_file_lines(&log, 2);
+    let by_dst = |d: &str| lines.iter().find(|v| v["orig_dst"] == d).cloned().unwrap_or_else(|| panic!("no line for {d}: {lines:?}"));
+    let ok = by_dst("203.0.113.12:7");
+    assert_eq!((ok["protocol"].as_str(), ok["reason"].as_str()), (Some("tcp"), Some("registered-address")), "{ok}");
+    assert!(ok["duration_ms"].as_u64().unwrap() >= 1000, "{ok}");
+    assert_eq!(by_dst("203.0.113.11:7")["reason"], "not-registered");
+    assert!(gw.json_lines("connection").is_empty(), "with --access-log nothing goes to stdout");
+    assert_eq!(echo.accepted().len(), 1);
+    drop(gw);
+    topo.teardown();
+}
+
+fn wait_for_file_lines(path: &std::path::Path, n: usize) -> Vec<Value> {
+    gateway_tests::wait::poll(EVENT_TIMEOUT, Duration::from_millis(50), || {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        (lines.len() >= n).then_some(lines)
+    })
+    .unwrap_or_else(|| panic!("fewer than {n} lines in {}", path.display()))
 }

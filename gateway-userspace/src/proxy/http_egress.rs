@@ -120,6 +120,7 @@ impl HttpEgress {
         record.status = response.status().as_u16();
         record.finish(started.elapsed());
         self.note(&record);
+        self.ctx.metrics.record_request(&record);
         self.ctx.access_log.write_request(&record).await;
         response
     }

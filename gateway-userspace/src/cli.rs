@@ -63,9 +63,11 @@ pub struct RunArgs {
     pub config: Vec<PathBuf>,
     #[command(flatten)]
     pub config_args: ConfigArgs,
-    /// cgroup v2 directories whose processes are intercepted.
-    #[arg(long = "intercept-cgroup")]
-    pub intercept_cgroups: Vec<PathBuf>,
+    /// cgroup v2 directories whose processes are intercepted, each optionally
+    /// naming the WorkloadEntry its processes are (`DIR=NAMESPACE/NAME`); without
+    /// one, a workload is known by its address.
+    #[arg(long = "intercept-cgroup", value_parser = parse_cgroup)]
+    pub intercept_cgroups: Vec<InterceptCgroup>,
     /// Address intercepted workloads reach the proxy on; at most one IPv4 and
     /// one IPv6 [default: 127.0.0.1 and ::1].
     #[arg(long = "proxy-address")]
@@ -154,6 +156,24 @@ pub struct DetachArgs {
     pub bpffs: PathBuf,
 }
 
+/// An intercepted cgroup and, optionally, the WorkloadEntry it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterceptCgroup {
+    pub path: PathBuf,
+    pub workload: Option<(String, String)>,
+}
+
+fn parse_cgroup(s: &str) -> Result<InterceptCgroup, String> {
+    let Some((path, entry)) = s.rsplit_once('=') else {
+        return Ok(InterceptCgroup { path: s.into(), workload: None });
+    };
+    let (ns, name) = entry
+        .split_once('/')
+        .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'))
+        .ok_or_else(|| format!("{entry:?} is not NAMESPACE/NAME of a WorkloadEntry"))?;
+    Ok(InterceptCgroup { path: path.into(), workload: Some((ns.to_string(), name.to_string())) })
+}
+
 /// `k=v,k2=v2` → map; empty string → empty map.
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
@@ -217,6 +237,15 @@ mod tests {
         .unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert!(run.proxy_ips().is_err());
+    }
+
+    #[test]
+    fn an_intercepted_cgroup_may_name_its_workload_entry() {
+        assert_eq!(parse_cgroup("/sys/fs/cgroup/a").unwrap().workload, None);
+        let c = parse_cgroup("/sys/fs/cgroup/agent=infra/node-agent").unwrap();
+        assert_eq!((c.path, c.workload), ("/sys/fs/cgroup/agent".into(), Some(("infra".into(), "node-agent".into()))));
+        assert!(parse_cgroup("/x=noslash").is_err());
+        assert!(parse_cgroup("/x=a/b/c").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! listeners and the admin endpoint together, then serve until SIGINT or
 //! SIGTERM.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, os::unix::fs::MetadataExt, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use tokio::{signal::unix::SignalKind, sync::watch};
@@ -22,9 +22,19 @@ use crate::{
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let proxy_ips = args.proxy_ips().map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::default());
+    let mut cgroup_workloads = std::collections::HashMap::new();
+    for cg in &args.intercept_cgroups {
+        if let Some(entry) = &cg.workload {
+            let id = std::fs::metadata(&cg.path)
+                .with_context(|| format!("--intercept-cgroup {}", cg.path.display()))?
+                .ino();
+            cgroup_workloads.insert(id, entry.clone());
+        }
+    }
     let policy_settings = PolicySettings {
         default_namespace: args.config_args.namespace.clone(),
         outbound_mode: args.outbound_policy.into(),
+        cgroup_workloads,
     };
     let config = match ConfigStore::open(args.config.clone(), args.config_args.load_options(), policy_settings, metrics.clone()) {
         Ok(store) => Arc::new(store),
@@ -73,7 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let settings = InterceptSettings {
         bpffs: args.bpffs.clone(),
-        cgroups: args.intercept_cgroups.clone(),
+        cgroups: args.intercept_cgroups.iter().map(|c| c.path.clone()).collect(),
         proxy_addresses: proxy_ips,
         proxy_port: args.proxy_port,
         socket_mark: args.socket_mark,

@@ -330,3 +330,39 @@ fn wait_for_file_lines(path: &std::path::Path, n: usize) -> Vec<Value> {
     })
     .unwrap_or_else(|| panic!("fewer than {n} lines in {}", path.display()))
 }
+
+#[test]
+fn a_host_network_workload_is_known_by_its_cgroup() {
+    let agent = "---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: node-agent, namespace: default}
+spec: {address: 198.18.0.1, labels: {app: agent}, serviceAccount: agent}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: agent-narrow, namespace: default}
+spec:
+  workloadSelector: {labels: {app: agent}}
+  egress: [{hosts: ['./web.test']}]
+";
+    let topo = Topology::build();
+    let certs = certs::generate(&topo.temp.subdir("certs"), "web.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("registry.yaml"), format!("{REGISTRY}{agent}")).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.push(PathBuf::from(format!("{}=default/node-agent", topo.node_cgroup.path().display())));
+    let gw = Gateway::start(&topo, config);
+    let node_curl = |host: &str| curl_status(|a| topo.node_workload_command("curl", a), &["-H", &format!("Host: {host}"), "http://203.0.113.10/"]);
+    assert_eq!(node_curl("web.test").0, 200);
+    let (code, body, _) = node_curl("a.example.test");
+    assert_eq!((code, body.as_str()), (403, "egress to a.example.test denied: not-in-sidecar-scope\n"));
+    // A pod, known by its address, is not narrowed by the agent's Sidecar.
+    assert_eq!(curl(&topo.pod_a, &["-H", "Host: a.example.test", "http://203.0.113.10/"]).0, 200);
+    let line = gw.wait_json_line("request", "agent", |v| v["host"] == "a.example.test" && v["decision"] == "deny");
+    assert_eq!((line["workload"]["name"].as_str(), line["workload"]["service_account"].as_str()), (Some("node-agent"), Some("agent")), "{line}");
+    assert_eq!(nginx.access_log().len(), 2);
+    drop(gw);
+    topo.teardown();
+}

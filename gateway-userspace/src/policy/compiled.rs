@@ -23,6 +23,8 @@ pub struct PolicySettings {
     pub default_namespace: String,
     /// `--outbound-policy`; a Sidecar may override it per workload.
     pub outbound_mode: OutboundMode,
+    /// cgroup id → (namespace, WorkloadEntry name), from `--intercept-cgroup DIR=NS/NAME`.
+    pub cgroup_workloads: HashMap<u64, (String, String)>,
 }
 
 /// One Sidecar egress host, with the port it is limited to.
@@ -74,12 +76,14 @@ impl EgressPolicy {
     pub fn build(snapshot: Arc<Snapshot>, settings: PolicySettings) -> Self {
         let services =
             snapshot.service_entries.iter().map(|se| Arc::new(RegisteredService::from_entry(se, &snapshot))).collect();
-        let workloads = WorkloadIndex::build(&snapshot, &settings.default_namespace);
+        let workloads = WorkloadIndex::build(&snapshot, &settings.default_namespace, &settings.cgroup_workloads);
         Self { settings, snapshot, services, workloads, registries: RwLock::default() }
     }
 
-    pub fn identify(&self, client: IpAddr) -> Workload {
-        self.workloads.identify(client)
+    /// The workload behind a connection: by the caller's cgroup when
+    /// `--intercept-cgroup` names its WorkloadEntry, else by address.
+    pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> Workload {
+        self.workloads.identify(client, cgroup_id)
     }
 
     /// The registry `namespace` sees, built on first use.

@@ -16,7 +16,7 @@ fn policy_with(yaml: &str, mode: OutboundMode) -> EgressPolicy {
     let errors: Vec<String> = loaded.findings.iter().filter(|f| f.severity == crate::config::Severity::Error).map(|f| f.to_string()).collect();
     assert!(errors.is_empty(), "test config has errors: {errors:#?}");
     let snapshot = loaded.snapshot.expect("snapshot");
-    EgressPolicy::build(snapshot, PolicySettings { default_namespace: "default".into(), outbound_mode: mode })
+    EgressPolicy::build(snapshot, PolicySettings { default_namespace: "default".into(), outbound_mode: mode, cgroup_workloads: Default::default() })
 }
 
 fn policy(yaml: &str) -> EgressPolicy {
@@ -38,7 +38,7 @@ const CLIENT: &str = "198.18.1.2";
 
 fn verdict_from(p: &EgressPolicy, client: &str, dst: &str, detected: Detected<'_>, dns: &dyn DnsKnowledge) -> Verdict {
     let client: IpAddr = client.parse().unwrap();
-    let workload = p.identify(client);
+    let workload = p.identify(client, None);
     let facts = ConnectionFacts { workload: &workload, client, orig_dst: dst.parse::<SocketAddr>().unwrap(), detected };
     decide(&facts, p, dns)
 }
@@ -248,9 +248,9 @@ spec:
 #[test]
 fn workloads_are_identified_by_address() {
     let p = policy(SCOPED);
-    let w = p.identify("198.18.1.2".parse().unwrap());
+    let w = p.identify("198.18.1.2".parse().unwrap(), None);
     assert_eq!((w.namespace.as_str(), w.name.as_deref(), w.service_account.as_deref()), ("shop", Some("pod-a"), Some("sa-a")));
-    let unknown = p.identify("198.18.9.9".parse().unwrap());
+    let unknown = p.identify("198.18.9.9".parse().unwrap(), None);
     assert_eq!((unknown.namespace.as_str(), unknown.name.as_deref()), ("default", None));
 }
 
@@ -314,4 +314,22 @@ fn an_unregistered_name_to_an_address_registered_on_another_port_is_not_register
     let p = policy(SE);
     assert_eq!(denied(&verdict(&p, "203.0.113.200:443", tls("other.test"))), DenyReason::NotRegistered);
     assert_eq!(denied(&verdict(&p, "203.0.113.200:443", Detected::Opaque)), DenyReason::PortNotRegistered);
+}
+
+#[test]
+fn a_cgroup_named_on_the_command_line_identifies_its_workload_before_the_address() {
+    let loaded = load_str(Path::new("/policy-test/config.yaml"), SCOPED, &LoadOptions::default());
+    let cgroups = [(42u64, ("shop".to_string(), "pod-b".to_string())), (43, ("infra".to_string(), "agent".to_string()))];
+    let p = EgressPolicy::build(
+        loaded.snapshot.expect("snapshot"),
+        PolicySettings { default_namespace: "default".into(), outbound_mode: OutboundMode::RegistryOnly, cgroup_workloads: cgroups.into_iter().collect() },
+    );
+    // Same address as pod-a, but the cgroup says pod-b.
+    let w = p.identify("198.18.1.2".parse().unwrap(), Some(42));
+    assert_eq!((w.name.as_deref(), w.labels.get("app").map(String::as_str)), (Some("pod-b"), Some("b")));
+    // An entry the configuration lacks: namespace and name, no labels.
+    let w = p.identify("198.18.0.1".parse().unwrap(), Some(43));
+    assert_eq!((w.namespace.as_str(), w.name.as_deref(), w.labels.len()), ("infra", Some("agent"), 0));
+    // Another cgroup: by address.
+    assert_eq!(p.identify("198.18.1.2".parse().unwrap(), Some(7)).name.as_deref(), Some("pod-a"));
 }

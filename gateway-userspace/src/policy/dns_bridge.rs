@@ -19,7 +19,8 @@ impl NameRegistry for RegisteredNames {
     fn lookup(&self, client: IpAddr, name: &str) -> NameAnswer {
         let active = self.config.current();
         let policy = &active.policy;
-        let workload = policy.identify(client);
+        // DNS queries carry no cgroup: by address.
+        let workload = policy.identify(client, None);
         let scope = policy.scope_for(&workload);
         let registry = policy.registry_for(&workload.namespace);
         for (svc, host) in registry.by_name(name) {

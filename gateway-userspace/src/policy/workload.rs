@@ -1,10 +1,15 @@
-//! Who is connecting: the WorkloadEntry whose address is the client's.
+//! Who is connecting: the WorkloadEntry its cgroup is declared to run
+//! (`--intercept-cgroup DIR=NS/NAME`), else the one whose address is the
+//! client's.
 
 use std::{collections::HashMap, net::IpAddr};
 
 use serde::Serialize;
 
-use crate::config::{Labels, Snapshot, resources::service_entry::Address};
+use crate::config::{
+    Labels, Snapshot, WorkloadEntry,
+    resources::service_entry::Address,
+};
 
 /// A workload's identity, as policy and the audit log see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -23,34 +28,47 @@ impl Workload {
     }
 }
 
-/// Client address → workload, built from the snapshot's WorkloadEntries.
+/// Caller → workload, built from the snapshot's WorkloadEntries.
 #[derive(Debug, Default)]
 pub struct WorkloadIndex {
+    by_cgroup: HashMap<u64, Workload>,
     by_address: HashMap<IpAddr, Workload>,
     default_namespace: String,
 }
 
 impl WorkloadIndex {
-    pub fn build(snapshot: &Snapshot, default_namespace: &str) -> Self {
+    pub fn build(snapshot: &Snapshot, default_namespace: &str, cgroups: &HashMap<u64, (String, String)>) -> Self {
+        let entry = |we: &WorkloadEntry| Workload {
+            namespace: we.meta.namespace.clone(),
+            name: Some(we.meta.name.clone()),
+            labels: we.workload.labels.clone(),
+            service_account: we.workload.service_account.clone(),
+        };
         let mut by_address = HashMap::new();
         for we in &snapshot.workload_entries {
             if let Some(Address::Ip(ip)) = &we.workload.address {
-                by_address.entry(canonical(*ip)).or_insert_with(|| Workload {
-                    namespace: we.meta.namespace.clone(),
-                    name: Some(we.meta.name.clone()),
-                    labels: we.workload.labels.clone(),
-                    service_account: we.workload.service_account.clone(),
-                });
+                by_address.entry(canonical(*ip)).or_insert_with(|| entry(we));
             }
         }
-        Self { by_address, default_namespace: default_namespace.to_string() }
+        // A cgroup naming an entry the configuration lacks still gets that
+        // identity (namespace and name), without labels.
+        let by_cgroup = cgroups
+            .iter()
+            .map(|(id, (ns, name))| {
+                let found = snapshot.workload_entries.iter().find(|we| &we.meta.namespace == ns && &we.meta.name == name);
+                let w = found.map(entry).unwrap_or_else(|| Workload { name: Some(name.clone()), ..Workload::unknown(ns) });
+                (*id, w)
+            })
+            .collect();
+        Self { by_cgroup, by_address, default_namespace: default_namespace.to_string() }
     }
 
-    /// The workload at `client`; a client no entry describes gets the node's
-    /// default namespace and no labels.
-    pub fn identify(&self, client: IpAddr) -> Workload {
-        self.by_address
-            .get(&canonical(client))
+    /// The workload of a caller: by cgroup, then by address; one nothing
+    /// describes gets the node's default namespace and no labels.
+    pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> Workload {
+        cgroup_id
+            .and_then(|id| self.by_cgroup.get(&id))
+            .or_else(|| self.by_address.get(&canonical(client)))
             .cloned()
             .unwrap_or_else(|| Workload::unknown(&self.default_namespace))
     }

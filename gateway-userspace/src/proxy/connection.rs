@@ -38,7 +38,7 @@ pub async fn handle(client: TcpStream, client_addr: ClientAddr, local: ProxyAddr
 }
 
 async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
-    let workload = config.policy.identify(record.src.0.ip());
+    let workload = config.policy.identify(record.src.0.ip(), record.cgroup_id);
     record.workload = Some(workload.clone());
     let peeked = peek_first_bytes(&client, ctx.sniff_timeout).await;
     let detected = match &peeked {

@@ -103,6 +103,15 @@ pub struct RunArgs {
     /// [default: the nameservers of /etc/resolv.conf].
     #[arg(long = "dns-upstream")]
     pub dns_upstreams: Vec<SocketAddr>,
+    /// When the kernel programs hold no record for a connection, take its
+    /// destination from netfilter (`SO_ORIGINAL_DST`), for workloads that an
+    /// iptables `REDIRECT` sends to the proxy port.
+    #[arg(long)]
+    pub iptables_original_dst: bool,
+    /// An explicit listener, `LISTEN=UPSTREAM` (both ADDR:PORT): clients that
+    /// connect to LISTEN are proxied to UPSTREAM under the same policy.
+    #[arg(long = "forward", value_parser = parse_forward)]
+    pub forwards: Vec<(SocketAddr, SocketAddr)>,
     /// Write the audit log (one JSON line per connection and per HTTP request)
     /// to this file, appending, instead of stdout.
     #[arg(long)]
@@ -154,6 +163,11 @@ impl From<OutboundPolicy> for crate::config::resources::sidecar::OutboundMode {
 pub struct DetachArgs {
     #[arg(long, default_value = "/sys/fs/bpf/gateway")]
     pub bpffs: PathBuf,
+}
+
+fn parse_forward(s: &str) -> Result<(SocketAddr, SocketAddr), String> {
+    let (l, u) = s.split_once('=').ok_or("expected LISTEN=UPSTREAM")?;
+    Ok((l.parse().map_err(|e| format!("{l}: {e}"))?, u.parse().map_err(|e| format!("{u}: {e}"))?))
 }
 
 /// An intercepted cgroup and, optionally, the WorkloadEntry it runs.

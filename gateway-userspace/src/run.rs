@@ -15,7 +15,7 @@ use crate::{
     interceptor::{InterceptSettings, Interceptor},
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
-    proxy::{OutboundContext, OutboundListener},
+    proxy::{OrigDstSource, OutboundContext, OutboundListener},
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
@@ -51,7 +51,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
     for ip in &proxy_ips {
         let addr = SocketAddr::new(*ip, args.proxy_port);
-        listeners.push(OutboundListener::bind(addr).with_context(|| format!("binding proxy listener {addr}"))?);
+        listeners.push(
+            OutboundListener::bind(addr, OrigDstSource::Kernel).with_context(|| format!("binding proxy listener {addr}"))?,
+        );
+    }
+    for (listen, upstream) in &args.forwards {
+        let source = OrigDstSource::Fixed(*upstream);
+        listeners.push(OutboundListener::bind(*listen, source).with_context(|| format!("binding --forward {listen}"))?);
     }
     let admin = AdminServer::bind(args.admin_address)
         .await
@@ -111,6 +117,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         socket_mark: args.socket_mark,
         connect_timeout: Duration::from_secs(args.connect_timeout),
         sniff_timeout: Duration::from_millis(args.sniff_timeout_ms),
+        iptables_original_dst: args.iptables_original_dst,
         access_log,
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
         dns: dns_memory.clone(),

@@ -18,6 +18,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("dnsmasq", "dnsmasq-base"),
     ("dig", "bind9-dnsutils"),
     ("python3", "python3"),
+    ("iptables", "iptables"),
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;

@@ -366,3 +366,38 @@ spec:
     drop(gw);
     topo.teardown();
 }
+
+#[test]
+fn explicit_listeners_and_iptables_redirects_follow_the_same_policy() {
+    let topo = Topology::build();
+    let echo = EchoServer::start(&topo.internet, &[7]);
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("registry.yaml"), REGISTRY).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear(); // no kernel interception here
+    config.extra_args = ["--forward", "198.18.0.1:16000=203.0.113.12:7", "--forward", "198.18.0.1:16001=203.0.113.11:7", "--iptables-original-dst"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let gw = Gateway::start(&topo, config);
+    let from_pod = |targets: &[std::net::SocketAddr]| {
+        run_echo_client(|a| topo.pod_a.command_outside_cgroup(CLIENT, a), &EchoRun { timeout: Duration::from_secs(5), ..EchoRun::to(targets) })
+    };
+    // Explicit listeners: the registry decides as for intercepted traffic.
+    let explicit = from_pod(&[sock(PROXY_V4, 16000), sock(PROXY_V4, 16001)]);
+    assert!(explicit.results[0].intact && !explicit.results[1].intact, "{}", explicit.raw);
+    // iptables DNAT in the node namespace, as Istio's sidecar capture does.
+    let nat = ["-t", "nat", "-A", "PREROUTING", "-i", "pa", "-p", "tcp", "-d", "203.0.113.0/24", "-j", "DNAT", "--to-destination", "198.18.0.1:15001"];
+    let out = topo.node.command("iptables", &nat).output().expect("iptables");
+    assert!(out.status.success(), "iptables: {}", String::from_utf8_lossy(&out.stderr));
+    let redirected = from_pod(&[sock(internet_v4(3), 7), sock(internet_v4(1), 7)]);
+    assert!(redirected.results[0].intact && !redirected.results[1].intact, "{}", redirected.raw);
+    let line = gw.wait_json_line("connection", "iptables", |v| v["orig_dst"] == "203.0.113.13:7");
+    assert_eq!((line["reason"].as_str(), line["cgroup_id"].is_null()), (Some("registered-address"), true), "{line}");
+    let refused = gw.wait_json_line("connection", "iptables refused", |v| v["orig_dst"] == "203.0.113.11:7" && v["decision"] == "deny");
+    assert_eq!(refused["reason"], "not-registered");
+    let arrived: Vec<String> = echo.accepted().iter().map(|a| a.local.ip().to_string()).collect();
+    assert_eq!(arrived.len(), 2, "only the two allowed connections arrive: {arrived:?}");
+    drop(gw);
+    topo.teardown();
+}

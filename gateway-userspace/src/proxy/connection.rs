@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Instant};
 use tokio::net::TcpStream;
 
 use super::{
+    OrigDstSource,
     addrs::{ClientAddr, OrigDstAddr, ProxyAddr},
     deny,
     http_egress::HttpEgress,
@@ -20,12 +21,18 @@ use crate::{
     sniff::{Sniffed, host_without_port},
 };
 
-pub async fn handle(client: TcpStream, client_addr: ClientAddr, local: ProxyAddr, ctx: Arc<OutboundContext>) {
+pub async fn handle(
+    client: TcpStream,
+    client_addr: ClientAddr,
+    local: ProxyAddr,
+    source: OrigDstSource,
+    ctx: Arc<OutboundContext>,
+) {
     let started = Instant::now();
     // The configuration this connection started with, kept to its end.
     let config = ctx.config.current();
     let mut record = ConnectionRecord::new(client_addr);
-    match original_destination(&ctx, client_addr, local, &mut record) {
+    match original_destination(&ctx, &client, source, local, &mut record) {
         Err(reason) => {
             record.reason = reason;
             deny::reset(client);
@@ -134,20 +141,48 @@ async fn serve_http(
 /// typed result. `Err` carries the reason the connection is refused.
 fn original_destination(
     ctx: &OutboundContext,
-    client: ClientAddr,
+    stream: &TcpStream,
+    source: OrigDstSource,
     local: ProxyAddr,
     record: &mut ConnectionRecord,
 ) -> Result<OrigDstAddr, &'static str> {
-    let found = ctx.orig_dst.lookup(client.0, local.0).map_err(|e| {
-        tracing::warn!(%client, error = %e, "original destination lookup failed");
-        "orig-dst-lookup-failed"
-    })?;
-    let found = found.ok_or("no-original-destination")?;
-    record.orig_dst = Some(OrigDstAddr(found.addr));
-    record.pid = Some(found.pid);
-    record.cgroup_id = Some(found.cgroup_id);
-    if ctx.listen_addrs.iter().any(|l| l.ip() == found.addr.ip() && l.port() == found.addr.port()) {
+    let client = record.src;
+    let addr = match source {
+        OrigDstSource::Fixed(upstream) => upstream,
+        OrigDstSource::Kernel => {
+            let found = ctx.orig_dst.lookup(client.0, local.0).map_err(|e| {
+                tracing::warn!(%client, error = %e, "original destination lookup failed");
+                "orig-dst-lookup-failed"
+            })?;
+            match found {
+                Some(found) => {
+                    record.pid = Some(found.pid);
+                    record.cgroup_id = Some(found.cgroup_id);
+                    found.addr
+                }
+                None if ctx.iptables_original_dst => netfilter_original_dst(stream).ok_or("no-original-destination")?,
+                None => return Err("no-original-destination"),
+            }
+        }
+    };
+    record.orig_dst = Some(OrigDstAddr(addr));
+    if ctx.listen_addrs.iter().any(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
         return Err("proxy-loop");
     }
-    Ok(OrigDstAddr(found.addr))
+    Ok(OrigDstAddr(addr))
+}
+
+/// Netfilter's record of a connection an iptables `REDIRECT` sent here.
+fn netfilter_original_dst(stream: &TcpStream) -> Option<std::net::SocketAddr> {
+    use nix::sys::socket::{SockaddrIn, SockaddrIn6, getsockopt, sockopt};
+    match stream.local_addr().ok()? {
+        std::net::SocketAddr::V4(_) => {
+            let raw = getsockopt(stream, sockopt::OriginalDst).ok()?;
+            Some(std::net::SocketAddr::V4(SockaddrIn::from(raw).into()))
+        }
+        std::net::SocketAddr::V6(_) => {
+            let raw = getsockopt(stream, sockopt::Ip6tOriginalDst).ok()?;
+            Some(std::net::SocketAddr::V6(SockaddrIn6::from(raw).into()))
+        }
+    }
 }

@@ -21,6 +21,9 @@ pub struct OutboundContext {
     pub metrics: Arc<Metrics>,
     pub socket_mark: u32,
     pub connect_timeout: Duration,
+    /// Fall back to netfilter's `SO_ORIGINAL_DST` when the kernel programs
+    /// hold no record (iptables `REDIRECT` interception).
+    pub iptables_original_dst: bool,
     /// How long to wait for a client's first bytes before deciding by address.
     pub sniff_timeout: Duration,
     pub access_log: AccessLog,
@@ -37,19 +40,30 @@ impl OutboundContext {
     }
 }
 
+/// Where a listener's connections were going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrigDstSource {
+    /// Recorded by the kernel programs (and, with `--iptables-original-dst`,
+    /// by netfilter).
+    Kernel,
+    /// An explicit listener (`--forward`): always this destination.
+    Fixed(SocketAddr),
+}
+
 pub struct OutboundListener {
     listener: TcpListener,
+    source: OrigDstSource,
 }
 
 impl OutboundListener {
-    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+    pub fn bind(addr: SocketAddr, source: OrigDstSource) -> io::Result<Self> {
         let socket = match addr {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
         };
         socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
-        Ok(Self { listener: socket.listen(4096)? })
+        Ok(Self { listener: socket.listen(4096)?, source })
     }
 
     pub fn address(&self) -> io::Result<SocketAddr> {
@@ -71,7 +85,7 @@ impl OutboundListener {
                                 continue;
                             }
                         };
-                        tokio::spawn(connection::handle(stream, ClientAddr(peer), local, ctx.clone()));
+                        tokio::spawn(connection::handle(stream, ClientAddr(peer), local, self.source, ctx.clone()));
                     }
                     Err(e) => {
                         // Out of descriptors and the like: back off, keep serving.

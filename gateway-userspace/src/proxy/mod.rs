@@ -20,5 +20,5 @@ mod peek;
 mod relay;
 mod upstream;
 
-pub use listener::{OutboundContext, OutboundListener};
+pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
 pub use upstream::{NameResolver, NoResolver};

@@ -12,7 +12,7 @@ use tokio::{
 };
 
 use crate::{
-    policy::{MatchedEntry, Workload},
+    policy::{MatchedEntry, RouteChoice, Workload},
     proxy::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
 };
 
@@ -20,6 +20,8 @@ use crate::{
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Allow,
+    /// Allowed, and sent where a `mesh` route says (an egress gateway).
+    Steer,
     Deny,
 }
 
@@ -27,6 +29,7 @@ impl Decision {
     pub const fn as_str(self) -> &'static str {
         match self {
             Decision::Allow => "allow",
+            Decision::Steer => "steer",
             Decision::Deny => "deny",
         }
     }
@@ -60,6 +63,9 @@ pub struct ConnectionRecord {
     pub decision: Decision,
     pub reason: &'static str,
     pub matched: Option<MatchedEntry>,
+    /// The `mesh` route that steered it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteChoice>,
     pub upstream: Option<UpstreamAddr>,
     pub cgroup_id: Option<u64>,
     pub pid: Option<u32>,
@@ -88,6 +94,7 @@ impl ConnectionRecord {
             decision: Decision::Deny,
             reason: "",
             matched: None,
+            route: None,
             upstream: None,
             cgroup_id: None,
             pid: None,
@@ -126,6 +133,8 @@ pub struct RequestRecord {
     pub decision: Decision,
     pub reason: &'static str,
     pub matched: Option<MatchedEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteChoice>,
     pub upstream: Option<UpstreamAddr>,
     pub status: u16,
     pub duration_ms: u64,
@@ -145,6 +154,7 @@ impl RequestRecord {
             decision: Decision::Deny,
             reason: "",
             matched: None,
+            route: None,
             upstream: None,
             status: 0,
             duration_ms: 0,

@@ -8,12 +8,14 @@ use std::{
 };
 
 use super::{
+    Target,
+    mesh_routes::RouteChoice,
     registry::{NamespaceRegistry, RegisteredService},
     workload::{Workload, WorkloadIndex},
 };
 use crate::config::{
     NamespaceScope, ServerHost, Snapshot,
-    resources::sidecar::OutboundMode,
+    resources::{service_entry::Resolution, sidecar::OutboundMode},
 };
 
 /// Node-wide settings from the command line.
@@ -93,6 +95,54 @@ impl EgressPolicy {
         }
         let built = Arc::new(NamespaceRegistry::build(&self.services, namespace));
         self.registries.write().expect("registry lock").entry(namespace.to_string()).or_insert(built).clone()
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Where a route's destination host is: its ServiceEntry's STATIC
+    /// endpoints (or WorkloadEntries), its single-IP addresses, or else the
+    /// proxy's own resolution of the host. A subset keeps the endpoints
+    /// whose labels its DestinationRule names.
+    pub fn route_target(&self, workload: &Workload, route: &RouteChoice, port: u16) -> Target {
+        let port = route.port.unwrap_or(port);
+        let registry = self.registry_for(&workload.namespace);
+        let Some((svc, _)) = registry.by_name(&route.destination).into_iter().next() else {
+            return Target::Resolve { host: route.destination.clone(), port };
+        };
+        let subset = route.subset.as_ref().and_then(|name| {
+            self.snapshot
+                .destination_rule_for(&route.destination, &workload.namespace)
+                .and_then(|dr| dr.subset(name))
+                .map(|s| s.labels.clone())
+        });
+        let registered = svc.port(port).cloned().unwrap_or(super::registry::RegisteredPort {
+            number: port,
+            name: None,
+            protocol: super::registry::PortProtocol::Tcp,
+            target_port: None,
+        });
+        match svc.resolution {
+            Resolution::Dns | Resolution::DnsRoundRobin => {
+                Target::Resolve { host: route.destination.clone(), port: registered.target_port.unwrap_or(port) }
+            }
+            _ => {
+                let endpoints = svc.endpoint_addrs_where(&registered, |labels| {
+                    subset.as_ref().is_none_or(|want| crate::config::resources::common::selector_matches(want, labels))
+                });
+                if !endpoints.is_empty() {
+                    return Target::Endpoints(endpoints);
+                }
+                let ips: Vec<std::net::SocketAddr> = svc
+                    .addresses
+                    .iter()
+                    .filter(|c| c.prefix == if c.addr.is_ipv4() { 32 } else { 128 })
+                    .map(|c| std::net::SocketAddr::new(c.addr, port))
+                    .collect();
+                if ips.is_empty() { Target::Resolve { host: route.destination.clone(), port } } else { Target::Endpoints(ips) }
+            }
+        }
     }
 
     pub fn scope_for(&self, workload: &Workload) -> Scope {

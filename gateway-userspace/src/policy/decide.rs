@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{
     compiled::{EgressPolicy, Scope},
+    mesh_routes::{HttpFacts, RouteChoice, RouteQuery, mesh_route},
     registry::{MatchedEntry, PortProtocol, RegisteredPort, RegisteredService, canonical},
     workload::Workload,
 };
@@ -51,6 +52,10 @@ pub struct ConnectionFacts<'a> {
     pub client: IpAddr,
     pub orig_dst: SocketAddr,
     pub detected: Detected<'a>,
+    /// For HTTP requests: what VirtualService HTTP matches look at.
+    pub request: Option<HttpFacts<'a>>,
+    /// 0..100: chooses among weighted route destinations.
+    pub pick: u32,
 }
 
 /// What this gateway's DNS server told each workload.
@@ -120,10 +125,35 @@ reasons!(DenyReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Allow { target: Target, matched: Option<MatchedEntry>, reason: AllowReason },
+    /// Allowed, and a `mesh` route sends it to another destination (an
+    /// egress gateway): never to where the client dialled.
+    Steer { target: Target, matched: Option<MatchedEntry>, reason: AllowReason, route: RouteChoice },
     Deny { reason: DenyReason, matched: Option<MatchedEntry> },
 }
 
+/// The registry decides whether the connection may go out at all; then the
+/// VirtualService routes bound to `mesh` decide where it goes.
 pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
+    let verdict = decide_registry(facts, policy, dns);
+    let Verdict::Allow { matched, reason, .. } = &verdict else { return verdict };
+    let port = facts.orig_dst.port();
+    let default_request = |host| HttpFacts { authority: host, path: "/", method: "GET", header: &|_| None };
+    let query = match (facts.detected, facts.request) {
+        (_, Some(request)) => RouteQuery::Http(request),
+        (Detected::Tls { sni: Some(sni) }, _) => RouteQuery::Tls { sni },
+        (Detected::Http { host: Some(host) }, _) => RouteQuery::Http(default_request(host)),
+        _ => RouteQuery::Tcp { dst: canonical(facts.orig_dst.ip()) },
+    };
+    let Some(route) = mesh_route(policy.snapshot(), facts.workload, &query, port, facts.pick) else { return verdict };
+    let asked = facts.detected.name().map(str::to_ascii_lowercase).or_else(|| matched.as_ref().map(|m| m.host.clone()));
+    if asked.as_deref().is_some_and(|a| crate::config::hosts::host_matches(&route.destination, a)) {
+        return verdict; // routed to the host it asked for: nothing to steer
+    }
+    let target = policy.route_target(facts.workload, &route, port);
+    Verdict::Steer { target, matched: matched.clone(), reason: *reason, route }
+}
+
+fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
     let registry = policy.registry_for(&facts.workload.namespace);
     let scope = policy.scope_for(facts.workload);
     let port = facts.orig_dst.port();
@@ -253,3 +283,7 @@ impl Scope {
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "steer_tests.rs"]
+mod steer_tests;

@@ -39,7 +39,7 @@ const CLIENT: &str = "198.18.1.2";
 fn verdict_from(p: &EgressPolicy, client: &str, dst: &str, detected: Detected<'_>, dns: &dyn DnsKnowledge) -> Verdict {
     let client: IpAddr = client.parse().unwrap();
     let workload = p.identify(client, None);
-    let facts = ConnectionFacts { workload: &workload, client, orig_dst: dst.parse::<SocketAddr>().unwrap(), detected };
+    let facts = ConnectionFacts { workload: &workload, client, orig_dst: dst.parse::<SocketAddr>().unwrap(), detected, request: None, pick: 0 };
     decide(&facts, p, dns)
 }
 

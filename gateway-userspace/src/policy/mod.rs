@@ -6,6 +6,8 @@
 //! - `registry.rs`: the ServiceEntries a namespace sees, indexed by host,
 //!   wildcard suffix and CIDR.
 //! - `decide.rs`: the decision itself.
+//! - `mesh_routes.rs`: VirtualService routes bound to `mesh`, which may steer
+//!   allowed traffic to another destination (an egress gateway).
 //! - `compiled.rs`: everything above built once per configuration snapshot.
 //! - `dns_bridge.rs`: the names the DNS server may answer, and what it told
 //!   each workload.
@@ -13,11 +15,13 @@
 mod compiled;
 mod decide;
 mod dns_bridge;
+mod mesh_routes;
 mod registry;
 mod workload;
 
 pub use compiled::{EgressPolicy, PolicySettings};
 pub use dns_bridge::RegisteredNames;
+pub use mesh_routes::{HttpFacts, RouteChoice, string_matches};
 pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, NoDns, Target, Verdict, decide};
 pub use registry::{MatchedEntry, PortProtocol};
 pub use workload::Workload;

@@ -63,6 +63,7 @@ pub struct RegisteredPort {
 pub struct Endpoint {
     pub ip: IpAddr,
     pub ports: std::collections::BTreeMap<String, u16>,
+    pub labels: crate::config::Labels,
 }
 
 /// One ServiceEntry as the egress path needs it.
@@ -84,13 +85,13 @@ impl RegisteredService {
             .endpoints
             .iter()
             .filter_map(|w| match &w.address {
-                Some(Address::Ip(ip)) => Some(Endpoint { ip: *ip, ports: w.ports.clone() }),
+                Some(Address::Ip(ip)) => Some(Endpoint { ip: *ip, ports: w.ports.clone(), labels: w.labels.clone() }),
                 _ => None,
             })
             .collect();
         for we in snapshot.workload_entries_for_service_entry(se) {
             if let Some(Address::Ip(ip)) = &we.workload.address {
-                endpoints.push(Endpoint { ip: *ip, ports: we.workload.ports.clone() });
+                endpoints.push(Endpoint { ip: *ip, ports: we.workload.ports.clone(), labels: we.workload.labels.clone() });
             }
         }
         Self {
@@ -124,8 +125,14 @@ impl RegisteredService {
 
     /// The endpoints' socket addresses for `port`.
     pub fn endpoint_addrs(&self, port: &RegisteredPort) -> Vec<SocketAddr> {
+        self.endpoint_addrs_where(port, |_| true)
+    }
+
+    /// Those of the endpoints whose labels pass `keep`.
+    pub fn endpoint_addrs_where(&self, port: &RegisteredPort, keep: impl Fn(&crate::config::Labels) -> bool) -> Vec<SocketAddr> {
         self.endpoints
             .iter()
+            .filter(|e| keep(&e.labels))
             .map(|e| {
                 let p = port
                     .name

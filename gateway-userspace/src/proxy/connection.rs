@@ -13,6 +13,7 @@ use super::{
     listener::OutboundContext,
     peek::{Peeked, peek_first_bytes},
     relay::relay,
+    upstream::pick_percent,
 };
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
@@ -79,9 +80,18 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
             Detected::Opaque
         }
     };
-    let facts = ConnectionFacts { workload: &workload, client: record.src.0.ip(), orig_dst: orig.0, detected };
     let t0 = Instant::now();
-    let verdict = decide(&facts, &config.policy, ctx.dns.as_ref());
+    let verdict = {
+        let facts = ConnectionFacts {
+            workload: &workload,
+            client: record.src.0.ip(),
+            orig_dst: orig.0,
+            detected,
+            request: None,
+            pick: pick_percent(),
+        };
+        decide(&facts, &config.policy, ctx.dns.as_ref())
+    };
     ctx.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
     match verdict {
         Verdict::Deny { reason, matched } => {
@@ -93,6 +103,11 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         }
         Verdict::Allow { target, matched, reason } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+            forward_stream(client, &target, ctx, record).await;
+        }
+        Verdict::Steer { target, matched, reason, route } => {
+            (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
+            record.route = Some(route);
             forward_stream(client, &target, ctx, record).await;
         }
     }
@@ -132,7 +147,9 @@ async fn serve_http(
     (record.bytes_up, record.bytes_down) = (tally.bytes_from_client, tally.bytes_to_client);
     record.outcome = Outcome::Closed;
     match tally.first {
-        Some((decision, reason, matched, _)) => (record.decision, record.reason, record.matched) = (decision, reason, matched),
+        Some((decision, reason, matched, route)) => {
+            (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
+        }
         None => record.reason = "no-request",
     }
 }

@@ -20,10 +20,11 @@ use super::{
     counting::{ByteCounts, Counting},
     deny::{DENIED_HEADER, forbidden_body},
     listener::OutboundContext,
+    upstream::pick_percent,
 };
 use crate::{
     access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, Target, Verdict, Workload, decide},
+    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide},
     reload::ActiveConfig,
     sniff::host_without_port,
 };
@@ -47,7 +48,7 @@ pub struct RequestTally {
     pub requests: u32,
     pub denied: u32,
     /// The first request's verdict stands for the connection.
-    pub first: Option<(Decision, &'static str, Option<crate::policy::MatchedEntry>, Option<String>)>,
+    pub first: Option<(Decision, &'static str, Option<crate::policy::MatchedEntry>, Option<RouteChoice>)>,
     pub upstream: Option<UpstreamAddr>,
     /// Bytes read from and written to the client.
     pub bytes_from_client: u64,
@@ -92,13 +93,22 @@ impl HttpEgress {
             .map(|a| a.as_str().to_string())
             .or_else(|| req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
         let host = authority.as_deref().map(|a| host_without_port(a).to_ascii_lowercase());
-        let facts = ConnectionFacts {
-            workload: &self.workload,
-            client: self.client.0.ip(),
-            orig_dst: self.orig.0,
-            detected: Detected::Http { host: host.as_deref() },
+        let verdict = {
+            let path = req.uri().path().to_string();
+            let headers = req.headers();
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let request =
+                HttpFacts { authority: authority.as_deref().unwrap_or(""), path: &path, method: req.method().as_str(), header: &header };
+            let facts = ConnectionFacts {
+                workload: &self.workload,
+                client: self.client.0.ip(),
+                orig_dst: self.orig.0,
+                detected: Detected::Http { host: host.as_deref() },
+                request: Some(request),
+                pick: pick_percent(),
+            };
+            decide(&facts, &self.config.policy, self.ctx.dns.as_ref())
         };
-        let verdict = decide(&facts, &self.config.policy, self.ctx.dns.as_ref());
         let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
         let response = match &verdict {
             Verdict::Deny { reason, matched } => {
@@ -106,8 +116,11 @@ impl HttpEgress {
                 let body = forbidden_body(reason.as_str(), host.as_deref().unwrap_or("(no host)"));
                 text(StatusCode::FORBIDDEN, body, Some(reason.as_str()))
             }
-            Verdict::Allow { target, matched, reason } => {
+            Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
                 record.allow(reason.as_str(), matched.clone());
+                if let Verdict::Steer { route, .. } = &verdict {
+                    (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
+                }
                 match self.forward(target, req).await {
                     Ok((resp, upstream)) => {
                         record.upstream = Some(upstream);
@@ -132,7 +145,7 @@ impl HttpEgress {
             t.denied += 1;
         }
         if t.first.is_none() {
-            t.first = Some((r.decision, r.reason, r.matched.clone(), r.host.clone()));
+            t.first = Some((r.decision, r.reason, r.matched.clone(), r.route.clone()));
         }
         if r.upstream.is_some() {
             t.upstream = r.upstream;

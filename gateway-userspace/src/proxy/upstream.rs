@@ -90,3 +90,13 @@ impl Dialer<'_> {
 fn canonical(a: SocketAddr) -> SocketAddr {
     SocketAddr::new(a.ip().to_canonical(), a.port())
 }
+
+/// A uniform number in 0..100, for weighted route choices.
+pub fn pick_percent() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static STATE: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new());
+    let mut h = STATE.with(|s| s.build_hasher());
+    h.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() % 100) as u32
+}

@@ -1,0 +1,152 @@
+//! VirtualService routes bound to `mesh`: which destination the node sends
+//! intercepted traffic to. First matching route wins; a route whose
+//! destination is another host than the one the client asked for steers the
+//! traffic there (typically an egress gateway).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::workload::Workload;
+use crate::config::{
+    GatewayRef, Snapshot, StringMatch, VirtualService,
+    hosts::host_matches,
+    resources::{
+        common::{Destination, selector_matches},
+        http_route::HttpMatch,
+        virtual_service::{L4Match, TlsMatch},
+    },
+};
+
+/// The request facts HTTP matches look at.
+#[derive(Clone, Copy)]
+pub struct HttpFacts<'a> {
+    pub authority: &'a str,
+    pub path: &'a str,
+    pub method: &'a str,
+    pub header: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+/// What a mesh route chose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteChoice {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub destination: String,
+    pub port: Option<u16>,
+    pub subset: Option<String>,
+}
+
+/// The traffic a route is asked about.
+pub enum RouteQuery<'a> {
+    Tls { sni: &'a str },
+    Http(HttpFacts<'a>),
+    Tcp { dst: IpAddr },
+}
+
+/// The first route, of the VirtualServices bound to `mesh` and visible to
+/// the workload, that matches. `pick` (0..100) chooses among weighted
+/// destinations.
+pub fn mesh_route(snapshot: &Snapshot, workload: &Workload, query: &RouteQuery<'_>, port: u16, pick: u32) -> Option<RouteChoice> {
+    for vs in snapshot.virtual_services_for_mesh(&workload.namespace) {
+        let chosen = match query {
+            RouteQuery::Tls { sni } if vs.hosts.iter().any(|h| host_matches(h, sni)) => vs
+                .tls
+                .iter()
+                .find(|r| r.matches.is_empty() || r.matches.iter().any(|m| tls_matches(m, sni, port, workload)))
+                .and_then(|r| pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick)),
+            RouteQuery::Http(facts) if vs.hosts.iter().any(|h| host_matches(h, host_of(facts.authority))) => vs
+                .http
+                .iter()
+                .filter(|r| !r.route.is_empty())
+                .find(|r| r.matches.is_empty() || r.matches.iter().any(|m| http_matches(m, facts, port, workload)))
+                .and_then(|r| pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick)),
+            RouteQuery::Tcp { dst } => vs
+                .tcp
+                .iter()
+                .find(|r| r.matches.is_empty() || r.matches.iter().any(|m| l4_matches(m, *dst, port, workload)))
+                .and_then(|r| pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick)),
+            _ => None,
+        };
+        if let Some(d) = chosen {
+            return Some(choice(vs, d));
+        }
+    }
+    None
+}
+
+fn choice(vs: &VirtualService, d: &Destination) -> RouteChoice {
+    RouteChoice {
+        kind: "VirtualService",
+        namespace: vs.meta.namespace.clone(),
+        name: vs.meta.name.clone(),
+        destination: d.host.clone(),
+        port: d.port,
+        subset: d.subset.clone(),
+    }
+}
+
+/// Weighted choice: `pick` in 0..100 falls in one destination's share.
+fn pick_weighted<'a>(route: impl Iterator<Item = (&'a Destination, Option<u32>)>, pick: u32) -> Option<&'a Destination> {
+    let route: Vec<_> = route.collect();
+    if route.len() <= 1 || route.iter().all(|(_, w)| w.is_none()) {
+        return route.first().map(|(d, _)| *d);
+    }
+    let mut acc = 0;
+    for (d, w) in &route {
+        acc += w.unwrap_or(0);
+        if pick % 100 < acc {
+            return Some(d);
+        }
+    }
+    route.last().map(|(d, _)| *d)
+}
+
+fn mesh_gateway(gateways: &[GatewayRef]) -> bool {
+    gateways.is_empty() || gateways.contains(&GatewayRef::Mesh)
+}
+
+fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &Workload) -> bool {
+    selector_matches(labels, &w.labels) && ns.as_ref().is_none_or(|n| *n == w.namespace)
+}
+
+fn tls_matches(m: &TlsMatch, sni: &str, port: u16, w: &Workload) -> bool {
+    (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
+        && m.port.is_none_or(|p| p == port)
+        && mesh_gateway(&m.gateways)
+        && source_ok(&m.source_labels, &m.source_namespace, w)
+}
+
+fn l4_matches(m: &L4Match, dst: IpAddr, port: u16, w: &Workload) -> bool {
+    (m.destination_subnets.is_empty() || m.destination_subnets.iter().any(|c| c.contains(dst)))
+        && m.port.is_none_or(|p| p == port)
+        && mesh_gateway(&m.gateways)
+        && source_ok(&m.source_labels, &m.source_namespace, w)
+}
+
+fn http_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &Workload) -> bool {
+    let path = if m.ignore_uri_case { f.path.to_ascii_lowercase() } else { f.path.to_string() };
+    m.port.is_none_or(|p| p == port)
+        && mesh_gateway(&m.gateways)
+        && source_ok(&m.source_labels, &m.source_namespace, w)
+        && m.uri.as_ref().is_none_or(|s| string_matches(s, &path, m.ignore_uri_case))
+        && m.authority.as_ref().is_none_or(|s| string_matches(s, f.authority, false))
+        && m.method.as_ref().is_none_or(|s| string_matches(s, f.method, false))
+        && m.headers.iter().all(|(k, s)| (f.header)(k).is_some_and(|v| string_matches(s, &v, false)))
+        && m.without_headers.iter().all(|(k, s)| (f.header)(k).is_none_or(|v| !string_matches(s, &v, false)))
+}
+
+/// Istio's StringMatch; a regex must match the whole value.
+pub fn string_matches(m: &StringMatch, value: &str, ignore_case: bool) -> bool {
+    let norm = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_string() };
+    match m {
+        StringMatch::Exact(s) => norm(s) == value,
+        StringMatch::Prefix(s) => value.starts_with(&norm(s)),
+        StringMatch::Regex(r) => regex::Regex::new(&format!("^(?:{r})$")).is_ok_and(|re| re.is_match(value)),
+    }
+}
+
+fn host_of(authority: &str) -> &str {
+    crate::sniff::host_without_port(authority)
+}

@@ -1,0 +1,109 @@
+//! Server configs for TLS termination: Istio Gateway `SIMPLE`, `MUTUAL` and
+//! `OPTIONAL_MUTUAL`, with ALPN and protocol version bounds.
+
+use std::{path::PathBuf, sync::Arc};
+
+use rustls::{
+    ServerConfig, SupportedProtocolVersion,
+    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
+    version::{TLS12, TLS13},
+};
+
+use super::{
+    TlsError,
+    pem::{load_identity, load_roots},
+    provider,
+};
+
+/// Whether clients must present a certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for (`SIMPLE`).
+    #[default]
+    None,
+    /// Asked for and verified when sent; clients without one are accepted
+    /// (`OPTIONAL_MUTUAL`).
+    Optional,
+    /// Required and verified (`MUTUAL`).
+    Required,
+}
+
+/// A TLS protocol version the gateway speaks. Older versions are not
+/// supported; config validation refuses them before they get here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+/// Settings of one terminating listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// PEM certificate chain presented to clients, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// PEM file of the CAs client certificates must chain to; required
+    /// unless `client_auth` is `None`, ignored then.
+    pub client_ca: Option<PathBuf>,
+    /// Whether clients must present a certificate.
+    pub client_auth: ClientAuth,
+    /// ALPN protocols accepted, in order of preference; none when empty.
+    pub alpn: Vec<Vec<u8>>,
+    /// Lowest version accepted; TLS 1.2 when absent.
+    pub min_version: Option<TlsVersion>,
+    /// Highest version accepted; TLS 1.3 when absent.
+    pub max_version: Option<TlsVersion>,
+}
+
+/// A server config for TLS termination. Files are read now; build a new
+/// config to pick up rotated certificates.
+pub fn server_config(s: &ServerSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let versions = protocol_versions(s.min_version, s.max_version)?;
+    let verifier: Arc<dyn ClientCertVerifier> = match (s.client_auth, &s.client_ca) {
+        (ClientAuth::None, _) => WebPkiClientVerifier::no_client_auth(),
+        (_, None) => {
+            return Err(TlsError::Settings(
+                "client certificate verification needs a client CA file".into(),
+            ));
+        }
+        (mode, Some(ca)) => {
+            let roots = Arc::new(load_roots(ca)?);
+            let mut builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            if mode == ClientAuth::Optional {
+                builder = builder.allow_unauthenticated();
+            }
+            builder
+                .build()
+                .map_err(|e| TlsError::Settings(format!("client CA {}: {e}", ca.display())))?
+        }
+    };
+    let (chain, key) = load_identity(&s.cert, &s.key)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = s.alpn.clone();
+    Ok(Arc::new(config))
+}
+
+/// The versions between `min` and `max`, both included.
+pub(super) fn protocol_versions(
+    min: Option<TlsVersion>,
+    max: Option<TlsVersion>,
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let min = min.unwrap_or(TlsVersion::Tls12);
+    let max = max.unwrap_or(TlsVersion::Tls13);
+    if min > max {
+        return Err(TlsError::Settings(format!(
+            "minimum TLS version {min:?} is above the maximum {max:?}"
+        )));
+    }
+    let all = [(TlsVersion::Tls12, &TLS12), (TlsVersion::Tls13, &TLS13)];
+    Ok(all
+        .into_iter()
+        .filter(|(v, _)| (min..=max).contains(v))
+        .map(|(_, version)| version)
+        .collect())
+}

@@ -53,6 +53,8 @@ pub enum Outcome {
 pub struct ConnectionRecord {
     pub time: String,
     pub event: &'static str,
+    /// `node` (the interceptor) or `egress-gateway`.
+    pub role: &'static str,
     pub src: ClientAddr,
     pub orig_dst: Option<OrigDstAddr>,
     pub workload: Option<Workload>,
@@ -85,6 +87,7 @@ impl ConnectionRecord {
         Self {
             time: String::new(),
             event: "connection",
+            role: "node",
             src,
             orig_dst: None,
             workload: None,
@@ -124,6 +127,7 @@ fn now_rfc3339() -> String {
 pub struct RequestRecord {
     pub time: String,
     pub event: &'static str,
+    pub role: &'static str,
     pub src: ClientAddr,
     pub orig_dst: OrigDstAddr,
     pub workload: Workload,
@@ -145,6 +149,7 @@ impl RequestRecord {
         Self {
             time: String::new(),
             event: "request",
+            role: "node",
             src,
             orig_dst,
             workload: workload.clone(),

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod gateway_role;
 pub mod interceptor;
 pub mod metrics;
 pub mod policy;

@@ -21,13 +21,19 @@ use crate::{
 
 /// Labels from configuration only: the workload's WorkloadEntry and the
 /// matched ServiceEntry host, `unknown` otherwise.
-fn labels(decision: Decision, reason: &'static str, workload: Option<&Workload>, matched: Option<&MatchedEntry>) -> ConnectionLabels {
+fn labels(
+    role: &'static str,
+    decision: Decision,
+    reason: &'static str,
+    workload: Option<&Workload>,
+    matched: Option<&MatchedEntry>,
+) -> ConnectionLabels {
     let workload = workload.map_or_else(
         || "unknown".to_string(),
         |w| format!("{}/{}", w.namespace, w.name.as_deref().unwrap_or("unknown")),
     );
     let host = matched.map_or_else(|| "unknown".to_string(), |m| m.host.clone());
-    ConnectionLabels { decision: decision.as_str(), reason, workload, host }
+    ConnectionLabels { decision: decision.as_str(), reason, workload, host, role }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -49,6 +55,8 @@ pub struct ConnectionLabels {
     pub reason: &'static str,
     pub workload: String,
     pub host: String,
+    /// `node` or `egress-gateway`.
+    pub role: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,13 +129,13 @@ impl Metrics {
     }
 
     pub fn record_connection(&self, r: &ConnectionRecord) {
-        self.connections.get_or_create(&labels(r.decision, r.reason, r.workload.as_ref(), r.matched.as_ref())).inc();
+        self.connections.get_or_create(&labels(r.role, r.decision, r.reason, r.workload.as_ref(), r.matched.as_ref())).inc();
         self.bytes_up.inc_by(r.bytes_up);
         self.bytes_down.inc_by(r.bytes_down);
     }
 
     pub fn record_request(&self, r: &RequestRecord) {
-        self.requests.get_or_create(&labels(r.decision, r.reason, Some(&r.workload), r.matched.as_ref())).inc();
+        self.requests.get_or_create(&labels(r.role, r.decision, r.reason, Some(&r.workload), r.matched.as_ref())).inc();
     }
 
     pub fn encode(&self) -> String {

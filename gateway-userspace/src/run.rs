@@ -129,6 +129,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(address = %listener.address()?, "proxy listening");
         tokio::spawn(listener.run(ctx.clone(), stop_rx.clone()));
     }
+    // The gateway role: the Gateways whose selector matches --labels.
+    let labels = &args.config_args.labels;
+    if !labels.is_empty() {
+        let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, ctx.clone()).await?;
+        tracing::info!(?labels, ?ports, "serving Gateway listeners");
+    }
     if let Some(server) = dns_server {
         tracing::info!(addresses = ?server.local_addrs(), "DNS server listening");
         tokio::spawn(server.run());

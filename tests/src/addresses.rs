@@ -23,6 +23,12 @@ pub const POD_B_GW_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1)
 pub const NODE_INTERNET_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 pub const NODE_INTERNET_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x113, 0, 0, 0, 0, 1);
 
+/// The node's and the egress gateway's ends of their link.
+pub const NODE_EGRESS_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 10, 1);
+pub const EGRESS_GW_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 10, 2);
+pub const NODE_EGRESS_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 1);
+pub const EGRESS_GW_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 2);
+
 /// How many addresses the internet host has in each family (`.10`, `.11`, …).
 pub const INTERNET_HOST_COUNT: u8 = 4;
 

@@ -77,6 +77,21 @@ impl GatewayConfig {
         config
     }
 
+    /// An egress gateway in `topology.egress`: no interception, `--labels
+    /// istio=egressgateway`, resolving through `dns_upstream`.
+    pub fn egress_gateway(topology: &Topology, configs: Vec<PathBuf>, dns_upstream: &str) -> GatewayConfig {
+        GatewayConfig {
+            configs,
+            intercept_cgroups: Vec::new(),
+            proxy_addresses: Vec::new(),
+            proxy_port: PROXY_PORT,
+            admin: "127.0.0.1:15000".parse().unwrap(),
+            bpffs: topology.egress_bpffs.clone(),
+            own_cgroup: None,
+            extra_args: ["--labels", "istio=egressgateway", "--dns-upstream", dns_upstream].iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     /// Egress enforcement with the default REGISTRY_ONLY policy and `configs`.
     pub fn enforcing(topology: &Topology, configs: Vec<PathBuf>) -> GatewayConfig {
         GatewayConfig {
@@ -128,10 +143,15 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `gateway run` in the node namespace and waits until /ready answers 200.
     pub fn start(topology: &Topology, config: GatewayConfig) -> Gateway {
-        let log_dir = topology.temp.subdir("gateway");
+        Self::start_in(topology, &topology.node, config)
+    }
+
+    /// Starts `gateway run` in `netns` (e.g. the egress gateway's).
+    pub fn start_in(topology: &Topology, netns: &crate::netns::NetNs, config: GatewayConfig) -> Gateway {
+        let log_dir = topology.temp.subdir(&format!("gateway-{}", netns.name()));
         let mut gateway = Gateway {
             config,
-            node_netns: topology.node.path(),
+            node_netns: netns.path(),
             log_dir,
             child: None,
             runs: 0,

@@ -58,6 +58,11 @@ pub struct Topology {
     pub pod_a: Pod,
     pub pod_b: Pod,
     pub internet: NetNs,
+    /// With [`Topology::build_with_egress_gateway`]: the only namespace
+    /// linked to the internet; the node has no route there.
+    pub egress: Option<NetNs>,
+    /// bpffs directory for a gateway run in `egress`.
+    pub egress_bpffs: PathBuf,
     /// A cgroup for "host network" workloads that run in the node namespace.
     pub node_cgroup: TestCgroup,
     /// The directory the gateway pins into: `/sys/fs/bpf/<tag>` (created by the gateway).
@@ -69,6 +74,16 @@ pub struct Topology {
 impl Topology {
     /// Builds the whole topology. Checks prerequisites first and removes what crashed runs left.
     pub fn build() -> Topology {
+        Self::build_shaped(false)
+    }
+
+    /// pod → node → egress-gw → internet: the node reaches the internet
+    /// only through the egress gateway's namespace.
+    pub fn build_with_egress_gateway() -> Topology {
+        Self::build_shaped(true)
+    }
+
+    fn build_shaped(via_egress_gateway: bool) -> Topology {
         prereq::require_all();
         cleanup::remove_stale_once();
         let tag = names::unique_tag();
@@ -90,7 +105,13 @@ impl Topology {
             (POD_B_V4, POD_B_GW_V4),
             (POD_B_V6, POD_B_GW_V6),
         );
-        let internet = build_internet(&tag, &node);
+        let (egress, internet) = if via_egress_gateway {
+            let egress = build_egress_gateway(&tag, &node);
+            let internet = build_internet(&tag, &egress);
+            (Some(egress), internet)
+        } else {
+            (None, build_internet(&tag, &node))
+        };
         node.ip(&["addr", "add", &format!("{PROXY_V4}/32"), "dev", "lo"]);
         node.ip(&[
             "addr",
@@ -104,12 +125,15 @@ impl Topology {
         node.sysctl("net/ipv6/conf/all/forwarding", "1");
         let node_cgroup = TestCgroup::create(&format!("{tag}-node-host"));
         let bpffs = Path::new(BPFFS_ROOT).join(&tag);
+        let egress_bpffs = Path::new(BPFFS_ROOT).join(format!("{tag}-egw"));
         Topology {
             tag,
             node,
             pod_a,
             pod_b,
             internet,
+            egress,
+            egress_bpffs,
             node_cgroup,
             bpffs,
             temp,
@@ -139,13 +163,10 @@ impl Topology {
         )
     }
 
-    fn namespaces(&self) -> [&NetNs; 4] {
-        [
-            &self.node,
-            &self.pod_a.netns,
-            &self.pod_b.netns,
-            &self.internet,
-        ]
+    fn namespaces(&self) -> Vec<&NetNs> {
+        let mut all = vec![&self.node, &self.pod_a.netns, &self.pod_b.netns, &self.internet];
+        all.extend(self.egress.as_ref());
+        all
     }
 
     fn cgroups(&self) -> [&TestCgroup; 3] {
@@ -179,8 +200,10 @@ impl Topology {
                 found.push(format!("cgroup {}", cg.path().display()));
             }
         }
-        if self.bpffs.exists() {
-            found.push(format!("bpffs directory {}", self.bpffs.display()));
+        for dir in [&self.bpffs, &self.egress_bpffs] {
+            if dir.exists() {
+                found.push(format!("bpffs directory {}", dir.display()));
+            }
         }
         if self.temp.path().exists() {
             found.push(format!("scratch directory {}", self.temp.path().display()));
@@ -204,6 +227,7 @@ impl Topology {
             problems.extend(cg.remove().err());
         }
         problems.extend(cleanup::remove_bpffs_dir(&self.bpffs).err());
+        problems.extend(cleanup::remove_bpffs_dir(&self.egress_bpffs).err());
         for ns in self.namespaces() {
             problems.extend(ns.remove().err());
         }
@@ -261,6 +285,21 @@ fn build_pod(
     }
 }
 
+/// The egress gateway's namespace, linked to the node only.
+fn build_egress_gateway(tag: &str, node: &NetNs) -> NetNs {
+    let egress = NetNs::create(&format!("{tag}-egw"));
+    link(node, "egw", &egress);
+    node.ip(&["addr", "add", &format!("{NODE_EGRESS_V4}/24"), "dev", "egw"]);
+    node.ip(&["addr", "add", &format!("{NODE_EGRESS_V6}/64"), "dev", "egw", "nodad"]);
+    node.ip(&["link", "set", "egw", "up"]);
+    egress.ip(&["addr", "add", &format!("{EGRESS_GW_V4}/24"), "dev", "eth0"]);
+    egress.ip(&["addr", "add", &format!("{EGRESS_GW_V6}/64"), "dev", "eth0", "nodad"]);
+    egress.ip(&["link", "set", "eth0", "up"]);
+    egress.ip(&["route", "add", "198.18.0.0/15", "via", &NODE_EGRESS_V4.to_string()]);
+    egress
+}
+
+/// The internet host, linked to `upstream` (the node, or the egress gateway).
 fn build_internet(tag: &str, node: &NetNs) -> NetNs {
     let internet = NetNs::create(&format!("{tag}-internet"));
     link(node, "inet", &internet);

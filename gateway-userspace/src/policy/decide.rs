@@ -153,6 +153,23 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
     Verdict::Steer { target, matched: matched.clone(), reason: *reason, route }
 }
 
+/// At an egress gateway: may a route's destination `host:port` go out? The
+/// gateway applies the registry on its own; it has no dialled address, so
+/// a host resolves by its entry (DNS or STATIC), never by the client's IP.
+pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port: u16, tls: bool) -> Verdict {
+    let detected = if tls { Detected::Tls { sni: Some(host) } } else { Detected::Http { host: Some(host) } };
+    let unspecified = IpAddr::from([0, 0, 0, 0]);
+    let facts = ConnectionFacts {
+        workload,
+        client: unspecified,
+        orig_dst: SocketAddr::new(unspecified, port),
+        detected,
+        request: None,
+        pick: 0,
+    };
+    decide_registry(&facts, policy, &NoDns)
+}
+
 fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
     let registry = policy.registry_for(&facts.workload.namespace);
     let scope = policy.scope_for(facts.workload);

@@ -2,23 +2,17 @@
 //! on its own Host, and allowed requests are forwarded over upstream
 //! connections kept per target.
 
-use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Instant};
+use std::{convert::Infallible, sync::Arc, time::Instant};
 
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper::{
-    Request, Response, StatusCode,
-    body::{Bytes, Incoming},
-    client::conn::http1::SendRequest,
-    server::conn::http1,
-    service::service_fn,
-};
+use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
-use tokio::{net::TcpStream, sync::Mutex};
+use tokio::net::TcpStream;
 
 use super::{
     addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
     counting::{ByteCounts, Counting},
-    deny::{DENIED_HEADER, forbidden_body},
+    http_pool::{Body, UpstreamPool, text},
+    deny::forbidden_body,
     listener::OutboundContext,
     upstream::pick_percent,
 };
@@ -29,8 +23,6 @@ use crate::{
     sniff::host_without_port,
 };
 
-type Body = BoxBody<Bytes, hyper::Error>;
-
 /// One client connection's requests and the upstream connections they use.
 pub struct HttpEgress {
     pub ctx: Arc<OutboundContext>,
@@ -38,7 +30,7 @@ pub struct HttpEgress {
     pub workload: Workload,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
-    upstreams: Mutex<HashMap<Target, (SendRequest<Incoming>, UpstreamAddr)>>,
+    upstreams: UpstreamPool,
     tally: std::sync::Mutex<RequestTally>,
 }
 
@@ -57,7 +49,7 @@ pub struct RequestTally {
 
 impl HttpEgress {
     pub fn new(ctx: Arc<OutboundContext>, config: Arc<ActiveConfig>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
-        Arc::new(Self { ctx, config, workload, client, orig, upstreams: Mutex::default(), tally: Default::default() })
+        Arc::new(Self { ctx, config, workload, client, orig, upstreams: UpstreamPool::default(), tally: Default::default() })
     }
 
     /// Serves the client's requests until it closes; returns the tally.
@@ -152,44 +144,7 @@ impl HttpEgress {
         }
     }
 
-    /// Sends the request over a kept connection to `target`, opening one if
-    /// needed. Connect failures are 503, as Envoy answers them.
     async fn forward(&self, target: &Target, req: Request<Incoming>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        let mut pool = self.upstreams.lock().await;
-        let reusable = pool.get(target).is_some_and(|(s, _)| !s.is_closed());
-        if !reusable {
-            let (stream, addr) = self.ctx.dialer().connect(target).await.map_err(|e| {
-                tracing::debug!(?target, error = %e, "upstream connect failed");
-                StatusCode::SERVICE_UNAVAILABLE
-            })?;
-            let (sender, conn) = hyper::client::conn::http1::Builder::new()
-                .preserve_header_case(true)
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|_| StatusCode::BAD_GATEWAY)?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            pool.insert(target.clone(), (sender, addr));
-        }
-        let (sender, addr) = pool.get_mut(target).expect("inserted above");
-        let addr = *addr;
-        sender.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-        let fut = sender.send_request(req);
-        drop(pool);
-        let resp = fut.await.map_err(|e| {
-            tracing::debug!(error = %e, "upstream request failed");
-            StatusCode::BAD_GATEWAY
-        })?;
-        Ok((resp.map(|b| b.boxed()), addr))
+        self.upstreams.send(self.ctx.dialer(), target, req).await
     }
-}
-
-fn text(status: StatusCode, body: String, denied: Option<&str>) -> Response<Body> {
-    let mut b = Response::builder().status(status).header("content-type", "text/plain; charset=utf-8");
-    if let Some(reason) = denied {
-        b = b.header(DENIED_HEADER, reason);
-    }
-    b.body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
-        .expect("static response parts are valid")
 }

@@ -6,6 +6,7 @@
 //! - `connection.rs`: one connection from accept to its log line.
 //! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
+//! - `http_pool.rs`: upstream HTTP connections kept per target.
 //! - `deny.rs`: what a denied client sees.
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
@@ -13,12 +14,13 @@
 pub mod addrs;
 mod connection;
 mod counting;
-mod deny;
+pub mod deny;
 mod http_egress;
+pub mod http_pool;
 mod listener;
-mod peek;
-mod relay;
+pub mod peek;
+pub mod relay;
 mod upstream;
 
 pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
-pub use upstream::{NameResolver, NoResolver};
+pub use upstream::{NameResolver, NoResolver, pick_percent};

@@ -12,8 +12,8 @@ use std::{
 };
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -160,10 +160,14 @@ fn leaf_params(req: &IssueRequest, now: OffsetDateTime) -> Result<CertificatePar
         KeyUsagePurpose::KeyEncipherment,
     ];
     if req.server {
-        params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ServerAuth);
     }
     if req.client {
-        params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ClientAuth);
     }
     params.use_authority_key_identifier_extension = true;
     params.not_before = now - BACKDATE;
@@ -176,11 +180,14 @@ fn check_name(name: &str) -> Result<(), TlsError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
     if name.is_empty() || name.starts_with('.') || !name.chars().all(allowed) {
         return Err(TlsError::Settings(format!(
-            "certificate name {name:?} must be letters, digits, '.', '-' or '_', not starting with '.'"
+            "certificate name {name:?} must be letters, digits, '.', '-' or '_', \
+             not starting with '.'"
         )));
     }
     if name == "ca" {
-        return Err(TlsError::Settings("certificate name \"ca\" is the CA's own".into()));
+        return Err(TlsError::Settings(
+            "certificate name \"ca\" is the CA's own".into(),
+        ));
     }
     Ok(())
 }

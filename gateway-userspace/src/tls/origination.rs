@@ -57,7 +57,9 @@ pub fn origination_config(s: &OriginationSettings) -> Result<Arc<ClientConfig>, 
     }
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = if s.insecure_skip_verify {
-        tracing::warn!("TLS origination with insecureSkipVerify: upstream certificates are not verified");
+        tracing::warn!(
+            "TLS origination with insecureSkipVerify: upstream certificates are not verified"
+        );
         Arc::new(InsecureVerifier::new(&provider))
     } else {
         let roots = match &s.ca_certificates {

@@ -107,10 +107,10 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 fn pem_error(path: &Path, what: &str, e: pem::Error) -> TlsError {
     let problem = match e {
         pem::Error::NoItemsFound => format!("no PEM {what} found (is it a PEM file?)"),
-        pem::Error::MissingSectionEnd { .. } => format!("malformed PEM: a section has no END line"),
-        pem::Error::IllegalSectionStart { .. } => format!("malformed PEM: bad BEGIN line"),
+        pem::Error::MissingSectionEnd { .. } => "malformed PEM: a section has no END line".into(),
+        pem::Error::IllegalSectionStart { .. } => "malformed PEM: bad BEGIN line".into(),
         pem::Error::Base64Decode(detail) => format!("malformed PEM: bad base64 ({detail})"),
-        other => format!("cannot parse PEM {what}: {other:?}"),
+        other => format!("cannot parse PEM {what}: {other}"),
     };
     TlsError::Pem {
         path: path.to_path_buf(),

@@ -40,10 +40,12 @@ pub(super) fn sans(der: &[u8]) -> Option<Vec<San>> {
 /// `*.example.com` stands for exactly one leftmost label.
 pub(super) fn any_matches(sans: &[San], wanted: &str) -> bool {
     if let Ok(ip) = wanted.parse::<IpAddr>() {
-        return sans.iter().any(|san| *san == San::Ip(ip));
+        return sans.contains(&San::Ip(ip));
     }
     if wanted.contains("://") {
-        return sans.iter().any(|san| matches!(san, San::Uri(uri) if uri == wanted));
+        return sans
+            .iter()
+            .any(|san| matches!(san, San::Uri(uri) if uri == wanted));
     }
     sans.iter()
         .any(|san| matches!(san, San::Dns(dns) if dns_matches(dns, wanted)))

@@ -89,9 +89,8 @@ fn check_trust_domain(td: &str) -> Result<(), &'static str> {
     if td.is_empty() {
         return Err("trust domain is empty");
     }
-    let allowed = |c: char| {
-        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')
-    };
+    let allowed =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_');
     if !td.chars().all(allowed) {
         return Err("trust domain may hold only lowercase letters, digits, '.', '-' and '_'");
     }

@@ -10,7 +10,9 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
         verify_server_cert_signed_by_trust_anchor, verify_server_name,
     },
-    crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature},
+    crypto::{
+        CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+    },
     server::{
         ParsedCertificate,
         danger::{ClientCertVerified, ClientCertVerifier},
@@ -45,10 +47,14 @@ impl NameCheck {
             Self::AnySan(wanted) => {
                 let sans = san::sans(end_entity).ok_or(CertificateError::BadEncoding)?;
                 if wanted.iter().any(|w| san::any_matches(&sans, w)) {
-                    Ok(())
-                } else {
-                    Err(CertificateError::NotValidForName.into())
+                    return Ok(());
                 }
+                tracing::debug!(
+                    ?wanted,
+                    presented = ?sans,
+                    "certificate carries none of the subject alt names"
+                );
+                Err(CertificateError::NotValidForName.into())
             }
             Self::Spiffe(expected) => check_spiffe(end_entity, expected.as_ref()),
         }
@@ -62,7 +68,10 @@ pub(super) fn check_spiffe(
 ) -> Result<(), Error> {
     let certs = std::slice::from_ref(end_entity);
     match (super::peer_spiffe_id(Some(certs)), expected) {
-        (None, _) => Err(CertificateError::ApplicationVerificationFailure.into()),
+        (None, _) => {
+            tracing::debug!("peer certificate carries no SPIFFE id");
+            Err(CertificateError::ApplicationVerificationFailure.into())
+        }
         (Some(found), Some(expected)) if found != *expected => {
             tracing::debug!(%found, %expected, "peer SPIFFE identity is not the expected one");
             Err(CertificateError::NotValidForName.into())
@@ -201,7 +210,9 @@ impl ClientCertVerifier for SpiffeClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
         check_spiffe(end_entity, None)?;
         Ok(verified)
     }

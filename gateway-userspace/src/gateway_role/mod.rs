@@ -1,0 +1,79 @@
+//! The egress-gateway role (`--labels istio=egressgateway`): serve the
+//! listeners of every `Gateway` whose selector matches this instance, route
+//! by the VirtualServices bound to them, apply the registry again, and make
+//! the real outbound connection.
+//!
+//! - `servers.rs`: which ports, and the routes (pure).
+//! - `passthrough.rs`: TLS by SNI, left encrypted.
+//! - `http.rs`: plain HTTP by Host.
+
+mod http;
+mod passthrough;
+mod servers;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use tokio::net::{TcpListener, TcpSocket};
+
+pub use servers::{PortPlan, ServerKind};
+
+use crate::{config::Labels, policy::Workload, proxy::OutboundContext};
+
+/// Shared by every connection of the role.
+pub struct GatewayContext {
+    pub outbound: Arc<OutboundContext>,
+    /// The gateway's own identity, for the registry it applies.
+    pub workload: Workload,
+}
+
+/// Binds one listener per port the matching Gateways declare, on all
+/// addresses, and serves them. Returns the ports bound.
+pub async fn serve(labels: &Labels, namespace: &str, outbound: Arc<OutboundContext>) -> anyhow::Result<Vec<u16>> {
+    let snapshot = outbound.config.current().snapshot.clone();
+    let (ports, skipped) = servers::plan(&snapshot, labels);
+    for s in skipped {
+        tracing::warn!(server = %s, "Gateway server not served by this role");
+    }
+    let ctx = Arc::new(GatewayContext {
+        outbound,
+        workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
+    });
+    let mut bound = Vec::new();
+    for plan in ports {
+        let listener = bind_any(plan.port).with_context(|| format!("binding Gateway port {}", plan.port))?;
+        tracing::info!(port = plan.port, kind = ?plan.kind, gateways = ?plan.gateways, "gateway listening");
+        bound.push(plan.port);
+        tokio::spawn(accept_loop(listener, Arc::new(plan), ctx.clone()));
+    }
+    Ok(bound)
+}
+
+/// `[::]:port`, accepting IPv4 too.
+fn bind_any(port: u16) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v6()?;
+    socket.set_reuseaddr(true)?;
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6V6Only, &false).map_err(std::io::Error::from)?;
+    socket.bind(SocketAddr::from(([0u16; 8], port)))?;
+    socket.listen(4096)
+}
+
+async fn accept_loop(listener: TcpListener, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+                let (plan, ctx) = (plan.clone(), ctx.clone());
+                match plan.kind {
+                    ServerKind::Passthrough => tokio::spawn(passthrough::handle(stream, peer, plan, ctx)),
+                    ServerKind::Http => tokio::spawn(http::handle(stream, peer, plan, ctx)),
+                };
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "gateway accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Which `Gateway` servers this instance serves, and how a connection on
+//! one of their ports is routed by the VirtualServices bound to them.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    config::{
+        GatewayRef, Labels, Protocol, ServerTlsMode, Snapshot,
+        hosts::host_matches,
+        resources::common::Destination,
+    },
+    policy::{HttpFacts, RouteChoice, string_matches},
+};
+
+/// How a port's connections are handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// TLS left encrypted, routed by SNI through `tls` routes.
+    Passthrough,
+    /// Plain HTTP, routed by Host through `http` routes.
+    Http,
+}
+
+/// One listening port and the Gateways (namespace, name) that claim it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortPlan {
+    pub port: u16,
+    pub kind: ServerKind,
+    pub gateways: Vec<(String, String)>,
+}
+
+/// The ports to listen on, from the Gateways whose selector matches `labels`.
+/// Servers this role cannot serve yet are reported, not served.
+pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>) {
+    let mut ports: BTreeMap<u16, PortPlan> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for gw in snapshot.gateways_for_instance(labels) {
+        for server in &gw.servers {
+            let tls_mode = server.tls.as_ref().map(|t| t.mode);
+            let kind = match (server.port.protocol, tls_mode) {
+                (Protocol::Http | Protocol::Http2, None) => ServerKind::Http,
+                (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
+                (p, m) => {
+                    skipped.push(format!(
+                        "{}/{} port {} ({}{})",
+                        gw.meta.namespace,
+                        gw.meta.name,
+                        server.port.number,
+                        p.as_str(),
+                        m.map(|m| format!(", tls {}", m.as_str())).unwrap_or_default()
+                    ));
+                    continue;
+                }
+            };
+            let plan = ports.entry(server.port.number).or_insert(PortPlan { port: server.port.number, kind, gateways: Vec::new() });
+            let id = (gw.meta.namespace.clone(), gw.meta.name.clone());
+            if plan.kind == kind && !plan.gateways.contains(&id) {
+                plan.gateways.push(id);
+            }
+        }
+    }
+    (ports.into_values().collect(), skipped)
+}
+
+fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
+    refs.iter().any(|r| match r {
+        GatewayRef::Gateway { namespace, name } => gateways.iter().any(|(ns, n)| ns == namespace && n == name),
+        _ => false,
+    })
+}
+
+fn choice(vs: &crate::config::VirtualService, d: &Destination) -> RouteChoice {
+    RouteChoice {
+        kind: "VirtualService",
+        namespace: vs.meta.namespace.clone(),
+        name: vs.meta.name.clone(),
+        destination: d.host.clone(),
+        port: d.port,
+        subset: d.subset.clone(),
+    }
+}
+
+/// The first `tls` route, of the VirtualServices bound to these Gateways,
+/// whose match fits the SNI and port.
+pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<RouteChoice> {
+    for (ns, name) in &plan.gateways {
+        for vs in snapshot.virtual_services_for_gateway(ns, name) {
+            if !vs.hosts.iter().any(|h| host_matches(h, sni)) {
+                continue;
+            }
+            for r in &vs.tls {
+                let fits = r.matches.iter().any(|m| {
+                    (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
+                        && m.port.is_none_or(|p| p == plan.port)
+                        && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                });
+                if fits {
+                    return r.route.first().map(|d| choice(vs, &d.destination));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The first `http` route, of the VirtualServices bound to these Gateways,
+/// whose match fits the request.
+pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, pick: u32) -> Option<RouteChoice> {
+    let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
+    for (ns, name) in &plan.gateways {
+        for vs in snapshot.virtual_services_for_gateway(ns, name) {
+            if !vs.hosts.iter().any(|h| host_matches(h, &host)) {
+                continue;
+            }
+            for r in vs.http.iter().filter(|r| !r.route.is_empty()) {
+                let fits = r.matches.is_empty()
+                    || r.matches.iter().any(|m| {
+                        m.port.is_none_or(|p| p == plan.port)
+                            && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                            && m.uri.as_ref().is_none_or(|s| string_matches(s, request.path, m.ignore_uri_case))
+                            && m.authority.as_ref().is_none_or(|s| string_matches(s, request.authority, false))
+                            && m.method.as_ref().is_none_or(|s| string_matches(s, request.method, false))
+                            && m.headers.iter().all(|(k, s)| (request.header)(k).is_some_and(|v| string_matches(s, &v, false)))
+                    });
+                if fits {
+                    let total: u32 = r.route.iter().map(|d| d.weight.unwrap_or(0)).sum();
+                    let mut acc = 0;
+                    let picked = r.route.iter().find(|d| {
+                        acc += d.weight.unwrap_or(0);
+                        total == 0 || pick % 100 < acc
+                    });
+                    return picked.or(r.route.last()).map(|d| choice(vs, &d.destination));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{LoadOptions, load_str};
+
+    const EGRESS: &str = include_str!("../../../tests/fixtures/istio/good/v1/03-egress-gateway.yaml");
+
+    fn snapshot() -> std::sync::Arc<Snapshot> {
+        let opts = LoadOptions { instance_labels: [("istio".into(), "egressgateway".into())].into(), ..LoadOptions::default() };
+        let loaded = load_str(Path::new("/fixtures/egress.yaml"), EGRESS, &opts);
+        loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings))
+    }
+
+    #[test]
+    fn the_task_gateway_gives_one_passthrough_port_for_matching_labels_only() {
+        let s = snapshot();
+        let labels: Labels = [("istio".into(), "egressgateway".into())].into();
+        let (ports, skipped) = plan(&s, &labels);
+        assert_eq!(ports, vec![PortPlan { port: 443, kind: ServerKind::Passthrough, gateways: vec![("default".into(), "egressgateway".into())] }]);
+        assert!(skipped.is_empty());
+        assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.is_empty());
+    }
+
+    #[test]
+    fn sni_routes_to_the_external_host_only_through_gateway_bound_matches() {
+        let s = snapshot();
+        let labels: Labels = [("istio".into(), "egressgateway".into())].into();
+        let port = plan(&s, &labels).0.remove(0);
+        let r = tls_route(&s, &port, "httpbin.org").expect("a route");
+        assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
+        assert!(tls_route(&s, &port, "other.org").is_none());
+    }
+}

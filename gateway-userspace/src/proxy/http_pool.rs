@@ -1,0 +1,66 @@
+//! HTTP/1 connections to upstream targets, kept and reused per target.
+
+use std::collections::HashMap;
+
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::{
+    Request, Response, StatusCode,
+    body::{Bytes, Incoming},
+    client::conn::http1::SendRequest,
+};
+use hyper_util::rt::TokioIo;
+use tokio::sync::Mutex;
+
+use super::{addrs::UpstreamAddr, upstream::Dialer};
+use crate::policy::Target;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+#[derive(Default)]
+pub struct UpstreamPool {
+    conns: Mutex<HashMap<Target, (SendRequest<Incoming>, UpstreamAddr)>>,
+}
+
+impl UpstreamPool {
+    /// Sends `req` over a kept connection to `target`, opening one if needed.
+    /// A connect failure is 503, as Envoy answers it; a failed exchange 502.
+    pub async fn send(&self, dialer: Dialer<'_>, target: &Target, req: Request<Incoming>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+        let mut pool = self.conns.lock().await;
+        let reusable = pool.get(target).is_some_and(|(s, _)| !s.is_closed());
+        if !reusable {
+            let (stream, addr) = dialer.connect(target).await.map_err(|e| {
+                tracing::debug!(?target, error = %e, "upstream connect failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            })?;
+            let (sender, conn) = hyper::client::conn::http1::Builder::new()
+                .preserve_header_case(true)
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| StatusCode::BAD_GATEWAY)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            pool.insert(target.clone(), (sender, addr));
+        }
+        let (sender, addr) = pool.get_mut(target).expect("inserted above");
+        let addr = *addr;
+        sender.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let fut = sender.send_request(req);
+        drop(pool);
+        let resp = fut.await.map_err(|e| {
+            tracing::debug!(error = %e, "upstream request failed");
+            StatusCode::BAD_GATEWAY
+        })?;
+        Ok((resp.map(|b| b.boxed()), addr))
+    }
+}
+
+/// A plain-text response; `denied` adds the reason header of a denial.
+pub fn text(status: StatusCode, body: String, denied: Option<&str>) -> Response<Body> {
+    let mut b = Response::builder().status(status).header("content-type", "text/plain; charset=utf-8");
+    if let Some(reason) = denied {
+        b = b.header(super::deny::DENIED_HEADER, reason);
+    }
+    b.body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
+        .expect("static response parts are valid")
+}

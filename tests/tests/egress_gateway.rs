@@ -1,0 +1,193 @@
+//! Istio's egress-gateway tasks, unchanged resources, in a topology where
+//! the node has no route to the internet: only the egress gateway does.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use gateway_tests::addresses::*;
+use gateway_tests::certs;
+use gateway_tests::client::{EchoRun, curl_status, run_echo_client};
+use gateway_tests::dnsmasq::Dnsmasq;
+use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::nginx::{BODY_PREFIX, Nginx};
+use gateway_tests::topology::Topology;
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_gw-test-client");
+
+/// httpbin.test stands for the task's external host.
+const SERVICE_ENTRY: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin, namespace: default}
+spec:
+  hosts: [httpbin.test]
+  ports:
+  - {number: 80, name: http-port, protocol: HTTP}
+  - {number: 443, name: tls, protocol: TLS}
+  location: MESH_EXTERNAL
+  resolution: DNS
+";
+
+const EGRESS_GATEWAY: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 443, name: tls, protocol: TLS}
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 198.18.10.2, labels: {istio: egressgateway}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: default}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [httpbin.test]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [httpbin.test]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: egressgateway-for-httpbin, namespace: default}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets: [{name: httpbin}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-httpbin-through-egress-gateway, namespace: default}
+spec:
+  hosts: [httpbin.test]
+  gateways: [istio-egressgateway, mesh]
+  tls:
+  - match:
+    - gateways: [mesh]
+      port: 443
+      sniHosts: [httpbin.test]
+    route:
+    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: httpbin, port: {number: 443}}
+  - match:
+    - gateways: [istio-egressgateway]
+      port: 443
+      sniHosts: [httpbin.test]
+    route:
+    - destination: {host: httpbin.test, port: {number: 443}}
+      weight: 100
+  http:
+  - match:
+    - gateways: [mesh]
+      port: 80
+    route:
+    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: httpbin, port: {number: 80}}
+      weight: 100
+  - match:
+    - gateways: [istio-egressgateway]
+      port: 80
+    route:
+    - destination: {host: httpbin.test, port: {number: 80}}
+      weight: 100
+";
+
+struct Setup {
+    topo: Topology,
+    nginx: Nginx,
+    _dns: Dnsmasq,
+    node: Gateway,
+    egress: Gateway,
+    ca: String,
+}
+
+/// `gateway_registers_httpbin`: whether the egress gateway's own config has
+/// the ServiceEntry (the node's always has).
+fn setup(gateway_registers_httpbin: bool) -> Setup {
+    let topo = Topology::build_with_egress_gateway();
+    let certs = certs::generate(&topo.temp.subdir("certs"), "httpbin.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
+    let dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("httpbin.test", "203.0.113.10")]);
+    let node_dir = topo.temp.subdir("node-config");
+    std::fs::write(node_dir.join("egress.yaml"), format!("{SERVICE_ENTRY}---\n{EGRESS_GATEWAY}")).unwrap();
+    let gw_dir = topo.temp.subdir("gateway-config");
+    let gw_yaml = if gateway_registers_httpbin { format!("{SERVICE_ENTRY}---\n{EGRESS_GATEWAY}") } else { EGRESS_GATEWAY.to_string() };
+    std::fs::write(gw_dir.join("egress.yaml"), gw_yaml).unwrap();
+    let egress_ns = topo.egress.as_ref().expect("egress namespace");
+    let egress = Gateway::start_in(&topo, egress_ns, GatewayConfig::egress_gateway(&topo, vec![gw_dir], "203.0.113.10:53"));
+    let node = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![PathBuf::from(&node_dir)]));
+    let ca = certs.ca_cert.to_string_lossy().into_owned();
+    Setup { topo, nginx, _dns: dns, node, egress, ca }
+}
+
+fn https(s: &Setup) -> (u16, String, String) {
+    curl_status(|a| s.topo.pod_a.command("curl", a), &["--cacert", &s.ca, "--resolve", "httpbin.test:443:203.0.113.10", "https://httpbin.test/"])
+}
+
+#[test]
+fn the_https_task_goes_through_the_egress_gateway_with_its_sni() {
+    let s = setup(true);
+    let (code, body, err) = https(&s);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}httpbin.test\n").as_str()), "{err}\nnode:\n{}\ngateway:\n{}", s.node.stderr_tail(), s.egress.stderr_tail());
+    let seen = s.nginx.wait_for_entries(1, Duration::from_secs(10));
+    assert_eq!((seen[0].remote_addr.to_string(), seen[0].sni.as_str()), (NODE_INTERNET_V4.to_string(), "httpbin.test"), "the internet sees the gateway's address and the original SNI");
+    let node = s.node.wait_json_line("connection", "steered TLS", |v| v["sni"] == "httpbin.test");
+    assert_eq!((node["decision"].as_str(), node["upstream"].as_str()), (Some("steer"), Some("198.18.10.2:443")), "{node}");
+    assert_eq!(node["route"]["name"], "direct-httpbin-through-egress-gateway", "{node}");
+    let gw = s.egress.wait_json_line("connection", "gateway TLS", |v| v["sni"] == "httpbin.test");
+    assert_eq!((gw["role"].as_str(), gw["decision"].as_str(), gw["upstream"].as_str()), (Some("egress-gateway"), Some("allow"), Some("203.0.113.10:443")), "{gw}");
+    assert_eq!(gw["src"].as_str().map(|a| a.starts_with("198.18.10.1")), Some(true), "{gw}");
+    drop((s.node, s.egress));
+    s.topo.teardown();
+}
+
+#[test]
+fn the_http_task_goes_through_the_egress_gateway_with_its_host() {
+    let s = setup(true);
+    let (code, body, err) = curl_status(|a| s.topo.pod_a.command("curl", a), &["--resolve", "httpbin.test:80:203.0.113.10", "http://httpbin.test/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}httpbin.test\n").as_str()), "{err}");
+    let seen = s.nginx.wait_for_entries(1, Duration::from_secs(10));
+    assert_eq!((seen[0].remote_addr.to_string(), seen[0].host.as_str()), (NODE_INTERNET_V4.to_string(), "httpbin.test"));
+    let node = s.node.wait_json_line("request", "steered HTTP", |v| v["host"] == "httpbin.test");
+    assert_eq!((node["decision"].as_str(), node["upstream"].as_str()), (Some("steer"), Some("198.18.10.2:80")), "{node}");
+    let gw = s.egress.wait_json_line("request", "gateway HTTP", |v| v["host"] == "httpbin.test");
+    assert_eq!((gw["role"].as_str(), gw["decision"].as_str(), gw["status"].as_u64()), (Some("egress-gateway"), Some("allow"), Some(200)), "{gw}");
+    assert!(s.egress.metric("gateway_requests_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"httpbin.test\",role=\"egress-gateway\"") >= 1);
+    drop((s.node, s.egress));
+    s.topo.teardown();
+}
+
+#[test]
+fn a_stopped_gateway_fails_fast_and_nothing_goes_direct() {
+    let mut s = setup(true);
+    s.egress.stop();
+    let start = Instant::now();
+    let (code, _, err) = https(&s);
+    let took = start.elapsed();
+    assert_eq!(code, 0, "{err}");
+    assert!(took < Duration::from_secs(2), "the request should fail fast, took {took:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(s.nginx.access_log().is_empty(), "nothing reaches the internet");
+    let node = s.node.wait_json_line("connection", "gateway down", |v| v["sni"] == "httpbin.test");
+    assert_eq!((node["decision"].as_str(), node["outcome"].as_str()), (Some("steer"), Some("upstream-unreachable")), "{node}");
+    drop((s.node, s.egress));
+    s.topo.teardown();
+}
+
+#[test]
+fn the_gateway_applies_its_own_registry_and_the_node_refuses_direct_addresses() {
+    let s = setup(false);
+    let (code, _, err) = https(&s);
+    assert_eq!(code, 0, "the gateway must refuse a host it does not register: {err}");
+    let gw = s.egress.wait_json_line("connection", "gateway denial", |v| v["sni"] == "httpbin.test");
+    assert_eq!((gw["decision"].as_str(), gw["reason"].as_str()), (Some("deny"), Some("not-registered")), "{gw}");
+    // Dialling the internet server's IP directly: denied on the node.
+    let summary = run_echo_client(|a| s.topo.pod_a.command(CLIENT, a), &EchoRun { timeout: Duration::from_secs(5), ..EchoRun::to(&[sock(INTERNET_V4, 7)]) });
+    assert!(!summary.results[0].intact, "{}", summary.raw);
+    let node = s.node.wait_json_line("connection", "direct dial", |v| v["orig_dst"] == "203.0.113.10:7");
+    assert_eq!((node["decision"].as_str(), node["reason"].as_str()), (Some("deny"), Some("not-registered")), "{node}");
+    assert!(s.nginx.access_log().is_empty());
+    drop((s.node, s.egress));
+    s.topo.teardown();
+}

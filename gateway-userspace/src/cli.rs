@@ -23,6 +23,9 @@ pub enum Command {
     Detach(DetachArgs),
     /// Check Istio YAML and print every finding; exit 0 clean, 1 errors, 2 unreadable.
     Validate(ValidateArgs),
+    /// Generate a test CA and certificates (mesh identities, servers) to try
+    /// mutual TLS without an external PKI.
+    Certs(crate::tls::CertsArgs),
 }
 
 /// How the Istio YAML is read, shared by `run` and `validate`.

@@ -18,4 +18,5 @@ pub mod proxy;
 pub mod reload;
 pub mod run;
 pub mod sniff;
+pub mod tls;
 pub mod validate;

@@ -123,6 +123,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         dns: dns_memory.clone(),
         resolver: Arc::new(Resolver::new(upstreams, args.socket_mark)),
         rotate: Default::default(),
+        originations: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {

@@ -191,3 +191,99 @@ fn the_gateway_applies_its_own_registry_and_the_node_refuses_direct_addresses() 
     drop((s.node, s.egress));
     s.topo.teardown();
 }
+
+/// Istio's "egress gateway with TLS origination" task: the pod sends plain
+/// HTTP; the gateway originates TLS, verified against `rule_ca`.
+fn origination_yaml(rule_ca: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure, namespace: default}}
+spec:
+  hosts: [secure.test]
+  ports:
+  - {{number: 80, name: http-port, protocol: HTTP}}
+  - {{number: 443, name: https-port, protocol: HTTPS}}
+  location: MESH_EXTERNAL
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: istio-egressgateway, namespace: istio-system}}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{{address: 198.18.10.2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: istio-egressgateway, namespace: default}}
+spec:
+  selector: {{istio: egressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [secure.test]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: direct-secure-through-egress-gateway, namespace: default}}
+spec:
+  hosts: [secure.test]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{{gateways: [mesh], port: 80}}]
+    route: [{{destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, port: {{number: 80}}}}}}]
+  - match: [{{gateways: [istio-egressgateway], port: 80}}]
+    route: [{{destination: {{host: secure.test, port: {{number: 443}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: originate-tls-for-secure, namespace: default}}
+spec:
+  host: secure.test
+  trafficPolicy:
+    portLevelSettings:
+    - port: {{number: 443}}
+      tls: {{mode: SIMPLE, caCertificates: {rule_ca}, sni: secure.test}}
+"
+    )
+}
+
+fn origination_run(right_ca: bool) -> (u16, String, Vec<gateway_tests::nginx::AccessLogEntry>, Gateway, Gateway, Topology) {
+    let topo = Topology::build_with_egress_gateway();
+    let certs = certs::generate(&topo.temp.subdir("certs"), "secure.test");
+    let other = certs::generate(&topo.temp.subdir("other-ca"), "secure.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
+    let dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("secure.test", "203.0.113.10")]);
+    let ca = if right_ca { &certs.ca_cert } else { &other.ca_cert };
+    let dir = topo.temp.subdir("config");
+    std::fs::write(dir.join("egress.yaml"), origination_yaml(&ca.to_string_lossy())).unwrap();
+    let egress_ns = topo.egress.as_ref().expect("egress namespace");
+    let egress = Gateway::start_in(&topo, egress_ns, GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53"));
+    let node = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![dir]));
+    let (code, body, _) = curl_status(|a| topo.pod_a.command("curl", a), &["--resolve", "secure.test:80:203.0.113.10", "http://secure.test/"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = nginx.access_log();
+    drop((nginx, dns));
+    (code, body, seen, node, egress, topo)
+}
+
+#[test]
+fn the_gateway_originates_tls_for_plain_http_and_a_wrong_ca_fails_with_503() {
+    let (code, body, seen, node, egress, topo) = origination_run(true);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}secure.test\n").as_str()), "gateway:\n{}", egress.stderr_tail());
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].server_port, seen[0].sni.as_str(), seen[0].remote_addr.to_string()), (443, "secure.test", NODE_INTERNET_V4.to_string()), "the internet sees TLS from the gateway");
+    let line = egress.wait_json_line("request", "originated", |v| v["host"] == "secure.test");
+    assert_eq!((line["upstream"].as_str(), line["status"].as_u64()), (Some("203.0.113.10:443"), Some(200)), "{line}");
+    drop((node, egress));
+    topo.teardown();
+
+    let (code, _, seen, node, egress, topo) = origination_run(false);
+    assert_eq!(code, 503, "a CA that does not sign the server's certificate");
+    assert!(seen.iter().all(|e| e.status != 200), "no request completes: {seen:?}");
+    drop((node, egress));
+    topo.teardown();
+}

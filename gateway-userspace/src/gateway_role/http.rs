@@ -85,14 +85,24 @@ async fn request(
         Some(route) => {
             let port = route.port.unwrap_or(plan.port);
             record.route = Some(route.clone());
-            match decide_exit(&config.policy, &ctx.workload, &route.destination, port, false) {
+            // Originated TLS goes out as TLS: the registry checks it as such.
+            let tls = out.originations.for_destination(&config, &ctx.workload.namespace, &route.destination, port);
+            let originates = matches!(tls, Ok(Some(_)));
+            match decide_exit(&config.policy, &ctx.workload, &route.destination, port, originates) {
                 Verdict::Deny { reason, matched } => {
                     record.deny(reason.as_str(), matched);
                     text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()))
                 }
                 Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
                     record.allow(reason.as_str(), matched);
-                    match pool.send(out.dialer(), &target, req).await {
+                    let forwarded = match tls {
+                        Ok(tls) => pool.send(out.dialer(), &target, tls, req).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "TLS origination settings do not load");
+                            Err(StatusCode::SERVICE_UNAVAILABLE)
+                        }
+                    };
+                    match forwarded {
                         Ok((resp, addr)) => {
                             record.upstream = Some(addr);
                             resp

@@ -113,7 +113,19 @@ impl HttpEgress {
                 if let Verdict::Steer { route, .. } = &verdict {
                     (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
                 }
-                match self.forward(target, req).await {
+                let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
+                let tls = match host {
+                    Some(h) => self.ctx.originations.for_destination(&self.config, &self.workload.namespace, &h, target_port(target)),
+                    None => Ok(None),
+                };
+                let forwarded = match tls {
+                    Ok(tls) => self.upstreams.send(self.ctx.dialer(), target, tls, req).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS origination settings do not load");
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    }
+                };
+                match forwarded {
                     Ok((resp, upstream)) => {
                         record.upstream = Some(upstream);
                         resp
@@ -144,7 +156,13 @@ impl HttpEgress {
         }
     }
 
-    async fn forward(&self, target: &Target, req: Request<Incoming>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        self.upstreams.send(self.ctx.dialer(), target, req).await
+}
+
+/// The port a target is reached on.
+pub fn target_port(target: &Target) -> u16 {
+    match target {
+        Target::Original(a) => a.port(),
+        Target::Resolve { port, .. } => *port,
+        Target::Endpoints(list) => list.first().map_or(0, |a| a.port()),
     }
 }

@@ -11,38 +11,70 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::sync::Mutex;
 
-use super::{addrs::UpstreamAddr, upstream::Dialer};
+use super::{addrs::UpstreamAddr, origination::Origination, upstream::Dialer};
 use crate::policy::Target;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
+/// Connections by target and, when TLS is originated, the server name.
 #[derive(Default)]
 pub struct UpstreamPool {
-    conns: Mutex<HashMap<Target, (SendRequest<Incoming>, UpstreamAddr)>>,
+    conns: Mutex<HashMap<(Target, Option<String>), (SendRequest<Incoming>, UpstreamAddr)>>,
 }
 
 impl UpstreamPool {
     /// Sends `req` over a kept connection to `target`, opening one if needed.
     /// A connect failure is 503, as Envoy answers it; a failed exchange 502.
-    pub async fn send(&self, dialer: Dialer<'_>, target: &Target, req: Request<Incoming>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+    ///
+    /// With `tls`, the connection speaks TLS to the target (origination); a
+    /// failed handshake (an untrusted certificate, say) is 503.
+    pub async fn send(
+        &self,
+        dialer: Dialer<'_>,
+        target: &Target,
+        tls: Option<Origination>,
+        req: Request<Incoming>,
+    ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+        let key = (target.clone(), tls.as_ref().map(|(_, name)| name.clone()));
         let mut pool = self.conns.lock().await;
-        let reusable = pool.get(target).is_some_and(|(s, _)| !s.is_closed());
+        let reusable = pool.get(&key).is_some_and(|(s, _)| !s.is_closed());
         if !reusable {
             let (stream, addr) = dialer.connect(target).await.map_err(|e| {
                 tracing::debug!(?target, error = %e, "upstream connect failed");
                 StatusCode::SERVICE_UNAVAILABLE
             })?;
-            let (sender, conn) = hyper::client::conn::http1::Builder::new()
-                .preserve_header_case(true)
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|_| StatusCode::BAD_GATEWAY)?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            pool.insert(target.clone(), (sender, addr));
+            let builder = {
+                let mut b = hyper::client::conn::http1::Builder::new();
+                b.preserve_header_case(true);
+                b
+            };
+            let sender = match tls {
+                None => {
+                    let (sender, conn) = builder.handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    sender
+                }
+                Some((config, name)) => {
+                    let handshake = crate::tls::originate(stream, &name, config);
+                    let tls_stream = tokio::time::timeout(dialer.timeout, handshake)
+                        .await
+                        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
+                        .map_err(|e| {
+                            tracing::warn!(?target, server_name = %name, error = %e, "TLS origination failed");
+                            StatusCode::SERVICE_UNAVAILABLE
+                        })?;
+                    let (sender, conn) = builder.handshake(TokioIo::new(tls_stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    sender
+                }
+            };
+            pool.insert(key.clone(), (sender, addr));
         }
-        let (sender, addr) = pool.get_mut(target).expect("inserted above");
+        let (sender, addr) = pool.get_mut(&key).expect("inserted above");
         let addr = *addr;
         sender.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
         let fut = sender.send_request(req);

@@ -32,6 +32,8 @@ pub struct OutboundContext {
     pub dns: Arc<dyn DnsKnowledge + Send + Sync>,
     pub resolver: Arc<dyn NameResolver>,
     pub rotate: std::sync::atomic::AtomicUsize,
+    /// TLS origination configs built from DestinationRules.
+    pub originations: super::origination::Originations,
 }
 
 impl OutboundContext {

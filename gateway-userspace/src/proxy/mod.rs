@@ -7,6 +7,7 @@
 //! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
 //! - `http_pool.rs`: upstream HTTP connections kept per target.
+//! - `origination.rs`: TLS to the destination when a DestinationRule asks.
 //! - `deny.rs`: what a denied client sees.
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
@@ -18,6 +19,7 @@ pub mod deny;
 mod http_egress;
 pub mod http_pool;
 mod listener;
+pub mod origination;
 pub mod peek;
 pub mod relay;
 mod upstream;

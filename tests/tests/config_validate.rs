@@ -21,8 +21,14 @@ fn validate(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn good_fixtures_and_the_bundled_examples_validate_clean() {
-    for dir in [fixtures("istio/good/v1"), fixtures("istio/good/v1beta1"), fixtures("istio/good/v1alpha3"), PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))] {
-        let (code, out, err) = validate(&[dir.to_str().unwrap(), "--labels", "istio=ingressgateway"]);
+    let examples = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"));
+    for (dir, labels) in [
+        (fixtures("istio/good/v1"), "istio=ingressgateway"),
+        (fixtures("istio/good/v1beta1"), "istio=ingressgateway"),
+        (fixtures("istio/good/v1alpha3"), "istio=ingressgateway"),
+        (examples, "istio=egressgateway"),
+    ] {
+        let (code, out, err) = validate(&[dir.to_str().unwrap(), "--labels", labels]);
         assert_eq!(code, 0, "{}: {out}{err}", dir.display());
         assert!(out.contains("0 error(s), 0 warning(s)"), "{}: {out}", dir.display());
     }

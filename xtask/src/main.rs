@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: everything needed to build, try and test the
 //! gateway on a fresh Debian machine.
 
+mod bench;
 mod build;
 mod cgroup;
 mod prereqs;
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure the gateway against no proxy, iptables redirection and HAProxy.
+    Bench(bench::Options),
     /// Install what is missing, then build the kernel programs and `gateway`.
     Build(build::Options),
     /// Build, then run `gateway` on examples/, intercepting a demo cgroup.
@@ -31,6 +34,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Bench(o) => bench::bench(o),
         Command::Build(o) => build::build(&o),
         Command::Run(o) => run::run(&o),
         Command::Shell => shell::shell(),

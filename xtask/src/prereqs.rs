@@ -14,6 +14,11 @@ const BUILD_PACKAGES: &[&str] =
 pub const TEST_PACKAGES: &[&str] =
     &["iproute2", "bpftool", "curl", "openssl", "nginx-light", "socat", "procps", "util-linux", "dash", "dnsmasq-base", "bind9-dnsutils", "python3", "iptables"];
 
+/// Peers and tools the benchmark drives: HAProxy, nginx, wrk and iperf3 as
+/// servers and clients, iptables for the redirecting modes.
+pub const BENCH_PACKAGES: &[&str] =
+    &["iproute2", "bpftool", "curl", "util-linux", "procps", "iptables", "haproxy", "nginx-light", "wrk", "iperf3"];
+
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn ensure_build_tools() -> anyhow::Result<()> {

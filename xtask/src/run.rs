@@ -34,8 +34,13 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     println!();
     println!("xtask: gateway intercepts the demo cgroup {}", cg.display());
     println!("xtask: open a shell whose connections it intercepts with:   sudo cargo xtask shell");
-    println!("xtask: every connection from that shell appears here as one JSON line when it closes.");
-    println!("xtask: admin endpoint: curl http://127.0.0.1:15000/ready   (Ctrl-C stops)");
+    println!("xtask: in that shell, try:");
+    println!("xtask:   curl -sI https://httpbin.org/      # registered: leaves through the egress gateway (:8443, passthrough)");
+    println!("xtask:   curl -sI http://httpbin.org/       # registered: through the egress gateway (:8080, by Host)");
+    println!("xtask:   curl -sI https://example.com/      # not registered: TLS access_denied alert");
+    println!("xtask: every connection appears here as one JSON line when it closes: \"decision\":\"steer\" on the");
+    println!("xtask: node side, \"role\":\"egress-gateway\" for the exit. The config is in examples/.");
+    println!("xtask: admin endpoint: curl http://127.0.0.1:15000/config_dump   (Ctrl-C stops)");
     println!();
 
     let mut child = Command::new(gateway_binary(o.release))
@@ -46,6 +51,8 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
         .arg(&cg)
         .arg("--bpffs")
         .arg(DEMO_BPFFS)
+        // This instance is the egress gateway of examples/ too.
+        .args(["--labels", "istio=egressgateway"])
         .args(&o.gateway_args)
         .spawn()
         .context("starting gateway")?;

@@ -41,7 +41,7 @@ pub async fn serve(labels: &Labels, namespace: &str, outbound: Arc<OutboundConte
     });
     let mut bound = Vec::new();
     for plan in ports {
-        let listener = bind_any(plan.port).with_context(|| format!("binding Gateway port {}", plan.port))?;
+        let listener = bind(plan.bind, plan.port).with_context(|| format!("binding Gateway port {}", plan.port))?;
         tracing::info!(port = plan.port, kind = ?plan.kind, gateways = ?plan.gateways, "gateway listening");
         bound.push(plan.port);
         tokio::spawn(accept_loop(listener, Arc::new(plan), ctx.clone()));
@@ -49,12 +49,17 @@ pub async fn serve(labels: &Labels, namespace: &str, outbound: Arc<OutboundConte
     Ok(bound)
 }
 
-/// `[::]:port`, accepting IPv4 too.
-fn bind_any(port: u16) -> std::io::Result<TcpListener> {
-    let socket = TcpSocket::new_v6()?;
+/// The server's `bind` address, or `[::]` accepting IPv4 too.
+fn bind(addr: Option<std::net::IpAddr>, port: u16) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        Some(std::net::IpAddr::V4(_)) => TcpSocket::new_v4()?,
+        _ => TcpSocket::new_v6()?,
+    };
     socket.set_reuseaddr(true)?;
-    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6V6Only, &false).map_err(std::io::Error::from)?;
-    socket.bind(SocketAddr::from(([0u16; 8], port)))?;
+    if addr.is_none() {
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6V6Only, &false).map_err(std::io::Error::from)?;
+    }
+    socket.bind(SocketAddr::new(addr.unwrap_or(std::net::IpAddr::from([0u16; 8])), port))?;
     socket.listen(4096)
 }
 

@@ -1,11 +1,12 @@
 //! Which `Gateway` servers this instance serves, and how a connection on
 //! one of their ports is routed by the VirtualServices bound to them.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, net::IpAddr};
 
 use crate::{
     config::{
         GatewayRef, Labels, Protocol, ServerTlsMode, Snapshot,
+        resources::gateway::Bind,
         hosts::host_matches,
         resources::common::Destination,
     },
@@ -24,6 +25,8 @@ pub enum ServerKind {
 /// One listening port and the Gateways (namespace, name) that claim it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortPlan {
+    /// The server's `bind` address; all addresses when absent.
+    pub bind: Option<IpAddr>,
     pub port: u16,
     pub kind: ServerKind,
     pub gateways: Vec<(String, String)>,
@@ -32,7 +35,7 @@ pub struct PortPlan {
 /// The ports to listen on, from the Gateways whose selector matches `labels`.
 /// Servers this role cannot serve yet are reported, not served.
 pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>) {
-    let mut ports: BTreeMap<u16, PortPlan> = BTreeMap::new();
+    let mut ports: BTreeMap<(Option<IpAddr>, u16), PortPlan> = BTreeMap::new();
     let mut skipped = Vec::new();
     for gw in snapshot.gateways_for_instance(labels) {
         for server in &gw.servers {
@@ -52,7 +55,17 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>
                     continue;
                 }
             };
-            let plan = ports.entry(server.port.number).or_insert(PortPlan { port: server.port.number, kind, gateways: Vec::new() });
+            let bind = match &server.bind {
+                None => None,
+                Some(Bind::Ip(ip)) => Some(*ip),
+                Some(Bind::Unix(path)) => {
+                    skipped.push(format!("{}/{} port {} (bind {path})", gw.meta.namespace, gw.meta.name, server.port.number));
+                    continue;
+                }
+            };
+            let plan = ports
+                .entry((bind, server.port.number))
+                .or_insert(PortPlan { bind, port: server.port.number, kind, gateways: Vec::new() });
             let id = (gw.meta.namespace.clone(), gw.meta.name.clone());
             if plan.kind == kind && !plan.gateways.contains(&id) {
                 plan.gateways.push(id);
@@ -157,7 +170,7 @@ mod tests {
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
         let (ports, skipped) = plan(&s, &labels);
-        assert_eq!(ports, vec![PortPlan { port: 443, kind: ServerKind::Passthrough, gateways: vec![("default".into(), "egressgateway".into())] }]);
+        assert_eq!(ports, vec![PortPlan { bind: None, port: 443, kind: ServerKind::Passthrough, gateways: vec![("default".into(), "egressgateway".into())] }]);
         assert!(skipped.is_empty());
         assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.is_empty());
     }

@@ -1,0 +1,91 @@
+//! What every figure needs: the topology, the running servers, the plan,
+//! the results, and a way to run one client of one mode while the CPU it
+//! costs is counted, machine-wide and in the proxy's process.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::{
+    Plan,
+    modes::Mode,
+    procs::{self, CpuUse},
+    results::{Figure, Results},
+    servers::Servers,
+    topology::Topology,
+};
+
+pub struct Harness<'a> {
+    pub topo: &'a Topology,
+    pub servers: &'a Servers,
+    pub tool: &'a Path,
+    pub plan: &'a Plan,
+    pub results: Results,
+}
+
+/// What one client run produced.
+pub struct Run {
+    pub stdout: String,
+    pub cpu: CpuUse,
+}
+
+impl Run {
+    /// The last JSON line of stdout.
+    pub fn json(&self) -> anyhow::Result<Value> {
+        let line = self.stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON output")?;
+        serde_json::from_str(line).context("parsing the tool's JSON output")
+    }
+}
+
+impl Harness<'_> {
+    /// `program args…` as a client of `mode`, bounded by `limit`.
+    pub fn client(&self, mode: Mode, program: &Path, args: &[String], limit: Duration) -> anyhow::Result<Run> {
+        let cmd = procs::command(&self.topo.client_place(mode), program, args);
+        let pid = self.servers.proxy_pid(mode);
+        let before = procs::cpu_sample(pid);
+        let stdout = procs::output(cmd, limit)?;
+        let cpu = before.until(&procs::cpu_sample(pid));
+        Ok(Run { stdout, cpu })
+    }
+
+    /// One of our own tools (`cargo xtask bench <tool> …`) as a client of `mode`.
+    pub fn tool(&self, mode: Mode, tool_args: &[String], limit: Duration) -> anyhow::Result<Run> {
+        let mut args = vec!["bench".to_string()];
+        args.extend(tool_args.iter().cloned());
+        self.client(mode, self.tool, &args, limit)
+    }
+
+    /// Runs `measure` for every repetition and every mode, interleaved
+    /// (A B C D E A B C D E …) so that drift touches all modes alike.
+    /// A failed run is noted and leaves a gap.
+    pub fn interleaved(
+        &mut self,
+        what: &str,
+        reps: usize,
+        mut measure: impl FnMut(&mut Self, Mode, usize) -> anyhow::Result<()>,
+    ) {
+        for rep in 0..reps {
+            print!("bench: {what}, repetition {}/{reps}:", rep + 1);
+            for mode in Mode::ALL {
+                print!(" {}", mode.letter());
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                if let Err(e) = measure(self, mode, rep) {
+                    print!("(failed)");
+                    self.results.note(format!("{what}, mode {}, repetition {}: {e:#}", mode.title(), rep + 1));
+                }
+            }
+            println!();
+        }
+    }
+
+    pub fn record(&mut self, fig: &Figure<'_>, mode: Mode, rep: usize, value: f64) {
+        self.results.record(fig, mode, rep, Some(value));
+    }
+}
+
+/// Arguments from words, for building command lines.
+pub fn args(words: &[&dyn ToString]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}

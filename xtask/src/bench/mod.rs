@@ -1,0 +1,249 @@
+//! `cargo xtask bench [--quick]`: what the gateway costs next to no proxy,
+//! iptables redirection and HAProxy, all measured in one run.
+//!
+//! A sealed topology (client, node and server namespaces; see `topology`)
+//! carries five modes (see `modes`), measured interleaved in every
+//! repetition so that drift on a noisy machine touches them alike. The
+//! figures each have a file: `conn_rate`, `latency`, `http`, `bulk`,
+//! `memory`, `policy`. `report` and `svg` write `target/bench/`.
+//! The clients and the echo server are this program's own hidden
+//! subcommands (`tool`), run from its release build.
+
+mod bulk;
+mod conn_rate;
+mod harness;
+mod http;
+mod latency;
+mod memory;
+mod modes;
+mod policy;
+mod procs;
+mod report;
+mod results;
+mod servers;
+mod svg;
+mod tool;
+mod topology;
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+
+use crate::{
+    build::{self, gateway_binary, workspace_root},
+    prereqs::{self, BENCH_PACKAGES},
+};
+use harness::Harness;
+use results::Results;
+use servers::Servers;
+use topology::Topology;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Shorter runs and fewer repetitions: finishes in under 3 minutes.
+    #[arg(long)]
+    pub quick: bool,
+    /// Use the binaries already built instead of building them first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Run only these figures: conn-rate, latency, http, bulk, memory, policy.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    #[command(subcommand)]
+    pub tool: Option<tool::Tool>,
+}
+
+/// How long and how often each figure runs.
+pub struct Plan {
+    pub quick: bool,
+    /// Repetitions of connection rate and latency.
+    pub reps: usize,
+    /// Repetitions of the longer figures (HTTP maximum, bulk).
+    pub reps_short: usize,
+    pub http_fixed_reps: usize,
+    pub conn_seconds: f64,
+    pub ping_seconds: f64,
+    pub http_fixed_seconds: f64,
+    pub http_max_seconds: u64,
+    pub bulk_seconds: u64,
+    pub idle_levels: Vec<usize>,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        let idle_levels = vec![1_000, 5_000, 9_000];
+        if quick {
+            Plan {
+                quick,
+                reps: 3,
+                reps_short: 2,
+                http_fixed_reps: 1,
+                conn_seconds: 0.6,
+                ping_seconds: 0.8,
+                http_fixed_seconds: 3.0,
+                http_max_seconds: 1,
+                bulk_seconds: 1,
+                idle_levels,
+            }
+        } else {
+            Plan {
+                quick,
+                reps: 5,
+                reps_short: 3,
+                http_fixed_reps: 3,
+                conn_seconds: 2.0,
+                ping_seconds: 3.0,
+                http_fixed_seconds: 20.0,
+                http_max_seconds: 5,
+                bulk_seconds: 4,
+                idle_levels,
+            }
+        }
+    }
+
+    fn repetitions(&self) -> String {
+        format!(
+            "{} (HTTP maximum and bulk {}, HTTP at a fixed rate {} × {} s)",
+            self.reps, self.reps_short, self.http_fixed_reps, self.http_fixed_seconds
+        )
+    }
+}
+
+pub fn bench(o: Options) -> anyhow::Result<()> {
+    if let Some(tool) = o.tool {
+        return tool::run(tool);
+    }
+    prereqs::require_root("build network namespaces and attach kernel programs")?;
+    prereqs::ensure_packages(BENCH_PACKAGES)?;
+    prereqs::ensure_bpffs()?;
+    let root = workspace_root();
+    let gateway = gateway_binary(true);
+    if !o.no_build {
+        build_all(&root, &gateway, wanted(&o.only, "policy"))?;
+    }
+    let tool = servers::tool_binary(&root)?;
+    procs::raise_nofile_limit();
+    topology::remove_stale(&gateway);
+
+    let plan = Plan::new(o.quick);
+    let started = Instant::now();
+    let topo = Topology::build(&gateway)?;
+    let measured = network_figures(&topo, &gateway, &tool, &plan, &o.only);
+    topo.save_logs(&root.join("target/bench/logs"));
+    topo.teardown();
+    let mut results = match measured {
+        Ok(r) => r,
+        Err(e) => {
+            report_leftovers(&topo);
+            return Err(e);
+        }
+    };
+    if wanted(&o.only, "policy") {
+        match policy::measure(&root, plan.quick) {
+            Ok(v) => {
+                results.sections.insert("policy".into(), v);
+            }
+            Err(e) => results.note(format!("policy benchmark: {e:#}")),
+        }
+    }
+    let meta = report::Meta {
+        date: date(),
+        machine: machine(),
+        quick: plan.quick,
+        repetitions: plan.repetitions(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let dir = root.join("target/bench");
+    let md = report::write(&dir, &meta, &results)?;
+    println!("\n{md}");
+    println!("bench: wrote {0}/results.md, {0}/results.json and {0}/chart.svg", dir.display());
+    println!("bench: took {:.0} s", meta.seconds);
+    report_leftovers(&topo);
+    Ok(())
+}
+
+/// Whether `--only` (empty: everything) includes `figure`.
+fn wanted(only: &[String], figure: &str) -> bool {
+    only.is_empty() || only.iter().any(|f| f == figure)
+}
+
+fn network_figures(topo: &Topology, gateway: &Path, tool: &Path, plan: &Plan, only: &[String]) -> anyhow::Result<Results> {
+    // The echo server outlives any plan; it is stopped at the end anyway.
+    let servers = Servers::start(topo, gateway, tool, Duration::from_secs(3600))?;
+    servers.check_paths(topo, tool)?;
+    println!("bench: every mode reaches the server by its own path");
+    let mut h = Harness { topo, servers: &servers, tool, plan, results: Results::default() };
+    let figures: [(&str, fn(&mut Harness<'_>)); 5] = [
+        ("conn-rate", conn_rate::measure),
+        ("latency", latency::measure),
+        ("http", http::measure),
+        ("bulk", bulk::measure),
+        ("memory", memory::measure),
+    ];
+    for (name, measure) in figures {
+        if wanted(only, name) {
+            measure(&mut h);
+        }
+    }
+    Ok(h.results)
+}
+
+fn report_leftovers(topo: &Topology) {
+    let left = topo.leftovers();
+    if left.is_empty() {
+        println!("bench: nothing left behind");
+    }
+    for l in left {
+        eprintln!("bench: left behind: {l}");
+    }
+}
+
+/// The gateway (release), the release build of this program (its clients
+/// and server), and the policy benchmark.
+fn build_all(root: &Path, gateway: &Path, policy_bench: bool) -> anyhow::Result<()> {
+    if let Err(e) = build::build(&build::Options { release: true }) {
+        if !gateway.is_file() {
+            return Err(e);
+        }
+        eprintln!("bench: building the gateway failed ({e:#}); using the binary already at {}", gateway.display());
+    }
+    prereqs::run(Command::new("cargo").current_dir(root).args(["build", "-j1", "--release", "--package", "xtask"]))
+        .context("building the benchmark tools")?;
+    if policy_bench {
+        prereqs::run(policy::command(root).arg("--no-run")).context("building the policy benchmark")?;
+    }
+    Ok(())
+}
+
+fn date() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mem_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    format!(
+        "{model}, {} CPUs, {:.0} GiB, Linux {}",
+        procs::cpu_count(),
+        mem_kib / 1048576.0,
+        kernel.trim()
+    )
+}

@@ -1,0 +1,138 @@
+//! The five ways a client reaches the server, and the addresses each uses.
+//!
+//! Every service listens on one port per mode, so the iptables rules of
+//! modes B and D (keyed by destination port) never touch the other modes.
+//!
+//! ```text
+//!  client 198.18.1.2 ── c0 198.18.1.1 ┐
+//!                                     node (lo 198.18.0.1: proxies) ── s0 198.19.0.1 ── 198.19.0.10 server
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+pub const NODE_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+pub const PROXY_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub const NODE_SERVER_SIDE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
+
+/// The gateway's transparent proxy port (eBPF and iptables interception).
+pub const GATEWAY_PORT: u16 = 15001;
+/// HAProxy's transparent listener.
+pub const HAPROXY_PORT: u16 = 15004;
+/// The gateway's admin endpoint, inside the node namespace.
+pub const ADMIN: &str = "127.0.0.1:15000";
+/// Explicit listeners are at the service's base port plus this.
+const EXPLICIT_OFFSET: u16 = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    /// A: no interception; the physical limit.
+    Direct,
+    /// B: iptables DNAT to the gateway, which reads SO_ORIGINAL_DST.
+    Iptables,
+    /// C: the gateway's kernel programs redirect connect().
+    Ebpf,
+    /// D: iptables DNAT to HAProxy, a transparent TCP forwarder.
+    Haproxy,
+    /// E: the client addresses the gateway's explicit listener.
+    Explicit,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 5] = [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
+
+    pub fn letter(self) -> &'static str {
+        ["A", "B", "C", "D", "E"][self.index()]
+    }
+
+    pub fn name(self) -> &'static str {
+        ["direct", "iptables", "ebpf", "haproxy", "explicit"][self.index()]
+    }
+
+    /// `A direct`, as table headings show it.
+    pub fn title(self) -> String {
+        format!("{} {}", self.letter(), self.name())
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the client runs in the cgroup the kernel programs intercept.
+    pub fn in_intercepted_cgroup(self) -> bool {
+        self == Mode::Ebpf
+    }
+
+    /// Where the client connects for `service`.
+    pub fn target(self, service: Service) -> SocketAddr {
+        let addr = match self {
+            Mode::Explicit => SocketAddrV4::new(PROXY_IP, service.base_port() + EXPLICIT_OFFSET),
+            _ => SocketAddrV4::new(SERVER_IP, service.port(self)),
+        };
+        SocketAddr::V4(addr)
+    }
+
+    /// The source address the server sees: the client's own, or the node's
+    /// when a proxy carried the connection.
+    pub fn expected_peer(self) -> Ipv4Addr {
+        if self == Mode::Direct { CLIENT_IP } else { NODE_SERVER_SIDE }
+    }
+}
+
+/// What the server namespace offers, each on one port per mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// Our echo server (connection rate, ping-pong, idle connections).
+    Echo,
+    /// nginx serving a 1 KiB file.
+    Http,
+    /// iperf3.
+    Iperf,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Echo, Service::Http, Service::Iperf];
+
+    pub fn base_port(self) -> u16 {
+        match self {
+            Service::Echo => 7100,
+            Service::Http => 8100,
+            Service::Iperf => 9100,
+        }
+    }
+
+    /// The server port that `mode`'s connections end at.
+    pub fn port(self, mode: Mode) -> u16 {
+        self.base_port() + mode.index() as u16
+    }
+
+    /// The server ports of all modes.
+    pub fn ports(self) -> Vec<u16> {
+        Mode::ALL.iter().map(|&m| self.port(m)).collect()
+    }
+
+    /// `LISTEN=UPSTREAM` for the gateway's explicit listener (mode E).
+    pub fn forward_arg(self) -> String {
+        format!(
+            "{}={}",
+            Mode::Explicit.target(self),
+            SocketAddrV4::new(SERVER_IP, self.port(Mode::Explicit))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mode_has_its_own_server_port() {
+        let mut ports: Vec<u16> = Service::ALL.iter().flat_map(|s| s.ports()).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 15);
+        assert_eq!(Mode::Explicit.target(Service::Http).to_string(), "198.18.0.1:18100");
+        assert_eq!(Service::Echo.forward_arg(), "198.18.0.1:17100=198.19.0.10:7104");
+    }
+}

@@ -1,0 +1,53 @@
+//! Figure 6: policy decision time against 10 to 100,000 ServiceEntry hosts
+//! (criterion, `gateway-userspace/benches/policy.rs`), and the memory of the
+//! compiled snapshot, which that benchmark prints.
+
+use std::{fs, path::Path, process::Command, time::Duration};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use super::procs;
+
+const KINDS: [&str; 3] = ["exact", "wildcard", "cidr"];
+const SIZES: [u64; 4] = [10, 1_000, 10_000, 100_000];
+
+/// `cargo bench` command for the policy benchmark.
+pub fn command(root: &Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root).args(["bench", "-j1", "--package", "gateway-userspace", "--bench", "policy"]);
+    cmd
+}
+
+/// Runs the benchmark (already built) and collects its medians and memory.
+pub fn measure(root: &Path, quick: bool) -> anyhow::Result<Value> {
+    let mut cmd = command(root);
+    cmd.arg("--");
+    if quick {
+        cmd.args(["--warm-up-time", "0.3", "--measurement-time", "0.7", "--sample-size", "20"]);
+    } else {
+        cmd.args(["--warm-up-time", "1", "--measurement-time", "3"]);
+    }
+    println!("bench: policy decisions (criterion)…");
+    let out = procs::output(cmd, Duration::from_secs(600)).context("running the policy benchmark")?;
+    let memory: Vec<Value> =
+        out.lines().filter_map(|l| l.strip_prefix("policy-memory ")).filter_map(|j| serde_json::from_str(j).ok()).collect();
+    let mut decisions = Vec::new();
+    for kind in KINDS {
+        for hosts in SIZES {
+            let file = root.join(format!("target/criterion/policy-{kind}/{hosts}/new/estimates.json"));
+            let Ok(text) = fs::read_to_string(&file) else { continue };
+            let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+            let ns = |k: &str| v[k]["point_estimate"].as_f64();
+            let bytes = memory.iter().find(|m| m["kind"] == kind && m["hosts"] == hosts).map(|m| m["bytes"].clone());
+            decisions.push(json!({
+                "kind": kind,
+                "hosts": hosts,
+                "median_ns": ns("median"),
+                "mean_ns": ns("mean"),
+                "snapshot_bytes": bytes,
+            }));
+        }
+    }
+    Ok(json!({ "decisions": decisions }))
+}

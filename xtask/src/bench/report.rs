@@ -1,0 +1,201 @@
+//! The results as Markdown (printed and written) and as JSON, under
+//! `target/bench/`.
+
+use std::{fmt::Write as _, fs, path::Path};
+
+use serde_json::{Value, json};
+
+use super::{
+    modes::Mode,
+    results::{Results, Spread},
+};
+
+/// What describes a run besides its numbers.
+pub struct Meta {
+    pub date: String,
+    pub machine: String,
+    pub quick: bool,
+    pub repetitions: String,
+    pub seconds: f64,
+}
+
+pub fn write(dir: &Path, meta: &Meta, r: &Results) -> anyhow::Result<String> {
+    fs::create_dir_all(dir)?;
+    let md = markdown(meta, r);
+    fs::write(dir.join("results.md"), &md)?;
+    fs::write(dir.join("results.json"), serde_json::to_string_pretty(&to_json(meta, r))?)?;
+    fs::write(dir.join("chart.svg"), super::svg::chart(r))?;
+    Ok(md)
+}
+
+fn to_json(meta: &Meta, r: &Results) -> Value {
+    json!({
+        "date": meta.date,
+        "machine": meta.machine,
+        "quick": meta.quick,
+        "repetitions": meta.repetitions,
+        "seconds": meta.seconds,
+        "modes": Mode::ALL.iter().map(|m| m.title()).collect::<Vec<_>>(),
+        "figures": r.series.iter().map(|s| s.json()).collect::<Vec<_>>(),
+        "sections": r.sections,
+        "notes": r.notes,
+    })
+}
+
+/// Three significant digits, thousands separated.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let a = v.abs();
+    let decimals = if a >= 100.0 || a == 0.0 { 0 } else if a >= 10.0 { 1 } else if a >= 1.0 { 2 } else { 3 };
+    let s = format!("{v:.decimals$}");
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+fn cell(s: Option<Spread>) -> String {
+    match s {
+        Some(s) if s.n > 1 => format!("{} [{}–{}]", num(s.median), num(s.min), num(s.max)),
+        Some(s) => num(s.median),
+        None => "–".into(),
+    }
+}
+
+fn ratio_cell(s: Option<Spread>) -> String {
+    let x = |v: f64| format!("{v:.2}×");
+    match s {
+        Some(s) if s.n > 1 => format!("{} [{}–{}]", x(s.median), x(s.min), x(s.max)),
+        Some(s) => x(s.median),
+        None => "–".into(),
+    }
+}
+
+pub fn markdown(meta: &Meta, r: &Results) -> String {
+    let mut o = String::new();
+    let kind = if meta.quick { "quick run" } else { "full run" };
+    let _ = writeln!(o, "# Benchmark results ({kind}, {})\n", meta.date);
+    let _ = writeln!(o, "Machine: {}. Repetitions: {}. Took {:.0} s.", meta.machine, meta.repetitions, meta.seconds);
+    let _ = writeln!(
+        o,
+        "Modes, interleaved in every repetition: A direct (no interception), B iptables DNAT to the gateway \
+         (SO_ORIGINAL_DST), C the gateway's eBPF interception, D iptables DNAT to HAProxy, E the client addresses \
+         the gateway's explicit listener. Client and server share one CPU, the proxy has the other.\n"
+    );
+    let heads: Vec<String> = Mode::ALL.iter().map(|m| m.title()).collect();
+    let _ = writeln!(o, "## Per mode: median [min–max]\n");
+    let _ = writeln!(o, "| Figure | Unit | {} |", heads.join(" | "));
+    let _ = writeln!(o, "|---|---|{}", "---:|".repeat(heads.len()));
+    for s in &r.series {
+        let cells: Vec<String> = Mode::ALL.iter().map(|&m| cell(s.spread(m))).collect();
+        let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
+    }
+
+    let pairs: Vec<(Mode, Mode)> = [Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit]
+        .iter()
+        .map(|&m| (m, Mode::Direct))
+        .chain([Mode::Ebpf, Mode::Haproxy, Mode::Explicit].iter().map(|&m| (m, Mode::Iptables)))
+        .collect();
+    let _ = writeln!(o, "\n## Ratios, per repetition: median [min–max]\n");
+    let names: Vec<String> = pairs.iter().map(|(m, b)| format!("{}/{}", m.letter(), b.letter())).collect();
+    let _ = writeln!(o, "| Figure | {} |", names.join(" | "));
+    let _ = writeln!(o, "|---|{}", "---:|".repeat(names.len()));
+    for s in &r.series {
+        let cells: Vec<String> = pairs.iter().map(|&(m, b)| ratio_cell(s.ratio(m, b))).collect();
+        let _ = writeln!(o, "| {} | {} |", s.title, cells.join(" | "));
+    }
+
+    let others = [Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
+    let _ = writeln!(o, "\n## Added by each mode (mode − A), per repetition: median [min–max]\n");
+    let heads: Vec<String> = others.iter().map(|m| m.title()).collect();
+    let _ = writeln!(o, "| Figure | Unit | {} |", heads.join(" | "));
+    let _ = writeln!(o, "|---|---|{}", "---:|".repeat(heads.len()));
+    for s in r.series.iter().filter(|s| s.additive) {
+        let cells: Vec<String> = others.iter().map(|&m| cell(s.added(m, Mode::Direct))).collect();
+        let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
+    }
+
+    memory_section(&mut o, r.sections.get("memory"));
+    policy_section(&mut o, r.sections.get("policy"));
+    if !r.notes.is_empty() {
+        let _ = writeln!(o, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(o, "- {n}");
+        }
+    }
+    o
+}
+
+fn memory_section(o: &mut String, memory: Option<&Value>) {
+    let Some(Value::Object(modes)) = memory else { return };
+    let Some(levels) = modes.values().next().and_then(|m| m["levels"].as_array()) else { return };
+    let counts: Vec<String> = levels.iter().map(|l| format!("{} conns", num(l["connections"].as_f64().unwrap_or(0.0)))).collect();
+    let _ = writeln!(o, "\n## Proxy resident memory with idle connections (KiB)\n");
+    let _ = writeln!(o, "| Mode | before | {} | per connection |", counts.join(" | "));
+    let _ = writeln!(o, "|---|---:|{}---:|", "---:|".repeat(counts.len()));
+    for (mode, m) in modes {
+        let rss: Vec<String> = m["levels"]
+            .as_array()
+            .map(|ls| ls.iter().map(|l| num(l["rss_kib"].as_f64().unwrap_or(f64::NAN))).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "| {mode} | {} | {} | {} KiB |",
+            num(m["proxy_pid_baseline_kib"].as_f64().unwrap_or(f64::NAN)),
+            rss.join(" | "),
+            num(m["per_connection_kib"].as_f64().unwrap_or(f64::NAN))
+        );
+    }
+}
+
+fn policy_section(o: &mut String, policy: Option<&Value>) {
+    let Some(decisions) = policy.and_then(|p| p["decisions"].as_array()) else { return };
+    let mut sizes: Vec<u64> = decisions.iter().filter_map(|d| d["hosts"].as_u64()).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let _ = writeln!(o, "\n## Policy decision time (criterion median) and compiled snapshot memory\n");
+    let heads: Vec<String> = sizes.iter().map(|n| format!("{} hosts", num(*n as f64))).collect();
+    let _ = writeln!(o, "| Match | {} |", heads.join(" | "));
+    let _ = writeln!(o, "|---|{}", "---:|".repeat(heads.len()));
+    for kind in ["exact", "wildcard", "cidr"] {
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|&n| {
+                let d = decisions.iter().find(|d| d["kind"] == kind && d["hosts"] == n);
+                let ns = d.and_then(|d| d["median_ns"].as_f64());
+                let mib = d.and_then(|d| d["snapshot_bytes"].as_f64()).map(|b| b / 1048576.0);
+                match (ns, mib) {
+                    (Some(ns), Some(mib)) => format!("{} ns ({} MiB)", num(ns), num(mib)),
+                    (Some(ns), None) => format!("{} ns", num(ns)),
+                    _ => "–".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(o, "| {kind} | {} |", cells.join(" | "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_keep_three_significant_digits() {
+        assert_eq!(num(12345.6), "12,346");
+        assert_eq!(num(-1234.0), "-1,234");
+        assert_eq!(num(12.34), "12.3");
+        assert_eq!(num(0.04567), "0.046");
+        assert_eq!(num(f64::NAN), "–");
+    }
+}

@@ -1,0 +1,165 @@
+//! The long-running processes: in the server namespace our echo server,
+//! nginx and iperf3 (one per mode port); in the node namespace the gateway
+//! (modes B, C, E) and HAProxy (mode D), both on the proxy CPU.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use super::{
+    modes::{self, Mode, Service},
+    procs::{self, Place, Proc},
+    topology::Topology,
+};
+
+pub struct Servers {
+    pub gateway: Proc,
+    pub haproxy: Proc,
+    // Kept for their Drop, which stops them.
+    _echo: Proc,
+    _nginx: Proc,
+    _iperf: Vec<Proc>,
+}
+
+impl Servers {
+    /// Starts everything and waits until each is ready. `lifetime` bounds
+    /// the echo server.
+    pub fn start(topo: &Topology, gateway_bin: &Path, tool: &Path, lifetime: Duration) -> anyhow::Result<Servers> {
+        let log = |name: &str| topo.scratch.join(format!("{name}.log"));
+        let server = topo.server_place();
+        let ports: Vec<String> = Service::Echo.ports().iter().map(u16::to_string).collect();
+        let echo_args = vec!["bench".into(), "serve".into(), "--ports".into(), ports.join(","), "--seconds".into(), lifetime.as_secs().to_string()];
+        let echo = Proc::spawn("echo server", procs::command(&server, tool, &echo_args), &log("echo"))?;
+        let nginx = start_nginx(topo, &server)?;
+        let mut iperf = Vec::new();
+        for port in Service::Iperf.ports() {
+            let args = vec!["-s".into(), "-p".into(), port.to_string()];
+            iperf.push(Proc::spawn("iperf3 server", procs::command(&server, "iperf3", &args), &log("iperf3"))?);
+        }
+        let gateway = start_gateway(topo, gateway_bin)?;
+        let haproxy = start_haproxy(topo)?;
+        let mut s = Servers { gateway, haproxy, _echo: echo, _nginx: nginx, _iperf: iperf };
+        s.wait_ready(topo)?;
+        Ok(s)
+    }
+
+    /// The proxy a mode's connections pass through, if any.
+    pub fn proxy_pid(&self, mode: Mode) -> Option<u32> {
+        match mode {
+            Mode::Direct => None,
+            Mode::Haproxy => Some(self.haproxy.pid()),
+            Mode::Iptables | Mode::Ebpf | Mode::Explicit => Some(self.gateway.pid()),
+        }
+    }
+
+    fn wait_ready(&mut self, topo: &Topology) -> anyhow::Result<()> {
+        let node = Place { netns: &topo.node, cpu: procs::Cpu::Load, cgroup_procs: None };
+        let url = format!("http://{}/ready", modes::ADMIN);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.gateway.check_alive()?;
+            let args = vec!["-sf".into(), "-o".into(), "/dev/null".into(), "--max-time".into(), "1".into(), url.clone()];
+            if procs::output(procs::command(&node, "curl", &args), Duration::from_secs(5)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("gateway not ready within 30 s; the end of its log:\n{}", self.gateway.log_tail());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        self.haproxy.check_alive()?;
+        Ok(())
+    }
+
+    /// Each mode's connections must reach the echo server by their own path:
+    /// from the client's address when direct, from the node's when proxied.
+    pub fn check_paths(&self, topo: &Topology, tool: &Path) -> anyhow::Result<()> {
+        for mode in Mode::ALL {
+            let args = vec!["bench".into(), "probe".into(), "--target".into(), mode.target(Service::Echo).to_string(), "--seconds".into(), "10".into()];
+            let out = procs::output(procs::command(&topo.client_place(mode), tool, &args), Duration::from_secs(20))
+                .with_context(|| format!("mode {} does not reach the server", mode.title()))?;
+            let v: serde_json::Value = serde_json::from_str(out.trim()).context("probe output")?;
+            let peer = v["peer"].as_str().unwrap_or_default();
+            if peer != mode.expected_peer().to_string() {
+                bail!("mode {}: the server saw {peer}, expected {}", mode.title(), mode.expected_peer());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn start_gateway(topo: &Topology, bin: &Path) -> anyhow::Result<Proc> {
+    let config = topo.scratch.join("empty.yaml");
+    fs::write(&config, "# No resources: --outbound-policy ALLOW_ANY lets every connection through.\n")?;
+    let mut args: Vec<String> = vec!["run".into(), "--config".into(), path(&config)];
+    args.extend(["--intercept-cgroup".into(), path(&topo.cgroup)]);
+    args.extend(["--proxy-address".into(), modes::PROXY_IP.to_string()]);
+    args.extend(["--proxy-port".into(), modes::GATEWAY_PORT.to_string()]);
+    args.extend(["--admin-address".into(), modes::ADMIN.into(), "--bpffs".into(), path(&topo.bpffs)]);
+    args.extend(["--outbound-policy".into(), "ALLOW_ANY".into(), "--dns-port".into(), "0".into()]);
+    args.extend(["--iptables-original-dst".into(), "--access-log".into(), "/dev/null".into()]);
+    for service in Service::ALL {
+        args.extend(["--forward".into(), service.forward_arg()]);
+    }
+    let mut cmd = procs::command(&topo.proxy_place(), bin, &args);
+    cmd.env("RUST_LOG", "info");
+    Proc::spawn("gateway", cmd, &topo.scratch.join("gateway.log"))
+}
+
+/// HAProxy in TCP mode: a server address of 0.0.0.0 without a port sends
+/// each connection to its original destination (SO_ORIGINAL_DST).
+fn start_haproxy(topo: &Topology) -> anyhow::Result<Proc> {
+    let cfg = topo.scratch.join("haproxy.cfg");
+    fs::write(
+        &cfg,
+        format!(
+            "global\n    maxconn 9900\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 5s\n    \
+             timeout client 300s\n    timeout server 300s\n\nfrontend intercepted\n    bind {}:{}\n    \
+             default_backend original\n\nbackend original\n    server original 0.0.0.0\n",
+            modes::PROXY_IP,
+            modes::HAPROXY_PORT
+        ),
+    )?;
+    let args = vec!["-f".into(), path(&cfg), "-db".into()];
+    Proc::spawn("haproxy", procs::command(&topo.proxy_place(), "haproxy", &args), &topo.scratch.join("haproxy.log"))
+}
+
+/// nginx, one process, serving `/1k` (1,024 bytes) on every HTTP mode port.
+fn start_nginx(topo: &Topology, place: &Place<'_>) -> anyhow::Result<Proc> {
+    let root = topo.scratch.join("nginx");
+    let www = root.join("www");
+    fs::create_dir_all(&www)?;
+    fs::write(www.join("1k"), vec![b'x'; 1024])?;
+    let listens: String = Service::Http.ports().iter().map(|p| format!("        listen {p} backlog=4096;\n")).collect();
+    let r = path(&root);
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\n\
+         events {{ worker_connections 8192; }}\n\
+         http {{\n    access_log off;\n    keepalive_requests 1000000;\n    keepalive_timeout 300s;\n\
+             client_body_temp_path {r}/body;\n    proxy_temp_path {r}/proxy;\n    fastcgi_temp_path {r}/fastcgi;\n\
+             uwsgi_temp_path {r}/uwsgi;\n    scgi_temp_path {r}/scgi;\n\
+             server {{\n{listens}        root {r}/www;\n        location / {{ }}\n    }}\n}}\n"
+    );
+    let conf_path = root.join("nginx.conf");
+    fs::write(&conf_path, conf)?;
+    let args = vec!["-p".into(), format!("{r}/"), "-e".into(), format!("{r}/error.log"), "-c".into(), path(&conf_path)];
+    Proc::spawn("nginx", procs::command(place, "nginx", &args), &topo.scratch.join("nginx.log"))
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Where the release build of the tools lives, or an error saying how to build it.
+pub fn tool_binary(root: &Path) -> anyhow::Result<PathBuf> {
+    let bin = procs::tool_binary(root);
+    if !bin.is_file() {
+        bail!("{} is missing (cargo build --release -p xtask)", bin.display());
+    }
+    Ok(bin)
+}

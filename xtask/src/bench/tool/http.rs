@@ -1,0 +1,123 @@
+//! HTTP/1.1 GETs at a fixed rate, spread over a few keep-alive connections.
+//!
+//! Each connection sends on its own schedule. A request whose slot came
+//! while the previous response was still arriving is timed from its slot
+//! (no coordinated omission); otherwise from when it is sent, so the sleep's
+//! own lateness does not count.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+pub fn fixed_rate(target: SocketAddr, path: &str, rate: u32, duration: Duration, connections: u32) -> anyhow::Result<()> {
+    let connections = connections.clamp(1, rate.max(1));
+    let interval = Duration::from_secs_f64(f64::from(connections) / f64::from(rate.max(1)));
+    let begin = Instant::now() + Duration::from_millis(50);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: gateway-bench\r\n\r\n");
+    let results: Vec<anyhow::Result<(Vec<u64>, u64)>> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..connections)
+            .map(|c| {
+                let first = begin + interval.mul_f64(f64::from(c) / f64::from(connections));
+                let request = request.as_bytes();
+                scope.spawn(move || one_connection(target, request, first, interval, begin + duration))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("client thread panicked"))).collect()
+    });
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for r in results {
+        let (s, e) = r?;
+        samples.extend(s);
+        errors += e;
+    }
+    let mut summary = super::percentiles_us(&mut samples);
+    summary["errors"] = json!(errors);
+    summary["per_second"] = json!(samples.len() as f64 / duration.as_secs_f64());
+    println!("{summary}");
+    Ok(())
+}
+
+fn one_connection(
+    target: SocketAddr,
+    request: &[u8],
+    first: Instant,
+    interval: Duration,
+    end: Instant,
+) -> anyhow::Result<(Vec<u64>, u64)> {
+    let mut stream = connect(target)?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut samples = Vec::new();
+    let mut errors = 0u64;
+    let mut slot = first;
+    while slot < end && errors < 100 {
+        let now = Instant::now();
+        let start = if now > slot {
+            slot
+        } else {
+            thread::sleep(slot - now);
+            Instant::now()
+        };
+        let answered = stream.write_all(request).map_err(anyhow::Error::from).and_then(|()| read_response(&mut stream, &mut buf));
+        match answered {
+            Ok(()) => samples.push(start.elapsed().as_nanos() as u64),
+            Err(_) => {
+                errors += 1;
+                stream = connect(target)?;
+            }
+        }
+        slot += interval;
+    }
+    Ok((samples, errors))
+}
+
+fn connect(target: SocketAddr) -> anyhow::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&target, Duration::from_secs(3)).with_context(|| format!("connecting to {target}"))?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    Ok(s)
+}
+
+/// Reads one response: headers, then `Content-Length` bytes of body.
+fn read_response(stream: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<()> {
+    let mut have = 0;
+    let head_end = loop {
+        if have == buf.len() {
+            bail!("response headers too long");
+        }
+        let n = stream.read(&mut buf[have..])?;
+        if n == 0 {
+            bail!("connection closed mid-response");
+        }
+        have += n;
+        if let Some(i) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).context("response headers are not text")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("unexpected status: {}", head.lines().next().unwrap_or(""));
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok()).flatten()
+        })
+        .context("response without Content-Length")?;
+    let mut body = have - head_end;
+    while body < length {
+        let n = stream.read(buf)?;
+        if n == 0 {
+            bail!("connection closed mid-body");
+        }
+        body += n;
+    }
+    Ok(())
+}

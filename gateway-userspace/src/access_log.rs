@@ -58,6 +58,9 @@ pub struct ConnectionRecord {
     pub src: ClientAddr,
     pub orig_dst: Option<OrigDstAddr>,
     pub workload: Option<Workload>,
+    /// The peer's verified SPIFFE identity (ISTIO_MUTUAL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_identity: Option<String>,
     /// `tls`, `http`, `http2` or `tcp`, from the first bytes.
     pub protocol: Option<&'static str>,
     pub sni: Option<String>,
@@ -91,6 +94,7 @@ impl ConnectionRecord {
             src,
             orig_dst: None,
             workload: None,
+            peer_identity: None,
             protocol: None,
             sni: None,
             host: None,
@@ -131,6 +135,8 @@ pub struct RequestRecord {
     pub src: ClientAddr,
     pub orig_dst: OrigDstAddr,
     pub workload: Workload,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_identity: Option<String>,
     pub method: String,
     pub host: Option<String>,
     pub path: String,
@@ -153,6 +159,7 @@ impl RequestRecord {
             src,
             orig_dst,
             workload: workload.clone(),
+            peer_identity: None,
             method: req.method().as_str().to_string(),
             host,
             path: req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),

@@ -115,6 +115,18 @@ pub struct RunArgs {
     /// connect to LISTEN are proxied to UPSTREAM under the same policy.
     #[arg(long = "forward", value_parser = parse_forward)]
     pub forwards: Vec<(SocketAddr, SocketAddr)>,
+    /// CA of the mesh identities, for ISTIO_MUTUAL between nodes and gateways.
+    #[arg(long)]
+    pub mesh_ca: Option<PathBuf>,
+    /// This instance's own certificate and key (an ISTIO_MUTUAL server's identity).
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Directory of workload certificates, `<namespace>-<serviceaccount>.crt|.key`,
+    /// that the node presents for each workload's ISTIO_MUTUAL connections.
+    #[arg(long)]
+    pub workload_certs: Option<PathBuf>,
     /// Write the audit log (one JSON line per connection and per HTTP request)
     /// to this file, appending, instead of stdout.
     #[arg(long)]

@@ -15,7 +15,7 @@ use crate::{
     interceptor::{InterceptSettings, Interceptor},
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
-    proxy::{OrigDstSource, OutboundContext, OutboundListener},
+    proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls},
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
@@ -124,6 +124,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resolver: Arc::new(Resolver::new(upstreams, args.socket_mark)),
         rotate: Default::default(),
         originations: Default::default(),
+        mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {

@@ -287,3 +287,137 @@ fn the_gateway_originates_tls_for_plain_http_and_a_wrong_ca_fails_with_503() {
     drop((node, egress));
     topo.teardown();
 }
+
+const MUTUAL_YAML: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin, namespace: default}
+spec:
+  hosts: [httpbin.test]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  location: MESH_EXTERNAL
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 198.18.10.2}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: sleep, namespace: default}
+spec: {address: 198.18.1.2, serviceAccount: sleep, labels: {app: sleep}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: default}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [httpbin.test]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: egressgateway-for-httpbin, namespace: default}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: httpbin
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 443}
+        tls: {mode: ISTIO_MUTUAL, sni: httpbin.test}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-httpbin-through-egress-gateway, namespace: default}
+spec:
+  hosts: [httpbin.test]
+  gateways: [istio-egressgateway, mesh]
+  tls:
+  - match: [{gateways: [mesh], port: 443, sniHosts: [httpbin.test]}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: httpbin, port: {number: 443}}}]
+  - match: [{gateways: [istio-egressgateway], port: 443, sniHosts: [httpbin.test]}]
+    route: [{destination: {host: httpbin.test, port: {number: 443}}}]
+";
+
+/// `gateway certs`, the real command, into `dir`.
+fn mesh_certs(dir: &std::path::Path, workloads: &[&str]) {
+    let mut cmd = std::process::Command::new(gateway_tests::gateway_process::gateway_bin());
+    cmd.arg("certs").arg("--out").arg(dir);
+    for w in workloads {
+        cmd.args(["--workload", w]);
+    }
+    let out = cmd.output().expect("gateway certs");
+    assert!(out.status.success(), "gateway certs: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity() {
+    let topo = Topology::build_with_egress_gateway();
+    let certs = certs::generate(&topo.temp.subdir("certs"), "httpbin.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
+    let _dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("httpbin.test", "203.0.113.10")]);
+    let mesh = topo.temp.subdir("mesh");
+    mesh_certs(&mesh, &["default/sleep", "istio-system/istio-egressgateway"]);
+    let rogue = topo.temp.subdir("rogue");
+    mesh_certs(&rogue, &["default/sleep"]);
+    let dir = topo.temp.subdir("config");
+    std::fs::write(dir.join("egress.yaml"), MUTUAL_YAML).unwrap();
+    let path = |p: PathBuf| p.to_string_lossy().into_owned();
+
+    let egress_ns = topo.egress.as_ref().expect("egress namespace");
+    let mut gw_config = GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53");
+    gw_config.extra_args.extend([
+        "--mesh-ca".into(),
+        path(mesh.join("ca.crt")),
+        "--cert".into(),
+        path(mesh.join("istio-system-istio-egressgateway.crt")),
+        "--key".into(),
+        path(mesh.join("istio-system-istio-egressgateway.key")),
+    ]);
+    let egress = Gateway::start_in(&topo, egress_ns, gw_config);
+    let mut node_config = GatewayConfig::enforcing(&topo, vec![dir]);
+    node_config.extra_args = vec!["--mesh-ca".into(), path(mesh.join("ca.crt")), "--workload-certs".into(), path(mesh.clone())];
+    let node = Gateway::start(&topo, node_config);
+    let ca = certs.ca_cert.to_string_lossy().into_owned();
+
+    // pod-a is `sleep`: its TLS travels inside its own mutual TLS to the gateway.
+    let (code, body, err) = curl_status(|a| topo.pod_a.command("curl", a), &["--cacert", &ca, "--resolve", "httpbin.test:443:203.0.113.10", "https://httpbin.test/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}httpbin.test\n").as_str()), "{err}\nnode:\n{}\ngateway:\n{}", node.stderr_tail(), egress.stderr_tail());
+    let seen = nginx.wait_for_entries(1, Duration::from_secs(10));
+    assert_eq!((seen[0].remote_addr.to_string(), seen[0].sni.as_str()), (NODE_INTERNET_V4.to_string(), "httpbin.test"));
+    let gw = egress.wait_json_line("connection", "mutual TLS exit", |v| v["sni"] == "httpbin.test");
+    assert_eq!(gw["peer_identity"], "spiffe://cluster.local/ns/default/sa/sleep", "{gw}");
+    assert_eq!((gw["decision"].as_str(), gw["upstream"].as_str()), (Some("allow"), Some("203.0.113.10:443")), "{gw}");
+    let n = node.wait_json_line("connection", "steered", |v| v["sni"] == "httpbin.test");
+    assert_eq!((n["decision"].as_str(), n["workload"]["service_account"].as_str()), (Some("steer"), Some("sleep")), "{n}");
+
+    // A client certificate from another CA is refused by the gateway.
+    // stdin stays open a moment, so the server's alert (sent after a TLS 1.3
+    // client thinks it is done) reaches s_client.
+    let s_client = format!(
+        "sleep 1 | openssl s_client -connect 198.18.10.2:443 -cert {} -key {} -CAfile {} -servername httpbin.test",
+        path(rogue.join("default-sleep.crt")),
+        path(rogue.join("default-sleep.key")),
+        path(mesh.join("ca.crt"))
+    );
+    let out = topo.node.command("sh", &["-c", &s_client]).output().expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("alert"), "the gateway must refuse a foreign client certificate with an alert:\n{text}");
+    let refused = egress.wait_json_line("connection", "refused handshake", |v| v["reason"] == "mesh-handshake-failed");
+    assert_eq!(refused["decision"], "deny", "{refused}");
+
+    // pod-b has no identity: the node refuses rather than send it unidentified.
+    let (code, _, _) = curl_status(|a| topo.pod_b.command("curl", a), &["--cacert", &ca, "--resolve", "httpbin.test:443:203.0.113.10", "https://httpbin.test/"]);
+    assert_eq!(code, 0);
+    assert_eq!(nginx.access_log().len(), 1, "only pod-a's request reached the internet");
+    drop((node, egress));
+    topo.teardown();
+}

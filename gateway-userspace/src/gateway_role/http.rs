@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use super::{GatewayContext, servers::{PortPlan, http_route}};
 use crate::{
-    access_log::{ConnectionRecord, Decision, Outcome, RequestRecord},
+    access_log::{Decision, Outcome, RequestRecord},
     policy::{HttpFacts, Verdict, decide_exit},
     proxy::{
         addrs::{ClientAddr, OrigDstAddr},
@@ -20,14 +20,23 @@ use crate::{
 };
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
+    serve(client, peer, plan, ctx, None).await;
+}
+
+/// Serves HTTP on `io` (a TCP stream, or the inside of a mutual TLS one
+/// whose peer proved `identity`) until the client closes.
+pub async fn serve<S>(io: S, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>, identity: Option<String>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let started = Instant::now();
     let pool = Arc::new(UpstreamPool::default());
     let counts = Arc::new(std::sync::Mutex::new((0u32, 0u32)));
     let svc = {
-        let (plan, ctx, pool, counts) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone());
+        let (plan, ctx, pool, counts, identity) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone(), identity.clone());
         service_fn(move |req| {
-            let (plan, ctx, pool, counts) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone());
-            async move { Ok::<_, Infallible>(request(req, peer, &plan, &ctx, &pool, &counts).await) }
+            let (plan, ctx, pool, counts, identity) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone(), identity.clone());
+            async move { Ok::<_, Infallible>(request(req, peer, &plan, &ctx, &pool, &counts, identity).await) }
         })
     };
     let _ = http1::Builder::new()
@@ -35,13 +44,10 @@ pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
         .half_close(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30))
-        .serve_connection(TokioIo::new(client), svc)
+        .serve_connection(TokioIo::new(io), svc)
         .await;
     let (requests, denied) = *counts.lock().expect("counts lock");
-    let mut record = ConnectionRecord::new(ClientAddr(peer));
-    record.role = "egress-gateway";
-    record.protocol = Some("http");
-    record.workload = Some(ctx.workload.clone());
+    let mut record = super::gateway_record(peer, &ctx, "http", identity);
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));
     (record.decision, record.reason) = if denied == 0 { (Decision::Allow, "routed") } else { (Decision::Deny, "denied-requests") };
     record.outcome = Outcome::Closed;
@@ -57,6 +63,7 @@ async fn request(
     ctx: &GatewayContext,
     pool: &UpstreamPool,
     counts: &std::sync::Mutex<(u32, u32)>,
+    identity: Option<String>,
 ) -> Response<Body> {
     let started = Instant::now();
     let out = &ctx.outbound;
@@ -77,6 +84,7 @@ async fn request(
     let placeholder = OrigDstAddr(SocketAddr::from(([0, 0, 0, 0], plan.port)));
     let mut record = RequestRecord::new(ClientAddr(peer), placeholder, &ctx.workload, &req, Some(host.clone()));
     record.role = "egress-gateway";
+    record.peer_identity = identity;
     let response = match route {
         None => {
             record.deny("no-route", None);

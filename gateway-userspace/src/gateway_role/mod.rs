@@ -6,8 +6,10 @@
 //! - `servers.rs`: which ports, and the routes (pure).
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `http.rs`: plain HTTP by Host.
+//! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
 
 mod http;
+mod mesh;
 mod passthrough;
 mod servers;
 
@@ -25,6 +27,18 @@ pub struct GatewayContext {
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
+    /// For ISTIO_MUTUAL servers: requires a client certificate from the mesh CA.
+    pub mesh_server: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// A connection line of this role.
+pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static str, identity: Option<String>) -> crate::access_log::ConnectionRecord {
+    let mut record = crate::access_log::ConnectionRecord::new(crate::proxy::addrs::ClientAddr(peer));
+    record.role = "egress-gateway";
+    record.protocol = Some(protocol);
+    record.workload = Some(ctx.workload.clone());
+    record.peer_identity = identity;
+    record
 }
 
 /// Binds one listener per port the matching Gateways declare, on all
@@ -35,9 +49,16 @@ pub async fn serve(labels: &Labels, namespace: &str, outbound: Arc<OutboundConte
     for s in skipped {
         tracing::warn!(server = %s, "Gateway server not served by this role");
     }
+    let mesh_server = if ports.iter().any(|p| p.kind == ServerKind::Mesh) {
+        let mesh = outbound.mesh.as_ref().context("an ISTIO_MUTUAL Gateway server needs --mesh-ca, --cert and --key")?;
+        Some(mesh.server_config().map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
     let ctx = Arc::new(GatewayContext {
         outbound,
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
+        mesh_server,
     });
     let mut bound = Vec::new();
     for plan in ports {
@@ -73,6 +94,7 @@ async fn accept_loop(listener: TcpListener, plan: Arc<PortPlan>, ctx: Arc<Gatewa
                 match plan.kind {
                     ServerKind::Passthrough => tokio::spawn(passthrough::handle(stream, peer, plan, ctx)),
                     ServerKind::Http => tokio::spawn(http::handle(stream, peer, plan, ctx)),
+                    ServerKind::Mesh => tokio::spawn(mesh::handle(stream, peer, plan, ctx)),
                 };
             }
             Err(e) => {

@@ -10,30 +10,34 @@ use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
     policy::{Verdict, decide_exit},
     proxy::{
-        addrs::{ClientAddr, OrigDstAddr},
+        addrs::OrigDstAddr,
         deny,
         peek::{Peeked, peek_first_bytes},
-        relay::relay,
+        relay::{Resettable, relay},
     },
     sniff::Sniffed,
 };
 
-pub async fn handle(mut client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
-    let started = Instant::now();
-    let out = &ctx.outbound;
-    let config = out.config.current();
-    let mut record = ConnectionRecord::new(ClientAddr(peer));
-    record.role = "egress-gateway";
-    record.protocol = Some("tls");
-    record.workload = Some(ctx.workload.clone());
-    let sni = match peek_first_bytes(&client, out.sniff_timeout).await {
+pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
+    let record = super::gateway_record(peer, &ctx, "tls", None);
+    let sni = match peek_first_bytes(&client, ctx.outbound.sniff_timeout).await {
         Peeked::Sniffed(Sniffed::Tls(hello)) => hello.sni,
         _ => None,
     };
+    route(client, sni, record, &plan, &ctx).await;
+}
+
+/// Routes a TLS stream by its SNI and relays it to the destination, or
+/// refuses it with an alert; logs it when it ends.
+pub async fn route<S: Resettable>(mut client: S, sni: Option<String>, mut record: ConnectionRecord, plan: &PortPlan, ctx: &GatewayContext) {
+    let started = Instant::now();
+    let out = &ctx.outbound;
+    let config = out.config.current();
     record.sni = sni.clone();
-    let route = sni.as_deref().and_then(|sni| tls_route(&config.snapshot, &plan, sni));
+    let route = sni.as_deref().and_then(|sni| tls_route(&config.snapshot, plan, sni));
     match (&sni, route) {
         (Some(_), Some(route)) => {
+            let route: crate::policy::RouteChoice = route;
             let port = route.port.unwrap_or(plan.port);
             let verdict = decide_exit(&config.policy, &ctx.workload, &route.destination, port, true);
             record.route = Some(route.clone());

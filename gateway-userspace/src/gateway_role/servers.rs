@@ -20,6 +20,9 @@ pub enum ServerKind {
     Passthrough,
     /// Plain HTTP, routed by Host through `http` routes.
     Http,
+    /// ISTIO_MUTUAL: mutual TLS from a node, then TLS (by SNI) or HTTP (by
+    /// Host) inside.
+    Mesh,
 }
 
 /// One listening port and the Gateways (namespace, name) that claim it.
@@ -43,6 +46,7 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>
             let kind = match (server.port.protocol, tls_mode) {
                 (Protocol::Http | Protocol::Http2, None) => ServerKind::Http,
                 (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
+                (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
                 (p, m) => {
                     skipped.push(format!(
                         "{}/{} port {} ({}{})",

@@ -89,6 +89,17 @@ pub enum Target {
     Endpoints(Vec<SocketAddr>),
 }
 
+impl Target {
+    /// The port the target is reached on.
+    pub fn port(&self) -> u16 {
+        match self {
+            Target::Original(a) => a.port(),
+            Target::Resolve { port, .. } => *port,
+            Target::Endpoints(list) => list.first().map_or(0, |a| a.port()),
+        }
+    }
+}
+
 macro_rules! reasons {
     ($name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

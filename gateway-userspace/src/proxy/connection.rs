@@ -107,8 +107,16 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         }
         Verdict::Steer { target, matched, reason, route } => {
             (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
+            match mesh_tls(ctx, config, &workload, &route, &target) {
+                Ok(None) => forward_stream(client, &target, ctx, record).await,
+                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, ctx, record).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no mesh identity for a steered connection");
+                    record.outcome = Outcome::UpstreamUnreachable;
+                    deny::reset(client);
+                }
+            }
             record.route = Some(route);
-            forward_stream(client, &target, ctx, record).await;
         }
     }
 }
@@ -127,6 +135,55 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, c
             record.bytes_up = stats.client_to_upstream;
             record.bytes_down = stats.upstream_to_client;
             record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
+        }
+    }
+}
+
+/// For a steered connection: the workload's mutual TLS to the gateway when
+/// the route's DestinationRule says ISTIO_MUTUAL. `Err`: it says so, but no
+/// identity can be presented; the connection must not go.
+pub fn mesh_tls(
+    ctx: &OutboundContext,
+    config: &ActiveConfig,
+    workload: &crate::policy::Workload,
+    route: &crate::policy::RouteChoice,
+    target: &crate::policy::Target,
+) -> Result<Option<super::origination::Origination>, String> {
+    if !super::mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
+        return Ok(None);
+    }
+    let mesh = ctx.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
+    Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
+}
+
+/// A steered stream inside the workload's mutual TLS to the gateway.
+async fn forward_mesh(
+    mut client: TcpStream,
+    target: &crate::policy::Target,
+    (config, name): super::origination::Origination,
+    ctx: &OutboundContext,
+    record: &mut ConnectionRecord,
+) {
+    let connected = match ctx.dialer().connect(target).await {
+        Ok((tcp, addr)) => {
+            record.upstream = Some(addr);
+            tokio::time::timeout(ctx.connect_timeout, crate::tls::originate(tcp, &name, config))
+                .await
+                .map_err(|_| "mutual TLS handshake timed out".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match connected {
+        Ok(mut tls) => {
+            let stats = relay(&mut client, &mut tls).await;
+            (record.bytes_up, record.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
+            record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
+        }
+        Err(e) => {
+            tracing::debug!(?target, error = %e, "mutual TLS to the gateway failed");
+            record.outcome = Outcome::UpstreamUnreachable;
+            deny::reset(client);
         }
     }
 }

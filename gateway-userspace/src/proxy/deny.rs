@@ -1,7 +1,7 @@
 //! What a denied client sees: a TLS `access_denied` alert, an HTTP 403
 //! naming the reason, or a TCP reset.
 
-use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// A fatal `access_denied` (49) alert in a TLS 1.2 record, which every TLS
 /// client understands before the handshake.
@@ -10,7 +10,7 @@ const TLS_ACCESS_DENIED: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31];
 /// Header carrying the reason on a denied HTTP request.
 pub const DENIED_HEADER: &str = "x-gateway-denied";
 
-pub async fn tls_alert(mut client: TcpStream) {
+pub async fn tls_alert<S: AsyncRead + AsyncWrite + Unpin>(mut client: S) {
     let _ = client.write_all(&TLS_ACCESS_DENIED).await;
     let _ = client.shutdown().await;
     drain_briefly(&mut client).await;
@@ -20,14 +20,14 @@ pub fn forbidden_body(reason: &str, host: &str) -> String {
     format!("egress to {host} denied: {reason}\n")
 }
 
-pub fn reset(client: TcpStream) {
-    let _ = client.set_zero_linger();
+pub fn reset<S: super::relay::Resettable>(client: S) {
+    client.reset();
     drop(client);
 }
 
 /// Reads what the client still sends for a moment, so closing does not turn
 /// into a reset that could discard the response before the client reads it.
-async fn drain_briefly(client: &mut TcpStream) {
+async fn drain_briefly<S: AsyncRead + Unpin>(client: &mut S) {
     let mut sink = [0u8; 4096];
     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), async {
         loop {

@@ -12,6 +12,7 @@ use super::{
     addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
     counting::{ByteCounts, Counting},
     http_pool::{Body, UpstreamPool, text},
+    origination::Origination,
     deny::forbidden_body,
     listener::OutboundContext,
     upstream::pick_percent,
@@ -48,6 +49,10 @@ pub struct RequestTally {
 }
 
 impl HttpEgress {
+    fn mesh_tls(&self, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
+        super::connection::mesh_tls(&self.ctx, &self.config, &self.workload, route, target)
+    }
+
     pub fn new(ctx: Arc<OutboundContext>, config: Arc<ActiveConfig>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
         Arc::new(Self { ctx, config, workload, client, orig, upstreams: UpstreamPool::default(), tally: Default::default() })
     }
@@ -113,10 +118,16 @@ impl HttpEgress {
                 if let Verdict::Steer { route, .. } = &verdict {
                     (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
                 }
-                let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
-                let tls = match host {
-                    Some(h) => self.ctx.originations.for_destination(&self.config, &self.workload.namespace, &h, target_port(target)),
-                    None => Ok(None),
+                let tls = match &verdict {
+                    // Steered: mutual TLS to the gateway when its DestinationRule says so.
+                    Verdict::Steer { route, .. } => self.mesh_tls(route, target),
+                    _ => {
+                        let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
+                        match host {
+                            Some(h) => self.ctx.originations.for_destination(&self.config, &self.workload.namespace, &h, target.port()),
+                            None => Ok(None),
+                        }
+                    }
                 };
                 let forwarded = match tls {
                     Ok(tls) => self.upstreams.send(self.ctx.dialer(), target, tls, req).await,
@@ -158,11 +169,3 @@ impl HttpEgress {
 
 }
 
-/// The port a target is reached on.
-pub fn target_port(target: &Target) -> u16 {
-    match target {
-        Target::Original(a) => a.port(),
-        Target::Resolve { port, .. } => *port,
-        Target::Endpoints(list) => list.first().map_or(0, |a| a.port()),
-    }
-}

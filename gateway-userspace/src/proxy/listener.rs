@@ -34,6 +34,8 @@ pub struct OutboundContext {
     pub rotate: std::sync::atomic::AtomicUsize,
     /// TLS origination configs built from DestinationRules.
     pub originations: super::origination::Originations,
+    /// Mutual TLS with the mesh CA, when configured.
+    pub mesh: Option<super::mesh::MeshTls>,
 }
 
 impl OutboundContext {

@@ -8,6 +8,7 @@
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
 //! - `http_pool.rs`: upstream HTTP connections kept per target.
 //! - `origination.rs`: TLS to the destination when a DestinationRule asks.
+//! - `mesh.rs`: mutual TLS to an egress gateway (ISTIO_MUTUAL).
 //! - `deny.rs`: what a denied client sees.
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
@@ -19,9 +20,11 @@ pub mod deny;
 mod http_egress;
 pub mod http_pool;
 mod listener;
+pub mod mesh;
 pub mod origination;
 pub mod peek;
 pub mod relay;
+pub mod rewind;
 mod upstream;
 
 pub use listener::{OrigDstSource, OutboundContext, OutboundListener};

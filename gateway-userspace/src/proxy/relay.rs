@@ -21,11 +21,40 @@ pub struct RelayStats {
     pub reset: bool,
 }
 
-pub async fn relay(client: &mut TcpStream, upstream: &mut TcpStream) -> RelayStats {
+/// A stream whose peer can be sent a TCP reset.
+pub trait Resettable: AsyncRead + AsyncWrite + Unpin {
+    fn reset(&self);
+}
+
+impl Resettable for TcpStream {
+    fn reset(&self) {
+        let _ = self.set_zero_linger();
+    }
+}
+
+impl Resettable for tokio_rustls::client::TlsStream<TcpStream> {
+    fn reset(&self) {
+        let _ = self.get_ref().0.set_zero_linger();
+    }
+}
+
+impl Resettable for tokio_rustls::server::TlsStream<TcpStream> {
+    fn reset(&self) {
+        let _ = self.get_ref().0.set_zero_linger();
+    }
+}
+
+impl<S: Resettable> Resettable for super::rewind::Rewind<S> {
+    fn reset(&self) {
+        self.inner().reset();
+    }
+}
+
+pub async fn relay<C: Resettable, U: Resettable>(client: &mut C, upstream: &mut U) -> RelayStats {
     let mut stats = RelayStats::default();
     let result = {
-        let (mut cr, mut cw) = client.split();
-        let (mut ur, mut uw) = upstream.split();
+        let (mut cr, mut cw) = tokio::io::split(&mut *client);
+        let (mut ur, mut uw) = tokio::io::split(&mut *upstream);
         tokio::try_join!(
             pump(&mut cr, &mut uw, &mut stats.client_to_upstream),
             pump(&mut ur, &mut cw, &mut stats.upstream_to_client),
@@ -34,8 +63,8 @@ pub async fn relay(client: &mut TcpStream, upstream: &mut TcpStream) -> RelaySta
     if let Err(e) = result {
         tracing::debug!(error = %e, "relay ended with an error; resetting both sides");
         stats.reset = true;
-        let _ = client.set_zero_linger();
-        let _ = upstream.set_zero_linger();
+        client.reset();
+        upstream.reset();
     }
     stats
 }

@@ -134,7 +134,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // The gateway role: the Gateways whose selector matches --labels.
     let labels = &args.config_args.labels;
     if !labels.is_empty() {
-        let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, ctx.clone()).await?;
+        let credentials = args.config_args.credential_dir.as_deref();
+        let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, credentials, ctx.clone()).await?;
         tracing::info!(?labels, ?ports, "serving Gateway listeners");
     }
     if let Some(server) = dns_server {

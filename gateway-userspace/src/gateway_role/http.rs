@@ -7,7 +7,10 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{GatewayContext, servers::{PortPlan, http_route}};
+use super::{
+    GatewayContext,
+    servers::{HttpAction, PortPlan, http_route},
+};
 use crate::{
     access_log::{Decision, Outcome, RequestRecord},
     policy::{HttpFacts, Verdict, decide_exit},
@@ -20,12 +23,12 @@ use crate::{
 };
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
-    serve(client, peer, plan, ctx, None).await;
+    serve(client, peer, plan, ctx, None, "http").await;
 }
 
 /// Serves HTTP on `io` (a TCP stream, or the inside of a mutual TLS one
 /// whose peer proved `identity`) until the client closes.
-pub async fn serve<S>(io: S, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>, identity: Option<String>)
+pub async fn serve<S>(io: S, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>, identity: Option<String>, scheme: &'static str)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -36,7 +39,7 @@ where
         let (plan, ctx, pool, counts, identity) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone(), identity.clone());
         service_fn(move |req| {
             let (plan, ctx, pool, counts, identity) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone(), identity.clone());
-            async move { Ok::<_, Infallible>(request(req, peer, &plan, &ctx, &pool, &counts, identity).await) }
+            async move { Ok::<_, Infallible>(request(req, peer, &plan, &ctx, &pool, &counts, identity, scheme).await) }
         })
     };
     let _ = http1::Builder::new()
@@ -56,6 +59,112 @@ where
     ctx.outbound.access_log.write(&record).await;
 }
 
+/// The destination's registry check, origination, and the exchange.
+async fn forward(
+    req: Request<Incoming>,
+    route: crate::policy::RouteChoice,
+    plan: &PortPlan,
+    ctx: &GatewayContext,
+    pool: &UpstreamPool,
+    config: &crate::reload::ActiveConfig,
+    record: &mut RequestRecord,
+) -> Response<Body> {
+    let out = &ctx.outbound;
+    let port = route.port.unwrap_or(plan.port);
+    record.route = Some(route.clone());
+    // Originated TLS goes out as TLS: the registry checks it as such.
+    let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
+    let originates = matches!(tls, Ok(Some(_)));
+    match decide_exit(&config.policy, &ctx.workload, &route.destination, port, originates) {
+        Verdict::Deny { reason, matched } => {
+            record.deny(reason.as_str(), matched);
+            text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()))
+        }
+        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
+            record.allow(reason.as_str(), matched);
+            let forwarded = match tls {
+                Ok(tls) => pool.send(out.dialer(), &target, tls, req).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS origination settings do not load");
+                    Err(StatusCode::SERVICE_UNAVAILABLE)
+                }
+            };
+            match forwarded {
+                Ok((resp, addr)) => {
+                    record.upstream = Some(addr);
+                    resp
+                }
+                Err(status) => text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None),
+            }
+        }
+    }
+}
+
+fn path_and_query<B>(req: &Request<B>) -> String {
+    req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+}
+
+fn redirect_to(location: &str, code: u16) -> Response<Body> {
+    let mut resp = text(StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY), String::new(), None);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(location) {
+        resp.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    resp
+}
+
+/// Envoy's redirect: each part replaced when given, kept otherwise.
+fn redirect_location<B>(r: &crate::config::resources::http_route::Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
+    let scheme = r.scheme.as_deref().unwrap_or(scheme);
+    let authority = r.authority.clone().unwrap_or_else(|| host.to_string());
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let port = r.port.or((port != default_port && r.scheme.is_none()).then_some(port));
+    let port = port.filter(|p| *p != default_port).map(|p| format!(":{p}")).unwrap_or_default();
+    let path = r.uri.clone().unwrap_or_else(|| path_and_query(req));
+    format!("{scheme}://{authority}{port}{path}")
+}
+
+/// `x-forwarded-for` (appended), `x-forwarded-proto` and `x-request-id`, as
+/// Envoy sets them at the edge.
+fn forwarding_headers<B>(req: &mut Request<B>, peer: SocketAddr, scheme: &str) {
+    use hyper::header::HeaderValue;
+    let headers = req.headers_mut();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));
+    if !headers.contains_key("x-request-id") {
+        if let Ok(v) = HeaderValue::from_str(&request_id()) {
+            headers.insert("x-request-id", v);
+        }
+    }
+}
+
+/// A random UUID (version 4) in text form.
+fn request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut words = [0u64; 2];
+    for (i, w) in words.iter_mut().enumerate() {
+        let mut h = state.build_hasher();
+        h.write_usize(i);
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        *w = h.finish();
+    }
+    let (a, b) = (words[0], words[1]);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 async fn request(
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -64,6 +173,7 @@ async fn request(
     pool: &UpstreamPool,
     counts: &std::sync::Mutex<(u32, u32)>,
     identity: Option<String>,
+    scheme: &'static str,
 ) -> Response<Body> {
     let started = Instant::now();
     let out = &ctx.outbound;
@@ -85,39 +195,31 @@ async fn request(
     let mut record = RequestRecord::new(ClientAddr(peer), placeholder, &ctx.workload, &req, Some(host.clone()));
     record.role = "egress-gateway";
     record.peer_identity = identity;
-    let response = match route {
-        None => {
-            record.deny("no-route", None);
-            text(StatusCode::NOT_FOUND, format!("no route to {host}\n"), Some("no-route"))
-        }
-        Some(route) => {
-            let port = route.port.unwrap_or(plan.port);
-            record.route = Some(route.clone());
-            // Originated TLS goes out as TLS: the registry checks it as such.
-            let tls = out.originations.for_destination(&config, &ctx.workload.namespace, &route.destination, port);
-            let originates = matches!(tls, Ok(Some(_)));
-            match decide_exit(&config.policy, &ctx.workload, &route.destination, port, originates) {
-                Verdict::Deny { reason, matched } => {
-                    record.deny(reason.as_str(), matched);
-                    text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()))
-                }
-                Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
-                    record.allow(reason.as_str(), matched);
-                    let forwarded = match tls {
-                        Ok(tls) => pool.send(out.dialer(), &target, tls, req).await,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "TLS origination settings do not load");
-                            Err(StatusCode::SERVICE_UNAVAILABLE)
-                        }
-                    };
-                    match forwarded {
-                        Ok((resp, addr)) => {
-                            record.upstream = Some(addr);
-                            resp
-                        }
-                        Err(status) => text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None),
-                    }
-                }
+    let response = if plan.https_redirect {
+        record.allow("https-redirect", None);
+        redirect_to(&format!("https://{authority}{}", path_and_query(&req)), 301)
+    } else {
+        match route {
+            None => {
+                record.deny("no-route", None);
+                text(StatusCode::NOT_FOUND, format!("no route to {host}\n"), Some("no-route"))
+            }
+            Some(HttpAction::Respond { route, status, body }) => {
+                record.allow("direct-response", None);
+                record.route = Some(route);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                text(status, body, None)
+            }
+            Some(HttpAction::Redirect { route, redirect }) => {
+                record.allow("redirect", None);
+                record.route = Some(route);
+                let location = redirect_location(&redirect, scheme, &host, plan.port, &req);
+                redirect_to(&location, redirect.redirect_code)
+            }
+            Some(HttpAction::Forward(route)) => {
+                let mut req = req;
+                forwarding_headers(&mut req, peer, scheme);
+                forward(req, route, plan, ctx, pool, &config, &mut record).await
             }
         }
     };

@@ -59,7 +59,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
             let record = gateway_record(peer, &ctx, "tls", identity);
             passthrough::route(client, hello.sni, record, &plan, &ctx).await;
         }
-        Some(Sniffed::Http1(_)) => http::serve(client, peer, plan, ctx, identity).await,
+        Some(Sniffed::Http1(_)) => http::serve(client, peer, plan, ctx, identity, "http").await,
         _ => {
             let mut record = gateway_record(peer, &ctx, "mtls", identity);
             (record.reason, record.outcome) = ("unrecognised-inner-protocol", Outcome::Denied);

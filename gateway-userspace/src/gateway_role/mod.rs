@@ -1,17 +1,19 @@
-//! The egress-gateway role (`--labels istio=egressgateway`): serve the
-//! listeners of every `Gateway` whose selector matches this instance, route
-//! by the VirtualServices bound to them, apply the registry again, and make
-//! the real outbound connection.
+//! The gateway role (`--labels istio=egressgateway`, `istio=ingressgateway`,
+//! …): serve the listeners of every `Gateway` whose selector matches this
+//! instance, route by the VirtualServices bound to them, apply the registry
+//! again, and make the real connection to the destination.
 //!
 //! - `servers.rs`: which ports, and the routes (pure).
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `http.rs`: plain HTTP by Host.
 //! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
+//! - `terminate.rs`: HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
 
 mod http;
 mod mesh;
 mod passthrough;
 mod servers;
+mod terminate;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -43,9 +45,14 @@ pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static
 
 /// Binds one listener per port the matching Gateways declare, on all
 /// addresses, and serves them. Returns the ports bound.
-pub async fn serve(labels: &Labels, namespace: &str, outbound: Arc<OutboundContext>) -> anyhow::Result<Vec<u16>> {
+pub async fn serve(
+    labels: &Labels,
+    namespace: &str,
+    credential_dir: Option<&std::path::Path>,
+    outbound: Arc<OutboundContext>,
+) -> anyhow::Result<Vec<u16>> {
     let snapshot = outbound.config.current().snapshot.clone();
-    let (ports, skipped) = servers::plan(&snapshot, labels);
+    let (ports, skipped) = servers::plan(&snapshot, labels, credential_dir);
     for s in skipped {
         tracing::warn!(server = %s, "Gateway server not served by this role");
     }
@@ -61,11 +68,16 @@ pub async fn serve(labels: &Labels, namespace: &str, outbound: Arc<OutboundConte
         mesh_server,
     });
     let mut bound = Vec::new();
-    for plan in ports {
+    for mut plan in ports {
+        let terminate = match &plan.tls {
+            Some(t) => Some(terminate::server_config(t).with_context(|| format!("TLS for Gateway port {}", plan.port))?),
+            None => None,
+        };
+        plan.https_redirect &= plan.kind == ServerKind::Http;
         let listener = bind(plan.bind, plan.port).with_context(|| format!("binding Gateway port {}", plan.port))?;
         tracing::info!(port = plan.port, kind = ?plan.kind, gateways = ?plan.gateways, "gateway listening");
         bound.push(plan.port);
-        tokio::spawn(accept_loop(listener, Arc::new(plan), ctx.clone()));
+        tokio::spawn(accept_loop(listener, Arc::new(plan), terminate, ctx.clone()));
     }
     Ok(bound)
 }
@@ -84,17 +96,23 @@ fn bind(addr: Option<std::net::IpAddr>, port: u16) -> std::io::Result<TcpListene
     socket.listen(4096)
 }
 
-async fn accept_loop(listener: TcpListener, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
+async fn accept_loop(
+    listener: TcpListener,
+    plan: Arc<PortPlan>,
+    terminate: Option<Arc<rustls::ServerConfig>>,
+    ctx: Arc<GatewayContext>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-                let (plan, ctx) = (plan.clone(), ctx.clone());
+                let (plan, ctx, terminate) = (plan.clone(), ctx.clone(), terminate.clone());
                 match plan.kind {
                     ServerKind::Passthrough => tokio::spawn(passthrough::handle(stream, peer, plan, ctx)),
                     ServerKind::Http => tokio::spawn(http::handle(stream, peer, plan, ctx)),
                     ServerKind::Mesh => tokio::spawn(mesh::handle(stream, peer, plan, ctx)),
+                    ServerKind::Terminate => tokio::spawn(terminate::handle(stream, peer, plan, terminate, ctx)),
                 };
             }
             Err(e) => {

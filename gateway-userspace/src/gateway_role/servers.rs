@@ -1,14 +1,21 @@
 //! Which `Gateway` servers this instance serves, and how a connection on
 //! one of their ports is routed by the VirtualServices bound to them.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use crate::{
     config::{
         GatewayRef, Labels, Protocol, ServerTlsMode, Snapshot,
-        resources::gateway::Bind,
+        resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
-        resources::common::Destination,
+        resources::{
+            common::Destination,
+            http_route::{Redirect, ResponseBody},
+        },
     },
     policy::{HttpFacts, RouteChoice, string_matches},
 };
@@ -23,6 +30,20 @@ pub enum ServerKind {
     /// ISTIO_MUTUAL: mutual TLS from a node, then TLS (by SNI) or HTTP (by
     /// Host) inside.
     Mesh,
+    /// HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL), then HTTP.
+    Terminate,
+}
+
+/// The certificate a terminating server presents, and how it treats
+/// client certificates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminateTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    pub mode: ServerTlsMode,
+    pub min: Option<TlsVersion>,
+    pub max: Option<TlsVersion>,
 }
 
 /// One listening port and the Gateways (namespace, name) that claim it.
@@ -33,20 +54,40 @@ pub struct PortPlan {
     pub port: u16,
     pub kind: ServerKind,
     pub gateways: Vec<(String, String)>,
+    /// An HTTP server with `tls.httpsRedirect`: every request gets a 301.
+    pub https_redirect: bool,
+    /// For [`ServerKind::Terminate`].
+    pub tls: Option<TerminateTls>,
 }
 
 /// The ports to listen on, from the Gateways whose selector matches `labels`.
 /// Servers this role cannot serve yet are reported, not served.
-pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>) {
+pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>) -> (Vec<PortPlan>, Vec<String>) {
     let mut ports: BTreeMap<(Option<IpAddr>, u16), PortPlan> = BTreeMap::new();
     let mut skipped = Vec::new();
     for gw in snapshot.gateways_for_instance(labels) {
         for server in &gw.servers {
-            let tls_mode = server.tls.as_ref().map(|t| t.mode);
+            let tls = server.tls.as_ref();
+            let https_redirect = tls.is_some_and(|t| t.https_redirect);
+            let tls_mode = tls.map(|t| t.mode);
+            let mut terminate = None;
             let kind = match (server.port.protocol, tls_mode) {
                 (Protocol::Http | Protocol::Http2, None) => ServerKind::Http,
+                (Protocol::Http | Protocol::Http2, Some(_)) if https_redirect => ServerKind::Http,
                 (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
                 (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
+                (Protocol::Https, Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
+                    match tls.and_then(|t| terminate_tls(t, mode, credential_dir)) {
+                        Some(t) => {
+                            terminate = Some(t);
+                            ServerKind::Terminate
+                        }
+                        None => {
+                            skipped.push(format!("{}/{} port {} (no certificate)", gw.meta.namespace, gw.meta.name, server.port.number));
+                            continue;
+                        }
+                    }
+                }
                 (p, m) => {
                     skipped.push(format!(
                         "{}/{} port {} ({}{})",
@@ -69,7 +110,7 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>
             };
             let plan = ports
                 .entry((bind, server.port.number))
-                .or_insert(PortPlan { bind, port: server.port.number, kind, gateways: Vec::new() });
+                .or_insert(PortPlan { bind, port: server.port.number, kind, gateways: Vec::new(), https_redirect, tls: terminate });
             let id = (gw.meta.namespace.clone(), gw.meta.name.clone());
             if plan.kind == kind && !plan.gateways.contains(&id) {
                 plan.gateways.push(id);
@@ -77,6 +118,15 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>
         }
     }
     (ports.into_values().collect(), skipped)
+}
+
+/// Certificate files from the server, or from `<credential_dir>/<credentialName>/`.
+fn terminate_tls(t: &ServerTls, mode: ServerTlsMode, credential_dir: Option<&Path>) -> Option<TerminateTls> {
+    let from_credential = |file: &str| Some(credential_dir?.join(t.credential_name.as_ref()?).join(file));
+    let cert = t.server_certificate.clone().or_else(|| from_credential("tls.crt"))?;
+    let key = t.private_key.clone().or_else(|| from_credential("tls.key"))?;
+    let client_ca = t.ca_certificates.clone().or_else(|| from_credential("ca.crt").filter(|p| p.exists()));
+    Some(TerminateTls { cert, key, client_ca, mode, min: t.min_protocol_version, max: t.max_protocol_version })
 }
 
 fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
@@ -120,16 +170,24 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
     None
 }
 
+/// What a matching HTTP route does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpAction {
+    Forward(RouteChoice),
+    Redirect { route: RouteChoice, redirect: Redirect },
+    Respond { route: RouteChoice, status: u16, body: String },
+}
+
 /// The first `http` route, of the VirtualServices bound to these Gateways,
 /// whose match fits the request.
-pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, pick: u32) -> Option<RouteChoice> {
+pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
     for (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
             if !vs.hosts.iter().any(|h| host_matches(h, &host)) {
                 continue;
             }
-            for r in vs.http.iter().filter(|r| !r.route.is_empty()) {
+            for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
                 let fits = r.matches.is_empty()
                     || r.matches.iter().any(|m| {
                         m.port.is_none_or(|p| p == plan.port)
@@ -139,14 +197,36 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                             && m.method.as_ref().is_none_or(|s| string_matches(s, request.method, false))
                             && m.headers.iter().all(|(k, s)| (request.header)(k).is_some_and(|v| string_matches(s, &v, false)))
                     });
-                if fits {
+                if !fits {
+                    continue;
+                }
+                let named = |host: &str| RouteChoice {
+                    kind: "VirtualService",
+                    namespace: vs.meta.namespace.clone(),
+                    name: vs.meta.name.clone(),
+                    destination: host.to_string(),
+                    port: None,
+                    subset: None,
+                };
+                if let Some(redirect) = &r.redirect {
+                    return Some(HttpAction::Redirect { route: named(""), redirect: redirect.clone() });
+                }
+                if let Some(direct) = &r.direct_response {
+                    let body = match &direct.body {
+                        Some(ResponseBody::String(s)) => s.clone(),
+                        Some(ResponseBody::Bytes(b)) => b.clone(),
+                        None => String::new(),
+                    };
+                    return Some(HttpAction::Respond { route: named(""), status: direct.status, body });
+                }
+                {
                     let total: u32 = r.route.iter().map(|d| d.weight.unwrap_or(0)).sum();
                     let mut acc = 0;
                     let picked = r.route.iter().find(|d| {
                         acc += d.weight.unwrap_or(0);
                         total == 0 || pick % 100 < acc
                     });
-                    return picked.or(r.route.last()).map(|d| choice(vs, &d.destination));
+                    return picked.or(r.route.last()).map(|d| HttpAction::Forward(choice(vs, &d.destination)));
                 }
             }
         }
@@ -173,17 +253,27 @@ mod tests {
     fn the_task_gateway_gives_one_passthrough_port_for_matching_labels_only() {
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
-        let (ports, skipped) = plan(&s, &labels);
-        assert_eq!(ports, vec![PortPlan { bind: None, port: 443, kind: ServerKind::Passthrough, gateways: vec![("default".into(), "egressgateway".into())] }]);
+        let (ports, skipped) = plan(&s, &labels, None);
+        assert_eq!(
+            ports,
+            vec![PortPlan {
+                bind: None,
+                port: 443,
+                kind: ServerKind::Passthrough,
+                gateways: vec![("default".into(), "egressgateway".into())],
+                https_redirect: false,
+                tls: None
+            }]
+        );
         assert!(skipped.is_empty());
-        assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.is_empty());
+        assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.is_empty());
     }
 
     #[test]
     fn sni_routes_to_the_external_host_only_through_gateway_bound_matches() {
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
-        let port = plan(&s, &labels).0.remove(0);
+        let port = plan(&s, &labels, None).0.remove(0);
         let r = tls_route(&s, &port, "httpbin.org").expect("a route");
         assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
         assert!(tls_route(&s, &port, "other.org").is_none());

@@ -1,0 +1,146 @@
+//! The ingress role: Istio's ingress task and the routing users expect
+//! from Envoy, driven by curl from outside, backends in their own namespace.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway_tests::addresses::*;
+use gateway_tests::certs;
+use gateway_tests::client::curl_status;
+use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::nginx::{BODY_PREFIX, Nginx};
+use gateway_tests::topology::Topology;
+
+fn config(cert: &str, key: &str) -> String {
+    let backend = |name: &str, ip: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.default.svc.cluster.local]
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{{address: {ip}}}]
+---
+"
+        )
+    };
+    backend("hello", "203.0.113.10")
+        + &backend("hello-v2", "203.0.113.11")
+        + &format!(
+            "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: hello-gateway, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [hello.test]
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    hosts: [hello.test]
+    tls: {{mode: SIMPLE, serverCertificate: {cert}, privateKey: {key}}}
+  - port: {{number: 8080, name: http-redirect, protocol: HTTP}}
+    hosts: [hello.test]
+    tls: {{httpsRedirect: true}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: hello, namespace: default}}
+spec:
+  hosts: [hello.test]
+  gateways: [hello-gateway]
+  http:
+  - match: [{{uri: {{prefix: /split}}}}]
+    route:
+    - {{destination: {{host: hello.default.svc.cluster.local, port: {{number: 80}}}}, weight: 80}}
+    - {{destination: {{host: hello-v2.default.svc.cluster.local, port: {{number: 80}}}}, weight: 20}}
+  - match: [{{uri: {{prefix: /old}}}}]
+    redirect: {{uri: /new, redirectCode: 302}}
+  - match: [{{uri: {{exact: /teapot}}}}]
+    directResponse: {{status: 418, body: {{string: short and stout}}}}
+  - match: [{{uri: {{prefix: /web}}}}]
+    route: [{{destination: {{host: hello-v2.default.svc.cluster.local, port: {{number: 80}}}}}}]
+  - route: [{{destination: {{host: hello.default.svc.cluster.local, port: {{number: 80}}}}}}]
+"
+        )
+}
+
+struct Setup {
+    topo: Topology,
+    nginx: Nginx,
+    gw: Gateway,
+    ca: String,
+}
+
+fn setup() -> Setup {
+    let topo = Topology::build();
+    let backend_certs = certs::generate(&topo.temp.subdir("backend-certs"), "backend.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &backend_certs, INTERNET_V4.into());
+    let certs = certs::generate(&topo.temp.subdir("certs"), "hello.test");
+    let dir = topo.temp.subdir("istio");
+    let yaml = config(&certs.server_cert.to_string_lossy(), &certs.server_key.to_string_lossy());
+    std::fs::write(dir.join("ingress.yaml"), yaml).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear();
+    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    let gw = Gateway::start(&topo, config);
+    let ca = certs.ca_cert.to_string_lossy().into_owned();
+    Setup { topo, nginx, gw, ca }
+}
+
+/// curl from pod-a, which here is an outside client (not intercepted).
+fn curl(s: &Setup, args: &[&str]) -> (u16, String, String) {
+    curl_status(|a| s.topo.pod_a.command_outside_cgroup("curl", a), args)
+}
+
+#[test]
+fn the_ingress_task_routes_by_host_and_path_and_splits_by_weight() {
+    let s = setup();
+    let (code, body, err) = curl(&s, &["-H", "Host: hello.test", "http://198.18.1.1/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}hello.test\n").as_str()), "{err}\n{}", s.gw.stderr_tail());
+    let (code, _, _) = curl(&s, &["-H", "Host: other.test", "http://198.18.1.1/"]);
+    assert_eq!(code, 404, "another host has no route");
+    let (code, _, _) = curl(&s, &["-H", "Host: hello.test", "http://198.18.1.1/web/page"]);
+    assert_eq!(code, 200);
+    let seen = s.nginx.wait_for_entries(2, Duration::from_secs(10));
+    let addrs: Vec<String> = seen.iter().map(|e| e.server_addr.to_string()).collect();
+    assert_eq!(addrs, ["203.0.113.10", "203.0.113.11"], "/ goes to hello, /web to hello-v2");
+    let line = s.gw.wait_json_line("request", "routed", |v| v["path"] == "/web/page");
+    assert_eq!((line["route"]["name"].as_str(), line["upstream"].as_str()), (Some("hello"), Some("203.0.113.11:80")), "{line}");
+
+    // 2,000 requests on one connection (curl's URL globbing), split 80/20.
+    let (code, _, err) = curl(&s, &["-o", "/dev/null", "-H", "Host: hello.test", "http://198.18.1.1/split/[1-2000]"]);
+    assert_eq!(code, 200, "{err}");
+    let entries = gateway_tests::wait::poll(Duration::from_secs(20), Duration::from_millis(100), || {
+        let all = s.nginx.access_log();
+        (all.len() >= 2002).then_some(all)
+    })
+    .expect("2,000 split requests reach the backends");
+    let v2 = entries[2..].iter().filter(|e| e.server_addr.to_string() == "203.0.113.11").count();
+    let share = v2 as f64 / 2000.0;
+    assert!((0.15..=0.25).contains(&share), "hello-v2 got {v2} of 2000 ({share:.3}); 0.20 ± 0.05 expected");
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+#[test]
+fn redirects_direct_responses_https_redirect_and_tls_termination() {
+    let s = setup();
+    let (code, _, headers) = curl(&s, &["-H", "Host: hello.test", "http://198.18.1.1/old/x"]);
+    assert_eq!(code, 302);
+    assert!(headers.to_ascii_lowercase().contains("location: http://hello.test/new"), "{headers}");
+    let (code, body, _) = curl(&s, &["-H", "Host: hello.test", "http://198.18.1.1/teapot"]);
+    assert_eq!((code, body.as_str()), (418, "short and stout"));
+    let (code, _, headers) = curl(&s, &["-H", "Host: hello.test", "http://198.18.1.1:8080/path?q=1"]);
+    assert_eq!(code, 301);
+    assert!(headers.to_ascii_lowercase().contains("location: https://hello.test/path?q=1"), "{headers}");
+    let (code, body, err) = curl(&s, &["--cacert", &s.ca, "--resolve", "hello.test:443:198.18.1.1", "https://hello.test/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}hello.test\n").as_str()), "{err}");
+    let line = s.gw.wait_json_line("request", "https", |v| v["path"] == "/" && v["status"] == 200);
+    assert_eq!(line["decision"], "allow", "{line}");
+    assert_eq!(s.nginx.access_log().len(), 1, "only the HTTPS request reached a backend");
+    drop(s.gw);
+    s.topo.teardown();
+}

@@ -5,9 +5,9 @@ use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
 use gateway_common::OrigDst;
 
 use crate::{
-    addr::{ip6_words, unmap_v4},
-    redirect::ALLOW,
+    addr::unmap_v4,
     maps::ORIG_SK,
+    redirect::{ALLOW, write_ip6},
 };
 
 #[cgroup_sock_addr(getpeername4)]
@@ -28,13 +28,7 @@ pub fn gw_getpeername6(ctx: SockAddrContext) -> i32 {
     if let Some(orig) = stored(&ctx) {
         // SAFETY: valid context.
         let sa = unsafe { &mut *ctx.sock_addr };
-        let words = ip6_words(&orig.addr);
-        let mut i = 0;
-        while i < 4 {
-            // SAFETY: in-bounds field; word-sized writes only.
-            unsafe { core::ptr::write_volatile(&mut sa.user_ip6[i], words[i]) };
-            i += 1;
-        }
+        write_ip6(sa, &orig.addr);
         sa.user_port = u32::from(orig.port.to_be());
     }
     ALLOW

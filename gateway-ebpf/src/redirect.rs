@@ -10,11 +10,11 @@ use aya_ebpf::{
     programs::SockAddrContext,
 };
 use gateway_common::{
-    DNS_PORT, OrigDst, PROXY_DENY_UDP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat,
+    AF_INET, AF_INET6, DNS_PORT, OrigDst, PROXY_DENY_UDP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat,
 };
 
 use crate::{
-    addr::{is_local_v4, is_local_v6, mapped, unmap_v4},
+    addr::{ip4_bytes, ip6_bytes, ip6_words, is_local_v4, is_local_v6, mapped, unmap_v4},
     maps::{ORIG_SK, PROXY_CONFIG, count},
 };
 
@@ -119,4 +119,49 @@ pub fn record(ctx: &SockAddrContext, addr: [u8; 16], port: u16, family: u16) -> 
 #[inline(always)]
 pub fn count_redirect(cfg: &ProxyConfig, port: u16) {
     count(if cfg.dns_port != 0 && port == cfg.dns_port { Stat::DnsRedirected } else { Stat::Redirected });
+}
+
+/// The whole of `connect4|6` and `sendmsg4|6`: leave, deny, or record the
+/// destination and rewrite it to the proxy.
+#[inline(always)]
+pub fn redirect(ctx: &SockAddrContext, v6: bool) -> Result<i32, i32> {
+    // SAFETY: the kernel hands us a valid context for the program's run.
+    let sa = unsafe { &mut *ctx.sock_addr };
+    let cfg = config()?;
+    if is_marked(sa, &cfg)? {
+        count(Stat::SkippedMarked);
+        return Ok(ALLOW);
+    }
+    let dst = if v6 { ip6_bytes(sa.user_ip6) } else { mapped(ip4_bytes(sa.user_ip4)) };
+    let port = u16::from_be(sa.user_port as u16);
+    match plan(&cfg, sa.protocol, &dst, port) {
+        Plan::Leave => Ok(ALLOW),
+        Plan::Deny(stat) => {
+            count(stat);
+            Err(DENY)
+        }
+        Plan::Redirect { addr, port: to } => {
+            record(ctx, dst, port, if v6 { AF_INET6 } else { AF_INET })?;
+            if v6 {
+                write_ip6(sa, &addr);
+            } else {
+                sa.user_ip4 = u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]);
+            }
+            sa.user_port = u32::from(to.to_be());
+            count_redirect(&cfg, to);
+            Ok(ALLOW)
+        }
+    }
+}
+
+/// Four 32-bit stores: the verifier accepts only word-sized writes here.
+#[inline(always)]
+pub fn write_ip6(sa: &mut bpf_sock_addr, addr: &[u8; 16]) {
+    let words = ip6_words(addr);
+    let mut i = 0;
+    while i < 4 {
+        // SAFETY: in-bounds field of the context.
+        unsafe { core::ptr::write_volatile(&mut sa.user_ip6[i], words[i]) };
+        i += 1;
+    }
 }

@@ -5,56 +5,25 @@
 //! the node's policy says so.
 
 use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
-use gateway_common::{AF_INET, AF_INET6, OrigDst};
+use gateway_common::OrigDst;
 
 use crate::{
     addr::{ip4_bytes, ip6_bytes, mapped, unmap_v4},
-    connect::write_ip6,
-    maps::{ORIG_SK, count},
-    redirect::{ALLOW, DENY, Plan, config, count_redirect, is_marked, plan, record},
+    maps::ORIG_SK,
+    redirect::{ALLOW, config, redirect, write_ip6},
 };
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn gw_sendmsg4(ctx: SockAddrContext) -> i32 {
-    match try_sendmsg(&ctx, false) {
+    match redirect(&ctx, false) {
         Ok(v) | Err(v) => v,
     }
 }
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn gw_sendmsg6(ctx: SockAddrContext) -> i32 {
-    match try_sendmsg(&ctx, true) {
+    match redirect(&ctx, true) {
         Ok(v) | Err(v) => v,
-    }
-}
-
-#[inline(always)]
-fn try_sendmsg(ctx: &SockAddrContext, v6: bool) -> Result<i32, i32> {
-    // SAFETY: valid context for the program's run.
-    let sa = unsafe { &mut *ctx.sock_addr };
-    let cfg = config()?;
-    if is_marked(sa, &cfg)? {
-        return Ok(ALLOW);
-    }
-    let dst = if v6 { ip6_bytes(sa.user_ip6) } else { mapped(ip4_bytes(sa.user_ip4)) };
-    let port = u16::from_be(sa.user_port as u16);
-    match plan(&cfg, sa.protocol, &dst, port) {
-        Plan::Leave => Ok(ALLOW),
-        Plan::Deny(stat) => {
-            count(stat);
-            Err(DENY)
-        }
-        Plan::Redirect { addr, port: to } => {
-            record(ctx, dst, port, if v6 { AF_INET6 } else { AF_INET })?;
-            if v6 {
-                write_ip6(sa, &addr);
-            } else {
-                sa.user_ip4 = u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]);
-            }
-            sa.user_port = u32::from(to.to_be());
-            count_redirect(&cfg, to);
-            Ok(ALLOW)
-        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod dnsmasq;
 pub mod echo_server;
 pub mod gateway_log;
 pub mod gateway_process;
+pub mod http_backend;
 pub mod names;
 pub mod netns;
 pub mod nginx;

@@ -144,3 +144,103 @@ fn redirects_direct_responses_https_redirect_and_tls_termination() {
     drop(s.gw);
     s.topo.teardown();
 }
+
+const POLICIES: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.default.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.12}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: api-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [api.test]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.test]
+  gateways: [api-gateway]
+  http:
+  - match: [{uri: {prefix: /flaky-retry}}]
+    retries: {attempts: 3, retryOn: 5xx}
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - match: [{uri: {prefix: /slow}}]
+    timeout: 0.5s
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - match: [{uri: {prefix: /delay}}]
+    fault: {delay: {fixedDelay: 0.3s, percentage: {value: 100}}}
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - match: [{uri: {prefix: /api/}}]
+    rewrite: {uri: /v1/}
+    headers:
+      request: {set: {x-added: 'yes'}}
+      response: {set: {x-resp: done}}
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+";
+
+/// Status codes of `count` requests to `path_glob` on one curl connection.
+fn codes(topo: &Topology, url: &str) -> Vec<u16> {
+    let out = topo
+        .pod_a
+        .command_outside_cgroup("curl", &["-s", "--noproxy", "*", "--max-time", "60", "-o", "/dev/null", "-w", "%{http_code}\\n", "-H", "Host: api.test", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[test]
+fn retries_timeouts_faults_rewrites_and_header_edits() {
+    let topo = Topology::build();
+    let backend = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("api.yaml"), POLICIES).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear();
+    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    let gw = Gateway::start(&topo, config);
+
+    // A backend failing every other request: retries make every request succeed…
+    let retried = codes(&topo, "http://198.18.1.1/flaky-retry/[1-20]");
+    assert_eq!(retried, vec![200; 20], "with retries");
+    // …and without them about half fail.
+    let plain = codes(&topo, "http://198.18.1.1/flaky/[1-20]");
+    assert_eq!(plain.len(), 20);
+    assert!(plain.iter().filter(|c| **c == 500).count() >= 8, "without retries: {plain:?}");
+
+    // The route timeout answers 504 on time.
+    let start = std::time::Instant::now();
+    assert_eq!(codes(&topo, "http://198.18.1.1/slow"), vec![504]);
+    assert!(start.elapsed() < Duration::from_millis(1800), "504 after {:?}", start.elapsed());
+
+    // Fault abort at 50 %, within tolerance over 200 requests; delay at 100 %.
+    let aborted = codes(&topo, "http://198.18.1.1/abort/[1-200]");
+    let n = aborted.iter().filter(|c| **c == 503).count();
+    assert!((70..=130).contains(&n), "{n} of 200 aborted; 100 ± 30 expected");
+    let start = std::time::Instant::now();
+    assert_eq!(codes(&topo, "http://198.18.1.1/delay"), vec![200]);
+    assert!(start.elapsed() >= Duration::from_millis(300), "the delay was not applied");
+
+    // Rewrite and header edits, as the backend and the client see them.
+    let (code, body, headers) = curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), &["-H", "Host: api.test", "http://198.18.1.1/api/users?id=7"]);
+    assert_eq!((code, body.as_str()), (200, "path=/v1/users?id=7\nx-added=yes\n"));
+    assert!(headers.to_ascii_lowercase().contains("x-resp: done"), "{headers}");
+    let last = backend.seen().into_iter().rev().find(|r| r.path.starts_with("/v1/")).expect("the rewritten request");
+    assert!(last.headers.iter().any(|(k, v)| k == "x-forwarded-for" && v == "198.18.1.2"), "{:?}", last.headers);
+    assert!(last.headers.iter().any(|(k, _)| k == "x-request-id"), "{:?}", last.headers);
+    drop(gw);
+    topo.teardown();
+}

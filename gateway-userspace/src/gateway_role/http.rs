@@ -7,8 +7,10 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use http_body_util::BodyExt;
+
 use super::{
-    GatewayContext,
+    GatewayContext, route_policy,
     servers::{HttpAction, PortPlan, http_route},
 };
 use crate::{
@@ -59,9 +61,60 @@ where
     ctx.outbound.access_log.write(&record).await;
 }
 
+/// The largest request body kept for retries; a larger one is sent once.
+const RETRY_BUFFER: usize = 1 << 20;
+
+/// The route's `timeout` (504 when it runs out) around its `retries`.
+#[allow(clippy::too_many_arguments)]
+async fn with_timeouts(
+    req: Request<Incoming>,
+    choice: crate::policy::RouteChoice,
+    route: &crate::config::resources::http_route::HttpRoute,
+    plan: &PortPlan,
+    ctx: &GatewayContext,
+    pool: &UpstreamPool,
+    config: &crate::reload::ActiveConfig,
+    record: &mut RequestRecord,
+) -> Response<Body> {
+    let attempts = async {
+        let retries = route.retries.as_ref().filter(|r| r.attempts > 0);
+        let Some(retries) = retries else {
+            return forward(req.map(|b| b.boxed()), choice, plan, ctx, pool, config, record).await;
+        };
+        let (parts, body) = req.into_parts();
+        let body = match http_body_util::Limited::new(body, RETRY_BUFFER).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large to retry\n".into(), None),
+        };
+        let on = route_policy::RetryOn::parse(retries.retry_on.as_deref().unwrap_or("5xx,connect-failure,reset"));
+        let mut last = None;
+        for attempt in 0..=retries.attempts {
+            let mut again = Request::builder().method(parts.method.clone()).uri(parts.uri.clone()).version(parts.version);
+            *again.headers_mut().expect("a fresh builder") = parts.headers.clone();
+            let again = again.body(http_body_util::Full::new(body.clone()).map_err(|never| match never {}).boxed()).expect("parts from a valid request");
+            let exchange = forward(again, choice.clone(), plan, ctx, pool, config, record);
+            let resp = match retries.per_try_timeout {
+                Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)),
+                None => exchange.await,
+            };
+            let failed = record.upstream.is_none() || resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT;
+            if !(failed && on.retries(Some(resp.status()))) || attempt == retries.attempts {
+                return resp;
+            }
+            tracing::debug!(attempt, status = %resp.status(), "retrying");
+            last = Some(resp);
+        }
+        last.expect("at least one attempt")
+    };
+    match route.timeout.filter(|t| !t.is_zero()) {
+        Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)),
+        None => attempts.await,
+    }
+}
+
 /// The destination's registry check, origination, and the exchange.
 async fn forward(
-    req: Request<Incoming>,
+    req: Request<Body>,
     route: crate::policy::RouteChoice,
     plan: &PortPlan,
     ctx: &GatewayContext,
@@ -216,10 +269,28 @@ async fn request(
                 let location = redirect_location(&redirect, scheme, &host, plan.port, &req);
                 redirect_to(&location, redirect.redirect_code)
             }
-            Some(HttpAction::Forward(route)) => {
+            Some(HttpAction::Forward { choice, route, matched_uri }) => {
                 let mut req = req;
                 forwarding_headers(&mut req, peer, scheme);
-                forward(req, route, plan, ctx, pool, &config, &mut record).await
+                let pick = f64::from(pick_percent());
+                if let Some(status) = route_policy::abort(&route, pick) {
+                    record.allow("fault-abort", None);
+                    record.route = Some(choice);
+                    text(status, "fault filter abort\n".into(), None)
+                } else {
+                    if let Some(d) = route_policy::delay(&route, f64::from(pick_percent())) {
+                        tokio::time::sleep(d).await;
+                    }
+                    route_policy::rewrite(&mut req, &route, matched_uri.as_ref());
+                    if let Some(h) = &route.headers {
+                        route_policy::edit_headers(req.headers_mut(), &h.request);
+                    }
+                    let mut resp = with_timeouts(req, choice, &route, plan, ctx, pool, &config, &mut record).await;
+                    if let Some(h) = &route.headers {
+                        route_policy::edit_headers(resp.headers_mut(), &h.response);
+                    }
+                    resp
+                }
             }
         }
     };

@@ -6,12 +6,14 @@
 //! - `servers.rs`: which ports, and the routes (pure).
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `http.rs`: plain HTTP by Host.
+//! - `route_policy.rs`: faults, rewrites, header edits, retry conditions.
 //! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
 
 mod http;
 mod mesh;
 mod passthrough;
+mod route_policy;
 mod servers;
 mod terminate;
 

@@ -9,12 +9,12 @@ use std::{
 
 use crate::{
     config::{
-        GatewayRef, Labels, Protocol, ServerTlsMode, Snapshot,
+        GatewayRef, Labels, Protocol, ServerTlsMode, Snapshot, StringMatch,
         resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
         resources::{
             common::Destination,
-            http_route::{Redirect, ResponseBody},
+            http_route::{HttpRoute, Redirect, ResponseBody},
         },
     },
     policy::{HttpFacts, RouteChoice, string_matches},
@@ -173,7 +173,9 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
 /// What a matching HTTP route does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum HttpAction {
-    Forward(RouteChoice),
+    /// To `choice`, under the route's policies; `matched_uri` is the uri
+    /// condition that matched (for prefix rewrites).
+    Forward { choice: RouteChoice, route: Box<HttpRoute>, matched_uri: Option<StringMatch> },
     Redirect { route: RouteChoice, redirect: Redirect },
     Respond { route: RouteChoice, status: u16, body: String },
 }
@@ -188,18 +190,18 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                 continue;
             }
             for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
-                let fits = r.matches.is_empty()
-                    || r.matches.iter().any(|m| {
+                let matched = r.matches.iter().find(|m| {
                         m.port.is_none_or(|p| p == plan.port)
                             && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
                             && m.uri.as_ref().is_none_or(|s| string_matches(s, request.path, m.ignore_uri_case))
                             && m.authority.as_ref().is_none_or(|s| string_matches(s, request.authority, false))
                             && m.method.as_ref().is_none_or(|s| string_matches(s, request.method, false))
                             && m.headers.iter().all(|(k, s)| (request.header)(k).is_some_and(|v| string_matches(s, &v, false)))
-                    });
-                if !fits {
+                });
+                if !(r.matches.is_empty() || matched.is_some()) {
                     continue;
                 }
+                let matched_uri = matched.and_then(|m| m.uri.clone());
                 let named = |host: &str| RouteChoice {
                     kind: "VirtualService",
                     namespace: vs.meta.namespace.clone(),
@@ -226,7 +228,11 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                         acc += d.weight.unwrap_or(0);
                         total == 0 || pick % 100 < acc
                     });
-                    return picked.or(r.route.last()).map(|d| HttpAction::Forward(choice(vs, &d.destination)));
+                    return picked.or(r.route.last()).map(|d| HttpAction::Forward {
+                        choice: choice(vs, &d.destination),
+                        route: Box::new(r.clone()),
+                        matched_uri,
+                    });
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 use std::{convert::Infallible, sync::Arc, time::Instant};
 
+use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -130,7 +131,7 @@ impl HttpEgress {
                     }
                 };
                 let forwarded = match tls {
-                    Ok(tls) => self.upstreams.send(self.ctx.dialer(), target, tls, req).await,
+                    Ok(tls) => self.upstreams.send(self.ctx.dialer(), target, tls, req.map(|b| b.boxed())).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "TLS origination settings do not load");
                         Err(StatusCode::SERVICE_UNAVAILABLE)

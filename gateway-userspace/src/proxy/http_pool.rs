@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::{
     Request, Response, StatusCode,
-    body::{Bytes, Incoming},
+    body::Bytes,
     client::conn::http1::SendRequest,
 };
 use hyper_util::rt::TokioIo;
@@ -19,7 +19,7 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// Connections by target and, when TLS is originated, the server name.
 #[derive(Default)]
 pub struct UpstreamPool {
-    conns: Mutex<HashMap<(Target, Option<String>), (SendRequest<Incoming>, UpstreamAddr)>>,
+    conns: Mutex<HashMap<(Target, Option<String>), (SendRequest<Body>, UpstreamAddr)>>,
 }
 
 impl UpstreamPool {
@@ -33,7 +33,7 @@ impl UpstreamPool {
         dialer: Dialer<'_>,
         target: &Target,
         tls: Option<Origination>,
-        req: Request<Incoming>,
+        req: Request<Body>,
     ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
         let key = (target.clone(), tls.as_ref().map(|(_, name)| name.clone()));
         let mut pool = self.conns.lock().await;

@@ -1,0 +1,123 @@
+//! What an HTTP route does to a request besides choosing its destination:
+//! fault injection, rewrites, header edits, and when to retry.
+
+use std::time::Duration;
+
+use hyper::{
+    HeaderMap, Request, StatusCode,
+    header::{HeaderName, HeaderValue},
+};
+
+use crate::config::{
+    StringMatch,
+    resources::{common::HeaderOps, http_route::HttpRoute},
+};
+
+/// `fault.abort`, for the requests `pick` (0..100) selects.
+pub fn abort(route: &HttpRoute, pick: f64) -> Option<StatusCode> {
+    let a = route.fault.as_ref()?.abort.as_ref()?;
+    (pick < a.percentage).then(|| StatusCode::from_u16(a.http_status.unwrap_or(503)).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+}
+
+/// `fault.delay`, for the requests `pick` (0..100) selects.
+pub fn delay(route: &HttpRoute, pick: f64) -> Option<Duration> {
+    let d = route.fault.as_ref()?.delay.as_ref()?;
+    (pick < d.percentage).then_some(d.fixed_delay)
+}
+
+/// `rewrite`: the matched prefix (or the whole path for an exact match)
+/// becomes `uri`; `uriRegexRewrite` substitutes; `authority` replaces Host.
+pub fn rewrite<B>(req: &mut Request<B>, route: &HttpRoute, matched: Option<&StringMatch>) {
+    let Some(rw) = &route.rewrite else { return };
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let new_path = match (&rw.uri, matched, &rw.uri_regex) {
+        (Some(to), Some(StringMatch::Prefix(p)), _) if path.starts_with(p.as_str()) => Some(format!("{to}{}", &path[p.len()..])),
+        (Some(to), _, _) => Some(to.clone()),
+        (None, _, Some((pattern, to))) => regex::Regex::new(pattern).ok().map(|re| re.replace_all(&path, to.as_str()).into_owned()),
+        _ => None,
+    };
+    if let Some(p) = new_path {
+        let p = if p.starts_with('/') { p } else { format!("/{p}") };
+        if let Ok(uri) = format!("{p}{query}").parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    if let Some(authority) = &rw.authority {
+        if let Ok(v) = HeaderValue::from_str(authority) {
+            req.headers_mut().insert(hyper::header::HOST, v);
+        }
+    }
+}
+
+/// `set` replaces, `add` appends, `remove` deletes.
+pub fn edit_headers(headers: &mut HeaderMap, ops: &HeaderOps) {
+    for name in &ops.remove {
+        if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+            headers.remove(n);
+        }
+    }
+    for (name, value) in &ops.set {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    }
+    for (name, value) in &ops.add {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.append(n, v);
+        }
+    }
+}
+
+/// Envoy's retry conditions that `retryOn` lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryOn {
+    pub five_xx: bool,
+    pub gateway_error: bool,
+    pub connect_failure: bool,
+    pub reset: bool,
+    pub retriable_4xx: bool,
+}
+
+impl RetryOn {
+    pub fn parse(s: &str) -> Self {
+        let mut r = Self::default();
+        for c in s.split(',').map(str::trim) {
+            match c {
+                "5xx" => r.five_xx = true,
+                "gateway-error" => r.gateway_error = true,
+                "connect-failure" => r.connect_failure = true,
+                "reset" => r.reset = true,
+                "retriable-4xx" => r.retriable_4xx = true,
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// Whether an attempt that ended with `status` (or without a response:
+    /// `None`, a connect failure or reset) is tried again.
+    pub fn retries(&self, status: Option<StatusCode>) -> bool {
+        match status {
+            None => self.connect_failure || self.reset || self.five_xx || self.gateway_error,
+            Some(s) if s.as_u16() == 409 => self.retriable_4xx,
+            Some(s) if matches!(s.as_u16(), 502..=504) => self.gateway_error || self.five_xx,
+            Some(s) => s.is_server_error() && self.five_xx,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_conditions_follow_envoy() {
+        let r = RetryOn::parse("5xx");
+        assert!(r.retries(Some(StatusCode::INTERNAL_SERVER_ERROR)) && r.retries(None));
+        assert!(!r.retries(Some(StatusCode::CONFLICT)) && !r.retries(Some(StatusCode::OK)));
+        let g = RetryOn::parse("gateway-error,retriable-4xx");
+        assert!(g.retries(Some(StatusCode::BAD_GATEWAY)) && g.retries(Some(StatusCode::CONFLICT)));
+        assert!(!g.retries(Some(StatusCode::INTERNAL_SERVER_ERROR)));
+    }
+}

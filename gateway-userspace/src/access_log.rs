@@ -147,7 +147,15 @@ pub struct RequestRecord {
     pub route: Option<RouteChoice>,
     pub upstream: Option<UpstreamAddr>,
     pub status: u16,
+    /// Envoy's response flags: NR no route, UF upstream connection failure,
+    /// UT upstream timeout, FI fault abort, DI fault delay.
+    #[serde(serialize_with = "flags")]
+    pub flags: Vec<&'static str>,
     pub duration_ms: u64,
+}
+
+fn flags<S: serde::Serializer>(f: &[&'static str], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&if f.is_empty() { "-".to_string() } else { f.join(",") })
 }
 
 impl RequestRecord {
@@ -169,12 +177,23 @@ impl RequestRecord {
             route: None,
             upstream: None,
             status: 0,
+            flags: Vec::new(),
             duration_ms: 0,
         }
     }
 
     pub fn allow(&mut self, reason: &'static str, matched: Option<MatchedEntry>) {
         (self.decision, self.reason, self.matched) = (Decision::Allow, reason, matched);
+    }
+
+    pub fn flag(&mut self, flag: &'static str) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+
+    pub fn response_flags(&self) -> String {
+        if self.flags.is_empty() { "-".into() } else { self.flags.join(",") }
     }
 
     pub fn deny(&mut self, reason: &'static str, matched: Option<MatchedEntry>) {

@@ -59,6 +59,19 @@ pub struct ConnectionLabels {
     pub role: &'static str,
 }
 
+/// Istio's standard request labels, as far as a gateway knows them; values
+/// come from configuration and status codes, never from raw request data.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IstioRequestLabels {
+    pub reporter: &'static str,
+    pub source_workload: String,
+    pub destination_service: String,
+    pub response_code: u16,
+    pub response_flags: String,
+    pub request_protocol: &'static str,
+    pub connection_security_policy: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DnsLabels {
     pub outcome: &'static str,
@@ -81,11 +94,13 @@ pub struct Metrics {
     pub decision_seconds: Histogram,
     kernel_events: Family<KernelLabels, Counter>,
     dns_answers: Family<DnsLabels, Counter>,
+    pub istio_requests: Family<IstioRequestLabels, Counter>,
+    pub istio_request_duration: Family<IstioRequestLabels, Histogram>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("gateway");
+        let mut root = Registry::default();
         let m = Self {
             config_reloads: Family::default(),
             config_generation: Gauge::default(),
@@ -96,8 +111,19 @@ impl Default for Metrics {
             decision_seconds: Histogram::new(exponential_buckets(1e-7, 4.0, 10)),
             kernel_events: Family::default(),
             dns_answers: Family::default(),
+            istio_requests: Family::default(),
+            istio_request_duration: Family::new_with_constructor(|| {
+                Histogram::new([1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0].into_iter())
+            }),
             registry: Registry::default(),
         };
+        root.register("istio_requests", "Requests, with Istio's standard labels", m.istio_requests.clone());
+        root.register(
+            "istio_request_duration_milliseconds",
+            "Request durations in milliseconds, with Istio's standard labels",
+            m.istio_request_duration.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("gateway");
         registry.register("config_reloads", "Configuration reloads by result", m.config_reloads.clone());
         registry.register("config_generation", "Generation of the live configuration", m.config_generation.clone());
         registry.register("connections", "Closed connections by decision and reason", m.connections.clone());
@@ -107,7 +133,7 @@ impl Default for Metrics {
         registry.register("decision_seconds", "Policy decision time", m.decision_seconds.clone());
         registry.register("kernel_events", "Events counted by the kernel programs", m.kernel_events.clone());
         registry.register("dns_answers", "DNS queries answered, by outcome", m.dns_answers.clone());
-        Self { registry, ..m }
+        Self { registry: root, ..m }
     }
 }
 
@@ -136,6 +162,23 @@ impl Metrics {
 
     pub fn record_request(&self, r: &RequestRecord) {
         self.requests.get_or_create(&labels(r.role, r.decision, r.reason, Some(&r.workload), r.matched.as_ref())).inc();
+        let istio = IstioRequestLabels {
+            reporter: "source",
+            source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),
+            destination_service: r
+                .route
+                .as_ref()
+                .map(|route| route.destination.clone())
+                .filter(|d| !d.is_empty())
+                .or_else(|| r.matched.as_ref().map(|m| m.host.clone()))
+                .unwrap_or_else(|| "unknown".into()),
+            response_code: r.status,
+            response_flags: r.response_flags(),
+            request_protocol: "http",
+            connection_security_policy: if r.peer_identity.is_some() { "mutual_tls" } else { "none" },
+        };
+        self.istio_requests.get_or_create(&istio).inc();
+        self.istio_request_duration.get_or_create(&istio).observe(r.duration_ms as f64);
     }
 
     pub fn encode(&self) -> String {

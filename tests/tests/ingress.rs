@@ -102,11 +102,19 @@ fn the_ingress_task_routes_by_host_and_path_and_splits_by_weight() {
     assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}hello.test\n").as_str()), "{err}\n{}", s.gw.stderr_tail());
     let (code, _, _) = curl(&s, &["-H", "Host: other.test", "http://198.18.1.1/"]);
     assert_eq!(code, 404, "another host has no route");
+    let nr = s.gw.wait_json_line("request", "no route", |v| v["host"] == "other.test");
+    assert_eq!((nr["status"].as_u64(), nr["flags"].as_str()), (Some(404), Some("NR")), "{nr}");
     let (code, _, _) = curl(&s, &["-H", "Host: hello.test", "http://198.18.1.1/web/page"]);
     assert_eq!(code, 200);
     let seen = s.nginx.wait_for_entries(2, Duration::from_secs(10));
     let addrs: Vec<String> = seen.iter().map(|e| e.server_addr.to_string()).collect();
     assert_eq!(addrs, ["203.0.113.10", "203.0.113.11"], "/ goes to hello, /web to hello-v2");
+    let (_, metrics) = s.gw.admin_request("GET", "/metrics");
+    assert!(
+        metrics.contains("istio_requests_total{reporter=\"source\",source_workload=\"unknown\",destination_service=\"hello.default.svc.cluster.local\",response_code=\"200\",response_flags=\"-\",request_protocol=\"http\",connection_security_policy=\"none\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("istio_request_duration_milliseconds_bucket{"), "{metrics}");
     let line = s.gw.wait_json_line("request", "routed", |v| v["path"] == "/web/page");
     assert_eq!((line["route"]["name"].as_str(), line["upstream"].as_str()), (Some("hello"), Some("203.0.113.11:80")), "{line}");
 
@@ -225,11 +233,15 @@ fn retries_timeouts_faults_rewrites_and_header_edits() {
     let start = std::time::Instant::now();
     assert_eq!(codes(&topo, "http://198.18.1.1/slow"), vec![504]);
     assert!(start.elapsed() < Duration::from_millis(1800), "504 after {:?}", start.elapsed());
+    let ut = gw.wait_json_line("request", "timeout", |v| v["path"] == "/slow");
+    assert_eq!(ut["flags"], "UT", "{ut}");
 
     // Fault abort at 50 %, within tolerance over 200 requests; delay at 100 %.
     let aborted = codes(&topo, "http://198.18.1.1/abort/[1-200]");
     let n = aborted.iter().filter(|c| **c == 503).count();
     assert!((70..=130).contains(&n), "{n} of 200 aborted; 100 ± 30 expected");
+    let fi = gw.wait_json_line("request", "fault", |v| v["status"] == 503 && v["path"].as_str().is_some_and(|p| p.starts_with("/abort")));
+    assert_eq!(fi["flags"], "FI", "{fi}");
     let start = std::time::Instant::now();
     assert_eq!(codes(&topo, "http://198.18.1.1/delay"), vec![200]);
     assert!(start.elapsed() >= Duration::from_millis(300), "the delay was not applied");

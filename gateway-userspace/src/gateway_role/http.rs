@@ -94,7 +94,13 @@ async fn with_timeouts(
             let again = again.body(http_body_util::Full::new(body.clone()).map_err(|never| match never {}).boxed()).expect("parts from a valid request");
             let exchange = forward(again, choice.clone(), plan, ctx, pool, config, record);
             let resp = match retries.per_try_timeout {
-                Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)),
+                Some(t) => match tokio::time::timeout(t, exchange).await {
+                    Ok(resp) => resp,
+                    Err(_) => {
+                        record.flag("UT");
+                        text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
+                    }
+                },
                 None => exchange.await,
             };
             let failed = record.upstream.is_none() || resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT;
@@ -106,10 +112,28 @@ async fn with_timeouts(
         }
         last.expect("at least one attempt")
     };
-    match route.timeout.filter(|t| !t.is_zero()) {
-        Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)),
-        None => attempts.await,
+    let timed_out;
+    let resp = match route.timeout.filter(|t| !t.is_zero()) {
+        Some(t) => match tokio::time::timeout(t, attempts).await {
+            Ok(resp) => {
+                timed_out = false;
+                resp
+            }
+            Err(_) => {
+                timed_out = true;
+                text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
+            }
+        },
+        None => {
+            let r = attempts.await;
+            timed_out = false;
+            r
+        }
+    };
+    if timed_out {
+        record.flag("UT");
     }
+    resp
 }
 
 /// The destination's registry check, origination, and the exchange.
@@ -147,7 +171,10 @@ async fn forward(
                     record.upstream = Some(addr);
                     resp
                 }
-                Err(status) => text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None),
+                Err(status) => {
+                    record.flag("UF");
+                    text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
+                }
             }
         }
     }
@@ -255,6 +282,7 @@ async fn request(
         match route {
             None => {
                 record.deny("no-route", None);
+                record.flag("NR");
                 text(StatusCode::NOT_FOUND, format!("no route to {host}\n"), Some("no-route"))
             }
             Some(HttpAction::Respond { route, status, body }) => {
@@ -275,10 +303,12 @@ async fn request(
                 let pick = f64::from(pick_percent());
                 if let Some(status) = route_policy::abort(&route, pick) {
                     record.allow("fault-abort", None);
+                    record.flag("FI");
                     record.route = Some(choice);
                     text(status, "fault filter abort\n".into(), None)
                 } else {
                     if let Some(d) = route_policy::delay(&route, f64::from(pick_percent())) {
+                        record.flag("DI");
                         tokio::time::sleep(d).await;
                     }
                     route_policy::rewrite(&mut req, &route, matched_uri.as_ref());

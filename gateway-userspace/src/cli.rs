@@ -127,6 +127,13 @@ pub struct RunArgs {
     /// that the node presents for each workload's ISTIO_MUTUAL connections.
     #[arg(long)]
     pub workload_certs: Option<PathBuf>,
+    /// Gateway listeners: milliseconds a client has to send a request's
+    /// headers; a slower one is disconnected.
+    #[arg(long, default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// Gateway listeners: largest request head, in bytes; larger gets 431.
+    #[arg(long, default_value_t = 60 * 1024)]
+    pub max_header_bytes: usize,
     /// Write the audit log (one JSON line per connection and per HTTP request)
     /// to this file, appending, instead of stdout.
     #[arg(long)]

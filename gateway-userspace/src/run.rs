@@ -20,6 +20,7 @@ use crate::{
 };
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let proxy_ips = args.proxy_ips().map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::default());
     let mut cgroup_workloads = std::collections::HashMap::new();
@@ -135,7 +136,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let labels = &args.config_args.labels;
     if !labels.is_empty() {
         let credentials = args.config_args.credential_dir.as_deref();
-        let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, credentials, ctx.clone()).await?;
+        let limits = crate::gateway_role::Limits {
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            max_header_bytes: args.max_header_bytes,
+        };
+        let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, credentials, limits, ctx.clone()).await?;
         tracing::info!(?labels, ?ports, "serving Gateway listeners");
     }
     if let Some(server) = dns_server {
@@ -154,6 +159,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart");
     let _ = stop_tx.send(true);
     Ok(())
+}
+
+/// A proxy holds two descriptors per connection: use all the system allows.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
+            tracing::warn!(soft, hard, "could not raise the open-files limit");
+        }
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

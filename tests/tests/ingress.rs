@@ -75,6 +75,10 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(&[])
+}
+
+fn setup_with(extra: &[&str]) -> Setup {
     let topo = Topology::build();
     let backend_certs = certs::generate(&topo.temp.subdir("backend-certs"), "backend.test");
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &backend_certs, INTERNET_V4.into());
@@ -85,6 +89,7 @@ fn setup() -> Setup {
     let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
     config.intercept_cgroups.clear();
     config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    config.extra_args.extend(extra.iter().map(|s| s.to_string()));
     let gw = Gateway::start(&topo, config);
     let ca = certs.ca_cert.to_string_lossy().into_owned();
     Setup { topo, nginx, gw, ca }
@@ -255,4 +260,46 @@ fn retries_timeouts_faults_rewrites_and_header_edits() {
     assert!(last.headers.iter().any(|(k, _)| k == "x-request-id"), "{:?}", last.headers);
     drop(gw);
     topo.teardown();
+}
+
+/// Sends a request head slowly; prints how the connection ended and when.
+const SLOW_HEADERS: &str = "import socket, sys, time
+s = socket.create_connection(('198.18.1.1', 80), timeout=10)
+s.sendall(b'GET / HTTP/1.1\\r\\nHost: hello.test\\r\\n')
+start = time.time()
+try:
+    data = s.recv(100)
+    print('closed' if not data else 'answered', round(time.time() - start, 1))
+except OSError as e:
+    print('error', e.errno, round(time.time() - start, 1))
+";
+
+/// Holds 2,000 idle connections open while curl runs, then says how many it held.
+const IDLE_CROWD: &str = "import resource, socket, subprocess, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+held = [socket.create_connection(('198.18.1.1', 80), timeout=5) for _ in range(2000)]
+out = subprocess.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', '-H', 'Host: hello.test', 'http://198.18.1.1/'], capture_output=True, text=True)
+print(len(held), out.stdout)
+";
+
+#[test]
+fn abusive_clients_are_cut_off_and_do_not_starve_others() {
+    let s = setup_with(&["--header-read-timeout-ms", "1000"]);
+    // Oversized headers: 431.
+    let big = format!("X-Big: {}", "a".repeat(70 * 1024));
+    let (code, _, _) = curl(&s, &["-H", "Host: hello.test", "-H", &big, "http://198.18.1.1/"]);
+    assert_eq!(code, 431);
+    // A client trickling its headers is disconnected at the header timeout.
+    let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", SLOW_HEADERS]).output().expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (how, secs) = said.split_once(' ').unwrap_or((&said, "0"));
+    let secs: f64 = secs.rsplit(' ').next().and_then(|x| x.parse().ok()).unwrap_or(99.0);
+    assert!(how != "answered" && (0.5..3.0).contains(&secs), "slow client: {said}");
+    // 2,000 idle connections do not stop a new client from being served.
+    let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", IDLE_CROWD]).output().expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(said, "2000 200", "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    drop(s.gw);
+    s.topo.teardown();
 }

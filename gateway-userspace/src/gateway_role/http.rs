@@ -48,7 +48,9 @@ where
         .preserve_header_case(true)
         .half_close(true)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(30))
+        .header_read_timeout(ctx.limits.header_read_timeout)
+        .max_buf_size(ctx.limits.max_header_bytes.max(8192))
+        .max_headers(100)
         .serve_connection(TokioIo::new(io), svc)
         .await;
     let (requests, denied) = *counts.lock().expect("counts lock");
@@ -275,7 +277,11 @@ async fn request(
     let mut record = RequestRecord::new(ClientAddr(peer), placeholder, &ctx.workload, &req, Some(host.clone()));
     record.role = "egress-gateway";
     record.peer_identity = identity;
-    let response = if plan.https_redirect {
+    let head_bytes: usize = req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+    let response = if head_bytes > ctx.limits.max_header_bytes {
+        record.deny("headers-too-large", None);
+        text(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large\n".into(), None)
+    } else if plan.https_redirect {
         record.allow("https-redirect", None);
         redirect_to(&format!("https://{authority}{}", path_and_query(&req)), 301)
     } else {

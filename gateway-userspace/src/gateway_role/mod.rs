@@ -26,8 +26,17 @@ pub use servers::{PortPlan, ServerKind};
 
 use crate::{config::Labels, policy::Workload, proxy::OutboundContext};
 
+/// What a gateway listener allows a client.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub header_read_timeout: std::time::Duration,
+    /// Larger request heads get 431.
+    pub max_header_bytes: usize,
+}
+
 /// Shared by every connection of the role.
 pub struct GatewayContext {
+    pub limits: Limits,
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
@@ -51,6 +60,7 @@ pub async fn serve(
     labels: &Labels,
     namespace: &str,
     credential_dir: Option<&std::path::Path>,
+    limits: Limits,
     outbound: Arc<OutboundContext>,
 ) -> anyhow::Result<Vec<u16>> {
     let snapshot = outbound.config.current().snapshot.clone();
@@ -65,6 +75,7 @@ pub async fn serve(
         None
     };
     let ctx = Arc::new(GatewayContext {
+        limits,
         outbound,
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
         mesh_server,

@@ -303,3 +303,102 @@ fn abusive_clients_are_cut_off_and_do_not_starve_others() {
     drop(s.gw);
     s.topo.teardown();
 }
+
+fn gateway_certs(dir: &std::path::Path, workload: &str) {
+    let out = std::process::Command::new(gateway_tests::gateway_process::gateway_bin())
+        .args(["certs", "--out"])
+        .arg(dir)
+        .args(["--workload", workload])
+        .output()
+        .expect("gateway certs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn tls_termination_by_sni_mutual_and_optional_mutual() {
+    let topo = Topology::build();
+    let backend_certs = certs::generate(&topo.temp.subdir("backend"), "backend.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &backend_certs, INTERNET_V4.into());
+    let hello = certs::generate(&topo.temp.subdir("hello"), "hello.test");
+    let world = certs::generate(&topo.temp.subdir("world"), "world.test");
+    let clients = topo.temp.subdir("clients");
+    gateway_certs(&clients, "default/client");
+    let rogue = topo.temp.subdir("rogue");
+    gateway_certs(&rogue, "default/client");
+    let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let (hc, hk, wc, wk, ca) = (p(&hello.server_cert), p(&hello.server_key), p(&world.server_cert), p(&world.server_key), p(&clients.join("ca.crt")));
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: hello, namespace: default}}
+spec:
+  hosts: [hello.default.svc.cluster.local]
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{{address: 203.0.113.10}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tls-gateway, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 443, name: https-hello, protocol: HTTPS}}
+    hosts: [hello.test]
+    tls: {{mode: SIMPLE, serverCertificate: {hc}, privateKey: {hk}}}
+  - port: {{number: 443, name: https-world, protocol: HTTPS}}
+    hosts: [world.test]
+    tls: {{mode: SIMPLE, serverCertificate: {wc}, privateKey: {wk}}}
+  - port: {{number: 8443, name: https-mutual, protocol: HTTPS}}
+    hosts: [hello.test]
+    tls: {{mode: MUTUAL, serverCertificate: {hc}, privateKey: {hk}, caCertificates: {ca}}}
+  - port: {{number: 9443, name: https-optional, protocol: HTTPS}}
+    hosts: [hello.test]
+    tls: {{mode: OPTIONAL_MUTUAL, serverCertificate: {hc}, privateKey: {hk}, caCertificates: {ca}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: hello, namespace: default}}
+spec:
+  hosts: [hello.test, world.test]
+  gateways: [tls-gateway]
+  http:
+  - route: [{{destination: {{host: hello.default.svc.cluster.local, port: {{number: 80}}}}}}]
+"
+    );
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("tls.yaml"), yaml).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear();
+    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    let gw = Gateway::start(&topo, config);
+    let curl = |args: &[&str]| curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), args);
+    let https = |host: &str, port: u16, ca: &str, extra: &[&str]| {
+        let resolve = format!("{host}:{port}:198.18.1.1");
+        let url = format!("https://{host}:{port}/");
+        let mut args = vec!["--cacert", ca, "--resolve", &resolve];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&args).0
+    };
+    let (hello_ca, world_ca) = (p(&hello.ca_cert), p(&world.ca_cert));
+    // Two hosts on 443, each verified against its own CA: SNI picked the certificate.
+    assert_eq!(https("hello.test", 443, &hello_ca, &[]), 200);
+    assert_eq!(https("world.test", 443, &world_ca, &[]), 200);
+    assert_eq!(https("world.test", 443, &hello_ca, &[]), 0, "world.test must not get hello's certificate");
+    // MUTUAL: no certificate, or one from another CA, is refused.
+    let (cc, ck) = (p(&clients.join("default-client.crt")), p(&clients.join("default-client.key")));
+    let (rc, rk) = (p(&rogue.join("default-client.crt")), p(&rogue.join("default-client.key")));
+    assert_eq!(https("hello.test", 8443, &hello_ca, &[]), 0, "MUTUAL without a client certificate");
+    assert_eq!(https("hello.test", 8443, &hello_ca, &["--cert", &rc, "--key", &rk]), 0, "MUTUAL with a foreign certificate");
+    assert_eq!(https("hello.test", 8443, &hello_ca, &["--cert", &cc, "--key", &ck]), 200);
+    // OPTIONAL_MUTUAL: both; a presented certificate's identity is logged.
+    assert_eq!(https("hello.test", 9443, &hello_ca, &[]), 200);
+    assert_eq!(https("hello.test", 9443, &hello_ca, &["--cert", &cc, "--key", &ck]), 200);
+    let line = gw.wait_json_line("request", "optional mTLS", |v| v["peer_identity"].is_string());
+    assert_eq!(line["peer_identity"], "spiffe://cluster.local/ns/default/sa/client", "{line}");
+    assert_eq!(nginx.access_log().len(), 5, "the five accepted requests");
+    drop(gw);
+    topo.teardown();
+}

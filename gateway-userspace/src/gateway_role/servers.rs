@@ -44,6 +44,9 @@ pub struct TerminateTls {
     pub mode: ServerTlsMode,
     pub min: Option<TlsVersion>,
     pub max: Option<TlsVersion>,
+    /// Other servers on the same port: their hosts, certificate and key,
+    /// chosen by SNI.
+    pub by_sni: Vec<(Vec<String>, PathBuf, PathBuf)>,
 }
 
 /// One listening port and the Gateways (namespace, name) that claim it.
@@ -110,10 +113,17 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
             };
             let plan = ports
                 .entry((bind, server.port.number))
-                .or_insert(PortPlan { bind, port: server.port.number, kind, gateways: Vec::new(), https_redirect, tls: terminate });
+                .or_insert(PortPlan { bind, port: server.port.number, kind, gateways: Vec::new(), https_redirect, tls: terminate.clone() });
             let id = (gw.meta.namespace.clone(), gw.meta.name.clone());
             if plan.kind == kind && !plan.gateways.contains(&id) {
                 plan.gateways.push(id);
+            }
+            // A further terminating server on the port: its certificate by SNI.
+            if let (Some(first), Some(this)) = (plan.tls.as_mut(), terminate) {
+                if first.cert != this.cert {
+                    let hosts = server.hosts.iter().map(|h| h.host.clone()).collect();
+                    first.by_sni.push((hosts, this.cert, this.key));
+                }
             }
         }
     }
@@ -126,7 +136,7 @@ fn terminate_tls(t: &ServerTls, mode: ServerTlsMode, credential_dir: Option<&Pat
     let cert = t.server_certificate.clone().or_else(|| from_credential("tls.crt"))?;
     let key = t.private_key.clone().or_else(|| from_credential("tls.key"))?;
     let client_ca = t.ca_certificates.clone().or_else(|| from_credential("ca.crt").filter(|p| p.exists()));
-    Some(TerminateTls { cert, key, client_ca, mode, min: t.min_protocol_version, max: t.max_protocol_version })
+    Some(TerminateTls { cert, key, client_ca, mode, min: t.min_protocol_version, max: t.max_protocol_version, by_sni: Vec::new() })
 }
 
 fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {

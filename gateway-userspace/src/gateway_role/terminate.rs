@@ -32,6 +32,7 @@ pub fn server_config(t: &TerminateTls) -> anyhow::Result<Arc<rustls::ServerConfi
         alpn: vec![b"http/1.1".to_vec()],
         min_version: version(t.min),
         max_version: version(t.max),
+        by_sni: t.by_sni.clone(),
     };
     Ok(crate::tls::server_config(&settings)?)
 }

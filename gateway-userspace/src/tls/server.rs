@@ -5,7 +5,8 @@ use std::{path::PathBuf, sync::Arc};
 
 use rustls::{
     ServerConfig, SupportedProtocolVersion,
-    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
+    server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier, danger::ClientCertVerifier},
+    sign::CertifiedKey,
     version::{TLS12, TLS13},
 };
 
@@ -54,6 +55,9 @@ pub struct ServerSettings {
     pub min_version: Option<TlsVersion>,
     /// Highest version accepted; TLS 1.3 when absent.
     pub max_version: Option<TlsVersion>,
+    /// Other servers on the same port: (hosts, certificate, key), chosen by
+    /// SNI; `cert`/`key` answer any other name.
+    pub by_sni: Vec<(Vec<String>, PathBuf, PathBuf)>,
 }
 
 /// A server config for TLS termination. Files are read now; build a new
@@ -79,13 +83,54 @@ pub fn server_config(s: &ServerSettings) -> Result<Arc<ServerConfig>, TlsError> 
                 .map_err(|e| TlsError::Settings(format!("client CA {}: {e}", ca.display())))?
         }
     };
-    let (chain, key) = load_identity(&s.cert, &s.key)?;
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_client_cert_verifier(verifier);
+    let mut config = if s.by_sni.is_empty() {
+        let (chain, key) = load_identity(&s.cert, &s.key)?;
+        builder.with_single_cert(chain, key)?
+    } else {
+        builder.with_cert_resolver(Arc::new(SniResolver::load(s, &provider)?))
+    };
     config.alpn_protocols = s.alpn.clone();
     Ok(Arc::new(config))
+}
+
+/// Several servers on one port: the certificate whose hosts match the SNI
+/// (exact, or a leading `*.` wildcard), else the first server's.
+#[derive(Debug)]
+struct SniResolver {
+    by_host: Vec<(String, Arc<CertifiedKey>)>,
+    default: Arc<CertifiedKey>,
+}
+
+impl SniResolver {
+    fn load(s: &ServerSettings, provider: &Arc<rustls::crypto::CryptoProvider>) -> Result<Self, TlsError> {
+        let certified = |cert: &PathBuf, key: &PathBuf| -> Result<Arc<CertifiedKey>, TlsError> {
+            let (chain, key) = load_identity(cert, key)?;
+            Ok(Arc::new(CertifiedKey::from_der(chain, key, provider)?))
+        };
+        let default = certified(&s.cert, &s.key)?;
+        let mut by_host = Vec::new();
+        for (hosts, cert, key) in &s.by_sni {
+            let ck = certified(cert, key)?;
+            by_host.extend(hosts.iter().map(|h| (h.to_ascii_lowercase(), ck.clone())));
+        }
+        Ok(Self { by_host, default })
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(sni) = hello.server_name().map(str::to_ascii_lowercase) else { return Some(self.default.clone()) };
+        let fits = |pattern: &str| match pattern.strip_prefix('*') {
+            Some(suffix) => sni.len() > suffix.len() && sni.ends_with(suffix),
+            None => pattern == sni,
+        };
+        let exact = self.by_host.iter().find(|(h, _)| !h.starts_with('*') && fits(h));
+        let wildcard = || self.by_host.iter().filter(|(h, _)| h.starts_with('*') && fits(h)).max_by_key(|(h, _)| h.len());
+        Some(exact.or_else(wildcard).map_or_else(|| self.default.clone(), |(_, ck)| ck.clone()))
+    }
 }
 
 /// The versions between `min` and `max`, both included.

@@ -118,6 +118,7 @@ pub(super) fn server_settings(files: &IssuedFiles) -> ServerSettings {
         alpn: Vec::new(),
         min_version: None,
         max_version: None,
+        by_sni: Vec::new(),
     }
 }
 

@@ -80,6 +80,15 @@ impl Harness<'_> {
         }
     }
 
+    /// Moves both proxies (all their threads) to `cpu`.
+    pub fn pin_proxies(&mut self, cpu: procs::Cpu) {
+        for pid in [self.servers.gateway.pid(), self.servers.haproxy.pid()] {
+            if let Err(e) = procs::pin_threads(pid, cpu) {
+                self.results.note(format!("{e:#}"));
+            }
+        }
+    }
+
     pub fn record(&mut self, fig: &Figure<'_>, mode: Mode, rep: usize, value: f64) {
         self.results.record(fig, mode, rep, Some(value));
     }

@@ -1,11 +1,17 @@
 //! Figure 2: 64-byte request/response on one long-lived connection;
 //! p50, p99 and p99.9 of the round trip. The report adds `mode − A`.
+//!
+//! Measured twice: with the proxy on its own CPU (as every other figure),
+//! and with the proxy moved onto the clients' and server's CPU. On a
+//! virtual machine a wake-up across CPUs can cost more than the proxy's
+//! own work, and the second placement shows how much.
 
 use std::time::Duration;
 
 use super::{
     harness::{Harness, args},
     modes::Service,
+    procs::Cpu,
     results::Figure,
 };
 
@@ -13,14 +19,26 @@ use super::{
 const MAX_ROUND_TRIPS: usize = 5_000_000;
 
 pub fn measure(h: &mut Harness<'_>) {
-    let figs = [
+    let split = [
         Figure { id: "rr_p50", title: "64 B request/response p50", unit: "µs", higher_is_better: false, additive: true },
         Figure { id: "rr_p99", title: "64 B request/response p99", unit: "µs", higher_is_better: false, additive: true },
         Figure { id: "rr_p999", title: "64 B request/response p99.9", unit: "µs", higher_is_better: false, additive: true },
     ];
+    placement(h, "64 B request/response", &split);
+    let shared = [
+        Figure { id: "rr1_p50", title: "64 B request/response p50, one CPU", unit: "µs", higher_is_better: false, additive: true },
+        Figure { id: "rr1_p99", title: "64 B request/response p99, one CPU", unit: "µs", higher_is_better: false, additive: true },
+        Figure { id: "rr1_p999", title: "64 B request/response p99.9, one CPU", unit: "µs", higher_is_better: false, additive: true },
+    ];
+    h.pin_proxies(Cpu::Load);
+    placement(h, "64 B request/response, proxy on the load CPU", &shared);
+    h.pin_proxies(Cpu::Proxy);
+}
+
+fn placement(h: &mut Harness<'_>, what: &str, figs: &[Figure<'_>; 3]) {
     let seconds = h.plan.ping_seconds;
     let limit = Duration::from_secs_f64(seconds + 20.0);
-    h.interleaved("64 B request/response", h.plan.reps, |h, mode, rep| {
+    h.interleaved(what, h.plan.reps, |h, mode, rep| {
         let a = args(&[
             &"ping-pong",
             &"--target",

@@ -62,8 +62,9 @@ pub struct Plan {
     pub quick: bool,
     /// Repetitions of connection rate and latency.
     pub reps: usize,
-    /// Repetitions of the longer figures (HTTP maximum, bulk).
+    /// Repetitions of the HTTP maximum rate.
     pub reps_short: usize,
+    pub bulk_reps: usize,
     pub http_fixed_reps: usize,
     pub conn_seconds: f64,
     pub ping_seconds: f64,
@@ -81,9 +82,10 @@ impl Plan {
                 quick,
                 reps: 3,
                 reps_short: 2,
+                bulk_reps: 1,
                 http_fixed_reps: 1,
-                conn_seconds: 0.6,
-                ping_seconds: 0.8,
+                conn_seconds: 0.5,
+                ping_seconds: 0.6,
                 http_fixed_seconds: 3.0,
                 http_max_seconds: 1,
                 bulk_seconds: 1,
@@ -94,6 +96,7 @@ impl Plan {
                 quick,
                 reps: 5,
                 reps_short: 3,
+                bulk_reps: 3,
                 http_fixed_reps: 3,
                 conn_seconds: 2.0,
                 ping_seconds: 3.0,
@@ -107,8 +110,8 @@ impl Plan {
 
     fn repetitions(&self) -> String {
         format!(
-            "{} (HTTP maximum and bulk {}, HTTP at a fixed rate {} × {} s)",
-            self.reps, self.reps_short, self.http_fixed_reps, self.http_fixed_seconds
+            "{} (HTTP maximum {}, bulk {}, HTTP at a fixed rate {} × {} s)",
+            self.reps, self.reps_short, self.bulk_reps, self.http_fixed_reps, self.http_fixed_seconds
         )
     }
 }
@@ -123,27 +126,31 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     let root = workspace_root();
     let gateway = gateway_binary(true);
     if !o.no_build {
-        build_all(&root, &gateway, wanted(&o.only, "policy"))?;
+        build_all(&root, &gateway)?;
     }
+    let policy_bench = if wanted(&o.only, "policy") {
+        println!("bench: building the policy benchmark");
+        Some(policy::build(&root))
+    } else {
+        None
+    };
     let tool = servers::tool_binary(&root)?;
     procs::raise_nofile_limit();
     topology::remove_stale(&gateway);
 
     let plan = Plan::new(o.quick);
     let started = Instant::now();
-    let topo = Topology::build(&gateway)?;
-    let measured = network_figures(&topo, &gateway, &tool, &plan, &o.only);
-    topo.save_logs(&root.join("target/bench/logs"));
-    topo.teardown();
-    let mut results = match measured {
-        Ok(r) => r,
-        Err(e) => {
-            report_leftovers(&topo);
-            return Err(e);
-        }
-    };
-    if wanted(&o.only, "policy") {
-        match policy::measure(&root, plan.quick) {
+    let mut results = Results::default();
+    if NETWORK_FIGURES.iter().any(|f| wanted(&o.only, f)) {
+        let topo = Topology::build(&gateway)?;
+        let measured = network_figures(&topo, &gateway, &tool, &plan, &o.only);
+        topo.save_logs(&root.join("target/bench/logs"));
+        topo.teardown();
+        report_leftovers(&topo);
+        results = measured?;
+    }
+    if let Some(exe) = policy_bench {
+        match exe.and_then(|exe| policy::measure(&root, &exe, plan.quick)) {
             Ok(v) => {
                 results.sections.insert("policy".into(), v);
             }
@@ -162,9 +169,10 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     println!("\n{md}");
     println!("bench: wrote {0}/results.md, {0}/results.json and {0}/chart.svg", dir.display());
     println!("bench: took {:.0} s", meta.seconds);
-    report_leftovers(&topo);
     Ok(())
 }
+
+const NETWORK_FIGURES: [&str; 5] = ["conn-rate", "latency", "http", "bulk", "memory"];
 
 /// Whether `--only` (empty: everything) includes `figure`.
 fn wanted(only: &[String], figure: &str) -> bool {
@@ -177,16 +185,13 @@ fn network_figures(topo: &Topology, gateway: &Path, tool: &Path, plan: &Plan, on
     servers.check_paths(topo, tool)?;
     println!("bench: every mode reaches the server by its own path");
     let mut h = Harness { topo, servers: &servers, tool, plan, results: Results::default() };
-    let figures: [(&str, fn(&mut Harness<'_>)); 5] = [
-        ("conn-rate", conn_rate::measure),
-        ("latency", latency::measure),
-        ("http", http::measure),
-        ("bulk", bulk::measure),
-        ("memory", memory::measure),
-    ];
-    for (name, measure) in figures {
+    let figures: [fn(&mut Harness<'_>); 5] =
+        [conn_rate::measure, latency::measure, http::measure, bulk::measure, memory::measure];
+    for (name, measure) in NETWORK_FIGURES.into_iter().zip(figures) {
         if wanted(only, name) {
+            let t = Instant::now();
             measure(&mut h);
+            println!("bench: {name} took {:.0} s", t.elapsed().as_secs_f64());
         }
     }
     Ok(h.results)
@@ -202,9 +207,9 @@ fn report_leftovers(topo: &Topology) {
     }
 }
 
-/// The gateway (release), the release build of this program (its clients
-/// and server), and the policy benchmark.
-fn build_all(root: &Path, gateway: &Path, policy_bench: bool) -> anyhow::Result<()> {
+/// The gateway (release) and the release build of this program (its
+/// clients and server).
+fn build_all(root: &Path, gateway: &Path) -> anyhow::Result<()> {
     if let Err(e) = build::build(&build::Options { release: true }) {
         if !gateway.is_file() {
             return Err(e);
@@ -213,9 +218,6 @@ fn build_all(root: &Path, gateway: &Path, policy_bench: bool) -> anyhow::Result<
     }
     prereqs::run(Command::new("cargo").current_dir(root).args(["build", "-j1", "--release", "--package", "xtask"]))
         .context("building the benchmark tools")?;
-    if policy_bench {
-        prereqs::run(policy::command(root).arg("--no-run")).context("building the policy benchmark")?;
-    }
     Ok(())
 }
 

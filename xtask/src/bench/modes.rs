@@ -3,15 +3,23 @@
 //! Every service listens on one port per mode, so the iptables rules of
 //! modes B and D (keyed by destination port) never touch the other modes.
 //!
+//! Clients of modes B and D run in a namespace of their own: netfilter's
+//! conntrack in the node would otherwise see a mode C connection (rewritten
+//! to the proxy's address) clash with the reply tuple of an earlier DNAT'd
+//! one from the same port, and remap its source port.
+//!
 //! ```text
-//!  client 198.18.1.2 ── c0 198.18.1.1 ┐
-//!                                     node (lo 198.18.0.1: proxies) ── s0 198.19.0.1 ── 198.19.0.10 server
+//!  client     198.18.1.2 ── c0 198.18.1.1 ┐  (A, C, E)
+//!                                         node (lo 198.18.0.1: proxies) ── s0 198.19.0.1 ── 198.19.0.10 server
+//!  client-nat 198.18.2.2 ── c1 198.18.2.1 ┘  (B, D: iptables DNAT on c1)
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
 pub const NODE_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+pub const NAT_CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
+pub const NODE_NAT_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 pub const PROXY_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const NODE_SERVER_SIDE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
@@ -57,6 +65,11 @@ impl Mode {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether the client runs in the namespace whose traffic iptables redirects.
+    pub fn behind_iptables(self) -> bool {
+        matches!(self, Mode::Iptables | Mode::Haproxy)
     }
 
     /// Whether the client runs in the cgroup the kernel programs intercept.

@@ -34,6 +34,24 @@ impl Cpu {
     }
 }
 
+/// Moves every thread of `pid` to `cpu` (where the machine has two).
+pub fn pin_threads(pid: u32, cpu: Cpu) -> anyhow::Result<()> {
+    let Some(n) = cpu.number() else { return Ok(()) };
+    for task in fs::read_dir(format!("/proc/{pid}/task"))?.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else { continue };
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+        // sched_setaffinity only read and write that set.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(n, &mut set);
+            if libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                bail!("pinning thread {tid} of {pid}: {}", std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn cpu_count() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -27,6 +27,7 @@ const BPFFS_ROOT: &str = "/sys/fs/bpf";
 
 pub struct Topology {
     pub client: PathBuf,
+    pub client_nat: PathBuf,
     pub node: PathBuf,
     pub server: PathBuf,
     /// The cgroup mode C's clients run in; the kernel programs attach to it.
@@ -44,6 +45,7 @@ impl Topology {
         let cgroup = cgroup2_mount()?.join(&tag);
         let t = Topology {
             client: netns_path(&format!("{tag}-client")),
+            client_nat: netns_path(&format!("{tag}-clientnat")),
             node: netns_path(&format!("{tag}-node")),
             server: netns_path(&format!("{tag}-server")),
             cgroup_procs: cgroup.join("cgroup.procs"),
@@ -60,26 +62,30 @@ impl Topology {
     fn create(&self) -> anyhow::Result<()> {
         fs::create_dir_all(&self.scratch)?;
         fs::create_dir(&self.cgroup).with_context(|| format!("creating cgroup {}", self.cgroup.display()))?;
-        for ns in [&self.client, &self.node, &self.server] {
+        for ns in self.namespaces() {
             run("ip", &["netns", "add", name_of(ns)])?;
         }
-        let (c, n, s) = (name_of(&self.client), name_of(&self.node), name_of(&self.server));
+        let (c, cn, n, s) = (name_of(&self.client), name_of(&self.client_nat), name_of(&self.node), name_of(&self.server));
         let ip = |ns: &str, args: &str| {
             let mut all = vec!["-n", ns];
             all.extend(args.split_whitespace());
             run("ip", &all)
         };
         ip(n, &format!("link add c0 type veth peer name eth0 netns {c}"))?;
+        ip(n, &format!("link add c1 type veth peer name eth0 netns {cn}"))?;
         ip(n, &format!("link add s0 type veth peer name eth0 netns {s}"))?;
         ip(n, &format!("addr add {}/24 dev c0", modes::NODE_CLIENT_SIDE))?;
+        ip(n, &format!("addr add {}/24 dev c1", modes::NODE_NAT_CLIENT_SIDE))?;
         ip(n, &format!("addr add {}/24 dev s0", modes::NODE_SERVER_SIDE))?;
         ip(n, &format!("addr add {}/32 dev lo", modes::PROXY_IP))?;
-        for dev in ["lo", "c0", "s0"] {
+        for dev in ["lo", "c0", "c1", "s0"] {
             ip(n, &format!("link set {dev} up"))?;
         }
-        for (ns, addr, gw) in
-            [(c, modes::CLIENT_IP, modes::NODE_CLIENT_SIDE), (s, modes::SERVER_IP, modes::NODE_SERVER_SIDE)]
-        {
+        for (ns, addr, gw) in [
+            (c, modes::CLIENT_IP, modes::NODE_CLIENT_SIDE),
+            (cn, modes::NAT_CLIENT_IP, modes::NODE_NAT_CLIENT_SIDE),
+            (s, modes::SERVER_IP, modes::NODE_SERVER_SIDE),
+        ] {
             ip(ns, &format!("addr add {addr}/24 dev eth0"))?;
             ip(ns, "link set lo up")?;
             ip(ns, "link set eth0 up")?;
@@ -87,21 +93,21 @@ impl Topology {
         }
         self.sysctl(&self.node, "net.ipv4.ip_forward", "1")?;
         // Many short connections: reuse TIME_WAIT ports where this namespace dials out.
-        for ns in [&self.client, &self.node] {
+        for ns in [&self.client, &self.client_nat, &self.node] {
             self.sysctl(ns, "net.ipv4.ip_local_port_range", "20000 65000")?;
             self.sysctl(ns, "net.ipv4.tcp_tw_reuse", "1")?;
         }
         self.iptables()
     }
 
-    /// Modes B and D: DNAT on the node's client-facing interface, keyed by
+    /// Modes B and D: DNAT on the interface facing their client namespace, keyed by
     /// the modes' own server ports. netfilter's conntrack in the node
     /// namespace is what SO_ORIGINAL_DST then reads.
     fn iptables(&self) -> anyhow::Result<()> {
         for (mode, port) in [(Mode::Iptables, modes::GATEWAY_PORT), (Mode::Haproxy, modes::HAPROXY_PORT)] {
             let ports: Vec<String> = Service::ALL.iter().map(|s| s.port(mode).to_string()).collect();
             let args = format!(
-                "-t nat -A PREROUTING -i c0 -p tcp -d {} -m multiport --dports {} -j DNAT --to-destination {}:{port}",
+                "-t nat -A PREROUTING -i c1 -p tcp -d {} -m multiport --dports {} -j DNAT --to-destination {}:{port}",
                 modes::SERVER_IP,
                 ports.join(","),
                 modes::PROXY_IP
@@ -120,10 +126,15 @@ impl Topology {
         procs::output(procs::command(&place, "sysctl", &args), Duration::from_secs(10)).map(drop)
     }
 
-    /// Where a client of `mode` runs: the client namespace, the load CPU,
+    fn namespaces(&self) -> [&PathBuf; 4] {
+        [&self.client, &self.client_nat, &self.node, &self.server]
+    }
+
+    /// Where a client of `mode` runs: its client namespace, the load CPU,
     /// and for mode C the intercepted cgroup.
     pub fn client_place(&self, mode: Mode) -> Place<'_> {
-        Place { netns: &self.client, cpu: Cpu::Load, cgroup_procs: mode.in_intercepted_cgroup().then_some(self.cgroup_procs.as_path()) }
+        let netns = if mode.behind_iptables() { &self.client_nat } else { &self.client };
+        Place { netns, cpu: Cpu::Load, cgroup_procs: mode.in_intercepted_cgroup().then_some(self.cgroup_procs.as_path()) }
     }
 
     pub fn server_place(&self) -> Place<'_> {
@@ -149,7 +160,7 @@ impl Topology {
     /// Removes everything; safe to call on a half-built topology.
     pub fn teardown(&self) {
         kill_cgroup(&self.cgroup);
-        for ns in [&self.client, &self.node, &self.server] {
+        for ns in self.namespaces() {
             if ns.exists() {
                 let _ = run("ip", &["netns", "del", name_of(ns)]);
             }
@@ -163,8 +174,10 @@ impl Topology {
 
     /// What of this run is still on the machine.
     pub fn leftovers(&self) -> Vec<String> {
-        let mut found: Vec<String> = [&self.client, &self.node, &self.server, &self.cgroup, &self.bpffs, &self.scratch]
-            .iter()
+        let mut found: Vec<String> = self
+            .namespaces()
+            .into_iter()
+            .chain([&self.cgroup, &self.bpffs, &self.scratch])
             .filter(|p| p.exists())
             .map(|p| p.display().to_string())
             .collect();

@@ -11,7 +11,10 @@ use tokio::{
     net::TcpStream,
 };
 
-const BUFFER: usize = 32 * 1024;
+/// Each direction starts with a small buffer, so an idle connection costs
+/// little, and grows it when a read fills it: bulk transfers get large reads.
+const FIRST_BUFFER: usize = 4 * 1024;
+const LARGEST_BUFFER: usize = 64 * 1024;
 
 /// Bytes carried each way, and how the relay ended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +77,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; BUFFER];
+    let mut buf = vec![0u8; FIRST_BUFFER];
     loop {
         let n = from.read(&mut buf).await?;
         if n == 0 {
@@ -82,5 +85,8 @@ where
         }
         to.write_all(&buf[..n]).await?;
         *count += n as u64;
+        if n == buf.len() && buf.len() < LARGEST_BUFFER {
+            buf.resize(buf.len() * 4, 0);
+        }
     }
 }

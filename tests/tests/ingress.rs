@@ -402,3 +402,24 @@ spec:
     drop(gw);
     topo.teardown();
 }
+
+#[test]
+fn http2_by_prior_knowledge_and_by_alpn() {
+    let s = setup();
+    let run = |args: &[&str]| {
+        let mut all = vec!["-s", "--noproxy", "*", "--max-time", "10", "-w", "\n%{http_code} %{http_version}"];
+        all.extend_from_slice(args);
+        let out = s.topo.pod_a.command_outside_cgroup("curl", &all).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let h2c = run(&["--http2-prior-knowledge", "-H", "Host: hello.test", "http://198.18.1.1/"]);
+    assert_eq!(h2c, format!("{BODY_PREFIX}hello.test\n\n200 2"), "h2c");
+    let h2 = run(&["--http2", "--cacert", &s.ca, "--resolve", "hello.test:443:198.18.1.1", "https://hello.test/web/x"]);
+    assert_eq!(h2, format!("{BODY_PREFIX}hello.test\n\n200 2"), "h2 over TLS by ALPN");
+    let h1 = run(&["--http1.1", "--cacert", &s.ca, "--resolve", "hello.test:443:198.18.1.1", "https://hello.test/"]);
+    assert!(h1.ends_with("200 1.1"), "HTTP/1.1 still offered: {h1}");
+    let seen = s.nginx.wait_for_entries(3, Duration::from_secs(10));
+    assert!(seen.iter().all(|e| e.host == "hello.test"), "backends get a Host from :authority: {seen:?}");
+    drop(s.gw);
+    s.topo.teardown();
+}

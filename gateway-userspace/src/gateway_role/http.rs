@@ -3,8 +3,11 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Instant};
 
-use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
 use tokio::net::TcpStream;
 
 use http_body_util::BodyExt;
@@ -44,15 +47,18 @@ where
             async move { Ok::<_, Infallible>(request(req, peer, &plan, &ctx, &pool, &counts, identity, scheme).await) }
         })
     };
-    let _ = http1::Builder::new()
+    // HTTP/1.1, or HTTP/2 (prior knowledge, or ALPN after TLS termination).
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
         .preserve_header_case(true)
         .half_close(true)
-        .timer(hyper_util::rt::TokioTimer::new())
+        .timer(TokioTimer::new())
         .header_read_timeout(ctx.limits.header_read_timeout)
         .max_buf_size(ctx.limits.max_header_bytes.max(8192))
-        .max_headers(100)
-        .serve_connection(TokioIo::new(io), svc)
-        .await;
+        .max_headers(100);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100).max_header_list_size(ctx.limits.max_header_bytes as u32);
+    let _ = builder.serve_connection(TokioIo::new(io), svc).await;
     let (requests, denied) = *counts.lock().expect("counts lock");
     let mut record = super::gateway_record(peer, &ctx, "http", identity);
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));
@@ -182,6 +188,32 @@ async fn forward(
     }
 }
 
+/// Upstreams are spoken to in HTTP/1.1: an HTTP/2 request gets origin-form
+/// and a Host from its `:authority`.
+fn as_http11<B>(req: &mut Request<B>) {
+    if req.version() != hyper::Version::HTTP_2 {
+        return;
+    }
+    *req.version_mut() = hyper::Version::HTTP_11;
+    if let Some(authority) = req.uri().authority().map(|a| a.as_str().to_string()) {
+        if !req.headers().contains_key(hyper::header::HOST) {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&authority) {
+                req.headers_mut().insert(hyper::header::HOST, v);
+            }
+        }
+    }
+    if let Ok(origin) = path_and_query(req).parse() {
+        *req.uri_mut() = origin;
+    }
+}
+
+/// HTTP/2 forbids connection-specific headers an HTTP/1.1 upstream may send.
+fn strip_connection_headers(headers: &mut hyper::HeaderMap) {
+    for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
+        headers.remove(name);
+    }
+}
+
 fn path_and_query<B>(req: &Request<B>) -> String {
     req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
 }
@@ -305,6 +337,8 @@ async fn request(
             }
             Some(HttpAction::Forward { choice, route, matched_uri }) => {
                 let mut req = req;
+                let downstream_h2 = req.version() == hyper::Version::HTTP_2;
+                as_http11(&mut req);
                 forwarding_headers(&mut req, peer, scheme);
                 let pick = f64::from(pick_percent());
                 if let Some(status) = route_policy::abort(&route, pick) {
@@ -324,6 +358,9 @@ async fn request(
                     let mut resp = with_timeouts(req, choice, &route, plan, ctx, pool, &config, &mut record).await;
                     if let Some(h) = &route.headers {
                         route_policy::edit_headers(resp.headers_mut(), &h.response);
+                    }
+                    if downstream_h2 {
+                        strip_connection_headers(resp.headers_mut());
                     }
                     resp
                 }

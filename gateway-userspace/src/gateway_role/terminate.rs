@@ -29,7 +29,7 @@ pub fn server_config(t: &TerminateTls) -> anyhow::Result<Arc<rustls::ServerConfi
             ServerTlsMode::OptionalMutual => ClientAuth::Optional,
             _ => ClientAuth::None,
         },
-        alpn: vec![b"http/1.1".to_vec()],
+        alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         min_version: version(t.min),
         max_version: version(t.max),
         by_sni: t.by_sni.clone(),

@@ -24,6 +24,15 @@ pub struct HttpBackend {
 
 impl HttpBackend {
     pub fn start(netns: &NetNs, addr: SocketAddr) -> HttpBackend {
+        Self::start_with(netns, addr, false)
+    }
+
+    /// A backend that answers every request with 500.
+    pub fn start_failing(netns: &NetNs, addr: SocketAddr) -> HttpBackend {
+        Self::start_with(netns, addr, true)
+    }
+
+    fn start_with(netns: &NetNs, addr: SocketAddr, always_fail: bool) -> HttpBackend {
         let handle = netns.open();
         let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
@@ -44,7 +53,7 @@ impl HttpBackend {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let (seen, flaky) = (seen.clone(), flaky.clone());
-                            thread::spawn(move || serve(stream, &seen, &flaky));
+                            thread::spawn(move || serve(stream, &seen, &flaky, always_fail));
                         }
                         Err(_) => thread::sleep(Duration::from_millis(10)),
                     }
@@ -66,7 +75,7 @@ impl Drop for HttpBackend {
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<SeenRequest>>, flaky: &AtomicUsize) {
+fn serve(stream: TcpStream, seen: &Mutex<Vec<SeenRequest>>, flaky: &AtomicUsize, always_fail: bool) {
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut writer = stream.try_clone().expect("clone the stream");
     let mut reader = BufReader::new(stream);
@@ -88,7 +97,9 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<SeenRequest>>, flaky: &AtomicUsize)
         }
         let added = headers.iter().find(|(k, _)| k == "x-added").map(|(_, v)| v.clone()).unwrap_or_default();
         seen.lock().unwrap().push(SeenRequest { path: path.clone(), headers });
-        let (status, body) = if path.starts_with("/flaky") {
+        let (status, body) = if always_fail {
+            ("500 Internal Server Error", "always failing\n".to_string())
+        } else if path.starts_with("/flaky") {
             if flaky.fetch_add(1, Ordering::Relaxed) % 2 == 0 { ("500 Internal Server Error", "failing\n".to_string()) } else { ("200 OK", "ok\n".to_string()) }
         } else if path.starts_with("/slow") {
             thread::sleep(Duration::from_secs(2));

@@ -423,3 +423,95 @@ fn http2_by_prior_knowledge_and_by_alpn() {
     drop(s.gw);
     s.topo.teardown();
 }
+
+const UPSTREAM_POLICIES: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pair, namespace: default}
+spec:
+  hosts: [pair.default.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.12}, {address: 203.0.113.13}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: single, namespace: default}
+spec:
+  hosts: [single.default.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.12}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pair, namespace: default}
+spec:
+  host: pair.default.svc.cluster.local
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: single, namespace: default}
+spec:
+  host: single.default.svc.cluster.local
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: api-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [api.test]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.test]
+  gateways: [api-gateway]
+  http:
+  - match: [{uri: {prefix: /slow}}]
+    route: [{destination: {host: single.default.svc.cluster.local, port: {number: 8080}}}]
+  - route: [{destination: {host: pair.default.svc.cluster.local, port: {number: 8080}}}]
+";
+
+#[test]
+fn outlier_detection_ejects_and_restores_and_the_pool_limit_overflows() {
+    let topo = Topology::build();
+    let _good = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
+    let _bad = gateway_tests::http_backend::HttpBackend::start_failing(&topo.internet, "203.0.113.13:8080".parse().unwrap());
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("api.yaml"), UPSTREAM_POLICIES).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear();
+    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    let gw = Gateway::start(&topo, config);
+    // One connection per request, so each is balanced anew.
+    let one = || codes(&topo, "http://198.18.1.1/x")[0];
+    let first: Vec<u16> = (0..12).map(|_| one()).collect();
+    assert!(first.iter().filter(|c| **c == 500).count() <= 2, "ejected after two errors: {first:?}");
+    assert!(first[6..].iter().all(|c| *c == 200), "only the healthy endpoint after ejection: {first:?}");
+    std::thread::sleep(Duration::from_millis(3500));
+    let later: Vec<u16> = (0..6).map(|_| one()).collect();
+    assert!(later.contains(&500), "the endpoint returns after its ejection time: {later:?}");
+
+    // maxConnections 1 + http1MaxPendingRequests 1: two in flight, the rest overflow.
+    let out = topo
+        .pod_a
+        .command_outside_cgroup("curl", &["-s", "--noproxy", "*", "--max-time", "20", "--parallel", "--parallel-max", "6", "-o", "/dev/null", "-w", "%{http_code}\\n", "-H", "Host: api.test", "http://198.18.1.1/slow/[1-6]"])
+        .output()
+        .expect("curl");
+    let codes: Vec<u16> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.parse().ok()).collect();
+    assert_eq!(codes.len(), 6, "{codes:?}");
+    assert!(codes.iter().filter(|c| **c == 503).count() >= 3 && codes.contains(&200), "{codes:?}");
+    let uo = gw.wait_json_line("request", "overflow", |v| v["flags"] == "UO");
+    assert_eq!(uo["status"], 503, "{uo}");
+    drop(gw);
+    topo.teardown();
+}

@@ -157,6 +157,13 @@ async fn forward(
     let out = &ctx.outbound;
     let port = route.port.unwrap_or(plan.port);
     record.route = Some(route.clone());
+    let (pool_settings, outlier) = destination_policy(&config.snapshot, &ctx.workload.namespace, &route.destination, port);
+    let cluster = ctx.clusters.get(&route.destination, port);
+    let Some(_slot) = cluster.admit(super::clusters::limit(pool_settings.as_ref())) else {
+        record.allow("overflow", None);
+        record.flag("UO");
+        return text(StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(), None);
+    };
     // Originated TLS goes out as TLS: the registry checks it as such.
     let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
     let originates = matches!(tls, Ok(Some(_)));
@@ -167,6 +174,11 @@ async fn forward(
         }
         Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
             record.allow(reason.as_str(), matched);
+            let now = std::time::Instant::now();
+            let (target, total) = match (target, &outlier) {
+                (crate::policy::Target::Endpoints(list), Some(_)) => (crate::policy::Target::Endpoints(cluster.healthy(&list, now)), list.len()),
+                (t, _) => (t, 1),
+            };
             let forwarded = match tls {
                 Ok(tls) => pool.send(out.dialer(), &target, tls, req).await,
                 Err(e) => {
@@ -177,6 +189,9 @@ async fn forward(
             match forwarded {
                 Ok((resp, addr)) => {
                     record.upstream = Some(addr);
+                    if let Some(od) = &outlier {
+                        cluster.report(addr.0, Some(resp.status().as_u16()), od, total, now);
+                    }
                     resp
                 }
                 Err(status) => {
@@ -212,6 +227,27 @@ fn strip_connection_headers(headers: &mut hyper::HeaderMap) {
     for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
         headers.remove(name);
     }
+}
+
+/// A DestinationRule's connection pool and outlier detection for a
+/// destination port (the port's settings over the rule's).
+fn destination_policy(
+    snapshot: &crate::config::Snapshot,
+    namespace: &str,
+    host: &str,
+    port: u16,
+) -> (
+    Option<crate::config::resources::destination_rule::ConnectionPool>,
+    Option<crate::config::resources::destination_rule::OutlierDetection>,
+) {
+    let Some(policy) = snapshot.destination_rule_for(host, namespace).and_then(|dr| dr.traffic_policy.as_ref()) else {
+        return (None, None);
+    };
+    let port_level = policy.port_level_settings.iter().find(|p| p.port == Some(port));
+    (
+        port_level.and_then(|p| p.connection_pool.clone()).or_else(|| policy.connection_pool.clone()),
+        port_level.and_then(|p| p.outlier_detection.clone()).or_else(|| policy.outlier_detection.clone()),
+    )
 }
 
 fn path_and_query<B>(req: &Request<B>) -> String {

@@ -4,12 +4,14 @@
 //! again, and make the real connection to the destination.
 //!
 //! - `servers.rs`: which ports, and the routes (pure).
+//! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `http.rs`: plain HTTP by Host.
 //! - `route_policy.rs`: faults, rewrites, header edits, retry conditions.
 //! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
 
+mod clusters;
 mod http;
 mod mesh;
 mod passthrough;
@@ -37,6 +39,7 @@ pub struct Limits {
 /// Shared by every connection of the role.
 pub struct GatewayContext {
     pub limits: Limits,
+    pub clusters: clusters::Clusters,
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
@@ -76,6 +79,7 @@ pub async fn serve(
     };
     let ctx = Arc::new(GatewayContext {
         limits,
+        clusters: Default::default(),
         outbound,
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
         mesh_server,

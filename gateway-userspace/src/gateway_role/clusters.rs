@@ -1,0 +1,155 @@
+//! Per-destination state shared by every connection of the role, as Envoy
+//! keeps per cluster: requests in flight (DestinationRule `connectionPool`)
+//! and endpoint health (`outlierDetection`).
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use crate::config::resources::destination_rule::{ConnectionPool, OutlierDetection};
+
+#[derive(Default)]
+pub struct Clusters {
+    by_destination: Mutex<HashMap<(String, u16), Arc<Cluster>>>,
+}
+
+impl Clusters {
+    pub fn get(&self, host: &str, port: u16) -> Arc<Cluster> {
+        self.by_destination.lock().expect("clusters lock").entry((host.to_string(), port)).or_default().clone()
+    }
+}
+
+#[derive(Default)]
+pub struct Cluster {
+    in_flight: AtomicU32,
+    endpoints: Mutex<HashMap<SocketAddr, Health>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Health {
+    consecutive_5xx: u32,
+    consecutive_gateway: u32,
+    ejections: u32,
+    ejected_until: Option<Instant>,
+}
+
+/// Holds one in-flight slot until dropped.
+pub struct Slot(Arc<Cluster>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Requests a destination may have in flight: its connections plus the
+/// requests allowed to wait for one.
+pub fn limit(pool: Option<&ConnectionPool>) -> Option<u32> {
+    let p = pool?;
+    match (p.tcp_max_connections, p.http1_max_pending_requests) {
+        (None, None) => None,
+        (c, q) => Some(c.unwrap_or(u32::MAX / 2).saturating_add(q.unwrap_or(u32::MAX / 2))),
+    }
+}
+
+impl Cluster {
+    /// A slot, or `None` when `limit` requests are already in flight.
+    pub fn admit(self: &Arc<Self>, limit: Option<u32>) -> Option<Slot> {
+        let now = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if limit.is_some_and(|l| now >= l) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(self.clone()))
+    }
+
+    /// The endpoints not ejected now. All of them when every one is ejected
+    /// (better than none, as Envoy's panic threshold decides).
+    pub fn healthy(&self, candidates: &[SocketAddr], now: Instant) -> Vec<SocketAddr> {
+        let endpoints = self.endpoints.lock().expect("cluster lock");
+        let up: Vec<SocketAddr> = candidates
+            .iter()
+            .copied()
+            .filter(|a| endpoints.get(a).and_then(|h| h.ejected_until).is_none_or(|t| t <= now))
+            .collect();
+        if up.is_empty() { candidates.to_vec() } else { up }
+    }
+
+    /// Counts an answer from `addr` (a status, or `None` when it did not
+    /// answer); ejects the endpoint when a consecutive-error threshold is met
+    /// and fewer than `maxEjectionPercent` are out (at least one may be).
+    pub fn report(&self, addr: SocketAddr, status: Option<u16>, od: &OutlierDetection, endpoints_total: usize, now: Instant) {
+        let mut endpoints = self.endpoints.lock().expect("cluster lock");
+        let ejected_now = endpoints.values().filter(|h| h.ejected_until.is_some_and(|t| t > now)).count();
+        let h = endpoints.entry(addr).or_default();
+        let gateway_error = matches!(status, None | Some(502..=504));
+        let five_xx = status.is_none_or(|s| s >= 500);
+        if five_xx {
+            h.consecutive_5xx += 1;
+        } else {
+            h.consecutive_5xx = 0;
+        }
+        if gateway_error {
+            h.consecutive_gateway += 1;
+        } else {
+            h.consecutive_gateway = 0;
+        }
+        let tripped = od.consecutive_5xx_errors.is_some_and(|n| n > 0 && h.consecutive_5xx >= n)
+            || od.consecutive_gateway_errors.is_some_and(|n| n > 0 && h.consecutive_gateway >= n);
+        let max = (endpoints_total * od.max_ejection_percent.unwrap_or(10) as usize / 100).max(1);
+        if tripped && ejected_now < max {
+            h.ejections += 1;
+            let base = od.base_ejection_time.unwrap_or(Duration::from_secs(30));
+            h.ejected_until = Some(now + base * h.ejections);
+            (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
+            tracing::info!(endpoint = %addr, until_secs = (base * h.ejections).as_secs_f64(), "endpoint ejected");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn od(n: u32) -> OutlierDetection {
+        OutlierDetection {
+            consecutive_5xx_errors: Some(n),
+            consecutive_gateway_errors: None,
+            consecutive_local_origin_failures: None,
+            split_external_local_origin_errors: None,
+            interval: None,
+            base_ejection_time: Some(Duration::from_secs(2)),
+            max_ejection_percent: Some(100),
+            min_health_percent: None,
+        }
+    }
+
+    #[test]
+    fn consecutive_errors_eject_an_endpoint_until_its_time_is_up() {
+        let c = Cluster::default();
+        let (bad, good): (SocketAddr, SocketAddr) = ("198.51.100.1:80".parse().unwrap(), "198.51.100.2:80".parse().unwrap());
+        let t0 = Instant::now();
+        c.report(bad, Some(500), &od(2), 2, t0);
+        assert_eq!(c.healthy(&[bad, good], t0).len(), 2, "one error is not enough");
+        c.report(bad, Some(503), &od(2), 2, t0);
+        assert_eq!(c.healthy(&[bad, good], t0), vec![good]);
+        assert_eq!(c.healthy(&[bad, good], t0 + Duration::from_secs(3)).len(), 2, "back after the ejection time");
+        assert_eq!(c.healthy(&[bad], t0), vec![bad], "never none");
+    }
+
+    #[test]
+    fn the_in_flight_limit_admits_up_to_it() {
+        let c = Arc::new(Cluster::default());
+        let a = c.admit(Some(2));
+        let b = c.admit(Some(2));
+        assert!(a.is_some() && b.is_some() && c.admit(Some(2)).is_none());
+        drop(a);
+        assert!(c.admit(Some(2)).is_some());
+    }
+}

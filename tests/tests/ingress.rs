@@ -515,3 +515,72 @@ fn outlier_detection_ejects_and_restores_and_the_pool_limit_overflows() {
     drop(gw);
     topo.teardown();
 }
+
+#[test]
+fn a_header_match_routes_to_a_subset() {
+    let topo = Topology::build();
+    let _v1 = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.10:8080".parse().unwrap());
+    let v2 = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.11:8080".parse().unwrap());
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints:
+  - {address: 203.0.113.10, labels: {version: v1}}
+  - {address: 203.0.113.11, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews.default.svc.cluster.local
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: reviews-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [reviews.test]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.test]
+  gateways: [reviews-gateway]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews.default.svc.cluster.local, subset: v2, port: {number: 8080}}}]
+  - route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1, port: {number: 8080}}}]
+";
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("reviews.yaml"), yaml).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear();
+    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    let gw = Gateway::start(&topo, config);
+    let get = |extra: &[&str]| {
+        let mut args = vec!["-H", "Host: reviews.test"];
+        args.extend_from_slice(extra);
+        args.push("http://198.18.1.1/reviews");
+        curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), &args).0
+    };
+    for _ in 0..4 {
+        assert_eq!(get(&["-H", "end-user: jason"]), 200);
+        assert_eq!(get(&[]), 200);
+    }
+    assert_eq!(v2.seen().len(), 4, "jason's four requests, and only those, reach v2");
+    let line = gw.wait_json_line("request", "subset", |v| v["upstream"] == "203.0.113.11:8080");
+    assert_eq!(line["route"]["subset"], "v2", "{line}");
+    drop(gw);
+    topo.teardown();
+}

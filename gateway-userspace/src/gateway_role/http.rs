@@ -174,6 +174,8 @@ async fn forward(
         }
         Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
             record.allow(reason.as_str(), matched);
+            // A subset narrows the entry's endpoints by its DestinationRule labels.
+            let target = if route.subset.is_some() { config.policy.route_target(&ctx.workload, &route, port) } else { target };
             let now = std::time::Instant::now();
             let (target, total) = match (target, &outlier) {
                 (crate::policy::Target::Endpoints(list), Some(_)) => (crate::policy::Target::Endpoints(cluster.healthy(&list, now)), list.len()),

@@ -584,3 +584,72 @@ spec:
     drop(gw);
     topo.teardown();
 }
+
+const WS_SERVER: &str = "import asyncio, websockets
+async def echo(ws, path=None):
+    async for m in ws:
+        await ws.send('echo:' + m)
+async def main():
+    async with websockets.serve(echo, '203.0.113.12', 8765):
+        await asyncio.sleep(60)
+asyncio.run(main())
+";
+
+const WS_CLIENT: &str = "import asyncio, websockets
+async def main():
+    async with websockets.connect('ws://198.18.1.1/chat', open_timeout=5) as ws:
+        for i in range(3):
+            await ws.send('hello %d' % i)
+            print(await asyncio.wait_for(ws.recv(), 5))
+asyncio.run(main())
+";
+
+#[test]
+fn a_websocket_is_upgraded_through_the_gateway() {
+    let topo = Topology::build();
+    let mut server = topo.internet.command("/usr/bin/python3", &["-c", WS_SERVER]).spawn().expect("websocket server");
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: chat, namespace: default}
+spec:
+  hosts: [chat.default.svc.cluster.local]
+  ports: [{number: 8765, name: http, protocol: HTTP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.12}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: chat-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: chat, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [chat-gateway]
+  http:
+  - route: [{destination: {host: chat.default.svc.cluster.local, port: {number: 8765}}}]
+";
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("chat.yaml"), yaml).unwrap();
+    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
+    config.intercept_cgroups.clear();
+    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
+    let gw = Gateway::start(&topo, config);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", WS_CLIENT]).output().expect("websocket client");
+    let _ = server.kill();
+    let _ = server.wait();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said, "echo:hello 0\necho:hello 1\necho:hello 2\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
+    let line = gw.wait_json_line("request", "upgrade", |v| v["path"] == "/chat");
+    assert_eq!((line["status"].as_u64(), line["upstream"].as_str()), (Some(101), Some("203.0.113.12:8765")), "{line}");
+    drop(gw);
+    topo.teardown();
+}

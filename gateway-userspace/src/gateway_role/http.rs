@@ -58,7 +58,7 @@ where
         .max_buf_size(ctx.limits.max_header_bytes.max(8192))
         .max_headers(100);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100).max_header_list_size(ctx.limits.max_header_bytes as u32);
-    let _ = builder.serve_connection(TokioIo::new(io), svc).await;
+    let _ = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).await;
     let (requests, denied) = *counts.lock().expect("counts lock");
     let mut record = super::gateway_record(peer, &ctx, "http", identity);
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));
@@ -182,6 +182,7 @@ async fn forward(
                 (t, _) => (t, 1),
             };
             let forwarded = match tls {
+                Ok(None) if is_upgrade(&req) => upgrade(out.dialer(), &target, req).await,
                 Ok(tls) => pool.send(out.dialer(), &target, tls, req).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "TLS origination settings do not load");
@@ -229,6 +230,37 @@ fn strip_connection_headers(headers: &mut hyper::HeaderMap) {
     for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
         headers.remove(name);
     }
+}
+
+/// `Connection: upgrade` with an `Upgrade` protocol (WebSocket).
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    let connection = req.headers().get(hyper::header::CONNECTION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    req.headers().contains_key(hyper::header::UPGRADE) && connection.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// An upgrade request goes over a connection of its own; once the upstream
+/// answers 101, both upgraded streams are joined byte for byte.
+async fn upgrade(
+    dialer: crate::proxy::Dialer<'_>,
+    target: &crate::policy::Target,
+    mut req: Request<Body>,
+) -> Result<(Response<Body>, crate::proxy::addrs::UpstreamAddr), StatusCode> {
+    let downstream = hyper::upgrade::on(&mut req);
+    let (stream, addr) = dialer.connect(target).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let mut resp = sender.send_request(req).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let upstream = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            if let (Ok(d), Ok(u)) = tokio::join!(downstream, upstream) {
+                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(d), &mut TokioIo::new(u)).await;
+            }
+        });
+    }
+    Ok((resp.map(|b| b.boxed()), addr))
 }
 
 /// A DestinationRule's connection pool and outlier detection for a

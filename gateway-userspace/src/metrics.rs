@@ -113,7 +113,7 @@ impl Default for Metrics {
             dns_answers: Family::default(),
             istio_requests: Family::default(),
             istio_request_duration: Family::new_with_constructor(|| {
-                Histogram::new([1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0].into_iter())
+                Histogram::new([1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0])
             }),
             registry: Registry::default(),
         };

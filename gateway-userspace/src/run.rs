@@ -164,11 +164,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// A proxy holds two descriptors per connection: use all the system allows.
 fn raise_open_files_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
             tracing::warn!(soft, hard, "could not raise the open-files limit");
         }
-    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -100,7 +100,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<SeenRequest>>, flaky: &AtomicUsize,
         let (status, body) = if always_fail {
             ("500 Internal Server Error", "always failing\n".to_string())
         } else if path.starts_with("/flaky") {
-            if flaky.fetch_add(1, Ordering::Relaxed) % 2 == 0 { ("500 Internal Server Error", "failing\n".to_string()) } else { ("200 OK", "ok\n".to_string()) }
+            if flaky.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) { ("500 Internal Server Error", "failing\n".to_string()) } else { ("200 OK", "ok\n".to_string()) }
         } else if path.starts_with("/slow") {
             thread::sleep(Duration::from_secs(2));
             ("200 OK", "slow\n".to_string())

@@ -13,11 +13,10 @@ pub fn cgroup2_mount() -> anyhow::Result<PathBuf> {
     for line in info.lines() {
         // Fields: id parent major:minor root mount-point options ... - fstype source options
         let Some((left, right)) = line.split_once(" - ") else { continue };
-        if right.split_whitespace().next() == Some("cgroup2") {
-            if let Some(mount) = left.split_whitespace().nth(4) {
+        if right.split_whitespace().next() == Some("cgroup2")
+            && let Some(mount) = left.split_whitespace().nth(4) {
                 return Ok(PathBuf::from(mount));
             }
-        }
     }
     bail!("no cgroup2 filesystem is mounted")
 }

@@ -213,13 +213,11 @@ fn as_http11<B>(req: &mut Request<B>) {
         return;
     }
     *req.version_mut() = hyper::Version::HTTP_11;
-    if let Some(authority) = req.uri().authority().map(|a| a.as_str().to_string()) {
-        if !req.headers().contains_key(hyper::header::HOST) {
-            if let Ok(v) = hyper::header::HeaderValue::from_str(&authority) {
+    if let Some(authority) = req.uri().authority().map(|a| a.as_str().to_string())
+        && !req.headers().contains_key(hyper::header::HOST)
+            && let Ok(v) = hyper::header::HeaderValue::from_str(&authority) {
                 req.headers_mut().insert(hyper::header::HOST, v);
             }
-        }
-    }
     if let Ok(origin) = path_and_query(req).parse() {
         *req.uri_mut() = origin;
     }
@@ -320,11 +318,10 @@ fn forwarding_headers<B>(req: &mut Request<B>, peer: SocketAddr, scheme: &str) {
         headers.insert("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));
-    if !headers.contains_key("x-request-id") {
-        if let Ok(v) = HeaderValue::from_str(&request_id()) {
+    if !headers.contains_key("x-request-id")
+        && let Ok(v) = HeaderValue::from_str(&request_id()) {
             headers.insert("x-request-id", v);
         }
-    }
 }
 
 /// A random UUID (version 4) in text form.

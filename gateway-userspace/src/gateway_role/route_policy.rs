@@ -43,11 +43,10 @@ pub fn rewrite<B>(req: &mut Request<B>, route: &HttpRoute, matched: Option<&Stri
             *req.uri_mut() = uri;
         }
     }
-    if let Some(authority) = &rw.authority {
-        if let Ok(v) = HeaderValue::from_str(authority) {
+    if let Some(authority) = &rw.authority
+        && let Ok(v) = HeaderValue::from_str(authority) {
             req.headers_mut().insert(hyper::header::HOST, v);
         }
-    }
 }
 
 /// `set` replaces, `add` appends, `remove` deletes.

@@ -119,12 +119,11 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
                 plan.gateways.push(id);
             }
             // A further terminating server on the port: its certificate by SNI.
-            if let (Some(first), Some(this)) = (plan.tls.as_mut(), terminate) {
-                if first.cert != this.cert {
+            if let (Some(first), Some(this)) = (plan.tls.as_mut(), terminate)
+                && first.cert != this.cert {
                     let hosts = server.hosts.iter().map(|h| h.host.clone()).collect();
                     first.by_sni.push((hosts, this.cert, this.key));
                 }
-            }
         }
     }
     (ports.into_values().collect(), skipped)

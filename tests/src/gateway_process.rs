@@ -92,6 +92,15 @@ impl GatewayConfig {
         }
     }
 
+    /// An ingress gateway in the node namespace: no interception,
+    /// `--labels istio=ingressgateway`, then `extra` arguments.
+    pub fn ingress(topology: &Topology, configs: Vec<PathBuf>, extra: &[&str]) -> GatewayConfig {
+        let mut config = GatewayConfig::enforcing(topology, configs);
+        config.intercept_cgroups.clear();
+        config.extra_args = ["--labels", "istio=ingressgateway"].iter().chain(extra).map(|s| s.to_string()).collect();
+        config
+    }
+
     /// Egress enforcement with the default REGISTRY_ONLY policy and `configs`.
     pub fn enforcing(topology: &Topology, configs: Vec<PathBuf>) -> GatewayConfig {
         GatewayConfig {

@@ -67,6 +67,13 @@ spec:
         )
 }
 
+/// Writes `yaml` and starts an ingress gateway on it in the node namespace.
+fn start_ingress(topo: &Topology, yaml: &str, extra: &[&str]) -> Gateway {
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("gateway.yaml"), yaml).unwrap();
+    Gateway::start(topo, GatewayConfig::ingress(topo, vec![PathBuf::from(&dir)], extra))
+}
+
 struct Setup {
     topo: Topology,
     nginx: Nginx,
@@ -83,14 +90,8 @@ fn setup_with(extra: &[&str]) -> Setup {
     let backend_certs = certs::generate(&topo.temp.subdir("backend-certs"), "backend.test");
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &backend_certs, INTERNET_V4.into());
     let certs = certs::generate(&topo.temp.subdir("certs"), "hello.test");
-    let dir = topo.temp.subdir("istio");
     let yaml = config(&certs.server_cert.to_string_lossy(), &certs.server_key.to_string_lossy());
-    std::fs::write(dir.join("ingress.yaml"), yaml).unwrap();
-    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
-    config.intercept_cgroups.clear();
-    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
-    config.extra_args.extend(extra.iter().map(|s| s.to_string()));
-    let gw = Gateway::start(&topo, config);
+    let gw = start_ingress(&topo, &yaml, extra);
     let ca = certs.ca_cert.to_string_lossy().into_owned();
     Setup { topo, nginx, gw, ca }
 }
@@ -219,12 +220,7 @@ fn codes(topo: &Topology, url: &str) -> Vec<u16> {
 fn retries_timeouts_faults_rewrites_and_header_edits() {
     let topo = Topology::build();
     let backend = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("api.yaml"), POLICIES).unwrap();
-    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
-    config.intercept_cgroups.clear();
-    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
-    let gw = Gateway::start(&topo, config);
+    let gw = start_ingress(&topo, POLICIES, &[]);
 
     // A backend failing every other request: retries make every request succeed…
     let retried = codes(&topo, "http://198.18.1.1/flaky-retry/[1-20]");
@@ -367,12 +363,7 @@ spec:
   - route: [{{destination: {{host: hello.default.svc.cluster.local, port: {{number: 80}}}}}}]
 "
     );
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("tls.yaml"), yaml).unwrap();
-    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
-    config.intercept_cgroups.clear();
-    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
-    let gw = Gateway::start(&topo, config);
+    let gw = start_ingress(&topo, &yaml, &[]);
     let curl = |args: &[&str]| curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), args);
     let https = |host: &str, port: u16, ca: &str, extra: &[&str]| {
         let resolve = format!("{host}:{port}:198.18.1.1");
@@ -486,12 +477,7 @@ fn outlier_detection_ejects_and_restores_and_the_pool_limit_overflows() {
     let topo = Topology::build();
     let _good = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
     let _bad = gateway_tests::http_backend::HttpBackend::start_failing(&topo.internet, "203.0.113.13:8080".parse().unwrap());
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("api.yaml"), UPSTREAM_POLICIES).unwrap();
-    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
-    config.intercept_cgroups.clear();
-    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
-    let gw = Gateway::start(&topo, config);
+    let gw = start_ingress(&topo, UPSTREAM_POLICIES, &[]);
     // One connection per request, so each is balanced anew.
     let one = || codes(&topo, "http://198.18.1.1/x")[0];
     let first: Vec<u16> = (0..12).map(|_| one()).collect();
@@ -562,12 +548,7 @@ spec:
     route: [{destination: {host: reviews.default.svc.cluster.local, subset: v2, port: {number: 8080}}}]
   - route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1, port: {number: 8080}}}]
 ";
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("reviews.yaml"), yaml).unwrap();
-    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
-    config.intercept_cgroups.clear();
-    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
-    let gw = Gateway::start(&topo, config);
+    let gw = start_ingress(&topo, &yaml, &[]);
     let get = |extra: &[&str]| {
         let mut args = vec!["-H", "Host: reviews.test"];
         args.extend_from_slice(extra);
@@ -636,12 +617,7 @@ spec:
   http:
   - route: [{destination: {host: chat.default.svc.cluster.local, port: {number: 8765}}}]
 ";
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("chat.yaml"), yaml).unwrap();
-    let mut config = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
-    config.intercept_cgroups.clear();
-    config.extra_args = vec!["--labels".into(), "istio=ingressgateway".into()];
-    let gw = Gateway::start(&topo, config);
+    let gw = start_ingress(&topo, &yaml, &[]);
     std::thread::sleep(Duration::from_millis(500));
     let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", WS_CLIENT]).output().expect("websocket client");
     let _ = server.kill();

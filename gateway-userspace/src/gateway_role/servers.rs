@@ -9,7 +9,7 @@ use std::{
 
 use crate::{
     config::{
-        GatewayRef, Labels, Protocol, ServerTlsMode, Snapshot, StringMatch,
+        GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch,
         resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
         resources::{
@@ -61,6 +61,17 @@ pub struct PortPlan {
     pub https_redirect: bool,
     /// For [`ServerKind::Terminate`].
     pub tls: Option<TerminateTls>,
+    /// Each server's hosts on this port, by Gateway: only these are served,
+    /// and their `ns/` scope says whose VirtualServices may bind them.
+    pub server_hosts: Vec<((String, String), ServerHost)>,
+}
+
+impl PortPlan {
+    /// Whether a VirtualService of `vs_namespace` may serve `host` through
+    /// the Gateway `gateway` on this port.
+    fn admits(&self, gateway: &(String, String), vs_namespace: &str, host: &str) -> bool {
+        self.server_hosts.iter().any(|(g, h)| g == gateway && h.admits(&gateway.0, vs_namespace, host))
+    }
 }
 
 /// The ports to listen on, from the Gateways whose selector matches `labels`.
@@ -113,11 +124,20 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
             };
             let plan = ports
                 .entry((bind, server.port.number))
-                .or_insert(PortPlan { bind, port: server.port.number, kind, gateways: Vec::new(), https_redirect, tls: terminate.clone() });
+                .or_insert(PortPlan {
+                    bind,
+                    port: server.port.number,
+                    kind,
+                    gateways: Vec::new(),
+                    https_redirect,
+                    tls: terminate.clone(),
+                    server_hosts: Vec::new(),
+                });
             let id = (gw.meta.namespace.clone(), gw.meta.name.clone());
             if plan.kind == kind && !plan.gateways.contains(&id) {
-                plan.gateways.push(id);
+                plan.gateways.push(id.clone());
             }
+            plan.server_hosts.extend(server.hosts.iter().map(|h| (id.clone(), h.clone())));
             // A further terminating server on the port: its certificate by SNI.
             if let (Some(first), Some(this)) = (plan.tls.as_mut(), terminate)
                 && first.cert != this.cert {
@@ -159,9 +179,9 @@ fn choice(vs: &crate::config::VirtualService, d: &Destination) -> RouteChoice {
 /// The first `tls` route, of the VirtualServices bound to these Gateways,
 /// whose match fits the SNI and port.
 pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<RouteChoice> {
-    for (ns, name) in &plan.gateways {
+    for gw @ (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
-            if !vs.hosts.iter().any(|h| host_matches(h, sni)) {
+            if !vs.hosts.iter().any(|h| host_matches(h, sni)) || !plan.admits(gw, &vs.meta.namespace, sni) {
                 continue;
             }
             for r in &vs.tls {
@@ -193,9 +213,9 @@ pub enum HttpAction {
 /// whose match fits the request.
 pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
-    for (ns, name) in &plan.gateways {
+    for gw @ (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
-            if !vs.hosts.iter().any(|h| host_matches(h, &host)) {
+            if !vs.hosts.iter().any(|h| host_matches(h, &host)) || !plan.admits(gw, &vs.meta.namespace, &host) {
                 continue;
             }
             for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
@@ -254,7 +274,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::{LoadOptions, load_str};
+    use crate::{
+        config::{LoadOptions, load_str},
+        policy::HttpFacts,
+    };
 
     const EGRESS: &str = include_str!("../../../tests/fixtures/istio/good/v1/03-egress-gateway.yaml");
 
@@ -277,11 +300,41 @@ mod tests {
                 kind: ServerKind::Passthrough,
                 gateways: vec![("default".into(), "egressgateway".into())],
                 https_redirect: false,
-                tls: None
+                tls: None,
+                server_hosts: vec![(("default".into(), "egressgateway".into()), crate::config::ServerHost::parse("httpbin.org"))],
             }]
         );
         assert!(skipped.is_empty());
         assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.is_empty());
+    }
+
+    #[test]
+    fn a_server_host_scope_limits_which_namespaces_may_bind() {
+        let yaml = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [team-a/a.test, '*/open.test']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: team-b}
+spec:
+  hosts: [a.test, open.test, other.test]
+  gateways: [edge/gw]
+  http: [{route: [{destination: {host: x.team-b.svc.cluster.local}}]}]
+";
+        let opts = LoadOptions { instance_labels: [("istio".into(), "ingressgateway".into())].into(), ..LoadOptions::default() };
+        let s = load_str(Path::new("/fixtures/scope.yaml"), yaml, &opts).snapshot.expect("snapshot");
+        let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.remove(0);
+        let header = |_: &str| None;
+        let ask = |host: &str| http_route(&s, &port, &HttpFacts { authority: host, path: "/", method: "GET", header: &header }, 0);
+        assert!(ask("open.test").is_some(), "any namespace may bind */open.test");
+        assert!(ask("a.test").is_none(), "a.test is team-a's only");
+        assert!(ask("other.test").is_none(), "the server does not list other.test");
     }
 
     #[test]

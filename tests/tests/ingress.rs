@@ -629,3 +629,79 @@ spec:
     drop(gw);
     topo.teardown();
 }
+
+const GRPC_SERVER: &str = "import grpc, time
+from concurrent import futures
+def say(req, ctx):
+    return b'echo:' + req
+def count(req, ctx):
+    for i in range(int(req)):
+        yield str(i).encode()
+def missing(req, ctx):
+    ctx.abort(grpc.StatusCode.NOT_FOUND, 'no such thing')
+handlers = {
+    'Say': grpc.unary_unary_rpc_method_handler(say),
+    'Count': grpc.unary_stream_rpc_method_handler(count),
+    'Missing': grpc.unary_unary_rpc_method_handler(missing),
+}
+server = grpc.server(futures.ThreadPoolExecutor(4))
+server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler('echo.Echo', handlers),))
+server.add_insecure_port('203.0.113.12:50051')
+server.start()
+time.sleep(60)
+";
+
+const GRPC_CLIENT: &str = "import grpc
+ch = grpc.insecure_channel('198.18.1.1:80', options=[('grpc.default_authority', 'grpc.test')])
+print(ch.unary_unary('/echo.Echo/Say')(b'hi', timeout=5).decode())
+print(','.join(x.decode() for x in ch.unary_stream('/echo.Echo/Count')(b'3', timeout=5)))
+try:
+    ch.unary_unary('/echo.Echo/Missing')(b'x', timeout=5)
+except grpc.RpcError as e:
+    print(e.code().name, e.details())
+";
+
+#[test]
+fn grpc_unary_and_server_streaming_calls_pass_with_their_trailers() {
+    let topo = Topology::build();
+    let mut server = topo.internet.command("/usr/bin/python3", &["-c", GRPC_SERVER]).spawn().expect("gRPC server");
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  ports: [{number: 50051, name: grpc, protocol: GRPC}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.12}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: grpc-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [grpc.test]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [grpc.test]
+  gateways: [grpc-gateway]
+  http:
+  - route: [{destination: {host: echo.default.svc.cluster.local, port: {number: 50051}}}]
+";
+    let gw = start_ingress(&topo, yaml, &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", GRPC_CLIENT]).output().expect("gRPC client");
+    let _ = server.kill();
+    let _ = server.wait();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said, "echo:hi\n0,1,2\nNOT_FOUND no such thing\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
+    let line = gw.wait_json_line("request", "gRPC", |v| v["path"] == "/echo.Echo/Count");
+    assert_eq!((line["status"].as_u64(), line["upstream"].as_str()), (Some(200), Some("203.0.113.12:50051")), "{line}");
+    drop(gw);
+    topo.teardown();
+}

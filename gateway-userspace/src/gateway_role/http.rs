@@ -405,7 +405,12 @@ async fn request(
             Some(HttpAction::Forward { choice, route, matched_uri }) => {
                 let mut req = req;
                 let downstream_h2 = req.version() == hyper::Version::HTTP_2;
-                as_http11(&mut req);
+                // gRPC needs HTTP/2 end to end (streams, trailers); the rest goes out in HTTP/1.1.
+                let grpc = downstream_h2
+                    && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/grpc"));
+                if !grpc {
+                    as_http11(&mut req);
+                }
                 forwarding_headers(&mut req, peer, scheme);
                 let pick = f64::from(pick_percent());
                 if let Some(status) = route_policy::abort(&route, pick) {
@@ -426,7 +431,7 @@ async fn request(
                     if let Some(h) = &route.headers {
                         route_policy::edit_headers(resp.headers_mut(), &h.response);
                     }
-                    if downstream_h2 {
+                    if downstream_h2 && !grpc {
                         strip_connection_headers(resp.headers_mut());
                     }
                     resp

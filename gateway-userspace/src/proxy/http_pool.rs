@@ -16,10 +16,26 @@ use crate::policy::Target;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
-/// Connections by target and, when TLS is originated, the server name.
+/// An upstream connection in HTTP/1.1, or HTTP/2 for requests that need it
+/// end to end (gRPC: streams and trailers).
+enum Sender {
+    H1(SendRequest<Body>),
+    H2(hyper::client::conn::http2::SendRequest<Body>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+/// Connections by target, TLS server name (when originated) and HTTP version.
 #[derive(Default)]
 pub struct UpstreamPool {
-    conns: Mutex<HashMap<(Target, Option<String>), (SendRequest<Body>, UpstreamAddr)>>,
+    conns: Mutex<HashMap<(Target, Option<String>, bool), (Sender, UpstreamAddr)>>,
 }
 
 impl UpstreamPool {
@@ -35,7 +51,9 @@ impl UpstreamPool {
         tls: Option<Origination>,
         req: Request<Body>,
     ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        let key = (target.clone(), tls.as_ref().map(|(_, name)| name.clone()));
+        // HTTP/2 upstream for HTTP/2 requests in clear (gRPC); HTTP/1.1 otherwise.
+        let h2 = req.version() == hyper::Version::HTTP_2 && tls.is_none();
+        let key = (target.clone(), tls.as_ref().map(|(_, name)| name.clone()), h2);
         let mut pool = self.conns.lock().await;
         let reusable = pool.get(&key).is_some_and(|(s, _)| !s.is_closed());
         if !reusable {
@@ -49,12 +67,21 @@ impl UpstreamPool {
                 b
             };
             let sender = match tls {
+                None if h2 => {
+                    let (sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
+                        .await
+                        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Sender::H2(sender)
+                }
                 None => {
                     let (sender, conn) = builder.handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
                     tokio::spawn(async move {
                         let _ = conn.await;
                     });
-                    sender
+                    Sender::H1(sender)
                 }
                 Some((config, name)) => {
                     let handshake = crate::tls::originate(stream, &name, config);
@@ -69,15 +96,23 @@ impl UpstreamPool {
                     tokio::spawn(async move {
                         let _ = conn.await;
                     });
-                    sender
+                    Sender::H1(sender)
                 }
             };
             pool.insert(key.clone(), (sender, addr));
         }
         let (sender, addr) = pool.get_mut(&key).expect("inserted above");
         let addr = *addr;
-        sender.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-        let fut = sender.send_request(req);
+        let fut = match sender {
+            Sender::H1(s) => {
+                s.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+                futures_either(s.send_request(req))
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+                futures_either(s.send_request(req))
+            }
+        };
         drop(pool);
         let resp = fut.await.map_err(|e| {
             tracing::debug!(error = %e, "upstream request failed");
@@ -95,4 +130,12 @@ pub fn text(status: StatusCode, body: String, denied: Option<&str>) -> Response<
     }
     b.body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
         .expect("static response parts are valid")
+}
+
+/// Both senders' futures as one boxed type.
+fn futures_either<F>(f: F) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<Response<hyper::body::Incoming>>> + Send>>
+where
+    F: std::future::Future<Output = hyper::Result<Response<hyper::body::Incoming>>> + Send + 'static,
+{
+    Box::pin(f)
 }

@@ -64,9 +64,7 @@ where
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));
     (record.decision, record.reason) = if denied == 0 { (Decision::Allow, "routed") } else { (Decision::Deny, "denied-requests") };
     record.outcome = Outcome::Closed;
-    record.finish(started.elapsed());
-    ctx.outbound.metrics.record_connection(&record);
-    ctx.outbound.access_log.write(&record).await;
+    ctx.outbound.log_connection(&mut record, started.elapsed()).await;
 }
 
 /// The largest request body kept for retries; a larger one is sent once.

@@ -30,9 +30,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
             tracing::info!(%peer, error = %why, "mutual TLS refused");
             let mut record = gateway_record(peer, &ctx, "mtls", None);
             record.reason = "mesh-handshake-failed";
-            record.finish(Duration::ZERO);
-            ctx.outbound.metrics.record_connection(&record);
-            ctx.outbound.access_log.write(&record).await;
+            ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
             return;
         }
     };
@@ -64,9 +62,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
             let mut record = gateway_record(peer, &ctx, "mtls", identity);
             (record.reason, record.outcome) = ("unrecognised-inner-protocol", Outcome::Denied);
             deny::reset(client);
-            record.finish(Duration::ZERO);
-            ctx.outbound.metrics.record_connection(&record);
-            ctx.outbound.access_log.write(&record).await;
+            ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
         }
     }
 }

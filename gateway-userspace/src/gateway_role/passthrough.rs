@@ -71,7 +71,5 @@ pub async fn route<S: Resettable>(mut client: S, sni: Option<String>, mut record
             deny::tls_alert(client).await;
         }
     }
-    record.finish(started.elapsed());
-    out.metrics.record_connection(&record);
-    out.access_log.write(&record).await;
+    out.log_connection(&mut record, started.elapsed()).await;
 }

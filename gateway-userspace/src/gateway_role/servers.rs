@@ -12,12 +12,13 @@ use crate::{
         GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch,
         resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
-        resources::{
-            common::Destination,
-            http_route::{HttpRoute, Redirect, ResponseBody},
-        },
+        resources::http_route::{HttpRoute, Redirect, ResponseBody},
     },
-    policy::{HttpFacts, RouteChoice, string_matches},
+    policy::{
+        HttpFacts, RouteChoice,
+        mesh_routes::{choice, pick_weighted},
+        string_matches,
+    },
 };
 
 /// How a port's connections are handled.
@@ -165,17 +166,6 @@ fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
     })
 }
 
-fn choice(vs: &crate::config::VirtualService, d: &Destination) -> RouteChoice {
-    RouteChoice {
-        kind: "VirtualService",
-        namespace: vs.meta.namespace.clone(),
-        name: vs.meta.name.clone(),
-        destination: d.host.clone(),
-        port: d.port,
-        subset: d.subset.clone(),
-    }
-}
-
 /// The first `tls` route, of the VirtualServices bound to these Gateways,
 /// whose match fits the SNI and port.
 pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<RouteChoice> {
@@ -231,16 +221,17 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                     continue;
                 }
                 let matched_uri = matched.and_then(|m| m.uri.clone());
-                let named = |host: &str| RouteChoice {
+                // A redirect or direct response names the route, no destination.
+                let answered_here = || RouteChoice {
                     kind: "VirtualService",
                     namespace: vs.meta.namespace.clone(),
                     name: vs.meta.name.clone(),
-                    destination: host.to_string(),
+                    destination: String::new(),
                     port: None,
                     subset: None,
                 };
                 if let Some(redirect) = &r.redirect {
-                    return Some(HttpAction::Redirect { route: named(""), redirect: redirect.clone() });
+                    return Some(HttpAction::Redirect { route: answered_here(), redirect: redirect.clone() });
                 }
                 if let Some(direct) = &r.direct_response {
                     let body = match &direct.body {
@@ -248,21 +239,13 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                         Some(ResponseBody::Bytes(b)) => b.clone(),
                         None => String::new(),
                     };
-                    return Some(HttpAction::Respond { route: named(""), status: direct.status, body });
+                    return Some(HttpAction::Respond { route: answered_here(), status: direct.status, body });
                 }
-                {
-                    let total: u32 = r.route.iter().map(|d| d.weight.unwrap_or(0)).sum();
-                    let mut acc = 0;
-                    let picked = r.route.iter().find(|d| {
-                        acc += d.weight.unwrap_or(0);
-                        total == 0 || pick % 100 < acc
-                    });
-                    return picked.or(r.route.last()).map(|d| HttpAction::Forward {
-                        choice: choice(vs, &d.destination),
-                        route: Box::new(r.clone()),
-                        matched_uri,
-                    });
-                }
+                return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| HttpAction::Forward {
+                    choice: choice(vs, d),
+                    route: Box::new(r.clone()),
+                    matched_uri,
+                });
             }
         }
     }

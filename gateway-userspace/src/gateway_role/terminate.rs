@@ -52,9 +52,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
             tracing::info!(%peer, error = %why, "TLS handshake refused");
             let mut record = gateway_record(peer, &ctx, "tls", None);
             record.reason = "tls-handshake-failed";
-            record.finish(Duration::ZERO);
-            ctx.outbound.metrics.record_connection(&record);
-            ctx.outbound.access_log.write(&record).await;
+            ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn mesh_route(snapshot: &Snapshot, workload: &Workload, query: &RouteQuery<'
     None
 }
 
-fn choice(vs: &VirtualService, d: &Destination) -> RouteChoice {
+pub(crate) fn choice(vs: &VirtualService, d: &Destination) -> RouteChoice {
     RouteChoice {
         kind: "VirtualService",
         namespace: vs.meta.namespace.clone(),
@@ -88,7 +88,7 @@ fn choice(vs: &VirtualService, d: &Destination) -> RouteChoice {
 }
 
 /// Weighted choice: `pick` in 0..100 falls in one destination's share.
-fn pick_weighted<'a>(route: impl Iterator<Item = (&'a Destination, Option<u32>)>, pick: u32) -> Option<&'a Destination> {
+pub(crate) fn pick_weighted<'a>(route: impl Iterator<Item = (&'a Destination, Option<u32>)>, pick: u32) -> Option<&'a Destination> {
     let route: Vec<_> = route.collect();
     if route.len() <= 1 || route.iter().all(|(_, w)| w.is_none()) {
         return route.first().map(|(d, _)| *d);

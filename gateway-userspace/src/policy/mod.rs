@@ -15,7 +15,7 @@
 mod compiled;
 mod decide;
 mod dns_bridge;
-mod mesh_routes;
+pub(crate) mod mesh_routes;
 mod registry;
 mod workload;
 

@@ -40,9 +40,7 @@ pub async fn handle(
         }
         Ok(orig) => serve(client, orig, &ctx, &config, &mut record).await,
     }
-    record.finish(started.elapsed());
-    ctx.metrics.record_connection(&record);
-    ctx.access_log.write(&record).await;
+    ctx.log_connection(&mut record, started.elapsed()).await;
 }
 
 async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {

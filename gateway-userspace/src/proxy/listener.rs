@@ -39,6 +39,13 @@ pub struct OutboundContext {
 }
 
 impl OutboundContext {
+    /// Closes a connection's record: its duration, its metrics, its audit line.
+    pub async fn log_connection(&self, record: &mut crate::access_log::ConnectionRecord, elapsed: Duration) {
+        record.finish(elapsed);
+        self.metrics.record_connection(record);
+        self.access_log.write(record).await;
+    }
+
     pub fn dialer(&self) -> Dialer<'_> {
         Dialer { mark: self.socket_mark, timeout: self.connect_timeout, resolver: self.resolver.as_ref(), rotate: &self.rotate }
     }

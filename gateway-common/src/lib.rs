@@ -24,6 +24,28 @@ pub mod map_names {
     /// Socket-local storage marking accepted (inbound) connections, whose
     /// replies the egress backstop lets out.
     pub const INBOUND_SK: &str = "INBOUND_SK";
+    /// Sockets relayed in the kernel, keyed by socket cookie.
+    pub const RELAY_SOCKS: &str = "RELAY_SOCKS";
+    /// Each relayed socket's peer and byte count, keyed by socket cookie.
+    pub const RELAY_PEERS: &str = "RELAY_PEERS";
+}
+
+/// Capacity of the relay maps: two entries per kernel-relayed connection.
+pub const RELAY_CAPACITY: u32 = 65_536;
+
+/// One side of a connection relayed in the kernel (`--relay sockmap`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RelayPeer {
+    /// Socket cookie of the socket this one's bytes go to.
+    pub peer: u64,
+    /// Bytes the kernel moved from this socket to the peer.
+    pub bytes: u64,
+    /// Non-zero once bytes stayed on this socket because the peer was not
+    /// in the map yet: their order can no longer be kept.
+    pub stranded: u32,
+    /// Always zero.
+    pub _pad: u32,
 }
 
 /// Capacity of the 4-tuple map: the most connections the proxy can have in
@@ -150,4 +172,5 @@ mod pod {
     unsafe impl aya::Pod for super::OrigDst {}
     unsafe impl aya::Pod for super::SockTuple {}
     unsafe impl aya::Pod for super::ProxyConfig {}
+    unsafe impl aya::Pod for super::RelayPeer {}
 }

@@ -13,6 +13,9 @@
 //! shares; `udp.rs` sends DNS datagrams to the proxy's DNS server and denies
 //! other UDP; `egress.rs` drops any packet that still is not bound for the
 //! proxy (raw sockets, ICMP).
+//!
+//! Apart from interception, `relay.rs` moves the bytes of decided connections
+//! between the proxy's own sockets (`--relay sockmap`).
 #![no_std]
 #![no_main]
 
@@ -22,6 +25,7 @@ mod egress;
 mod getpeername;
 mod maps;
 mod redirect;
+mod relay;
 mod sock_ops;
 mod udp;
 

@@ -80,6 +80,9 @@ pub struct ConnectionRecord {
     pub requests: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied_requests: Option<u32>,
+    /// How a relayed stream's bytes were carried: `copy`, `splice` or `sockmap`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<&'static str>,
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub duration_ms: u64,
@@ -108,6 +111,7 @@ impl ConnectionRecord {
             outcome: Outcome::Denied,
             requests: None,
             denied_requests: None,
+            relay: None,
             bytes_up: 0,
             bytes_down: 0,
             duration_ms: 0,

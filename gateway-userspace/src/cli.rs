@@ -6,7 +6,9 @@ use std::{
     path::PathBuf,
 };
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::proxy::relay_mode::RelayMode;
 
 #[derive(Debug, Parser)]
 #[command(name = "gateway", version, about = "Egress and ingress gateway for Istio service meshes")]
@@ -134,6 +136,18 @@ pub struct RunArgs {
     /// Gateway listeners: largest request head, in bytes; larger gets 431.
     #[arg(long, default_value_t = 60 * 1024)]
     pub max_header_bytes: usize,
+    /// How the bytes of a decided stream that needs no more inspection (TLS
+    /// passthrough, opaque TCP, steered streams) are carried: `copy` (read and
+    /// write through the proxy), `splice` (socket to pipe to socket in the
+    /// kernel) or `sockmap` (the kernel moves each segment to the other socket;
+    /// the proxy only carries ends of stream and resets). Streams the proxy
+    /// encrypts or inspects per request are always copied.
+    #[arg(long, value_enum, default_value_t = RelayMode::Copy)]
+    pub relay: RelayMode,
+    /// `PORT=MODE`: the relay for streams to this destination port, overriding
+    /// --relay (for example `--relay-port 443=sockmap`). Repeatable.
+    #[arg(long = "relay-port", value_parser = parse_relay_port)]
+    pub relay_ports: Vec<(u16, RelayMode)>,
     /// Write the audit log (one JSON line per connection and per HTTP request)
     /// to this file, appending, instead of stdout.
     #[arg(long)]
@@ -288,4 +302,10 @@ mod tests {
     fn socket_mark_zero_is_refused() {
         assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--socket-mark", "0"]).is_err());
     }
+}
+
+fn parse_relay_port(s: &str) -> Result<(u16, RelayMode), String> {
+    let (port, mode) = s.split_once('=').ok_or("expected PORT=MODE")?;
+    let port = port.parse::<u16>().map_err(|e| format!("port {port}: {e}"))?;
+    Ok((port, RelayMode::from_str(mode, true)?))
 }

@@ -15,7 +15,7 @@ use crate::{
     interceptor::{InterceptSettings, Interceptor},
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
-    proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls},
+    proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls, relay_mode::RelayChoice},
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
@@ -126,6 +126,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         rotate: Default::default(),
         originations: Default::default(),
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
+        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: Some(interceptor.relay_maps.clone()) },
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {

@@ -13,7 +13,7 @@ use crate::{
         addrs::OrigDstAddr,
         deny,
         peek::{Peeked, peek_first_bytes},
-        relay::{Resettable, relay},
+        relay::Resettable,
     },
     sniff::Sniffed,
 };
@@ -49,7 +49,8 @@ pub async fn route<S: Resettable>(mut client: S, sni: Option<String>, mut record
                         Ok((mut up, addr)) => {
                             record.upstream = Some(addr);
                             record.orig_dst = Some(OrigDstAddr(addr.0));
-                            let stats = relay(&mut client, &mut up).await;
+                            let (stats, mode) = out.relay.relay(&mut client, &mut up, addr.0.port()).await;
+                            record.relay = Some(mode.name());
                             (record.bytes_up, record.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
                             record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
                         }

@@ -3,10 +3,12 @@
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{CgroupSkb, CgroupSockAddr, SockOps},
+    maps::SockHash,
+    programs::{CgroupSkb, CgroupSockAddr, SkSkb, SockOps},
 };
+use gateway_common::map_names;
 
-use super::{InterceptorError, PinLayout, pins::PROGRAMS};
+use super::{InterceptorError, PinLayout, pins::{PROGRAMS, RELAY_PROGRAM}};
 
 /// The kernel programs, built by `build.rs` from the `gateway-ebpf` crate.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gateway-ebpf.o"));
@@ -17,9 +19,27 @@ pub fn load_and_pin(layout: &PinLayout) -> Result<(), InterceptorError> {
         let path = layout.map(name);
         map.pin(&path).map_err(|source| InterceptorError::Pin { path, source })?;
     }
-    for name in PROGRAMS {
+    for name in PROGRAMS.iter().chain([&RELAY_PROGRAM]) {
         load_program(&mut ebpf, name, layout)?;
     }
+    attach_relay(&mut ebpf)
+}
+
+/// Attaches the kernel relay's verdict program to its socket map. The map
+/// holds the attachment, so it lasts as long as the pinned map does.
+fn attach_relay(ebpf: &mut Ebpf) -> Result<(), InterceptorError> {
+    let name = map_names::RELAY_SOCKS;
+    let map = ebpf.take_map(name).ok_or(InterceptorError::Map { name, source: aya::maps::MapError::InvalidName { name: name.into() } })?;
+    let socks: SockHash<_, u64> = SockHash::try_from(map).map_err(|source| InterceptorError::Map { name, source })?;
+    let prog_err = |source| InterceptorError::Program { name: RELAY_PROGRAM.to_string(), source };
+    let program: &mut SkSkb = ebpf
+        .program_mut(RELAY_PROGRAM)
+        .ok_or(prog_err(aya::programs::ProgramError::UnexpectedProgramType))?
+        .try_into()
+        .map_err(prog_err)?;
+    let link = program.attach(socks.fd()).map_err(prog_err)?;
+    // Dropping the link would detach the program; the pinned map keeps it.
+    std::mem::forget(program.take_link(link).map_err(prog_err)?);
     Ok(())
 }
 
@@ -31,6 +51,9 @@ fn load_program(ebpf: &mut Ebpf, name: &str, layout: &PinLayout) -> Result<(), I
     let path = layout.prog(name);
     let pin_err = |source| InterceptorError::Pin { path: path.clone(), source };
     if let Ok(p) = <&mut CgroupSockAddr>::try_from(&mut *program) {
+        p.load().map_err(prog_err)?;
+        p.pin(&path).map_err(pin_err)
+    } else if let Ok(p) = <&mut SkSkb>::try_from(&mut *program) {
         p.load().map_err(prog_err)?;
         p.pin(&path).map_err(pin_err)
     } else if let Ok(p) = <&mut CgroupSkb>::try_from(&mut *program) {

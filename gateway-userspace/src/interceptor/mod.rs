@@ -5,11 +5,13 @@
 //! - `load.rs`: first start: load the embedded object, pin maps and programs.
 //! - `attach.rs`: attach the pinned programs to cgroups, pin the links.
 //! - `orig_dst.rs`: the proxy's lookup of an accepted socket's original destination.
+//! - `relay_maps.rs`: the kernel relay's maps, for `--relay sockmap`.
 
 mod attach;
 mod load;
 mod orig_dst;
 mod pins;
+mod relay_maps;
 
 use std::{net::IpAddr, path::PathBuf};
 
@@ -19,6 +21,7 @@ use gateway_common::{
 };
 pub use orig_dst::OrigDstLookup;
 pub use pins::PinLayout;
+pub use relay_maps::RelayMaps;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InterceptorError {
@@ -60,6 +63,7 @@ pub struct InterceptSettings {
 /// The running interceptor: pinned kernel state plus the handles the proxy uses.
 pub struct Interceptor {
     pub orig_dst: std::sync::Arc<OrigDstLookup>,
+    pub relay_maps: std::sync::Arc<RelayMaps>,
     stats: PerCpuArray<MapData, u64>,
 }
 
@@ -85,7 +89,8 @@ impl Interceptor {
         let orig_dst = std::sync::Arc::new(OrigDstLookup::open(&layout)?);
         let stats = PerCpuArray::try_from(Map::PerCpuArray(open_map(&layout, map_names::STATS)?))
             .map_err(|source| InterceptorError::Map { name: map_names::STATS, source })?;
-        Ok(Self { orig_dst, stats })
+        let relay_maps = std::sync::Arc::new(RelayMaps::open(&layout)?);
+        Ok(Self { orig_dst, relay_maps, stats })
     }
 
     /// Removes every link, program and map pinned under `bpffs`.

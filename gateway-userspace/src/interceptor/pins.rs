@@ -9,7 +9,7 @@ use gateway_common::map_names;
 
 use super::InterceptorError;
 
-/// The kernel programs; `attach.rs` knows how each attaches.
+/// The kernel programs attached to cgroups; `attach.rs` knows how each attaches.
 pub const PROGRAMS: [&str; 10] = [
     "gw_connect4",
     "gw_connect6",
@@ -22,12 +22,16 @@ pub const PROGRAMS: [&str; 10] = [
     "gw_recvmsg6",
     "gw_egress",
 ];
-pub const MAPS: [&str; 5] = [
+/// The kernel relay's verdict program; attached to its map, not to cgroups.
+pub const RELAY_PROGRAM: &str = "gw_relay";
+pub const MAPS: [&str; 7] = [
     map_names::ORIG_SK,
     map_names::ORIG_TUPLE,
     map_names::PROXY_CONFIG,
     map_names::STATS,
     map_names::INBOUND_SK,
+    map_names::RELAY_SOCKS,
+    map_names::RELAY_PEERS,
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -73,7 +77,8 @@ impl PinLayout {
 
     /// All maps and programs are pinned.
     pub fn is_complete(&self) -> bool {
-        MAPS.iter().all(|m| self.map(m).exists()) && PROGRAMS.iter().all(|p| self.prog(p).exists())
+        MAPS.iter().all(|m| self.map(m).exists())
+            && PROGRAMS.iter().chain([&RELAY_PROGRAM]).all(|p| self.prog(p).exists())
     }
 
     pub fn has_links(&self) -> bool {

@@ -129,7 +129,8 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, c
         }
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
-            let stats = relay(&mut client, &mut up).await;
+            let (stats, mode) = ctx.relay.relay(&mut client, &mut up, addr.0.port()).await;
+            record.relay = Some(mode.name());
             record.bytes_up = stats.client_to_upstream;
             record.bytes_down = stats.upstream_to_client;
             record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
@@ -175,6 +176,7 @@ async fn forward_mesh(
     match connected {
         Ok(mut tls) => {
             let stats = relay(&mut client, &mut tls).await;
+            record.relay = Some("copy");
             (record.bytes_up, record.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
             record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
         }

@@ -36,6 +36,8 @@ pub struct OutboundContext {
     pub originations: super::origination::Originations,
     /// Mutual TLS with the mesh CA, when configured.
     pub mesh: Option<super::mesh::MeshTls>,
+    /// How decided streams are relayed (`--relay`).
+    pub relay: super::relay_mode::RelayChoice,
 }
 
 impl OutboundContext {

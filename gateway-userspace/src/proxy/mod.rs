@@ -12,6 +12,8 @@
 //! - `deny.rs`: what a denied client sees.
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
+//! - `relay_mode.rs`: which relay carries a decided stream: the copy above,
+//!   `splice.rs` (through a pipe) or `sockmap.rs` (in the kernel).
 
 pub mod addrs;
 mod connection;
@@ -24,7 +26,10 @@ pub mod mesh;
 pub mod origination;
 pub mod peek;
 pub mod relay;
+pub mod relay_mode;
 pub mod rewind;
+mod sockmap;
+mod splice;
 mod upstream;
 
 pub use listener::{OrigDstSource, OutboundContext, OutboundListener};

@@ -27,11 +27,21 @@ pub struct RelayStats {
 /// A stream whose peer can be sent a TCP reset.
 pub trait Resettable: AsyncRead + AsyncWrite + Unpin {
     fn reset(&self);
+
+    /// The socket itself when the stream is plain TCP (no TLS in the proxy),
+    /// which the kernel relays (`relay_mode.rs`) can carry.
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        None
+    }
 }
 
 impl Resettable for TcpStream {
     fn reset(&self) {
         let _ = self.set_zero_linger();
+    }
+
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
     }
 }
 

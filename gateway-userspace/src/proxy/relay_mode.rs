@@ -1,0 +1,71 @@
+//! Which relay carries a decided stream whose bytes need no more
+//! inspection (TLS passthrough, opaque TCP, a steered stream).
+//!
+//! - `copy`: read into a buffer, write it out (`relay.rs`).
+//! - `splice`: socket → pipe → socket in the kernel (`splice.rs`).
+//! - `sockmap`: the kernel moves each segment to the peer socket itself,
+//!   without waking the proxy (`sockmap.rs`).
+//!
+//! Only plain TCP on both sides qualifies; a stream the proxy encrypts or
+//! decrypts is always copied. If the kernel relay cannot take a connection,
+//! it is copied instead.
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use super::relay::{RelayStats, Resettable, relay};
+use crate::interceptor::RelayMaps;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelayMode {
+    Copy,
+    Splice,
+    Sockmap,
+}
+
+impl RelayMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RelayMode::Copy => "copy",
+            RelayMode::Splice => "splice",
+            RelayMode::Sockmap => "sockmap",
+        }
+    }
+}
+
+/// The configured relay: one mode, optionally another per destination port.
+pub struct RelayChoice {
+    pub default: RelayMode,
+    pub by_port: Vec<(u16, RelayMode)>,
+    /// The kernel relay's maps, when the kernel programs are installed.
+    pub maps: Option<Arc<RelayMaps>>,
+}
+
+impl RelayChoice {
+    pub fn copy_only() -> Self {
+        Self { default: RelayMode::Copy, by_port: Vec::new(), maps: None }
+    }
+
+    pub fn mode_for(&self, port: u16) -> RelayMode {
+        self.by_port.iter().rev().find(|(p, _)| *p == port).map_or(self.default, |(_, m)| *m)
+    }
+
+    /// Relays `client` and `upstream` (connected to `port`) both ways until
+    /// both are done; returns the counts and the mode that carried them.
+    pub async fn relay<C: Resettable>(&self, client: &mut C, upstream: &mut TcpStream, port: u16) -> (RelayStats, RelayMode) {
+        let plain = client.plain_tcp();
+        match (self.mode_for(port), plain) {
+            (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream).await, RelayMode::Splice),
+            (RelayMode::Sockmap, Some(c)) => match &self.maps {
+                Some(maps) => match super::sockmap::relay(maps, c, upstream).await {
+                    Ok(stats) => return (stats, RelayMode::Sockmap),
+                    Err(e) => tracing::debug!(error = %e, "copying instead"),
+                },
+                None => tracing::debug!("no kernel relay maps; copying instead"),
+            },
+            _ => {}
+        }
+        (relay(client, upstream).await, RelayMode::Copy)
+    }
+}

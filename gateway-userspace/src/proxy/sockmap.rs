@@ -1,0 +1,264 @@
+//! The kernel relay (`--relay sockmap`): both sockets go into a SOCKHASH
+//! whose verdict program sends what one receives straight to the other's
+//! send side. The proxy is not woken while bytes flow; it only watches for
+//! ends of stream and errors, and carries them over as the copy relay does.
+//!
+//! Order of bytes: the client's first bytes (peeked, never read) and anything
+//! that came before the sockets joined the map are still in their receive
+//! queues; once both are in, `SO_RCVLOWAT` makes the kernel hand those queues
+//! to the verdict program, ahead of anything later. A segment that found its
+//! peer not yet in the map stays behind ("stranded"): it can no longer be
+//! delivered in order, so the connection is reset rather than corrupted.
+
+use std::{
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    time::Duration,
+};
+
+use tokio::{io::unix::AsyncFd, net::TcpStream};
+
+use super::relay::{Resettable, RelayStats};
+use crate::interceptor::RelayMaps;
+
+/// `SO_COOKIE`, the kernel's id of a socket (the key of both maps).
+const SO_COOKIE: libc::c_int = 57;
+/// How often a finished direction checks that its last bytes have left.
+const DRAIN_POLL: Duration = Duration::from_millis(1);
+
+/// Why the kernel relay did not take a connection; the copy relay does.
+#[derive(Debug, thiserror::Error)]
+#[error("kernel relay unavailable: {0}")]
+pub struct NotTaken(String);
+
+/// Relays in the kernel. `Err`: nothing was changed, relay another way.
+pub async fn relay(maps: &RelayMaps, client: &TcpStream, upstream: &TcpStream) -> Result<RelayStats, NotTaken> {
+    let sides = [Side::new(client)?, Side::new(upstream)?];
+    let watch = Watch::new(&sides).map_err(|e| NotTaken(e.to_string()))?;
+    if let Err(e) = join(maps, &sides) {
+        // The upstream may have joined alone and kept bytes that the map
+        // entry's removal discards: then copying would lose them.
+        let lost = stranded(maps, &sides);
+        sides.iter().for_each(|s| maps.forget(s.cookie));
+        if !lost {
+            return Err(NotTaken(e.to_string()));
+        }
+        tracing::warn!(error = %e, "kernel relay failed half-way; resetting the connection");
+        client.reset();
+        upstream.reset();
+        return Ok(RelayStats { reset: true, ..Default::default() });
+    }
+    let result = run(maps, &sides, &watch).await;
+    let counted = |s: &Side| maps.peer(s.cookie).map_or(0, |p| p.bytes);
+    let mut stats = RelayStats { client_to_upstream: counted(&sides[0]), upstream_to_client: counted(&sides[1]), reset: false };
+    sides.iter().for_each(|s| maps.forget(s.cookie));
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "kernel relay ended with an error; resetting both sides");
+        stats.reset = true;
+        client.reset();
+        upstream.reset();
+    }
+    Ok(stats)
+}
+
+/// One socket of the pair.
+struct Side<'a> {
+    stream: &'a TcpStream,
+    cookie: u64,
+    /// `tcpi_bytes_acked` when it joined: nothing had been sent through it.
+    acked_at_start: u64,
+}
+
+impl<'a> Side<'a> {
+    fn new(stream: &'a TcpStream) -> Result<Self, NotTaken> {
+        let fd = stream.as_raw_fd();
+        let cookie = get_u64(fd, libc::SOL_SOCKET, SO_COOKIE).map_err(|e| NotTaken(format!("SO_COOKIE: {e}")))?;
+        let acked_at_start = tcp_info(fd).map_err(|e| NotTaken(format!("TCP_INFO: {e}")))?.tcpi_bytes_acked;
+        Ok(Self { stream, cookie, acked_at_start })
+    }
+
+    /// Bytes handed to this socket for sending so far.
+    fn queued(&self) -> io::Result<u64> {
+        let fd = self.stream.as_raw_fd();
+        // Acked first, then the queue: an ack in between only undercounts.
+        let acked = tcp_info(fd)?.tcpi_bytes_acked - self.acked_at_start;
+        let mut outq: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int.
+        if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(acked + outq as u64)
+    }
+}
+
+/// Files each side's peer, then adds the upstream, then the client: until
+/// the client joins, its bytes wait in its own queue.
+fn join(maps: &RelayMaps, [client, upstream]: &[Side<'_>; 2]) -> Result<(), aya::maps::MapError> {
+    maps.set_peer(client.cookie, upstream.cookie)?;
+    maps.set_peer(upstream.cookie, client.cookie)?;
+    maps.add_socket(upstream.cookie, upstream.stream)?;
+    maps.add_socket(client.cookie, client.stream)?;
+    for side in [client, upstream] {
+        // Hands what is already queued to the verdict program (tcp_set_rcvlowat
+        // signals readers when data is waiting).
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt with an int of the right size.
+        unsafe {
+            libc::setsockopt(side.stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVLOWAT, (&raw const one).cast(), 4)
+        };
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Open,
+    /// The sender's end of stream arrived; its last bytes may still be in flight.
+    Draining,
+    Done,
+}
+
+/// Until both directions have ended. `Err`: reset both sides.
+async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Result<()> {
+    let mut dirs = [Direction::Open; 2];
+    loop {
+        if stranded(maps, sides) {
+            return Err(io::Error::other("bytes arrived before their peer joined the relay"));
+        }
+        for i in 0..2 {
+            if dirs[i] == Direction::Draining && drained(maps, &sides[i], &sides[1 - i])? {
+                shutdown_write(sides[1 - i].stream)?;
+                dirs[i] = Direction::Done;
+            }
+        }
+        if dirs == [Direction::Done; 2] {
+            return Ok(());
+        }
+        let events = if dirs.contains(&Direction::Draining) {
+            tokio::time::timeout(DRAIN_POLL, watch.next()).await.unwrap_or(Ok(Vec::new()))?
+        } else {
+            watch.next().await?
+        };
+        for (i, ev) in events {
+            let (err, hup) = (ev & libc::EPOLLERR as u32 != 0, ev & libc::EPOLLHUP as u32 != 0);
+            if err || hup {
+                let code = get_u64(sides[i].stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR).unwrap_or(0) as i32;
+                if err || code != 0 {
+                    return Err(io::Error::from_raw_os_error(if code == 0 { libc::ECONNRESET } else { code }));
+                }
+                // Shut both ways without an error: nothing more to hear from it.
+                watch.stop(i)?;
+            }
+            if (hup || ev & libc::EPOLLRDHUP as u32 != 0) && dirs[i] == Direction::Open {
+                dirs[i] = Direction::Draining;
+                if !hup {
+                    watch.errors_only(i)?;
+                }
+            }
+        }
+    }
+}
+
+fn stranded(maps: &RelayMaps, sides: &[Side<'_>; 2]) -> bool {
+    sides.iter().any(|s| maps.peer(s.cookie).is_some_and(|p| p.stranded != 0))
+}
+
+/// Whether all that `from` received (its end of stream seen) has been
+/// moved by the kernel and queued on `to`.
+fn drained(maps: &RelayMaps, from: &Side<'_>, to: &Side<'_>) -> io::Result<bool> {
+    let moved = maps.peer(from.cookie).map_or(0, |p| p.bytes);
+    // The end of stream takes one sequence number, counted as received.
+    let received = tcp_info(from.stream.as_raw_fd())?.tcpi_bytes_received.saturating_sub(1);
+    Ok(moved >= received && to.queued()? >= moved)
+}
+
+/// An epoll set over both sockets, asking only for ends of stream and
+/// errors, so bytes flowing through the kernel never wake the proxy.
+struct Watch {
+    epoll: AsyncFd<OwnedFd>,
+    fds: [RawFd; 2],
+}
+
+impl Watch {
+    fn new(sides: &[Side<'_>; 2]) -> io::Result<Self> {
+        // SAFETY: creates a new descriptor, owned below.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: just created, owned by no one else.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fds = [sides[0].stream.as_raw_fd(), sides[1].stream.as_raw_fd()];
+        for (i, sock) in fds.iter().enumerate() {
+            epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, *sock, libc::EPOLLRDHUP as u32, i as u64)?;
+        }
+        // SAFETY: the epoll descriptor is owned by the AsyncFd, closed only with it.
+        let epoll = unsafe { AsyncFd::register(epoll) }.map_err(|e| e.into_parts().1)?;
+        Ok(Self { epoll, fds })
+    }
+
+    /// After a side's end of stream: keep only its errors (always reported).
+    fn errors_only(&self, i: usize) -> io::Result<()> {
+        epoll_ctl(self.epoll.get_ref().as_raw_fd(), libc::EPOLL_CTL_MOD, self.fds[i], 0, i as u64)
+    }
+
+    fn stop(&self, i: usize) -> io::Result<()> {
+        epoll_ctl(self.epoll.get_ref().as_raw_fd(), libc::EPOLL_CTL_DEL, self.fds[i], 0, i as u64)
+    }
+
+    /// The next events, as (side, event mask).
+    async fn next(&self) -> io::Result<Vec<(usize, u32)>> {
+        loop {
+            let mut guard = self.epoll.readable().await?;
+            let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+            // SAFETY: `events` has room for the two entries asked for.
+            let n = unsafe { libc::epoll_wait(self.epoll.get_ref().as_raw_fd(), events.as_mut_ptr(), 2, 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if n == 0 {
+                guard.clear_ready();
+                continue;
+            }
+            return Ok(events[..n as usize].iter().map(|e| (e.u64 as usize, e.events)).collect());
+        }
+    }
+}
+
+fn epoll_ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: valid descriptors and event.
+    if unsafe { libc::epoll_ctl(epoll, op, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn tcp_info(fd: RawFd) -> io::Result<libc::tcp_info> {
+    // SAFETY: tcp_info is plain data; the kernel fills at most `len` bytes.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    if unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&raw mut info).cast(), &mut len) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
+/// A socket option read as an integer of up to 8 bytes.
+fn get_u64(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<u64> {
+    let mut v: u64 = 0;
+    let mut len = 8 as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `v`.
+    if unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(if len == 4 { v & 0xffff_ffff } else { v })
+}
+
+fn shutdown_write(s: &TcpStream) -> io::Result<()> {
+    // SAFETY: plain shutdown on a socket we hold.
+    if unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_WR) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

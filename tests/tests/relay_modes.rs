@@ -1,0 +1,218 @@
+//! The relays of decided streams (`--relay copy|splice|sockmap`), end to end: the real gateway
+//! intercepting real pods, each mode carrying 1 MiB both ways, a half-close, resets from either
+//! side, and the audit line's byte counts; and an accelerated connection still going only where
+//! the registry allows.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gateway_tests::addresses::*;
+use gateway_tests::checks::{assert_allowed_event, event_from};
+use gateway_tests::client::{EchoRun, run_echo_client};
+use gateway_tests::echo_server::EchoServer;
+use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::topology::Topology;
+use serde_json::Value;
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_gw-test-client");
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn with_relay(mut config: GatewayConfig, mode: &str) -> GatewayConfig {
+    config.extra_args.extend(["--relay".to_owned(), mode.to_owned()]);
+    config
+}
+
+/// The audit line of the connection from `src`, as JSON.
+fn line_from(gw: &Gateway, src: std::net::SocketAddr) -> Value {
+    gw.wait_json_line("connection", &format!("the line for {src}"), |v| v["src"] == src.to_string())
+}
+
+fn echo_mebibyte_with_half_close(mode: &str) {
+    let topo = Topology::build();
+    let server = EchoServer::start(&topo.internet, &[7]);
+    let gw = Gateway::start(&topo, with_relay(GatewayConfig::for_pods(&topo), mode));
+    let base = EchoRun { bytes: 1024 * 1024, timeout: Duration::from_secs(30), ..EchoRun::to(&[sock(INTERNET_V4, 7)]) };
+    let full = run_echo_client(|a| topo.pod_a.command(CLIENT, a), &base);
+    full.assert_all_intact(&format!("1 MiB echo, --relay {mode}"));
+    let half = EchoRun { half_close: true, targets: vec![sock(INTERNET_V6, 7)], ..base };
+    let half = run_echo_client(|a| topo.pod_a.command(CLIENT, a), &half);
+    half.assert_all_intact(&format!("1 MiB echo with half-close, --relay {mode}"));
+
+    let seen = server.wait_finished(2, EVENT_TIMEOUT);
+    let events = gw.wait_for_events(2, EVENT_TIMEOUT);
+    for (summary, pod_ip) in [(&full, IpAddr::V4(POD_A_V4)), (&half, IpAddr::V6(POD_A_V6))] {
+        let r = &summary.results[0];
+        let at_server = seen.iter().find(|a| a.first_line == r.token).unwrap_or_else(|| panic!("server never saw {}: {seen:?}", r.token));
+        assert_eq!(at_server.bytes, r.sent, "bytes the server received for {}", r.token);
+        assert!(at_server.finished, "the server should have seen the client's FIN: {at_server:?}");
+        let local = r.local.expect("local address");
+        assert_allowed_event(&event_from(&events, local, &gw), r.target, &[pod_ip], topo.pod_a.cgroup.id(), r.sent, &gw);
+        let line = line_from(&gw, local);
+        assert_eq!((line["relay"].as_str(), line["outcome"].as_str()), (Some(mode), Some("closed")), "{line}");
+    }
+    drop((gw, server));
+    topo.teardown();
+}
+
+#[test]
+fn relay_copy_echoes_a_mebibyte_and_a_half_close() {
+    echo_mebibyte_with_half_close("copy");
+}
+
+#[test]
+fn relay_splice_echoes_a_mebibyte_and_a_half_close() {
+    echo_mebibyte_with_half_close("splice");
+}
+
+#[test]
+fn relay_sockmap_echoes_a_mebibyte_and_a_half_close() {
+    echo_mebibyte_with_half_close("sockmap");
+}
+
+/// In the internet namespace: on port 9, echoes one line per connection, then either waits for
+/// the client's reset (first connection) or resets the connection itself (second). Prints what
+/// the first saw.
+const RESET_SERVER: &str = r#"
+import socket, struct, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 9)); s.listen(4); s.settimeout(20)
+print("listening", flush=True)
+c, _ = s.accept(); c.settimeout(20)
+c.sendall(c.recv(100))
+try:
+    rest = c.recv(100)
+    print("client-reset: no, got %r" % rest, flush=True)
+except ConnectionResetError:
+    print("client-reset: yes", flush=True)
+c, _ = s.accept(); c.settimeout(20)
+c.sendall(c.recv(100))
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+"#;
+
+/// In the pod: the two connections RESET_SERVER expects; prints what the second saw.
+const RESET_CLIENT: &str = r#"
+import socket, struct, sys, time
+c = socket.create_connection(("203.0.113.10", 9), timeout=10)
+c.sendall(b"first\n"); assert c.recv(100) == b"first\n"
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+time.sleep(0.5)
+c = socket.create_connection(("203.0.113.10", 9), timeout=10)
+c.sendall(b"second\n"); assert c.recv(100) == b"second\n"
+try:
+    rest = c.recv(100)
+    print("server-reset: no, got %r" % rest, flush=True)
+except ConnectionResetError:
+    print("server-reset: yes", flush=True)
+"#;
+
+fn resets_cross_both_ways(mode: &str) {
+    let topo = Topology::build();
+    let gw = Gateway::start(&topo, with_relay(GatewayConfig::for_pods(&topo), mode));
+    let mut server = topo.internet.command("/usr/bin/python3", &["-c", RESET_SERVER]).stdout(Stdio::piped()).spawn().expect("python3 server");
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+        out.read_line(&mut first).expect("server output");
+        assert_eq!(first.trim(), "listening");
+        let client = topo.pod_a.command("/usr/bin/python3", &["-c", RESET_CLIENT]).output().expect("python3 client");
+        let said = String::from_utf8_lossy(&client.stdout);
+        assert!(said.contains("server-reset: yes"), "--relay {mode}: the client should see the server's reset: {said} {}\n{}", String::from_utf8_lossy(&client.stderr), gw.stderr_tail());
+        first.clear();
+        out.read_line(&mut first).expect("server output");
+    }
+    let _ = server.wait();
+    assert_eq!(first.trim(), "client-reset: yes", "--relay {mode}: the server should see the client's reset\n{}", gw.stderr_tail());
+    gateway_tests::wait::until("two connection lines", EVENT_TIMEOUT, || gw.json_lines("connection").len() >= 2);
+    let lines = gw.json_lines("connection");
+    for line in &lines {
+        assert_eq!((line["relay"].as_str(), line["outcome"].as_str()), (Some(mode), Some("reset")), "{line}");
+    }
+    // Each side got its line back before the reset; the counts say so.
+    let mut counts: Vec<(u64, u64)> = lines.iter().map(|l| (l["bytes_up"].as_u64().unwrap(), l["bytes_down"].as_u64().unwrap())).collect();
+    counts.sort();
+    assert_eq!(counts, [(6, 6), (7, 7)], "--relay {mode}: bytes_up/bytes_down of {lines:?}");
+    drop(gw);
+    topo.teardown();
+}
+
+#[test]
+fn relay_copy_carries_resets_both_ways() {
+    resets_cross_both_ways("copy");
+}
+
+#[test]
+fn relay_splice_carries_resets_both_ways() {
+    resets_cross_both_ways("splice");
+}
+
+#[test]
+fn relay_sockmap_carries_resets_both_ways() {
+    resets_cross_both_ways("sockmap");
+}
+
+const REGISTRY: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo-range, namespace: default}
+spec:
+  hosts: [echo.internet.test]
+  addresses: [203.0.113.12/32]
+  ports: [{number: 7, name: tcp-echo, protocol: TCP}]
+  location: MESH_EXTERNAL
+  resolution: NONE
+";
+
+/// REGISTRY_ONLY: a relayed connection reaches the registered address; one to another address
+/// of the same host, made after it and while it is open, is refused and reaches nothing.
+fn accelerated_connections_go_only_where_allowed(mode: &str) {
+    let topo = Topology::build();
+    let dir = topo.temp.subdir("istio");
+    std::fs::write(dir.join("registry.yaml"), REGISTRY).unwrap();
+    let gw = Gateway::start(&topo, with_relay(GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]), mode));
+    let server = EchoServer::start(&topo.internet, &[7]);
+    let allowed = sock(internet_v4(2), 7);
+    let denied = sock(internet_v4(1), 7);
+    // Many connections at once, allowed and denied mixed, so relayed ones are open while the
+    // others are decided.
+    let run = EchoRun { per_target: 20, bytes: 64 * 1024, timeout: Duration::from_secs(20), ..EchoRun::to(&[allowed, denied]) };
+    let summary = run_echo_client(|a| topo.pod_a.command(CLIENT, a), &run);
+    for r in &summary.results {
+        if r.target == allowed {
+            assert!(r.intact, "--relay {mode}: {} should echo: {:?}\n{}", r.token, r.error, gw.stderr_tail());
+        } else {
+            assert!(!r.intact && r.received == 0, "--relay {mode}: {} must be refused: {}", r.token, summary.raw);
+        }
+    }
+    let seen = server.wait_finished(20, EVENT_TIMEOUT);
+    assert!(seen.iter().all(|a| a.local.ip() == canonical(allowed).ip()), "the server was reached at an unregistered address: {seen:?}");
+    assert_eq!(seen.len(), 20, "only the allowed connections reach the server: {seen:?}");
+    gateway_tests::wait::until("40 connection lines", EVENT_TIMEOUT, || gw.json_lines("connection").len() >= 40);
+    for line in gw.json_lines("connection") {
+        if line["orig_dst"] == allowed.to_string() {
+            assert_eq!((line["decision"].as_str(), line["relay"].as_str()), (Some("allow"), Some(mode)), "{line}");
+            assert_eq!(line["bytes_up"].as_u64(), line["bytes_down"].as_u64(), "{line}");
+        } else {
+            assert_eq!((line["decision"].as_str(), line["reason"].as_str()), (Some("deny"), Some("not-registered")), "{line}");
+            assert!(line.get("relay").is_none(), "a denied connection is relayed by nothing: {line}");
+        }
+    }
+    drop((gw, server));
+    topo.teardown();
+}
+
+#[test]
+fn relay_copy_sends_connections_only_where_allowed() {
+    accelerated_connections_go_only_where_allowed("copy");
+}
+
+#[test]
+fn relay_splice_sends_connections_only_where_allowed() {
+    accelerated_connections_go_only_where_allowed("splice");
+}
+
+#[test]
+fn relay_sockmap_sends_connections_only_where_allowed() {
+    accelerated_connections_go_only_where_allowed("sockmap");
+}

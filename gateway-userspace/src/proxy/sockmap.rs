@@ -25,6 +25,8 @@ use crate::interceptor::RelayMaps;
 const SO_COOKIE: libc::c_int = 57;
 /// How often a finished direction checks that its last bytes have left.
 const DRAIN_POLL: Duration = Duration::from_millis(1);
+/// After a reset, how many polls the bytes that came before it get to leave.
+const RESET_DRAIN_POLLS: usize = 200;
 
 /// Why the kernel relay did not take a connection; the copy relay does.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +128,7 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
             return Err(io::Error::other("bytes arrived before their peer joined the relay"));
         }
         for i in 0..2 {
-            if dirs[i] == Direction::Draining && drained(maps, &sides[i], &sides[1 - i])? {
+            if dirs[i] == Direction::Draining && drained(maps, &sides[i], &sides[1 - i], true)? {
                 shutdown_write(sides[1 - i].stream)?;
                 dirs[i] = Direction::Done;
             }
@@ -144,6 +146,14 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
             if err || hup {
                 let code = get_u64(sides[i].stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR).unwrap_or(0) as i32;
                 if err || code != 0 {
+                    // What arrived before the reset still goes first, as the copy relay would.
+                    let fin = dirs[i] != Direction::Open;
+                    for _ in 0..RESET_DRAIN_POLLS {
+                        if drained(maps, &sides[i], &sides[1 - i], fin).unwrap_or(true) {
+                            break;
+                        }
+                        tokio::time::sleep(DRAIN_POLL).await;
+                    }
                     return Err(io::Error::from_raw_os_error(if code == 0 { libc::ECONNRESET } else { code }));
                 }
                 // Shut both ways without an error: nothing more to hear from it.
@@ -163,12 +173,12 @@ fn stranded(maps: &RelayMaps, sides: &[Side<'_>; 2]) -> bool {
     sides.iter().any(|s| maps.peer(s.cookie).is_some_and(|p| p.stranded != 0))
 }
 
-/// Whether all that `from` received (its end of stream seen) has been
-/// moved by the kernel and queued on `to`.
-fn drained(maps: &RelayMaps, from: &Side<'_>, to: &Side<'_>) -> io::Result<bool> {
+/// Whether all that `from` received has been moved by the kernel and queued
+/// on `to`. `fin`: its end of stream arrived (it takes one sequence number,
+/// counted as received).
+fn drained(maps: &RelayMaps, from: &Side<'_>, to: &Side<'_>, fin: bool) -> io::Result<bool> {
     let moved = maps.peer(from.cookie).map_or(0, |p| p.bytes);
-    // The end of stream takes one sequence number, counted as received.
-    let received = tcp_info(from.stream.as_raw_fd())?.tcpi_bytes_received.saturating_sub(1);
+    let received = tcp_info(from.stream.as_raw_fd())?.tcpi_bytes_received.saturating_sub(u64::from(fin));
     Ok(moved >= received && to.queued()? >= moved)
 }
 

@@ -1,4 +1,6 @@
-//! The five ways a client reaches the server, and the addresses each uses.
+//! The ways a client reaches the server, and the addresses each uses. Mode C
+//! runs three times, once per relay of the gateway (`--relay-port` picks it
+//! by the mode's server port): C copies, Cs splices, Ck relays in the kernel.
 //!
 //! Every service listens on one port per mode, so the iptables rules of
 //! modes B and D (keyed by destination port) never touch the other modes.
@@ -45,17 +47,25 @@ pub enum Mode {
     Haproxy,
     /// E: the client addresses the gateway's explicit listener.
     Explicit,
+    /// Cs: as C, the stream relayed with splice(2).
+    EbpfSplice,
+    /// Ck: as C, the stream relayed in the kernel (SOCKHASH verdict).
+    EbpfSockmap,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
+    pub const ALL: [Mode; 7] =
+        [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::Haproxy, Mode::Explicit];
+    /// The modes that run through the gateway, for comparisons.
+    pub const PROXIED: [Mode; 6] =
+        [Mode::Iptables, Mode::Ebpf, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::Haproxy, Mode::Explicit];
 
     pub fn letter(self) -> &'static str {
-        ["A", "B", "C", "D", "E"][self.index()]
+        ["A", "B", "C", "D", "E", "Cs", "Ck"][self.index()]
     }
 
     pub fn name(self) -> &'static str {
-        ["direct", "iptables", "ebpf", "haproxy", "explicit"][self.index()]
+        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap"][self.index()]
     }
 
     /// `A direct`, as table headings show it.
@@ -74,7 +84,17 @@ impl Mode {
 
     /// Whether the client runs in the cgroup the kernel programs intercept.
     pub fn in_intercepted_cgroup(self) -> bool {
-        self == Mode::Ebpf
+        matches!(self, Mode::Ebpf | Mode::EbpfSplice | Mode::EbpfSockmap)
+    }
+
+    /// The gateway's `--relay-port` for this mode's server port of `service`.
+    pub fn relay_arg(self, service: Service) -> Option<String> {
+        let relay = match self {
+            Mode::EbpfSplice => "splice",
+            Mode::EbpfSockmap => "sockmap",
+            _ => return None,
+        };
+        Some(format!("{}={relay}", service.port(self)))
     }
 
     /// Where the client connects for `service`.
@@ -144,7 +164,7 @@ mod tests {
         let mut ports: Vec<u16> = Service::ALL.iter().flat_map(|s| s.ports()).collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), 15);
+        assert_eq!(ports.len(), 21);
         assert_eq!(Mode::Explicit.target(Service::Http).to_string(), "198.18.0.1:18100");
         assert_eq!(Service::Echo.forward_arg(), "198.18.0.1:17100=198.19.0.10:7104");
     }

@@ -90,7 +90,8 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
     let _ = writeln!(
         o,
         "Modes, interleaved in every repetition: A direct (no interception), B iptables DNAT to the gateway \
-         (SO_ORIGINAL_DST), C the gateway's eBPF interception, D iptables DNAT to HAProxy, E the client addresses \
+         (SO_ORIGINAL_DST), C the gateway's eBPF interception (streams copied through the proxy), Cs the same with splice(2), \
+         Ck the same relayed in the kernel (SOCKHASH), D iptables DNAT to HAProxy, E the client addresses \
          the gateway's explicit listener. Client and server share one CPU, the proxy has the other.\n"
     );
     let heads: Vec<String> = Mode::ALL.iter().map(|m| m.title()).collect();
@@ -102,10 +103,10 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
     }
 
-    let pairs: Vec<(Mode, Mode)> = [Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit]
+    let pairs: Vec<(Mode, Mode)> = Mode::PROXIED
         .iter()
         .map(|&m| (m, Mode::Direct))
-        .chain([Mode::Ebpf, Mode::Haproxy, Mode::Explicit].iter().map(|&m| (m, Mode::Iptables)))
+        .chain(Mode::PROXIED[1..].iter().map(|&m| (m, Mode::Iptables)))
         .collect();
     let _ = writeln!(o, "\n## Ratios, per repetition: median [min–max]\n");
     let names: Vec<String> = pairs.iter().map(|(m, b)| format!("{}/{}", m.letter(), b.letter())).collect();
@@ -116,7 +117,7 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         let _ = writeln!(o, "| {} | {} |", s.title, cells.join(" | "));
     }
 
-    let others = [Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
+    let others = Mode::PROXIED;
     let _ = writeln!(o, "\n## Added by each mode (mode − A), per repetition: median [min–max]\n");
     let heads: Vec<String> = others.iter().map(|m| m.title()).collect();
     let _ = writeln!(o, "| Figure | Unit | {} |", heads.join(" | "));

@@ -53,7 +53,7 @@ impl Servers {
         match mode {
             Mode::Direct => None,
             Mode::Haproxy => Some(self.haproxy.pid()),
-            Mode::Iptables | Mode::Ebpf | Mode::Explicit => Some(self.gateway.pid()),
+            _ => Some(self.gateway.pid()),
         }
     }
 
@@ -105,6 +105,9 @@ fn start_gateway(topo: &Topology, bin: &Path) -> anyhow::Result<Proc> {
     args.extend(["--iptables-original-dst".into(), "--access-log".into(), "/dev/null".into()]);
     for service in Service::ALL {
         args.extend(["--forward".into(), service.forward_arg()]);
+        for mode in Mode::ALL {
+            args.extend(mode.relay_arg(service).into_iter().flat_map(|r| ["--relay-port".to_string(), r]));
+        }
     }
     let mut cmd = procs::command(&topo.proxy_place(), bin, &args);
     cmd.env("RUST_LOG", "info");

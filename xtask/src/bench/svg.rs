@@ -22,7 +22,7 @@ struct Panel {
 
 pub fn chart(r: &Results) -> String {
     let mut panels = Vec::new();
-    let others = [Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
+    let others = Mode::PROXIED;
     for (id, what) in [("rr_p50", "p50"), ("rr_p99", "p99"), ("rr1_p50", "p50, all on one CPU")] {
         if let Some(s) = r.get(id) {
             panels.push(panel(

@@ -139,10 +139,12 @@ pub struct RunArgs {
     /// How the bytes of a decided stream that needs no more inspection (TLS
     /// passthrough, opaque TCP, steered streams) are carried: `copy` (read and
     /// write through the proxy), `splice` (socket to pipe to socket in the
-    /// kernel) or `sockmap` (the kernel moves each segment to the other socket;
-    /// the proxy only carries ends of stream and resets). Streams the proxy
-    /// encrypts or inspects per request are always copied.
-    #[arg(long, value_enum, default_value_t = RelayMode::Copy)]
+    /// kernel), `sockmap` (the kernel moves each segment to the other socket;
+    /// the proxy only carries ends of stream and resets), or `auto` (copy
+    /// first; every 50 ms a stream that moved less than 1 MiB in that time
+    /// goes to `sockmap`). Streams the proxy encrypts or inspects per request
+    /// are always copied.
+    #[arg(long, value_enum, default_value_t = RelayMode::Auto)]
     pub relay: RelayMode,
     /// `PORT=MODE`: the relay for streams to this destination port, overriding
     /// --relay (for example `--relay-port 443=sockmap`). Repeatable.

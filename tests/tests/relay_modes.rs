@@ -24,6 +24,12 @@ fn with_relay(mut config: GatewayConfig, mode: &str) -> GatewayConfig {
     config
 }
 
+/// Whether the line's `relay` is `mode`; under `auto`, any of the three.
+fn carried_by(line: &Value, mode: &str) -> bool {
+    let relay = line["relay"].as_str().unwrap_or_default();
+    relay == mode || (mode == "auto" && ["copy", "splice", "sockmap"].contains(&relay))
+}
+
 /// The audit line of the connection from `src`, as JSON.
 fn line_from(gw: &Gateway, src: std::net::SocketAddr) -> Value {
     gw.wait_json_line("connection", &format!("the line for {src}"), |v| v["src"] == src.to_string())
@@ -50,7 +56,7 @@ fn echo_mebibyte_with_half_close(mode: &str) {
         let local = r.local.expect("local address");
         assert_allowed_event(&event_from(&events, local, &gw), r.target, &[pod_ip], topo.pod_a.cgroup.id(), r.sent, &gw);
         let line = line_from(&gw, local);
-        assert_eq!((line["relay"].as_str(), line["outcome"].as_str()), (Some(mode), Some("closed")), "{line}");
+        assert_eq!((carried_by(&line, mode), line["outcome"].as_str()), (true, Some("closed")), "{line}");
     }
     drop((gw, server));
     topo.teardown();
@@ -128,7 +134,7 @@ fn resets_cross_both_ways(mode: &str) {
     gateway_tests::wait::until("two connection lines", EVENT_TIMEOUT, || gw.json_lines("connection").len() >= 2);
     let lines = gw.json_lines("connection");
     for line in &lines {
-        assert_eq!((line["relay"].as_str(), line["outcome"].as_str()), (Some(mode), Some("reset")), "{line}");
+        assert_eq!((carried_by(&line, mode), line["outcome"].as_str()), (true, Some("reset")), "{line}");
     }
     // Each side got its line back before the reset; the counts say so.
     let mut counts: Vec<(u64, u64)> = lines.iter().map(|l| (l["bytes_up"].as_u64().unwrap(), l["bytes_down"].as_u64().unwrap())).collect();
@@ -191,7 +197,7 @@ fn accelerated_connections_go_only_where_allowed(mode: &str) {
     gateway_tests::wait::until("40 connection lines", EVENT_TIMEOUT, || gw.json_lines("connection").len() >= 40);
     for line in gw.json_lines("connection") {
         if line["orig_dst"] == allowed.to_string() {
-            assert_eq!((line["decision"].as_str(), line["relay"].as_str()), (Some("allow"), Some(mode)), "{line}");
+            assert_eq!((line["decision"].as_str(), carried_by(&line, mode)), (Some("allow"), true), "{line}");
             assert_eq!(line["bytes_up"].as_u64(), line["bytes_down"].as_u64(), "{line}");
         } else {
             assert_eq!((line["decision"].as_str(), line["reason"].as_str()), (Some("deny"), Some("not-registered")), "{line}");
@@ -215,4 +221,66 @@ fn relay_splice_sends_connections_only_where_allowed() {
 #[test]
 fn relay_sockmap_sends_connections_only_where_allowed() {
     accelerated_connections_go_only_where_allowed("sockmap");
+}
+
+#[test]
+fn relay_auto_echoes_a_mebibyte_and_a_half_close() {
+    echo_mebibyte_with_half_close("auto");
+}
+
+#[test]
+fn relay_auto_carries_resets_both_ways() {
+    resets_cross_both_ways("auto");
+}
+
+#[test]
+fn relay_auto_sends_connections_only_where_allowed() {
+    accelerated_connections_go_only_where_allowed("auto");
+}
+
+/// In the pod: a short exchange, a pause (the stream is then moved), then `MIB` random MiB sent
+/// while the echo is read back, then a half-close. Prints the local address and the outcome.
+const PAUSED_THEN_BULK: &str = r#"
+import os, socket, sys, threading, time
+mib = int(sys.argv[1])
+c = socket.create_connection(("203.0.113.10", 7), timeout=20)
+print(c.getsockname()[0] + ":" + str(c.getsockname()[1]), flush=True)
+c.sendall(b"gwt-token paused\n"); got = b""
+while len(got) < 17: got += c.recv(100)
+time.sleep(0.3)
+data = os.urandom(mib << 20)
+def send():
+    c.sendall(data); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+back = []
+while True:
+    b = c.recv(1 << 16)
+    if not b: break
+    back.append(b)
+t.join()
+print("intact" if b"".join(back) == data else "differs: %d bytes" % len(b"".join(back)), flush=True)
+"#;
+
+/// Under `auto`, a stream that is quiet for a moment is moved to the kernel relay half-way:
+/// what was copied before and what the kernel carries after arrive in order, the half-close
+/// follows, and the audit line counts both parts.
+#[test]
+fn relay_auto_moves_a_quiet_stream_to_the_kernel_relay_intact() {
+    let topo = Topology::build();
+    let server = EchoServer::start(&topo.internet, &[7]);
+    let gw = Gateway::start(&topo, with_relay(GatewayConfig::for_pods(&topo), "auto"));
+    let out = topo.pod_a.command("/usr/bin/python3", &["-c", PAUSED_THEN_BULK, "4"]).output().expect("python3 client");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let mut said_lines = said.lines();
+    let local: std::net::SocketAddr = said_lines.next().unwrap_or_default().parse().unwrap_or_else(|_| panic!("client said {said} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(said_lines.next(), Some("intact"), "client: {said} {}
+{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
+    let seen = server.wait_finished(1, EVENT_TIMEOUT);
+    let total = 17 + (4 << 20);
+    assert_eq!((seen[0].bytes, seen[0].finished), (total, true), "{seen:?}");
+    let line = line_from(&gw, local);
+    assert_eq!((line["relay"].as_str(), line["outcome"].as_str()), (Some("sockmap"), Some("closed")), "{line}");
+    assert_eq!((line["bytes_up"].as_u64(), line["bytes_down"].as_u64()), (Some(total), Some(total)), "{line}");
+    drop((gw, server));
+    topo.teardown();
 }

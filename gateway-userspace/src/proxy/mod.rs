@@ -13,7 +13,8 @@
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
 //! - `relay_mode.rs`: which relay carries a decided stream: the copy above,
-//!   `splice.rs` (through a pipe) or `sockmap.rs` (in the kernel).
+//!   `splice.rs` (through a pipe), `sockmap.rs` (in the kernel), or
+//!   `relay_auto.rs` (copy first, then the kernel relay for lasting, non-bulk streams).
 
 pub mod addrs;
 mod connection;
@@ -26,6 +27,7 @@ pub mod mesh;
 pub mod origination;
 pub mod peek;
 pub mod relay;
+pub mod relay_auto;
 pub mod relay_mode;
 pub mod rewind;
 mod sockmap;

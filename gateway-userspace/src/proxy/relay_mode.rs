@@ -5,6 +5,8 @@
 //! - `splice`: socket → pipe → socket in the kernel (`splice.rs`).
 //! - `sockmap`: the kernel moves each segment to the peer socket itself,
 //!   without waking the proxy (`sockmap.rs`).
+//! - `auto`: copy first; a lasting stream that is not bulk goes to `sockmap`
+//!   (`relay_auto.rs`).
 //!
 //! Only plain TCP on both sides qualifies; a stream the proxy encrypts or
 //! decrypts is always copied. If the kernel relay cannot take a connection,
@@ -22,6 +24,9 @@ pub enum RelayMode {
     Copy,
     Splice,
     Sockmap,
+    /// Copy first; a stream that lasts and is not moving bulk goes to
+    /// `sockmap` (`relay_auto.rs`).
+    Auto,
 }
 
 impl RelayMode {
@@ -30,6 +35,7 @@ impl RelayMode {
             RelayMode::Copy => "copy",
             RelayMode::Splice => "splice",
             RelayMode::Sockmap => "sockmap",
+            RelayMode::Auto => "auto",
         }
     }
 }
@@ -58,12 +64,13 @@ impl RelayChoice {
         match (self.mode_for(port), plain) {
             (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream).await, RelayMode::Splice),
             (RelayMode::Sockmap, Some(c)) => match &self.maps {
-                Some(maps) => match super::sockmap::relay(maps, c, upstream).await {
+                Some(maps) => match super::sockmap::relay(maps, c, upstream, [0, 0]).await {
                     Ok(stats) => return (stats, RelayMode::Sockmap),
                     Err(e) => tracing::debug!(error = %e, "copying instead"),
                 },
                 None => tracing::debug!("no kernel relay maps; copying instead"),
             },
+            (RelayMode::Auto, Some(c)) => return super::relay_auto::relay(self.maps.as_deref(), c, upstream).await,
             _ => {}
         }
         (relay(client, upstream).await, RelayMode::Copy)

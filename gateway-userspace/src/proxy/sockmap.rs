@@ -33,9 +33,11 @@ const RESET_DRAIN_POLLS: usize = 200;
 #[error("kernel relay unavailable: {0}")]
 pub struct NotTaken(String);
 
-/// Relays in the kernel. `Err`: nothing was changed, relay another way.
-pub async fn relay(maps: &RelayMaps, client: &TcpStream, upstream: &TcpStream) -> Result<RelayStats, NotTaken> {
-    let sides = [Side::new(client)?, Side::new(upstream)?];
+/// Relays in the kernel. `copied` is what the proxy already carried each
+/// way (client to upstream, back) and is not counted again. `Err`: nothing
+/// was changed, relay another way.
+pub async fn relay(maps: &RelayMaps, client: &TcpStream, upstream: &TcpStream, copied: [u64; 2]) -> Result<RelayStats, NotTaken> {
+    let sides = [Side::new(client, copied[0])?, Side::new(upstream, copied[1])?];
     let watch = Watch::new(&sides).map_err(|e| NotTaken(e.to_string()))?;
     if let Err(e) = join(maps, &sides) {
         // The upstream may have joined alone and kept bytes that the map
@@ -67,30 +69,41 @@ pub async fn relay(maps: &RelayMaps, client: &TcpStream, upstream: &TcpStream) -
 struct Side<'a> {
     stream: &'a TcpStream,
     cookie: u64,
-    /// `tcpi_bytes_acked` when it joined: nothing had been sent through it.
+    /// `tcpi_bytes_acked` when it joined, with nothing left unacked.
     acked_at_start: u64,
+    /// Bytes the proxy itself read from it before it joined.
+    read_before: u64,
 }
 
 impl<'a> Side<'a> {
-    fn new(stream: &'a TcpStream) -> Result<Self, NotTaken> {
+    fn new(stream: &'a TcpStream, read_before: u64) -> Result<Self, NotTaken> {
         let fd = stream.as_raw_fd();
         let cookie = get_u64(fd, libc::SOL_SOCKET, SO_COOKIE).map_err(|e| NotTaken(format!("SO_COOKIE: {e}")))?;
+        // Counting what the kernel queues on it needs a clean start.
+        if outq(fd).map_err(|e| NotTaken(format!("SIOCOUTQ: {e}")))? != 0 {
+            return Err(NotTaken("bytes the proxy sent are not acknowledged yet".into()));
+        }
         let acked_at_start = tcp_info(fd).map_err(|e| NotTaken(format!("TCP_INFO: {e}")))?.tcpi_bytes_acked;
-        Ok(Self { stream, cookie, acked_at_start })
+        Ok(Self { stream, cookie, acked_at_start, read_before })
     }
 
-    /// Bytes handed to this socket for sending so far.
+    /// Bytes handed to this socket for sending since it joined.
     fn queued(&self) -> io::Result<u64> {
         let fd = self.stream.as_raw_fd();
         // Acked first, then the queue: an ack in between only undercounts.
         let acked = tcp_info(fd)?.tcpi_bytes_acked - self.acked_at_start;
-        let mut outq: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ writes one int.
-        if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(acked + outq as u64)
+        Ok(acked + outq(fd)?)
     }
+}
+
+/// Bytes sent on `fd` and not yet acknowledged, or not yet sent.
+fn outq(fd: RawFd) -> io::Result<u64> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int.
+    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as u64)
 }
 
 /// Files each side's peer, then adds the upstream, then the client: until
@@ -178,7 +191,7 @@ fn stranded(maps: &RelayMaps, sides: &[Side<'_>; 2]) -> bool {
 /// counted as received).
 fn drained(maps: &RelayMaps, from: &Side<'_>, to: &Side<'_>, fin: bool) -> io::Result<bool> {
     let moved = maps.peer(from.cookie).map_or(0, |p| p.bytes);
-    let received = tcp_info(from.stream.as_raw_fd())?.tcpi_bytes_received.saturating_sub(u64::from(fin));
+    let received = tcp_info(from.stream.as_raw_fd())?.tcpi_bytes_received.saturating_sub(u64::from(fin) + from.read_before);
     Ok(moved >= received && to.queued()? >= moved)
 }
 

@@ -1,6 +1,7 @@
 //! The ways a client reaches the server, and the addresses each uses. Mode C
-//! runs three times, once per relay of the gateway (`--relay-port` picks it
-//! by the mode's server port): C copies, Cs splices, Ck relays in the kernel.
+//! runs four times, once per relay of the gateway (`--relay-port` picks it
+//! by the mode's server port): C copies, Cs splices, Ck relays in the kernel,
+//! Ca picks by itself (`--relay auto`, the default).
 //!
 //! Every service listens on one port per mode, so the iptables rules of
 //! modes B and D (keyed by destination port) never touch the other modes.
@@ -51,21 +52,31 @@ pub enum Mode {
     EbpfSplice,
     /// Ck: as C, the stream relayed in the kernel (SOCKHASH verdict).
     EbpfSockmap,
+    /// Ca: as C, with `--relay auto`.
+    EbpfAuto,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 7] =
-        [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::Haproxy, Mode::Explicit];
-    /// The modes that run through the gateway, for comparisons.
-    pub const PROXIED: [Mode; 6] =
-        [Mode::Iptables, Mode::Ebpf, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::Haproxy, Mode::Explicit];
+    pub const ALL: [Mode; 8] = [
+        Mode::Direct,
+        Mode::Iptables,
+        Mode::Ebpf,
+        Mode::EbpfSplice,
+        Mode::EbpfSockmap,
+        Mode::EbpfAuto,
+        Mode::Haproxy,
+        Mode::Explicit,
+    ];
+    /// The modes that run through a proxy, for comparisons.
+    pub const PROXIED: [Mode; 7] =
+        [Mode::Iptables, Mode::Ebpf, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::EbpfAuto, Mode::Haproxy, Mode::Explicit];
 
     pub fn letter(self) -> &'static str {
-        ["A", "B", "C", "D", "E", "Cs", "Ck"][self.index()]
+        ["A", "B", "C", "D", "E", "Cs", "Ck", "Ca"][self.index()]
     }
 
     pub fn name(self) -> &'static str {
-        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap"][self.index()]
+        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap", "ebpf+auto"][self.index()]
     }
 
     /// `A direct`, as table headings show it.
@@ -84,7 +95,7 @@ impl Mode {
 
     /// Whether the client runs in the cgroup the kernel programs intercept.
     pub fn in_intercepted_cgroup(self) -> bool {
-        matches!(self, Mode::Ebpf | Mode::EbpfSplice | Mode::EbpfSockmap)
+        matches!(self, Mode::Ebpf | Mode::EbpfSplice | Mode::EbpfSockmap | Mode::EbpfAuto)
     }
 
     /// The gateway's `--relay-port` for this mode's server port of `service`.
@@ -92,6 +103,7 @@ impl Mode {
         let relay = match self {
             Mode::EbpfSplice => "splice",
             Mode::EbpfSockmap => "sockmap",
+            Mode::EbpfAuto => "auto",
             _ => return None,
         };
         Some(format!("{}={relay}", service.port(self)))
@@ -164,7 +176,7 @@ mod tests {
         let mut ports: Vec<u16> = Service::ALL.iter().flat_map(|s| s.ports()).collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), 21);
+        assert_eq!(ports.len(), 24);
         assert_eq!(Mode::Explicit.target(Service::Http).to_string(), "198.18.0.1:18100");
         assert_eq!(Service::Echo.forward_arg(), "198.18.0.1:17100=198.19.0.10:7104");
     }

@@ -91,7 +91,7 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         o,
         "Modes, interleaved in every repetition: A direct (no interception), B iptables DNAT to the gateway \
          (SO_ORIGINAL_DST), C the gateway's eBPF interception (streams copied through the proxy), Cs the same with splice(2), \
-         Ck the same relayed in the kernel (SOCKHASH), D iptables DNAT to HAProxy, E the client addresses \
+         Ck the same relayed in the kernel (SOCKHASH), Ca the same with `--relay auto`, D iptables DNAT to HAProxy, E the client addresses \
          the gateway's explicit listener. Client and server share one CPU, the proxy has the other.\n"
     );
     let heads: Vec<String> = Mode::ALL.iter().map(|m| m.title()).collect();

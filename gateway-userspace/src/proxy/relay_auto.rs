@@ -1,0 +1,135 @@
+//! `--relay auto`: copy first, then move a stream that lasts to the relay
+//! that suits what it carries.
+//!
+//! The benchmark settles it: short connections are cheapest copied (joining
+//! the socket map costs more than their few bytes), bulk streams are carried
+//! as fast by the copy as by anything else (splice wins one direction and
+//! loses the other; the kernel relay does its work on the CPU that receives
+//! the packets, next to the sender), and request/response traffic is far
+//! faster relayed in the kernel, which never wakes the proxy. So every
+//! stream starts copied; each [`WATCH`] a stream that moved less than
+//! [`BULK_BYTES`] in it goes to `sockmap` (once nothing the proxy sent is
+//! left unacknowledged), while a bulk one is copied on and looked at again.
+//!
+//! The copy here reads only when a socket is readable and writes what it
+//! read before it reads again, so it can stop between two reads without
+//! holding a byte: the next relay starts where it left off.
+
+use std::{io, os::fd::AsRawFd, time::Duration};
+
+use tokio::{io::Interest, net::TcpStream, time::Instant};
+
+use super::{
+    relay::{RelayStats, Resettable},
+    relay_mode::RelayMode,
+};
+use crate::interceptor::RelayMaps;
+
+/// How long a stream is watched before it is moved.
+pub const WATCH: Duration = Duration::from_millis(50);
+/// Bytes (both ways together) within one [`WATCH`] that make a stream bulk.
+pub const BULK_BYTES: u64 = 1024 * 1024;
+const BUFFER: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pumped {
+    /// The deadline came while waiting for bytes; nothing is held.
+    Paused,
+    /// End of stream, carried over as a half-close.
+    Ended,
+}
+
+pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream) -> (RelayStats, RelayMode) {
+    let mut stats = RelayStats::default();
+    let mut bufs = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
+    loop {
+        let before = stats.client_to_upstream + stats.upstream_to_client;
+        let deadline = Instant::now() + WATCH;
+        let watched = tokio::try_join!(
+            pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some(deadline)),
+            pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some(deadline)),
+        );
+        match watched {
+            Err(e) => return (reset(stats, client, upstream, &e), RelayMode::Copy),
+            Ok((Pumped::Paused, Pumped::Paused)) => {}
+            Ok(ends) => return (finish_copy(stats, client, upstream, ends, bufs).await, RelayMode::Copy),
+        }
+        let copied = [stats.client_to_upstream, stats.upstream_to_client];
+        if copied[0] + copied[1] - before >= BULK_BYTES {
+            continue; // bulk: copying is as fast as anything here
+        }
+        let Some(maps) = maps else {
+            return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs).await, RelayMode::Copy);
+        };
+        match super::sockmap::relay(maps, client, upstream, copied).await {
+            Ok(moved) => {
+                stats.client_to_upstream += moved.client_to_upstream;
+                stats.upstream_to_client += moved.upstream_to_client;
+                stats.reset = moved.reset;
+                return (stats, RelayMode::Sockmap);
+            }
+            // Typically bytes still unacknowledged: watch once more.
+            Err(e) => tracing::trace!(error = %e, "not moved yet"),
+        }
+    }
+}
+
+/// Copies the directions still open to their end.
+async fn finish_copy(
+    mut stats: RelayStats,
+    client: &TcpStream,
+    upstream: &TcpStream,
+    ends: (Pumped, Pumped),
+    mut bufs: (Vec<u8>, Vec<u8>),
+) -> RelayStats {
+    let up = async {
+        if ends.0 == Pumped::Paused {
+            pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, None).await?;
+        }
+        Ok::<_, io::Error>(())
+    };
+    let down = async {
+        if ends.1 == Pumped::Paused {
+            pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, None).await?;
+        }
+        Ok(())
+    };
+    match tokio::try_join!(up, down) {
+        Ok(_) => stats,
+        Err(e) => reset(stats, client, upstream, &e),
+    }
+}
+
+fn reset(mut stats: RelayStats, client: &TcpStream, upstream: &TcpStream, e: &io::Error) -> RelayStats {
+    tracing::debug!(error = %e, "relay ended with an error; resetting both sides");
+    stats.reset = true;
+    client.reset();
+    upstream.reset();
+    stats
+}
+
+/// Copies `from` to `to` until end of stream, or until `deadline` finds it
+/// waiting for bytes.
+async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut [u8], count: &mut u64, deadline: Option<Instant>) -> io::Result<Pumped> {
+    loop {
+        let n = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, from.async_io(Interest::READABLE, || from.try_read(buf))).await {
+                Err(_) => return Ok(Pumped::Paused),
+                Ok(r) => r?,
+            },
+            None => from.async_io(Interest::READABLE, || from.try_read(buf)).await?,
+        };
+        if n == 0 {
+            // SAFETY: plain shutdown on a socket we hold.
+            if unsafe { libc::shutdown(to.as_raw_fd(), libc::SHUT_WR) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            return Ok(Pumped::Ended);
+        }
+        let mut sent = 0;
+        while sent < n {
+            sent += to.async_io(Interest::WRITABLE, || to.try_write(&buf[sent..n])).await?;
+        }
+        *count += n as u64;
+    }
+}

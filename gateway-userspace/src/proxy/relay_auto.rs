@@ -8,14 +8,19 @@
 //! the packets, next to the sender), and request/response traffic is far
 //! faster relayed in the kernel, which never wakes the proxy. So every
 //! stream starts copied; each [`WATCH`] a stream that moved less than
-//! [`BULK_BYTES`] in it goes to `sockmap` (once nothing the proxy sent is
-//! left unacknowledged), while a bulk one is copied on and looked at again.
+//! [`BULK_BYTES`] in it goes to `sockmap`, while a bulk one is copied on and
+//! looked at again.
 //!
 //! The copy here reads only when a socket is readable and writes what it
 //! read before it reads again, so it can stop between two reads without
 //! holding a byte: the next relay starts where it left off.
 
-use std::{io, os::fd::AsRawFd, time::Duration};
+use std::{
+    io,
+    os::fd::AsRawFd,
+    sync::atomic::{AtomicU8, Ordering},
+    time::Duration,
+};
 
 use tokio::{io::Interest, net::TcpStream, time::Instant};
 
@@ -30,6 +35,8 @@ pub const WATCH: Duration = Duration::from_millis(50);
 /// Bytes (both ways together) within one [`WATCH`] that make a stream bulk.
 pub const BULK_BYTES: u64 = 1024 * 1024;
 const BUFFER: usize = 64 * 1024;
+const UP: u8 = 0;
+const DOWN: u8 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pumped {
@@ -42,12 +49,16 @@ enum Pumped {
 pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream) -> (RelayStats, RelayMode) {
     let mut stats = RelayStats::default();
     let mut bufs = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
+    // Before the first byte is written; without it the kernel relay is not used.
+    let base = super::sockmap::Baseline::take(client, upstream).ok();
+    // The direction that carried bytes last; the client spoke first.
+    let last = AtomicU8::new(UP);
     loop {
         let before = stats.client_to_upstream + stats.upstream_to_client;
         let deadline = Instant::now() + WATCH;
         let watched = tokio::try_join!(
-            pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some(deadline)),
-            pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some(deadline)),
+            pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some((deadline, &last, UP))),
+            pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some((deadline, &last, DOWN))),
         );
         match watched {
             Err(e) => return (reset(stats, client, upstream, &e), RelayMode::Copy),
@@ -58,18 +69,20 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
         if copied[0] + copied[1] - before >= BULK_BYTES {
             continue; // bulk: copying is as fast as anything here
         }
-        let Some(maps) = maps else {
+        let (Some(maps), Some(base)) = (maps, base) else {
             return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs).await, RelayMode::Copy);
         };
-        match super::sockmap::relay(maps, client, upstream, copied).await {
+        match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP).await {
             Ok(moved) => {
                 stats.client_to_upstream += moved.client_to_upstream;
                 stats.upstream_to_client += moved.upstream_to_client;
                 stats.reset = moved.reset;
                 return (stats, RelayMode::Sockmap);
             }
-            // Typically bytes still unacknowledged: watch once more.
-            Err(e) => tracing::trace!(error = %e, "not moved yet"),
+            Err(e) => {
+                tracing::debug!(error = %e, "copying on");
+                return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs).await, RelayMode::Copy);
+            }
         }
     }
 }
@@ -110,10 +123,18 @@ fn reset(mut stats: RelayStats, client: &TcpStream, upstream: &TcpStream, e: &io
 
 /// Copies `from` to `to` until end of stream, or until `deadline` finds it
 /// waiting for bytes.
-async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut [u8], count: &mut u64, deadline: Option<Instant>) -> io::Result<Pumped> {
+/// `watch`: the deadline, and where to note this direction (`UP`/`DOWN`)
+/// as the last to carry bytes.
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    buf: &mut [u8],
+    count: &mut u64,
+    watch: Option<(Instant, &AtomicU8, u8)>,
+) -> io::Result<Pumped> {
     loop {
-        let n = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, from.async_io(Interest::READABLE, || from.try_read(buf))).await {
+        let n = match watch {
+            Some((at, ..)) => match tokio::time::timeout_at(at, from.async_io(Interest::READABLE, || from.try_read(buf))).await {
                 Err(_) => return Ok(Pumped::Paused),
                 Ok(r) => r?,
             },
@@ -131,5 +152,8 @@ async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut [u8], count: &mut u64,
             sent += to.async_io(Interest::WRITABLE, || to.try_write(&buf[sent..n])).await?;
         }
         *count += n as u64;
+        if let Some((_, last, me)) = watch {
+            last.store(me, Ordering::Relaxed);
+        }
     }
 }

@@ -64,10 +64,16 @@ impl RelayChoice {
         match (self.mode_for(port), plain) {
             (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream).await, RelayMode::Splice),
             (RelayMode::Sockmap, Some(c)) => match &self.maps {
-                Some(maps) => match super::sockmap::relay(maps, c, upstream, [0, 0]).await {
-                    Ok(stats) => return (stats, RelayMode::Sockmap),
-                    Err(e) => tracing::debug!(error = %e, "copying instead"),
-                },
+                Some(maps) => {
+                    let joined = match super::sockmap::Baseline::take(c, upstream) {
+                        Ok(base) => super::sockmap::relay(maps, c, upstream, base, [0, 0], true).await,
+                        Err(e) => Err(e),
+                    };
+                    match joined {
+                        Ok(stats) => return (stats, RelayMode::Sockmap),
+                        Err(e) => tracing::debug!(error = %e, "copying instead"),
+                    }
+                }
                 None => tracing::debug!("no kernel relay maps; copying instead"),
             },
             (RelayMode::Auto, Some(c)) => return super::relay_auto::relay(self.maps.as_deref(), c, upstream).await,

@@ -8,7 +8,9 @@
 //! queues; once both are in, `SO_RCVLOWAT` makes the kernel hand those queues
 //! to the verdict program, ahead of anything later. A segment that found its
 //! peer not yet in the map stays behind ("stranded"): it can no longer be
-//! delivered in order, so the connection is reset rather than corrupted.
+//! delivered in order, so the connection is reset rather than corrupted. The
+//! side that waits for an answer joins first, which leaves that window to
+//! the one side that cannot have sent yet.
 
 use std::{
     io,
@@ -33,13 +35,38 @@ const RESET_DRAIN_POLLS: usize = 200;
 #[error("kernel relay unavailable: {0}")]
 pub struct NotTaken(String);
 
+/// Each socket's `tcpi_bytes_acked` before the proxy wrote to it, taken
+/// once at the start: with the bytes the proxy copied itself, it tells how
+/// many the kernel relay has queued since.
+#[derive(Clone, Copy, Debug)]
+pub struct Baseline([u64; 2]);
+
+impl Baseline {
+    pub fn take(client: &TcpStream, upstream: &TcpStream) -> Result<Self, NotTaken> {
+        let acked = |s: &TcpStream| {
+            tcp_info(s.as_raw_fd()).map(|i| i.tcpi_bytes_acked).map_err(|e| NotTaken(format!("TCP_INFO: {e}")))
+        };
+        Ok(Self([acked(client)?, acked(upstream)?]))
+    }
+}
+
 /// Relays in the kernel. `copied` is what the proxy already carried each
-/// way (client to upstream, back) and is not counted again. `Err`: nothing
-/// was changed, relay another way.
-pub async fn relay(maps: &RelayMaps, client: &TcpStream, upstream: &TcpStream, copied: [u64; 2]) -> Result<RelayStats, NotTaken> {
-    let sides = [Side::new(client, copied[0])?, Side::new(upstream, copied[1])?];
+/// way (client to upstream, back) since `base`, and is not counted again.
+/// `answer_from_upstream`: the client spoke last, so the upstream is the
+/// side that may send next (see [`join`]). `Err`: nothing was changed,
+/// relay another way.
+pub async fn relay(
+    maps: &RelayMaps,
+    client: &TcpStream,
+    upstream: &TcpStream,
+    base: Baseline,
+    copied: [u64; 2],
+    answer_from_upstream: bool,
+) -> Result<RelayStats, NotTaken> {
+    // What one side sent, the other one was written.
+    let sides = [Side::new(client, copied[0], base.0[0] + copied[1])?, Side::new(upstream, copied[1], base.0[1] + copied[0])?];
     let watch = Watch::new(&sides).map_err(|e| NotTaken(e.to_string()))?;
-    if let Err(e) = join(maps, &sides) {
+    if let Err(e) = join(maps, &sides, answer_from_upstream) {
         // The upstream may have joined alone and kept bytes that the map
         // entry's removal discards: then copying would lose them.
         let lost = stranded(maps, &sides);
@@ -69,30 +96,26 @@ pub async fn relay(maps: &RelayMaps, client: &TcpStream, upstream: &TcpStream, c
 struct Side<'a> {
     stream: &'a TcpStream,
     cookie: u64,
-    /// `tcpi_bytes_acked` when it joined, with nothing left unacked.
-    acked_at_start: u64,
+    /// Its `tcpi_bytes_acked` had it been written nothing but what the
+    /// proxy itself wrote: the start of what the kernel relay queues.
+    written_mark: u64,
     /// Bytes the proxy itself read from it before it joined.
     read_before: u64,
 }
 
 impl<'a> Side<'a> {
-    fn new(stream: &'a TcpStream, read_before: u64) -> Result<Self, NotTaken> {
+    fn new(stream: &'a TcpStream, read_before: u64, written_mark: u64) -> Result<Self, NotTaken> {
         let fd = stream.as_raw_fd();
         let cookie = get_u64(fd, libc::SOL_SOCKET, SO_COOKIE).map_err(|e| NotTaken(format!("SO_COOKIE: {e}")))?;
-        // Counting what the kernel queues on it needs a clean start.
-        if outq(fd).map_err(|e| NotTaken(format!("SIOCOUTQ: {e}")))? != 0 {
-            return Err(NotTaken("bytes the proxy sent are not acknowledged yet".into()));
-        }
-        let acked_at_start = tcp_info(fd).map_err(|e| NotTaken(format!("TCP_INFO: {e}")))?.tcpi_bytes_acked;
-        Ok(Self { stream, cookie, acked_at_start, read_before })
+        Ok(Self { stream, cookie, written_mark, read_before })
     }
 
     /// Bytes handed to this socket for sending since it joined.
     fn queued(&self) -> io::Result<u64> {
         let fd = self.stream.as_raw_fd();
         // Acked first, then the queue: an ack in between only undercounts.
-        let acked = tcp_info(fd)?.tcpi_bytes_acked - self.acked_at_start;
-        Ok(acked + outq(fd)?)
+        let acked = tcp_info(fd)?.tcpi_bytes_acked;
+        Ok((acked + outq(fd)?).saturating_sub(self.written_mark))
     }
 }
 
@@ -106,13 +129,17 @@ fn outq(fd: RawFd) -> io::Result<u64> {
     Ok(n as u64)
 }
 
-/// Files each side's peer, then adds the upstream, then the client: until
-/// the client joins, its bytes wait in its own queue.
-fn join(maps: &RelayMaps, [client, upstream]: &[Side<'_>; 2]) -> Result<(), aya::maps::MapError> {
+/// Files each side's peer, then adds the two sockets. Bytes a socket gets
+/// before it is added wait in its queue; bytes it gets after, while its peer
+/// is not in yet, are stranded. So the side expected to stay quiet (the one
+/// that spoke last waits for an answer) goes first, the one that may speak
+/// next second.
+fn join(maps: &RelayMaps, [client, upstream]: &[Side<'_>; 2], answer_from_upstream: bool) -> Result<(), aya::maps::MapError> {
     maps.set_peer(client.cookie, upstream.cookie)?;
     maps.set_peer(upstream.cookie, client.cookie)?;
-    maps.add_socket(upstream.cookie, upstream.stream)?;
-    maps.add_socket(client.cookie, client.stream)?;
+    let (first, second) = if answer_from_upstream { (client, upstream) } else { (upstream, client) };
+    maps.add_socket(first.cookie, first.stream)?;
+    maps.add_socket(second.cookie, second.stream)?;
     for side in [client, upstream] {
         // Hands what is already queued to the verdict program (tcp_set_rcvlowat
         // signals readers when data is waiting).

@@ -34,7 +34,10 @@ use crate::interceptor::RelayMaps;
 pub const WATCH: Duration = Duration::from_millis(50);
 /// Bytes (both ways together) within one [`WATCH`] that make a stream bulk.
 pub const BULK_BYTES: u64 = 1024 * 1024;
-const BUFFER: usize = 64 * 1024;
+/// Buffers start small (idle and short connections are the most) and grow
+/// when a read fills them, as in the copy relay.
+const FIRST_BUFFER: usize = 4 * 1024;
+const LARGEST_BUFFER: usize = 64 * 1024;
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 
@@ -48,7 +51,7 @@ enum Pumped {
 
 pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream) -> (RelayStats, RelayMode) {
     let mut stats = RelayStats::default();
-    let mut bufs = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
+    let mut bufs = (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER]);
     // Before the first byte is written; without it the kernel relay is not used.
     let base = super::sockmap::Baseline::take(client, upstream).ok();
     // The direction that carried bytes last; the client spoke first.
@@ -128,17 +131,17 @@ fn reset(mut stats: RelayStats, client: &TcpStream, upstream: &TcpStream, e: &io
 async fn pump(
     from: &TcpStream,
     to: &TcpStream,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
     count: &mut u64,
     watch: Option<(Instant, &AtomicU8, u8)>,
 ) -> io::Result<Pumped> {
     loop {
         let n = match watch {
-            Some((at, ..)) => match tokio::time::timeout_at(at, from.async_io(Interest::READABLE, || from.try_read(buf))).await {
+            Some((at, ..)) => match tokio::time::timeout_at(at, from.async_io(Interest::READABLE, || from.try_read(&mut buf[..]))).await {
                 Err(_) => return Ok(Pumped::Paused),
                 Ok(r) => r?,
             },
-            None => from.async_io(Interest::READABLE, || from.try_read(buf)).await?,
+            None => from.async_io(Interest::READABLE, || from.try_read(&mut buf[..])).await?,
         };
         if n == 0 {
             // SAFETY: plain shutdown on a socket we hold.
@@ -152,6 +155,9 @@ async fn pump(
             sent += to.async_io(Interest::WRITABLE, || to.try_write(&buf[sent..n])).await?;
         }
         *count += n as u64;
+        if n == buf.len() && buf.len() < LARGEST_BUFFER {
+            buf.resize(buf.len() * 4, 0);
+        }
         if let Some((_, last, me)) = watch {
             last.store(me, Ordering::Relaxed);
         }

@@ -21,11 +21,13 @@ use crate::interceptor::RelayMaps;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RelayMode {
+    /// Read into a buffer and write it out, in the proxy.
     Copy,
+    /// Socket to pipe to socket with splice(2).
     Splice,
+    /// The kernel moves each segment to the other socket (SOCKHASH).
     Sockmap,
-    /// Copy first; a stream that lasts and is not moving bulk goes to
-    /// `sockmap` (`relay_auto.rs`).
+    /// Copy first; a lasting stream that is not moving bulk goes to `sockmap`.
     Auto,
 }
 

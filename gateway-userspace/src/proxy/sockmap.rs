@@ -67,7 +67,7 @@ pub async fn relay(
     let sides = [Side::new(client, copied[0], base.0[0] + copied[1])?, Side::new(upstream, copied[1], base.0[1] + copied[0])?];
     let watch = Watch::new(&sides).map_err(|e| NotTaken(e.to_string()))?;
     if let Err(e) = join(maps, &sides, answer_from_upstream) {
-        // The upstream may have joined alone and kept bytes that the map
+        // The first side may have joined alone and kept bytes that the map
         // entry's removal discards: then copying would lose them.
         let lost = stranded(maps, &sides);
         sides.iter().for_each(|s| maps.forget(s.cookie));

@@ -13,7 +13,8 @@
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.
 //! - `relay_mode.rs`: which relay carries a decided stream: the copy above,
-//!   `splice.rs` (through a pipe), `sockmap.rs` (in the kernel), or
+//!   `splice.rs` (through a pipe), `sockmap.rs` (in the kernel; it waits on
+//!   `sockmap_watch.rs`), or
 //!   `relay_auto.rs` (copy first, then the kernel relay for lasting, non-bulk streams).
 
 pub mod addrs;
@@ -31,6 +32,7 @@ pub mod relay_auto;
 pub mod relay_mode;
 pub mod rewind;
 mod sockmap;
+mod sockmap_watch;
 mod splice;
 mod upstream;
 

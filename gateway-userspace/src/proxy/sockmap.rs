@@ -14,13 +14,16 @@
 
 use std::{
     io,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    os::fd::{AsRawFd, RawFd},
     time::Duration,
 };
 
-use tokio::{io::unix::AsyncFd, net::TcpStream};
+use tokio::net::TcpStream;
 
-use super::relay::{Resettable, RelayStats};
+use super::{
+    relay::{RelayStats, Resettable},
+    sockmap_watch::Watch,
+};
 use crate::interceptor::RelayMaps;
 
 /// `SO_COOKIE`, the kernel's id of a socket (the key of both maps).
@@ -65,7 +68,7 @@ pub async fn relay(
 ) -> Result<RelayStats, NotTaken> {
     // What one side sent, the other one was written.
     let sides = [Side::new(client, copied[0], base.0[0] + copied[1])?, Side::new(upstream, copied[1], base.0[1] + copied[0])?];
-    let watch = Watch::new(&sides).map_err(|e| NotTaken(e.to_string()))?;
+    let watch = Watch::new([client.as_raw_fd(), upstream.as_raw_fd()]).map_err(|e| NotTaken(e.to_string()))?;
     if let Err(e) = join(maps, &sides, answer_from_upstream) {
         // The first side may have joined alone and kept bytes that the map
         // entry's removal discards: then copying would lose them.
@@ -177,9 +180,9 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
             return Ok(());
         }
         let events = if dirs.contains(&Direction::Draining) {
-            tokio::time::timeout(DRAIN_POLL, watch.next()).await.unwrap_or(Ok(Vec::new()))?
+            tokio::time::timeout(DRAIN_POLL, watch.next()).await.unwrap_or_default()
         } else {
-            watch.next().await?
+            watch.next().await
         };
         for (i, ev) in events {
             let (err, hup) = (ev & libc::EPOLLERR as u32 != 0, ev & libc::EPOLLHUP as u32 != 0);
@@ -204,6 +207,8 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
                 if !hup {
                     watch.errors_only(i)?;
                 }
+            } else if !hup {
+                watch.rearm(i)?;
             }
         }
     }
@@ -220,68 +225,6 @@ fn drained(maps: &RelayMaps, from: &Side<'_>, to: &Side<'_>, fin: bool) -> io::R
     let moved = maps.peer(from.cookie).map_or(0, |p| p.bytes);
     let received = tcp_info(from.stream.as_raw_fd())?.tcpi_bytes_received.saturating_sub(u64::from(fin) + from.read_before);
     Ok(moved >= received && to.queued()? >= moved)
-}
-
-/// An epoll set over both sockets, asking only for ends of stream and
-/// errors, so bytes flowing through the kernel never wake the proxy.
-struct Watch {
-    epoll: AsyncFd<OwnedFd>,
-    fds: [RawFd; 2],
-}
-
-impl Watch {
-    fn new(sides: &[Side<'_>; 2]) -> io::Result<Self> {
-        // SAFETY: creates a new descriptor, owned below.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: just created, owned by no one else.
-        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
-        let fds = [sides[0].stream.as_raw_fd(), sides[1].stream.as_raw_fd()];
-        for (i, sock) in fds.iter().enumerate() {
-            epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, *sock, libc::EPOLLRDHUP as u32, i as u64)?;
-        }
-        // SAFETY: the epoll descriptor is owned by the AsyncFd, closed only with it.
-        let epoll = unsafe { AsyncFd::register(epoll) }.map_err(|e| e.into_parts().1)?;
-        Ok(Self { epoll, fds })
-    }
-
-    /// After a side's end of stream: keep only its errors (always reported).
-    fn errors_only(&self, i: usize) -> io::Result<()> {
-        epoll_ctl(self.epoll.get_ref().as_raw_fd(), libc::EPOLL_CTL_MOD, self.fds[i], 0, i as u64)
-    }
-
-    fn stop(&self, i: usize) -> io::Result<()> {
-        epoll_ctl(self.epoll.get_ref().as_raw_fd(), libc::EPOLL_CTL_DEL, self.fds[i], 0, i as u64)
-    }
-
-    /// The next events, as (side, event mask).
-    async fn next(&self) -> io::Result<Vec<(usize, u32)>> {
-        loop {
-            let mut guard = self.epoll.readable().await?;
-            let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
-            // SAFETY: `events` has room for the two entries asked for.
-            let n = unsafe { libc::epoll_wait(self.epoll.get_ref().as_raw_fd(), events.as_mut_ptr(), 2, 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if n == 0 {
-                guard.clear_ready();
-                continue;
-            }
-            return Ok(events[..n as usize].iter().map(|e| (e.u64 as usize, e.events)).collect());
-        }
-    }
-}
-
-fn epoll_ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-    let mut ev = libc::epoll_event { events, u64: token };
-    // SAFETY: valid descriptors and event.
-    if unsafe { libc::epoll_ctl(epoll, op, fd, &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn tcp_info(fd: RawFd) -> io::Result<libc::tcp_info> {

@@ -441,6 +441,7 @@ metadata: {name: pair, namespace: default}
 spec:
   host: pair.default.svc.cluster.local
   trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}
 ---
 apiVersion: networking.istio.io/v1

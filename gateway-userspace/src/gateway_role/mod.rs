@@ -6,14 +6,24 @@
 //! - `servers.rs`: which ports, and the routes (pure).
 //! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
-//! - `http.rs`: plain HTTP by Host.
-//! - `route_policy.rs`: faults, rewrites, header edits, retry conditions.
+//! - `http.rs`: HTTP by Host (requests in, route actions).
+//! - `forward.rs`: a request to its destination: timeouts, retries, pooled
+//!   upstream connections.
+//! - `destination_policy.rs`, `balance.rs`: DestinationRule settings, and
+//!   which endpoint a request goes to.
+//! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
+//!   edits, retry conditions, CORS, mirrors.
 //! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
 
+mod balance;
 mod clusters;
+mod cors;
+mod destination_policy;
+mod forward;
 mod http;
 mod mesh;
+mod mirror;
 mod passthrough;
 mod route_policy;
 mod servers;
@@ -40,6 +50,8 @@ pub struct Limits {
 pub struct GatewayContext {
     pub limits: Limits,
     pub clusters: clusters::Clusters,
+    /// Upstream connections, shared by every downstream connection.
+    pub pool: Arc<crate::proxy::http_pool::UpstreamPool>,
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
@@ -80,6 +92,7 @@ pub async fn serve(
     let ctx = Arc::new(GatewayContext {
         limits,
         clusters: Default::default(),
+        pool: Default::default(),
         outbound,
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
         mesh_server,

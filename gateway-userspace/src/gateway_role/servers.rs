@@ -16,8 +16,8 @@ use crate::{
     },
     policy::{
         HttpFacts, RouteChoice,
-        mesh_routes::{choice, pick_weighted},
-        string_matches,
+        Workload,
+        mesh_routes::{choice, http_request_matches, pick_weighted},
     },
 };
 
@@ -200,8 +200,8 @@ pub enum HttpAction {
 }
 
 /// The first `http` route, of the VirtualServices bound to these Gateways,
-/// whose match fits the request.
-pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, pick: u32) -> Option<HttpAction> {
+/// whose match fits the request; `sourceLabels` are the `gateway`'s own.
+pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &Workload, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
     for gw @ (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
@@ -210,12 +210,7 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
             }
             for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
                 let matched = r.matches.iter().find(|m| {
-                        m.port.is_none_or(|p| p == plan.port)
-                            && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
-                            && m.uri.as_ref().is_none_or(|s| string_matches(s, request.path, m.ignore_uri_case))
-                            && m.authority.as_ref().is_none_or(|s| string_matches(s, request.authority, false))
-                            && m.method.as_ref().is_none_or(|s| string_matches(s, request.method, false))
-                            && m.headers.iter().all(|(k, s)| (request.header)(k).is_some_and(|v| string_matches(s, &v, false)))
+                    (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways)) && http_request_matches(m, request, plan.port, gateway)
                 });
                 if !(r.matches.is_empty() || matched.is_some()) {
                     continue;
@@ -313,8 +308,8 @@ spec:
         let opts = LoadOptions { instance_labels: [("istio".into(), "ingressgateway".into())].into(), ..LoadOptions::default() };
         let s = load_str(Path::new("/fixtures/scope.yaml"), yaml, &opts).snapshot.expect("snapshot");
         let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.remove(0);
-        let header = |_: &str| None;
-        let ask = |host: &str| http_route(&s, &port, &HttpFacts { authority: host, path: "/", method: "GET", header: &header }, 0);
+        let gateway = Workload { namespace: "edge".into(), name: None, labels: Default::default(), service_account: None };
+        let ask = |host: &str| http_route(&s, &port, &HttpFacts::get(host), &gateway, 0);
         assert!(ask("open.test").is_some(), "any namespace may bind */open.test");
         assert!(ask("a.test").is_none(), "a.test is team-a's only");
         assert!(ask("other.test").is_none(), "the server does not list other.test");

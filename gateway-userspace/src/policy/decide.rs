@@ -148,7 +148,7 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
     let verdict = decide_registry(facts, policy, dns);
     let Verdict::Allow { matched, reason, .. } = &verdict else { return verdict };
     let port = facts.orig_dst.port();
-    let default_request = |host| HttpFacts { authority: host, path: "/", method: "GET", header: &|_| None };
+    let default_request = HttpFacts::get;
     let query = match (facts.detected, facts.request) {
         (_, Some(request)) => RouteQuery::Http(request),
         (Detected::Tls { sni: Some(sni) }, _) => RouteQuery::Tls { sni },

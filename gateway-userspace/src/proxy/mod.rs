@@ -28,4 +28,4 @@ pub mod rewind;
 mod upstream;
 
 pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
-pub use upstream::{Dialer, NameResolver, NoResolver, pick_percent};
+pub use upstream::{Dialer, NameResolver, NoResolver, pick_percent, random_u64};

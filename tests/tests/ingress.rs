@@ -1,13 +1,12 @@
 //! The ingress role: Istio's ingress task and the routing users expect
 //! from Envoy, driven by curl from outside, backends in their own namespace.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use gateway_tests::addresses::*;
 use gateway_tests::certs;
 use gateway_tests::client::curl_status;
-use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::gateway_process::Gateway;
 use gateway_tests::nginx::{BODY_PREFIX, Nginx};
 use gateway_tests::topology::Topology;
 
@@ -69,9 +68,7 @@ spec:
 
 /// Writes `yaml` and starts an ingress gateway on it in the node namespace.
 fn start_ingress(topo: &Topology, yaml: &str, extra: &[&str]) -> Gateway {
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("gateway.yaml"), yaml).unwrap();
-    Gateway::start(topo, GatewayConfig::ingress(topo, vec![PathBuf::from(&dir)], extra))
+    Gateway::start_ingress(topo, yaml, extra)
 }
 
 struct Setup {

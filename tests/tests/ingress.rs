@@ -703,3 +703,39 @@ spec:
     drop(gw);
     topo.teardown();
 }
+
+#[test]
+fn grpc_reaches_a_tls_backend_over_http2_agreed_by_alpn() {
+    let topo = Topology::build();
+    let backend = certs::generate(&topo.temp.subdir("grpc-certs"), "echo.backend.test");
+    let tls_server = GRPC_SERVER.replace(
+        "server.add_insecure_port('203.0.113.12:50051')",
+        &format!(
+            "server.add_secure_port('203.0.113.12:50051', grpc.ssl_server_credentials([(open('{}', 'rb').read(), open('{}', 'rb').read())]))",
+            backend.server_key.display(),
+            backend.server_cert.display()
+        ),
+    );
+    let mut server = topo.internet.command("/usr/bin/python3", &["-c", &tls_server]).spawn().expect("gRPC server");
+    let yaml = gateway_tests::istio::static_service("echo", 50051, "GRPC", &["203.0.113.12"])
+        + &gateway_tests::istio::destination_rule("echo", &format!("{{tls: {{mode: SIMPLE, caCertificates: {}, sni: echo.backend.test}}}}", backend.ca_cert.display()))
+        + &gateway_tests::istio::ingress_gateway("grpc-gateway", 80, "GRPC", &["grpc.test"])
+        + "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [grpc.test]
+  gateways: [grpc-gateway]
+  http:
+  - route: [{destination: {host: echo.default.svc.cluster.local, port: {number: 50051}}}]
+";
+    let gw = start_ingress(&topo, &yaml, &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", GRPC_CLIENT]).output().expect("gRPC client");
+    let _ = server.kill();
+    let _ = server.wait();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said, "echo:hi\n0,1,2\nNOT_FOUND no such thing\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
+    drop(gw);
+    topo.teardown();
+}

@@ -87,8 +87,8 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
             let tls_mode = tls.map(|t| t.mode);
             let mut terminate = None;
             let kind = match (server.port.protocol, tls_mode) {
-                (Protocol::Http | Protocol::Http2, None) => ServerKind::Http,
-                (Protocol::Http | Protocol::Http2, Some(_)) if https_redirect => ServerKind::Http,
+                (Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb, None) => ServerKind::Http,
+                (Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb, Some(_)) if https_redirect => ServerKind::Http,
                 (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
                 (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
                 (Protocol::Https, Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {

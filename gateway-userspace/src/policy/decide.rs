@@ -167,18 +167,29 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
 /// At an egress gateway: may a route's destination `host:port` go out? The
 /// gateway applies the registry on its own; it has no dialled address, so
 /// a host resolves by its entry (DNS or STATIC), never by the client's IP.
+/// With `tls` (originated here) the port may be a TLS one or an HTTP one
+/// (HTTP, HTTP2, GRPC) whose requests the origination wraps.
 pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port: u16, tls: bool) -> Verdict {
-    let detected = if tls { Detected::Tls { sni: Some(host) } } else { Detected::Http { host: Some(host) } };
     let unspecified = IpAddr::from([0, 0, 0, 0]);
-    let facts = ConnectionFacts {
-        workload,
-        client: unspecified,
-        orig_dst: SocketAddr::new(unspecified, port),
-        detected,
-        request: None,
-        pick: 0,
+    let ask = |detected| {
+        let facts = ConnectionFacts {
+            workload,
+            client: unspecified,
+            orig_dst: SocketAddr::new(unspecified, port),
+            detected,
+            request: None,
+            pick: 0,
+        };
+        decide_registry(&facts, policy, &NoDns)
     };
-    decide_registry(&facts, policy, &NoDns)
+    let http = Detected::Http { host: Some(host) };
+    if !tls {
+        return ask(http);
+    }
+    match ask(Detected::Tls { sni: Some(host) }) {
+        Verdict::Deny { reason: DenyReason::ProtocolMismatch, .. } => ask(http),
+        verdict => verdict,
+    }
 }
 
 fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {

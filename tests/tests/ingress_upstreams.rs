@@ -256,3 +256,31 @@ spec:
     drop(gw);
     topo.teardown();
 }
+
+#[test]
+fn a_destination_edits_the_headers_of_its_own_requests_and_responses() {
+    let topo = Topology::build();
+    let api = backend(&topo, 10);
+    let yaml = static_service("api", 8080, "HTTP", &["203.0.113.10"])
+        + &ingress_gateway("api-gateway", 80, "HTTP", &["api.test"])
+        + "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.test]
+  gateways: [api-gateway]
+  http:
+  - headers: {response: {set: {x-route: 'yes'}}}
+    route:
+    - destination: {host: api.default.svc.cluster.local, port: {number: 8080}}
+      headers: {request: {set: {x-added: by-destination}}, response: {add: {x-destination: 'yes'}}}
+";
+    let gw = Gateway::start_ingress(&topo, &yaml, &[]);
+    let (code, body, headers) = curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), &["-H", "Host: api.test", &format!("{GATEWAY}/h")]);
+    assert_eq!((code, body.as_str()), (200, "path=/h\nx-added=by-destination\n"));
+    let headers = headers.to_ascii_lowercase();
+    assert!(headers.contains("x-route: yes") && headers.contains("x-destination: yes"), "{headers}");
+    assert_eq!(api.seen_under("/h"), 1);
+    drop(gw);
+    topo.teardown();
+}

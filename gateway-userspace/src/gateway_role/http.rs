@@ -20,7 +20,10 @@ use super::{
 };
 use crate::{
     access_log::{Decision, Outcome, RequestRecord},
-    config::resources::http_route::HttpRoute,
+    config::resources::{
+        common::Headers,
+        http_route::{HttpRoute, Redirect, RedirectPortSelection},
+    },
     policy::{HttpFacts, RouteChoice},
     proxy::{
         addrs::{ClientAddr, OrigDstAddr},
@@ -111,11 +114,15 @@ fn redirect_to(location: &str, code: u16) -> Response<Body> {
 }
 
 /// Envoy's redirect: each part replaced when given, kept otherwise.
-fn redirect_location<B>(r: &crate::config::resources::http_route::Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
+fn redirect_location<B>(r: &Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
     let scheme = r.scheme.as_deref().unwrap_or(scheme);
     let authority = r.authority.clone().unwrap_or_else(|| host.to_string());
     let default_port = if scheme == "https" { 443 } else { 80 };
-    let port = r.port.or((port != default_port && r.scheme.is_none()).then_some(port));
+    let port = match r.derive_port {
+        Some(RedirectPortSelection::FromRequestPort) => Some(port),
+        Some(RedirectPortSelection::FromProtocolDefault) => None,
+        None => r.port.or((port != default_port && r.scheme.is_none()).then_some(port)),
+    };
     let port = port.filter(|p| *p != default_port).map(|p| format!(":{p}")).unwrap_or_default();
     let path = r.uri.clone().unwrap_or_else(|| path_and_query(req));
     format!("{scheme}://{authority}{port}{path}")
@@ -224,9 +231,10 @@ async fn request(
                 let location = redirect_location(&redirect, scheme, &host, plan.port, &req);
                 redirect_to(&location, redirect.redirect_code)
             }
-            Some(HttpAction::Forward { choice, route, matched_uri }) => {
+            Some(HttpAction::Forward { choice, route, matched_uri, destination_headers }) => {
                 let x = Exchange { plan: plan.clone(), ctx: ctx.clone(), config: config.clone(), peer };
-                routed(&x, req, choice, &route, matched_uri.as_ref(), scheme, &mut record).await
+                let edits: Vec<&Headers> = route.headers.iter().chain(destination_headers.as_ref()).collect();
+                routed(&x, req, choice, &route, matched_uri.as_ref(), &edits, scheme, &mut record).await
             }
         }
     };
@@ -245,13 +253,16 @@ async fn request(
 }
 
 /// A request on a route with destinations: CORS, faults, rewrites, header
-/// edits and mirrors around the exchange.
+/// edits (the route's, then its destination's) and mirrors around the
+/// exchange.
+#[allow(clippy::too_many_arguments)]
 async fn routed(
     x: &Exchange,
     mut req: Request<Incoming>,
     choice: RouteChoice,
     route: &HttpRoute,
     matched_uri: Option<&crate::config::StringMatch>,
+    header_edits: &[&Headers],
     scheme: &'static str,
     record: &mut RequestRecord,
 ) -> Response<Body> {
@@ -282,12 +293,12 @@ async fn routed(
         tokio::time::sleep(d).await;
     }
     route_policy::rewrite(&mut req, route, matched_uri);
-    if let Some(h) = &route.headers {
+    for h in header_edits {
         route_policy::edit_headers(req.headers_mut(), &h.request);
     }
     let req = mirror::copy_to_mirrors(x, req.map(|b| b.boxed()), &choice, route).await;
     let mut resp = with_timeouts(x, req, choice, route, record).await;
-    if let Some(h) = &route.headers {
+    for h in header_edits {
         route_policy::edit_headers(resp.headers_mut(), &h.response);
     }
     if let Some((policy, origin)) = cors_origin {
@@ -297,4 +308,24 @@ async fn routed(
         strip_connection_headers(resp.headers_mut());
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(scheme: Option<&str>, port: Option<u16>, derive: Option<RedirectPortSelection>) -> Redirect {
+        Redirect { uri: None, authority: None, port, derive_port: derive, scheme: scheme.map(str::to_string), redirect_code: 301 }
+    }
+
+    #[test]
+    fn redirect_locations_keep_or_replace_each_part_as_envoy_does() {
+        let req = Request::builder().uri("/a?b=1").body(()).unwrap();
+        let at = |r: &Redirect, port| redirect_location(r, "http", "api.test", port, &req);
+        assert_eq!(at(&redirect(None, None, None), 8080), "http://api.test:8080/a?b=1", "a non-default port is kept");
+        assert_eq!(at(&redirect(Some("https"), None, None), 8080), "https://api.test/a?b=1", "a new scheme takes its default port");
+        assert_eq!(at(&redirect(None, Some(9090), None), 80), "http://api.test:9090/a?b=1");
+        assert_eq!(at(&redirect(Some("https"), None, Some(RedirectPortSelection::FromRequestPort)), 8443), "https://api.test:8443/a?b=1");
+        assert_eq!(at(&redirect(None, None, Some(RedirectPortSelection::FromProtocolDefault)), 8080), "http://api.test/a?b=1");
+    }
 }

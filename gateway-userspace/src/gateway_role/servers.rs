@@ -12,7 +12,7 @@ use crate::{
         GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch,
         resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
-        resources::http_route::{HttpRoute, Redirect, ResponseBody},
+        resources::{common::Headers, http_route::{HttpRoute, Redirect, ResponseBody}},
     },
     policy::{
         HttpFacts, RouteChoice,
@@ -194,7 +194,8 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
 pub enum HttpAction {
     /// To `choice`, under the route's policies; `matched_uri` is the uri
     /// condition that matched (for prefix rewrites).
-    Forward { choice: RouteChoice, route: Box<HttpRoute>, matched_uri: Option<StringMatch> },
+    /// `destination_headers` are the chosen destination's own header edits.
+    Forward { choice: RouteChoice, route: Box<HttpRoute>, matched_uri: Option<StringMatch>, destination_headers: Option<Headers> },
     Redirect { route: RouteChoice, redirect: Redirect },
     Respond { route: RouteChoice, status: u16, body: String },
 }
@@ -240,6 +241,7 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                     choice: choice(vs, d),
                     route: Box::new(r.clone()),
                     matched_uri,
+                    destination_headers: r.route.iter().find(|rd| std::ptr::eq(&rd.destination, d)).and_then(|rd| rd.headers.clone()),
                 });
             }
         }

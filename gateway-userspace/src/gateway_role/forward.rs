@@ -23,7 +23,7 @@ use crate::{
         Dialer,
         addrs::UpstreamAddr,
         deny::forbidden_body,
-        http_pool::{Body, Reuse, Upstream, text},
+        http_pool::{Body, Retry, Reuse, Upstream, text},
     },
     reload::ActiveConfig,
 };
@@ -142,7 +142,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         &balance::RequestKey { headers: req.headers(), query: req.uri().query().unwrap_or(""), peer: x.peer.ip() },
     );
     let ordered = balance::order(policy.balancer.as_ref(), healthy, &cluster, hash_input.as_deref());
-    let active = cluster.start(ordered[0]);
+    let mut active = None;
     let forwarded = if tls.is_none() && super::http::is_upgrade(&req) {
         upgrade(&dialer, &ordered, req).await
     } else {
@@ -154,12 +154,11 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
             let h2 = req.version() == hyper::Version::HTTP_2;
             match ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2).await {
                 Ok(conn) => {
+                    active = Some(cluster.start(conn.addr().0));
                     result = match conn.send(req).await {
                         Ok(r) => Ok(r),
-                        Err(crate::proxy::http_pool::Retry::Unsent(again)) => {
-                            ctx.pool.send(dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, again).await
-                        }
-                        Err(crate::proxy::http_pool::Retry::Failed(s)) => Err(s),
+                        Err(Retry::Unsent(again)) => ctx.pool.send(dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, *again).await,
+                        Err(Retry::Failed(s)) => Err(s),
                     };
                     break;
                 }

@@ -103,7 +103,7 @@ impl UpstreamPool {
         let conn = self.connection(&dialer, upstream, tls.clone(), reuse, h2).await?;
         match conn.send(req).await {
             // A kept connection the upstream had just closed: once more on a new one.
-            Err(Retry::Unsent(req)) => self.open(&dialer, upstream, tls, reuse, h2).await?.send(req).await.map_err(Retry::status),
+            Err(Retry::Unsent(req)) => self.open(&dialer, upstream, tls, reuse, h2).await?.send(*req).await.map_err(Retry::status),
             other => other.map_err(Retry::status),
         }
     }
@@ -247,7 +247,7 @@ where
 /// Why a send failed.
 pub enum Retry {
     /// The request was not sent and may go on another connection.
-    Unsent(Request<Body>),
+    Unsent(Box<Request<Body>>),
     Failed(StatusCode),
 }
 
@@ -278,7 +278,7 @@ impl Conn {
                 let resp = match s.try_send_request(req).await {
                     Ok(resp) => resp,
                     Err(mut e) if requests > 0 && e.error().is_canceled() => match e.take_message() {
-                        Some(req) => return Err(Retry::Unsent(req)),
+                        Some(req) => return Err(Retry::Unsent(Box::new(req))),
                         None => return Err(failed(e.into_error())),
                     },
                     Err(e) => return Err(failed(e.into_error())),

@@ -546,7 +546,7 @@ spec:
     route: [{destination: {host: reviews.default.svc.cluster.local, subset: v2, port: {number: 8080}}}]
   - route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1, port: {number: 8080}}}]
 ";
-    let gw = start_ingress(&topo, &yaml, &[]);
+    let gw = start_ingress(&topo, yaml, &[]);
     let get = |extra: &[&str]| {
         let mut args = vec!["-H", "Host: reviews.test"];
         args.extend_from_slice(extra);
@@ -615,7 +615,7 @@ spec:
   http:
   - route: [{destination: {host: chat.default.svc.cluster.local, port: {number: 8765}}}]
 ";
-    let gw = start_ingress(&topo, &yaml, &[]);
+    let gw = start_ingress(&topo, yaml, &[]);
     std::thread::sleep(Duration::from_millis(500));
     let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", WS_CLIENT]).output().expect("websocket client");
     let _ = server.kill();

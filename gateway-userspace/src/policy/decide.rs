@@ -38,12 +38,7 @@ impl Detected<'_> {
     }
 
     fn fits(&self, port: PortProtocol) -> bool {
-        match (self, port) {
-            (_, PortProtocol::Tcp) => true,
-            (Detected::Tls { .. }, PortProtocol::Tls) => true,
-            (Detected::Http { .. }, PortProtocol::Http) => true,
-            _ => false,
-        }
+        matches!((self, port), (_, PortProtocol::Tcp) | (Detected::Tls { .. }, PortProtocol::Tls) | (Detected::Http { .. }, PortProtocol::Http))
     }
 }
 

@@ -47,6 +47,8 @@ pub enum Outcome {
     UpstreamUnreachable,
     /// Refused by the proxy; the client was reset.
     Denied,
+    /// Neither side sent a byte for the idle timeout; both were closed.
+    IdleTimeout,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -134,6 +134,14 @@ pub struct RunArgs {
     /// Gateway listeners: largest request head, in bytes; larger gets 431.
     #[arg(long, default_value_t = 60 * 1024)]
     pub max_header_bytes: usize,
+    /// Gateway listeners: open connections per listener; further ones are
+    /// closed at accept and counted in `gateway_listener_overflow_total`.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_listener: u32,
+    /// Gateway listeners: seconds a downstream connection may carry no bytes
+    /// (and no HTTP request) before it is closed; 0: never.
+    #[arg(long, default_value_t = 3600)]
+    pub idle_timeout_secs: u64,
     /// Write the audit log (one JSON line per connection and per HTTP request)
     /// to this file, appending, instead of stdout.
     #[arg(long)]

@@ -139,6 +139,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let limits = crate::gateway_role::Limits {
             header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
             max_header_bytes: args.max_header_bytes,
+            max_connections_per_listener: args.max_connections_per_listener as usize,
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         };
         let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, credentials, limits, ctx.clone()).await?;
         tracing::info!(?labels, ?ports, "serving Gateway listeners");

@@ -6,6 +6,8 @@
 //! - `servers.rs`: which ports, and the routes (pure).
 //! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
+//! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
+//! - `idle.rs`: the idle timeout of downstream connections.
 //! - `http.rs`: HTTP by Host (requests in, route actions).
 //! - `forward.rs`: a request to its destination: timeouts, retries, pooled
 //!   upstream connections.
@@ -22,11 +24,13 @@ mod cors;
 mod destination_policy;
 mod forward;
 mod http;
+mod idle;
 mod mesh;
 mod mirror;
 mod passthrough;
 mod route_policy;
 mod servers;
+mod tcp;
 mod terminate;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -44,6 +48,12 @@ pub struct Limits {
     pub header_read_timeout: std::time::Duration,
     /// Larger request heads get 431.
     pub max_header_bytes: usize,
+    /// Open connections per listener; further ones are closed at accept
+    /// (Envoy's listener `max_connections`).
+    pub max_connections_per_listener: usize,
+    /// A downstream connection with no bytes either way (and no HTTP
+    /// request in flight) this long is closed; zero: never.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Shared by every connection of the role.
@@ -112,6 +122,29 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// One of a listener's open connections: its slot under the limit, and
+/// its count in the gauge, both given back when it ends, however it ends.
+struct OpenConnection {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl OpenConnection {
+    fn new(slot: tokio::sync::OwnedSemaphorePermit, gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        OpenConnection { _slot: slot, gauge }
+    }
+}
+
+/// A connection being served.
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
 /// The server's `bind` address, or `[::]` accepting IPv4 too.
 fn bind(addr: Option<std::net::IpAddr>, port: u16) -> std::io::Result<TcpListener> {
     let socket = match addr {
@@ -132,18 +165,34 @@ async fn accept_loop(
     terminate: Option<Arc<rustls::ServerConfig>>,
     ctx: Arc<GatewayContext>,
 ) {
+    let open = Arc::new(tokio::sync::Semaphore::new(ctx.limits.max_connections_per_listener));
+    let port = crate::metrics::ListenerLabels { port: plan.port };
+    let metrics = ctx.outbound.metrics.clone();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(slot) = open.clone().try_acquire_owned() else {
+                    // Over the limit: closed at once, as Envoy does.
+                    metrics.listener_overflow.get_or_create(&port).inc();
+                    tracing::debug!(%peer, port = plan.port, "listener connection limit reached; closed");
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 let (plan, ctx, terminate) = (plan.clone(), ctx.clone(), terminate.clone());
-                match plan.kind {
-                    ServerKind::Passthrough => tokio::spawn(passthrough::handle(stream, peer, plan, ctx)),
-                    ServerKind::Http => tokio::spawn(http::handle(stream, peer, plan, ctx)),
-                    ServerKind::Mesh => tokio::spawn(mesh::handle(stream, peer, plan, ctx)),
-                    ServerKind::Terminate => tokio::spawn(terminate::handle(stream, peer, plan, terminate, ctx)),
+                let open = OpenConnection::new(slot, metrics.listener_connections.get_or_create(&port).clone());
+                let serve: Serving = match plan.kind {
+                    ServerKind::Passthrough => Box::pin(passthrough::handle(stream, peer, plan, ctx)),
+                    ServerKind::Http => Box::pin(http::handle(stream, peer, plan, ctx)),
+                    ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, ctx)),
+                    ServerKind::Terminate => Box::pin(terminate::handle(stream, peer, plan, terminate, ctx)),
+                    ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };
+                tokio::spawn(async move {
+                    serve.await;
+                    drop(open);
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "gateway accept failed");

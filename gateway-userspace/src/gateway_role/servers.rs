@@ -13,6 +13,7 @@ use crate::{
         resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
         resources::{common::Headers, http_route::{HttpRoute, Redirect, ResponseBody}},
+        resources::{common::selector_matches, virtual_service::L4Match},
     },
     policy::{
         HttpFacts, RouteChoice,
@@ -33,6 +34,8 @@ pub enum ServerKind {
     Mesh,
     /// HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL), then HTTP.
     Terminate,
+    /// Opaque TCP, routed by port through `tcp` routes; nothing is read first.
+    Tcp,
 }
 
 /// The certificate a terminating server presents, and how it treats
@@ -90,6 +93,7 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
                 (Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb, None) => ServerKind::Http,
                 (Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb, Some(_)) if https_redirect => ServerKind::Http,
                 (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
+                (Protocol::Tcp | Protocol::Mongo | Protocol::Redis | Protocol::Mysql, None) => ServerKind::Tcp,
                 (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
                 (Protocol::Https, Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
                     match tls.and_then(|t| terminate_tls(t, mode, credential_dir)) {
@@ -183,6 +187,40 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
                 if fits {
                     return r.route.first().map(|d| choice(vs, &d.destination));
                 }
+            }
+        }
+    }
+    None
+}
+
+/// Where a TCP connection arrived, and who the gateway is, for `tcp` matches.
+pub struct TcpFacts<'a> {
+    /// The listener's local address the client reached.
+    pub local: IpAddr,
+    /// The gateway's own namespace and labels (`sourceNamespace`, `sourceLabels`).
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+}
+
+/// The first `tcp` route, of the VirtualServices bound to these Gateways
+/// whose hosts a server on the port lists, whose match fits the port,
+/// gateway, local address and the gateway's own labels. `pick` (0..100)
+/// chooses among weighted destinations.
+pub fn tcp_route(snapshot: &Snapshot, plan: &PortPlan, facts: &TcpFacts<'_>, pick: u32) -> Option<RouteChoice> {
+    for gw @ (ns, name) in &plan.gateways {
+        for vs in snapshot.virtual_services_for_gateway(ns, name) {
+            if !vs.hosts.iter().any(|h| plan.admits(gw, &vs.meta.namespace, h)) {
+                continue;
+            }
+            let fits = |m: &L4Match| {
+                m.port.is_none_or(|p| p == plan.port)
+                    && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                    && (m.destination_subnets.is_empty() || m.destination_subnets.iter().any(|c| c.contains(facts.local.to_canonical())))
+                    && selector_matches(&m.source_labels, facts.labels)
+                    && m.source_namespace.as_ref().is_none_or(|n| n == facts.namespace)
+            };
+            if let Some(r) = vs.tcp.iter().find(|r| r.matches.is_empty() || r.matches.iter().any(fits)) {
+                return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
             }
         }
     }

@@ -1,0 +1,286 @@
+//! Envoy's idle timeout for downstream connections: a connection that
+//! carried no bytes either way (and, for HTTP, has no request in flight) for
+//! the whole period is closed.
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http_body_util::BodyExt;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    time::Instant,
+};
+
+use crate::proxy::{
+    http_pool::Body,
+    relay::{RelayStats, Resettable, relay},
+};
+
+/// When a connection last carried bytes, how many, and its requests in flight.
+pub struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Marks a request in flight until the guard is dropped.
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Resolves once the connection has been idle for `timeout`; never when
+    /// `timeout` is zero (disabled).
+    pub async fn idle_for(&self, timeout: Duration) {
+        if timeout.is_zero() {
+            return std::future::pending().await;
+        }
+        let limit = timeout.as_millis() as u64;
+        loop {
+            let quiet = self.now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed));
+            if quiet >= limit && self.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            // A busy connection is looked at again a whole period later.
+            let wait = if quiet >= limit { limit } else { limit - quiet };
+            tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    }
+
+    /// Bytes read from and written to the tracked stream.
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.read.load(Ordering::Relaxed), self.written.load(Ordering::Relaxed))
+    }
+}
+
+/// A request in flight; the connection is not idle while one lives.
+pub struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A stream whose reads and writes count as activity.
+pub struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Tracked<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Tracked { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            self.activity.read.fetch_add(n as u64, Ordering::Relaxed);
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled
+            && *n > 0
+        {
+            self.activity.written.fetch_add(*n as u64, Ordering::Relaxed);
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: Resettable> Resettable for Tracked<S> {
+    fn reset(&self) {
+        self.inner.reset();
+    }
+}
+
+/// An HTTP service whose requests count as in flight until their response
+/// body has been sent (or dropped).
+pub struct BusyWhileServing<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> BusyWhileServing<S> {
+    pub fn new(inner: S, activity: &Arc<Activity>) -> Self {
+        BusyWhileServing { inner, activity: activity.clone() }
+    }
+}
+
+impl<S, R> hyper::service::Service<R> for BusyWhileServing<S>
+where
+    S: hyper::service::Service<R, Response = hyper::Response<Body>>,
+{
+    type Response = hyper::Response<Body>;
+    type Error = S::Error;
+    type Future = BusyResponse<S::Future>;
+
+    fn call(&self, req: R) -> Self::Future {
+        BusyResponse { response: Box::pin(self.inner.call(req)), busy: Some(self.activity.busy()) }
+    }
+}
+
+/// A response on its way; its body keeps the request in flight.
+pub struct BusyResponse<F> {
+    response: Pin<Box<F>>,
+    busy: Option<Busy>,
+}
+
+impl<F, E> Future for BusyResponse<F>
+where
+    F: Future<Output = Result<hyper::Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let resp = std::task::ready!(self.response.as_mut().poll(cx))?;
+        let busy = self.busy.take();
+        Poll::Ready(Ok(resp.map(|body| {
+            body.map_frame(move |frame| {
+                let _ = &busy;
+                frame
+            })
+            .boxed()
+        })))
+    }
+}
+
+/// Runs `conn` (a served HTTP connection) until it ends; once `activity`
+/// has been idle for `timeout`, asks it to shut down gracefully (HTTP/1
+/// closes at once when no request is in flight, HTTP/2 sends GOAWAY).
+pub fn close_when_idle<F: Future, G: FnOnce(Pin<&mut F>) + Unpin>(conn: F, activity: &Arc<Activity>, timeout: Duration, shutdown: G) -> CloseWhenIdle<F, G> {
+    let activity = activity.clone();
+    CloseWhenIdle { conn: Box::pin(conn), idle: Some(Box::pin(async move { activity.idle_for(timeout).await })), shutdown: Some(shutdown) }
+}
+
+/// See [`close_when_idle`]. A plain future rather than an `async fn`: the
+/// compiler then proves `Send` for the concrete connection only.
+pub struct CloseWhenIdle<F, G> {
+    conn: Pin<Box<F>>,
+    idle: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    shutdown: Option<G>,
+}
+
+impl<F: Future, G: FnOnce(Pin<&mut F>) + Unpin> Future for CloseWhenIdle<F, G> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        if let Poll::Ready(out) = this.conn.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if let Some(idle) = this.idle.as_mut()
+            && idle.as_mut().poll(cx).is_ready()
+        {
+            this.idle = None;
+            if let Some(shutdown) = this.shutdown.take() {
+                shutdown(this.conn.as_mut());
+            }
+            return this.conn.as_mut().poll(cx);
+        }
+        Poll::Pending
+    }
+}
+
+/// Relays `client` and `upstream` until both are done, or until neither
+/// side sent a byte for `timeout`; then both are closed. The flag says
+/// whether the idle timeout ended it.
+pub async fn relay_until_idle<C: Resettable, U: Resettable>(client: C, upstream: &mut U, timeout: Duration) -> (RelayStats, bool) {
+    let activity = Activity::new();
+    let mut client = Tracked::new(client, activity.clone());
+    tokio::select! {
+        stats = relay(&mut client, upstream) => (stats, false),
+        () = activity.idle_for(timeout) => {
+            let (up, down) = activity.bytes();
+            (RelayStats { client_to_upstream: up, upstream_to_client: down, reset: false }, true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_after_a_quiet_period_without_requests() {
+        let a = Activity::new();
+        let timeout = Duration::from_secs(10);
+        let busy = a.busy();
+        let waited = tokio::time::timeout(Duration::from_secs(25), a.idle_for(timeout)).await;
+        assert!(waited.is_err(), "a request in flight keeps the connection");
+        drop(busy);
+        let start = tokio::time::Instant::now();
+        a.idle_for(timeout).await;
+        assert!(start.elapsed() >= timeout, "idle counted from the request's end: {:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_either_way_restart_the_period_and_zero_disables() {
+        let a = Activity::new();
+        let (client, mut peer) = tokio::io::duplex(64);
+        let mut tracked = Tracked::new(client, a.clone());
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        tokio::io::AsyncWriteExt::write_all(&mut peer, b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        tokio::io::AsyncReadExt::read_exact(&mut tracked, &mut buf).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        tokio::io::AsyncWriteExt::write_all(&mut tracked, b"pong").await.unwrap();
+        let start = tokio::time::Instant::now();
+        a.idle_for(Duration::from_secs(10)).await;
+        assert!(start.elapsed() >= Duration::from_secs(10), "{:?}", start.elapsed());
+        assert_eq!(a.bytes(), (4, 4));
+        let never = tokio::time::timeout(Duration::from_secs(3600), a.idle_for(Duration::ZERO)).await;
+        assert!(never.is_err());
+    }
+}

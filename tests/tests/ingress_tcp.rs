@@ -3,14 +3,14 @@
 //! users expect from Envoy (connection limit, idle timeout). Clients are
 //! outside the gateway's namespace, backends in the internet namespace.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use gateway_tests::addresses::*;
 use gateway_tests::certs;
 use gateway_tests::client::{EchoRun, curl_status, run_echo_client};
 use gateway_tests::echo_server::EchoServer;
-use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::gateway_process::Gateway;
+use gateway_tests::istio::{ingress_gateway, static_service};
 use gateway_tests::nginx::{BODY_PREFIX, Nginx};
 use gateway_tests::topology::Topology;
 
@@ -21,27 +21,10 @@ const GATEWAY: &str = "198.18.1.1";
 
 /// Two echo backends (203.0.113.10 and .11, port 9000) and TCP servers:
 /// 31400 to v1, 31401 split 80/20 between v1 and v2, 31402 with no route.
-const TCP_CONFIG: &str = "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo-v1, namespace: default}
-spec:
-  hosts: [echo-v1.default.svc.cluster.local]
-  ports: [{number: 9000, name: tcp, protocol: TCP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.10}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo-v2, namespace: default}
-spec:
-  hosts: [echo-v2.default.svc.cluster.local]
-  ports: [{number: 9000, name: tcp, protocol: TCP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.11}]
----
-apiVersion: networking.istio.io/v1
+fn tcp_config() -> String {
+    static_service("echo-v1", 9000, "TCP", &["203.0.113.10"])
+        + &static_service("echo-v2", 9000, "TCP", &["203.0.113.11"])
+        + "apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: tcp-gateway, namespace: default}
 spec:
@@ -67,13 +50,8 @@ spec:
     route:
     - {destination: {host: echo-v1.default.svc.cluster.local, port: {number: 9000}}, weight: 80}
     - {destination: {host: echo-v2.default.svc.cluster.local, port: {number: 9000}}, weight: 20}
-";
-
-/// Writes `yaml` and starts an ingress gateway on it in the node namespace.
-fn start_ingress(topo: &Topology, yaml: &str, extra: &[&str]) -> Gateway {
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("gateway.yaml"), yaml).unwrap();
-    Gateway::start(topo, GatewayConfig::ingress(topo, vec![PathBuf::from(&dir)], extra))
+---
+"
 }
 
 /// Runs a python3 script in pod-a (outside its cgroup); its stdout, trimmed.
@@ -88,8 +66,8 @@ fn python(topo: &Topology, script: &str) -> String {
 fn refused_script(port: u16) -> String {
     format!(
         "import socket
-s = socket.create_connection(('{GATEWAY}', {port}), timeout=5)
 try:
+    s = socket.create_connection(('{GATEWAY}', {port}), timeout=5)
     s.sendall(b'hello\\n')
     print('closed' if s.recv(100) == b'' else 'answered')
 except (ConnectionResetError, BrokenPipeError):
@@ -104,7 +82,7 @@ except socket.timeout:
 fn ingress_tcp_routes_by_port_split_by_weight_and_refuse_without_a_route() {
     let topo = Topology::build();
     let echo = EchoServer::start(&topo.internet, &[9000]);
-    let gw = start_ingress(&topo, TCP_CONFIG, &[]);
+    let gw = Gateway::start_ingress(&topo, &tcp_config(), &[]);
     let target = |port: u16| vec![format!("{GATEWAY}:{port}").parse().unwrap()];
 
     // 100 kB each way, intact, to v1 only.
@@ -142,17 +120,8 @@ fn ingress_passthrough_by_sni_reaches_a_backend_that_presents_its_own_certificat
     let topo = Topology::build();
     let backend = certs::generate(&topo.temp.subdir("backend"), "secure.test");
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &backend, INTERNET_V4.into());
-    let yaml = "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure, namespace: default}
-spec:
-  hosts: [secure.default.svc.cluster.local]
-  ports: [{number: 443, name: tls, protocol: TLS}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.10}]
----
-apiVersion: networking.istio.io/v1
+    let yaml = static_service("secure", 443, "TLS", &["203.0.113.10"])
+        + "apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: tls-gateway, namespace: default}
 spec:
@@ -172,7 +141,7 @@ spec:
   - match: [{port: 443, sniHosts: [secure.test]}]
     route: [{destination: {host: secure.default.svc.cluster.local, port: {number: 443}}}]
 ";
-    let gw = start_ingress(&topo, yaml, &[]);
+    let gw = Gateway::start_ingress(&topo, &yaml, &[]);
     let ca = backend.ca_cert.to_string_lossy().into_owned();
     let curl = |args: &[&str]| curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), args);
     // Verified against the backend's own CA: the certificate is the backend's, end to end.
@@ -190,6 +159,62 @@ spec:
     let nr = gw.wait_json_line("connection", "unknown SNI", |v| v["sni"] == "other.test");
     assert_eq!((nr["decision"].as_str(), nr["reason"].as_str()), (Some("deny"), Some("no-route")), "{nr}");
     assert_eq!(nginx.access_log().len(), 1, "the unknown SNI reached no backend");
+    drop(gw);
+    topo.teardown();
+}
+
+/// TLS to the gateway (verified against `ca`, SNI tcp.test), a line, its
+/// echo, then a clean close (`close_notify`).
+fn tls_echo_script(ca: &str) -> String {
+    format!(
+        "import socket, ssl
+ctx = ssl.create_default_context(cafile='{ca}')
+with socket.create_connection(('{GATEWAY}', 31443), timeout=5) as raw:
+    with ctx.wrap_socket(raw, server_hostname='tcp.test') as s:
+        s.sendall(b'over tls\\n')
+        print(s.recv(100).decode().strip(), s.version())
+        s.unwrap()
+"
+    )
+}
+
+#[test]
+fn ingress_tls_server_terminated_at_the_gateway_then_routed_as_tcp() {
+    let topo = Topology::build();
+    let echo = EchoServer::start(&topo.internet, &[9000]);
+    let cert = certs::generate(&topo.temp.subdir("certs"), "tcp.test");
+    let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let yaml = tcp_config()
+        + &format!(
+            "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tls-tcp-gateway, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 31443, name: tls, protocol: TLS}}
+    hosts: [tcp.test]
+    tls: {{mode: SIMPLE, serverCertificate: {}, privateKey: {}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: tls-tcp, namespace: default}}
+spec:
+  hosts: [tcp.test]
+  gateways: [tls-tcp-gateway]
+  tcp: [{{route: [{{destination: {{host: echo-v2.default.svc.cluster.local, port: {{number: 9000}}}}}}]}}]
+",
+            p(&cert.server_cert),
+            p(&cert.server_key)
+        );
+    let gw = Gateway::start_ingress(&topo, &yaml, &[]);
+    let said = python(&topo, &tls_echo_script(&p(&cert.ca_cert)));
+    assert!(said.starts_with("over tls TLS"), "{said}");
+    // The backend got the plain bytes: TLS ended at the gateway.
+    let seen = echo.wait_finished(1, Duration::from_secs(10));
+    assert_eq!((seen[0].first_line.as_str(), seen[0].local), ("over tls", sock(internet_v4(1), 9000)), "{seen:?}");
+    let line = gw.wait_json_line("connection", "the terminated connection", |v| v["sni"] == "tcp.test");
+    assert_eq!((line["protocol"].as_str(), line["upstream"].as_str()), (Some("tcp"), Some("203.0.113.11:9000")), "{line}");
     drop(gw);
     topo.teardown();
 }
@@ -220,7 +245,7 @@ print('after', 'answered' if got == b'ping\\n' else repr(got))
 fn ingress_over_the_connection_limit_a_connection_is_closed_at_once_and_counted() {
     let topo = Topology::build();
     let _echo = EchoServer::start(&topo.internet, &[9000]);
-    let gw = start_ingress(&topo, TCP_CONFIG, &["--max-connections-per-listener", "5"]);
+    let gw = Gateway::start_ingress(&topo, &tcp_config(), &["--max-connections-per-listener", "5"]);
     let said = python(&topo, FIVE_AND_ONE);
     eprintln!("connection limit 5: {said:?}");
     let lines: Vec<&str> = said.lines().collect();
@@ -276,28 +301,10 @@ fn ingress_idle_http_and_tcp_connections_are_closed_after_the_idle_timeout() {
     let topo = Topology::build();
     let _echo = EchoServer::start(&topo.internet, &[9000]);
     let _web = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
-    let yaml = TCP_CONFIG.to_string()
-        + "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: web, namespace: default}
-spec:
-  hosts: [web.default.svc.cluster.local]
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.12}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web-gateway, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [idle.test]
----
-apiVersion: networking.istio.io/v1
+    let yaml = tcp_config()
+        + &static_service("web", 8080, "HTTP", &["203.0.113.12"])
+        + &ingress_gateway("web-gateway", 80, "HTTP", &["idle.test"])
+        + "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: web, namespace: default}
 spec:
@@ -305,7 +312,7 @@ spec:
   gateways: [web-gateway]
   http: [{route: [{destination: {host: web.default.svc.cluster.local, port: {number: 8080}}}]}]
 ";
-    let gw = start_ingress(&topo, &yaml, &["--idle-timeout-secs", "2"]);
+    let gw = Gateway::start_ingress(&topo, &yaml, &["--idle-timeout-secs", "2"]);
     let said = python(&topo, IDLE);
     eprintln!("idle timeout 2 s: {said:?}");
     let when = |kind: &str| -> (String, f64) {

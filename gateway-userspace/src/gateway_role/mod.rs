@@ -16,7 +16,8 @@
 //! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
 //!   edits, retry conditions, CORS, mirrors.
 //! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
-//! - `terminate.rs`: HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
+//! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
+//!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
 mod balance;
 mod clusters;
@@ -110,7 +111,7 @@ pub async fn serve(
     let mut bound = Vec::new();
     for mut plan in ports {
         let terminate = match &plan.tls {
-            Some(t) => Some(terminate::server_config(t).with_context(|| format!("TLS for Gateway port {}", plan.port))?),
+            Some(t) => Some(terminate::server_config(t, plan.kind == ServerKind::Terminate).with_context(|| format!("TLS for Gateway port {}", plan.port))?),
             None => None,
         };
         plan.https_redirect &= plan.kind == ServerKind::Http;
@@ -186,7 +187,7 @@ async fn accept_loop(
                     ServerKind::Passthrough => Box::pin(passthrough::handle(stream, peer, plan, ctx)),
                     ServerKind::Http => Box::pin(http::handle(stream, peer, plan, ctx)),
                     ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, ctx)),
-                    ServerKind::Terminate => Box::pin(terminate::handle(stream, peer, plan, terminate, ctx)),
+                    ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, terminate, ctx)),
                     ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };
                 tokio::spawn(async move {

@@ -36,6 +36,9 @@ pub enum ServerKind {
     Terminate,
     /// Opaque TCP, routed by port through `tcp` routes; nothing is read first.
     Tcp,
+    /// A `TLS` server terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL), then
+    /// TCP through `tcp` routes.
+    TerminateTcp,
 }
 
 /// The certificate a terminating server presents, and how it treats
@@ -63,7 +66,7 @@ pub struct PortPlan {
     pub gateways: Vec<(String, String)>,
     /// An HTTP server with `tls.httpsRedirect`: every request gets a 301.
     pub https_redirect: bool,
-    /// For [`ServerKind::Terminate`].
+    /// For [`ServerKind::Terminate`] and [`ServerKind::TerminateTcp`].
     pub tls: Option<TerminateTls>,
     /// Each server's hosts on this port, by Gateway: only these are served,
     /// and their `ns/` scope says whose VirtualServices may bind them.
@@ -95,11 +98,11 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
                 (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
                 (Protocol::Tcp | Protocol::Mongo | Protocol::Redis | Protocol::Mysql, None) => ServerKind::Tcp,
                 (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
-                (Protocol::Https, Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
+                (p @ (Protocol::Https | Protocol::Tls), Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
                     match tls.and_then(|t| terminate_tls(t, mode, credential_dir)) {
                         Some(t) => {
                             terminate = Some(t);
-                            ServerKind::Terminate
+                            if p == Protocol::Tls { ServerKind::TerminateTcp } else { ServerKind::Terminate }
                         }
                         None => {
                             skipped.push(format!("{}/{} port {} (no certificate)", gw.meta.namespace, gw.meta.name, server.port.number));

@@ -1,8 +1,13 @@
-//! A TCP server: the port (and the listener's address) picks a `tcp` route;
-//! the registry decides; bytes are relayed as they come, nothing is read
-//! first, so server-speaks-first protocols work.
+//! A TCP server (or the inside of a `TLS` one terminated here): the port
+//! and the listener's address pick a `tcp` route; the registry decides;
+//! bytes are relayed as they come, nothing is read first, so
+//! server-speaks-first protocols work.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
 
 use tokio::net::TcpStream;
 
@@ -18,14 +23,20 @@ use crate::{
 };
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
+    let local = client.local_addr().map_or(IpAddr::from([0u16; 8]), |a| a.ip().to_canonical());
+    let record = gateway_record(peer, &ctx, "tcp", None);
+    route(client, local, record, &plan, &ctx).await;
+}
+
+/// Routes a stream that arrived on `local` by the `tcp` routes and relays
+/// it, or resets it; logs it when it ends.
+pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: ConnectionRecord, plan: &PortPlan, ctx: &GatewayContext) {
     let started = Instant::now();
     let config = ctx.outbound.config.current();
-    let mut record = gateway_record(peer, &ctx, "tcp", None);
-    let local = client.local_addr().map_or(std::net::IpAddr::from([0u16; 8]), |a| a.ip().to_canonical());
     let facts = TcpFacts { local, namespace: &ctx.workload.namespace, labels: &ctx.workload.labels };
-    match tcp_route(&config.snapshot, &plan, &facts, pick_percent()) {
+    match tcp_route(&config.snapshot, plan, &facts, pick_percent()) {
         Some(route) => {
-            if let Err(client) = connect_and_relay(client, route, false, &mut record, &plan, &ctx, &config).await {
+            if let Err(client) = connect_and_relay(client, route, false, &mut record, plan, ctx, &config).await {
                 deny::reset(client);
             }
         }

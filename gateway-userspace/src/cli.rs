@@ -293,6 +293,14 @@ mod tests {
     }
 
     #[test]
+    fn listener_limits_default_to_envoy_like_values() {
+        let cli = Cli::try_parse_from(["gateway", "run", "--config", "x"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!((run.max_connections_per_listener, run.idle_timeout_secs), (100_000, 3600));
+        assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--max-connections-per-listener", "0"]).is_err());
+    }
+
+    #[test]
     fn socket_mark_zero_is_refused() {
         assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--socket-mark", "0"]).is_err());
     }

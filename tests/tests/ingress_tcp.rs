@@ -257,6 +257,10 @@ fn ingress_over_the_connection_limit_a_connection_is_closed_at_once_and_counted(
     assert_eq!(lines.get(2), Some(&"after answered"), "a slot freed is usable again: {said}");
     assert_eq!(gw.metric("gateway_listener_overflow_total{port=\"31400\"}"), 1);
     assert_eq!(gw.metric("gateway_listener_overflow_total{port=\"31401\"}"), 0);
+    let drained = gateway_tests::wait::poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        (gw.metric("gateway_listener_connections{port=\"31400\"}") == 0).then_some(())
+    });
+    assert!(drained.is_some(), "every closed connection gives its place back");
     drop(gw);
     topo.teardown();
 }

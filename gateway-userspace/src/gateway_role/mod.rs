@@ -123,6 +123,9 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// A connection being served.
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// One of a listener's open connections: its slot under the limit, and
 /// its count in the gauge, both given back when it ends, however it ends.
 struct OpenConnection {
@@ -136,9 +139,6 @@ impl OpenConnection {
         OpenConnection { _slot: slot, gauge }
     }
 }
-
-/// A connection being served.
-type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {

@@ -281,6 +281,8 @@ spec:
     let headers = headers.to_ascii_lowercase();
     assert!(headers.contains("x-route: yes") && headers.contains("x-destination: yes"), "{headers}");
     assert_eq!(api.seen_under("/h"), 1);
+    let line = gw.wait_json_line("request", "the request", |v| v["path"] == "/h");
+    assert_eq!((line["role"].as_str(), line["upstream"].as_str()), (Some("ingress-gateway"), Some("203.0.113.10:8080")), "{line}");
     drop(gw);
     topo.teardown();
 }

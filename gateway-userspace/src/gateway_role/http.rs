@@ -207,7 +207,7 @@ async fn request(
     };
     let placeholder = OrigDstAddr(SocketAddr::from(([0, 0, 0, 0], plan.port)));
     let mut record = RequestRecord::new(ClientAddr(peer), placeholder, &ctx.workload, &req, Some(host.clone()));
-    record.role = "egress-gateway";
+    record.role = ctx.role;
     record.peer_identity = identity;
     let head_bytes: usize = req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
     let response = if head_bytes > ctx.limits.max_header_bytes {

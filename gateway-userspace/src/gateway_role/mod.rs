@@ -60,6 +60,9 @@ pub struct Limits {
 /// Shared by every connection of the role.
 pub struct GatewayContext {
     pub limits: Limits,
+    /// `ingress-gateway`, `egress-gateway` or `gateway`, by the instance's
+    /// `istio` label, for the audit log and metrics.
+    pub role: &'static str,
     pub clusters: clusters::Clusters,
     /// Upstream connections, shared by every downstream connection.
     pub pool: Arc<crate::proxy::http_pool::UpstreamPool>,
@@ -73,7 +76,7 @@ pub struct GatewayContext {
 /// A connection line of this role.
 pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static str, identity: Option<String>) -> crate::access_log::ConnectionRecord {
     let mut record = crate::access_log::ConnectionRecord::new(crate::proxy::addrs::ClientAddr(peer));
-    record.role = "egress-gateway";
+    record.role = ctx.role;
     record.protocol = Some(protocol);
     record.workload = Some(ctx.workload.clone());
     record.peer_identity = identity;
@@ -100,8 +103,14 @@ pub async fn serve(
     } else {
         None
     };
+    let role = match labels.get("istio").map(String::as_str) {
+        Some("ingressgateway") => "ingress-gateway",
+        Some("egressgateway") => "egress-gateway",
+        _ => "gateway",
+    };
     let ctx = Arc::new(GatewayContext {
         limits,
+        role,
         clusters: Default::default(),
         pool: Default::default(),
         outbound,

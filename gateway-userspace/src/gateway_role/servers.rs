@@ -18,7 +18,7 @@ use crate::{
     policy::{
         HttpFacts, RouteChoice,
         Workload,
-        mesh_routes::{choice, http_request_matches, pick_weighted},
+        mesh_routes::{choice, http_request_matches, pick_weighted, source_ok},
     },
 };
 
@@ -174,8 +174,9 @@ fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
 }
 
 /// The first `tls` route, of the VirtualServices bound to these Gateways,
-/// whose match fits the SNI and port.
-pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<RouteChoice> {
+/// whose match fits the SNI, port and the `gateway`'s own labels; `pick`
+/// (0..100) chooses among weighted destinations.
+pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &Workload, pick: u32) -> Option<RouteChoice> {
     for gw @ (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
             if !vs.hosts.iter().any(|h| host_matches(h, sni)) || !plan.admits(gw, &vs.meta.namespace, sni) {
@@ -186,9 +187,10 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
                     (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
                         && m.port.is_none_or(|p| p == plan.port)
                         && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                        && source_ok(&m.source_labels, &m.source_namespace, gateway)
                 });
                 if fits {
-                    return r.route.first().map(|d| choice(vs, &d.destination));
+                    return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
                 }
             }
         }
@@ -363,8 +365,9 @@ spec:
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
         let port = plan(&s, &labels, None).0.remove(0);
-        let r = tls_route(&s, &port, "httpbin.org").expect("a route");
+        let gateway = Workload { namespace: "default".into(), name: None, labels: labels.clone(), service_account: None };
+        let r = tls_route(&s, &port, "httpbin.org", &gateway, 0).expect("a route");
         assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
-        assert!(tls_route(&s, &port, "other.org").is_none());
+        assert!(tls_route(&s, &port, "other.org", &gateway, 0).is_none());
     }
 }

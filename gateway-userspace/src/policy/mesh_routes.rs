@@ -118,7 +118,7 @@ fn mesh_gateway(gateways: &[GatewayRef]) -> bool {
     gateways.is_empty() || gateways.contains(&GatewayRef::Mesh)
 }
 
-fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &Workload) -> bool {
+pub(crate) fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &Workload) -> bool {
     selector_matches(labels, &w.labels) && ns.as_ref().is_none_or(|n| *n == w.namespace)
 }
 

@@ -194,6 +194,9 @@ spec:
   - match: [{uri: {prefix: /delay}}]
     fault: {delay: {fixedDelay: 0.3s, percentage: {value: 100}}}
     route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - match: [{uri: {prefix: /halfdelay}}]
+    fault: {delay: {fixedDelay: 0.1s, percentage: {value: 50}}}
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
   - match: [{uri: {prefix: /api/}}]
     rewrite: {uri: /v1/}
     headers:
@@ -243,6 +246,16 @@ fn retries_timeouts_faults_rewrites_and_header_edits() {
     let start = std::time::Instant::now();
     assert_eq!(codes(&topo, "http://198.18.1.1/delay"), vec![200]);
     assert!(start.elapsed() >= Duration::from_millis(300), "the delay was not applied");
+    // Delay at 50 %: the delayed requests carry DI, and took their delay.
+    let start = std::time::Instant::now();
+    assert_eq!(codes(&topo, "http://198.18.1.1/halfdelay/[1-100]"), vec![200; 100]);
+    let elapsed = start.elapsed();
+    let lines = gw.json_lines("request");
+    let half: Vec<_> = lines.iter().filter(|v| v["path"].as_str().is_some_and(|p| p.starts_with("/halfdelay"))).collect();
+    assert_eq!(half.len(), 100);
+    let delayed = half.iter().filter(|v| v["flags"] == "DI").count();
+    assert!((30..=70).contains(&delayed), "{delayed} of 100 delayed; 50 ± 20 expected");
+    assert!(elapsed >= Duration::from_millis(100) * delayed as u32, "{delayed} delays of 0.1 s in {elapsed:?}");
 
     // Rewrite and header edits, as the backend and the client see them.
     let (code, body, headers) = curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), &["-H", "Host: api.test", "http://198.18.1.1/api/users?id=7"]);

@@ -280,6 +280,28 @@ except OSError as e:
     print('error', e.errno, round(time.time() - start, 1))
 ";
 
+/// Two requests on one keep-alive connection, 2.5 s apart: prints both
+/// status lines.
+const KEEPALIVE_PAUSE: &str = "import socket, time
+s = socket.create_connection(('198.18.1.1', 80), timeout=10)
+f = s.makefile('rb')
+def ask():
+    s.sendall(b'GET / HTTP/1.1\\r\\nHost: hello.test\\r\\n\\r\\n')
+    status = f.readline().decode().strip()
+    length = 0
+    while True:
+        h = f.readline().decode().strip()
+        if not h:
+            break
+        if h.lower().startswith('content-length:'):
+            length = int(h.split(':')[1])
+    f.read(length)
+    return status
+first = ask()
+time.sleep(2.5)
+print(first, '|', ask())
+";
+
 /// Holds 2,000 idle connections open while curl runs, then says how many it held.
 const IDLE_CROWD: &str = "import resource, socket, subprocess, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -302,6 +324,10 @@ fn abusive_clients_are_cut_off_and_do_not_starve_others() {
     let (how, secs) = said.split_once(' ').unwrap_or((&said, "0"));
     let secs: f64 = secs.rsplit(' ').next().and_then(|x| x.parse().ok()).unwrap_or(99.0);
     assert!(how != "answered" && (0.5..3.0).contains(&secs), "slow client: {said}");
+    // An idle keep-alive connection is not cut by the head timeout: it runs from a request's first byte.
+    let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", KEEPALIVE_PAUSE]).output().expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(said, "HTTP/1.1 200 OK | HTTP/1.1 200 OK", "{}", String::from_utf8_lossy(&out.stderr));
     // 2,000 idle connections do not stop a new client from being served.
     let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", IDLE_CROWD]).output().expect("python3");
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();

@@ -58,7 +58,8 @@ where
         .preserve_header_case(true)
         .half_close(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(ctx.limits.header_read_timeout)
+        // The head timeout is ours (idle.rs): hyper's also runs between requests.
+        .header_read_timeout(None)
         .max_buf_size(ctx.limits.max_header_bytes.max(8192))
         .max_headers(100);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100).max_header_list_size(ctx.limits.max_header_bytes as u32);
@@ -66,7 +67,8 @@ where
     let activity = super::idle::Activity::new();
     let (io, svc) = (super::idle::Tracked::new(io, activity.clone()), super::idle::BusyWhileServing::new(svc, &activity));
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
-    let _ = super::idle::close_when_idle(conn, &activity, ctx.limits.idle_timeout, |c| c.graceful_shutdown()).await;
+    let limits = &ctx.limits;
+    let _ = super::idle::close_when_idle(conn, &activity, limits.idle_timeout, limits.header_read_timeout, |c| c.graceful_shutdown()).await;
     let (requests, denied) = *counts.lock().expect("counts lock");
     let mut record = super::gateway_record(peer, &ctx, "http", identity);
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));

@@ -1,6 +1,8 @@
 //! Envoy's idle timeout for downstream connections: a connection that
 //! carried no bytes either way (and, for HTTP, has no request in flight) for
-//! the whole period is closed.
+//! the whole period is closed. Also the HTTP/1 request-head timeout, counted
+//! from a request's first byte (not from the end of the previous request,
+//! so an idle keep-alive connection lives to the idle timeout).
 
 use std::{
     future::Future,
@@ -8,7 +10,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -32,7 +34,13 @@ pub struct Activity {
     in_flight: AtomicUsize,
     read: AtomicU64,
     written: AtomicU64,
+    /// When the bytes of a request head not yet parsed began (`NO_HEAD`: none).
+    head_since_ms: AtomicU64,
+    /// The stream began with the HTTP/2 preface: no request-head timer.
+    h2: AtomicBool,
 }
+
+const NO_HEAD: u64 = u64::MAX;
 
 impl Activity {
     pub fn new() -> Arc<Activity> {
@@ -42,6 +50,8 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            head_since_ms: AtomicU64::new(NO_HEAD),
+            h2: AtomicBool::new(false),
         })
     }
 
@@ -53,8 +63,10 @@ impl Activity {
         self.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
-    /// Marks a request in flight until the guard is dropped.
+    /// Marks a request in flight until the guard is dropped; its head is
+    /// complete.
     pub fn busy(self: &Arc<Self>) -> Busy {
+        self.head_since_ms.store(NO_HEAD, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Busy(self.clone())
     }
@@ -75,6 +87,37 @@ impl Activity {
             let wait = if quiet >= limit { limit } else { limit - quiet };
             tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
         }
+    }
+
+    /// Resolves once a request head has been arriving for `timeout` without
+    /// being complete; never on HTTP/2 or when `timeout` is zero.
+    pub async fn head_overdue(&self, timeout: Duration) {
+        if timeout.is_zero() {
+            return std::future::pending().await;
+        }
+        let limit = timeout.as_millis() as u64;
+        loop {
+            if self.h2.load(Ordering::Relaxed) {
+                return std::future::pending().await;
+            }
+            let since = self.head_since_ms.load(Ordering::Relaxed);
+            let waited = if since == NO_HEAD { 0 } else { self.now_ms().saturating_sub(since) };
+            if since != NO_HEAD && waited >= limit {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis((limit - waited).max(1))).await;
+        }
+    }
+
+    /// Notes bytes read: the preface of HTTP/2, or the start of a request head.
+    fn on_read(&self, bytes: &[u8]) {
+        if self.read.fetch_add(bytes.len() as u64, Ordering::Relaxed) == 0 && bytes.starts_with(b"PRI ") {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+        if self.in_flight.load(Ordering::Relaxed) == 0 && self.head_since_ms.load(Ordering::Relaxed) == NO_HEAD {
+            self.head_since_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+        self.touch();
     }
 
     /// Bytes read from and written to the tracked stream.
@@ -109,10 +152,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            self.activity.read.fetch_add(n as u64, Ordering::Relaxed);
-            self.activity.touch();
+        if buf.filled().len() > before {
+            self.activity.on_read(&buf.filled()[before..]);
         }
         polled
     }
@@ -196,38 +237,64 @@ where
     }
 }
 
-/// Runs `conn` (a served HTTP connection) until it ends; once `activity`
+/// Runs `conn` (a served HTTP connection) until it ends. Once `activity`
 /// has been idle for `timeout`, asks it to shut down gracefully (HTTP/1
-/// closes at once when no request is in flight, HTTP/2 sends GOAWAY).
-pub fn close_when_idle<F: Future, G: FnOnce(Pin<&mut F>) + Unpin>(conn: F, activity: &Arc<Activity>, timeout: Duration, shutdown: G) -> CloseWhenIdle<F, G> {
+/// closes at once when no request is in flight, HTTP/2 sends GOAWAY); once
+/// a request head has taken longer than `head_timeout`, drops it (`None`).
+pub fn close_when_idle<F: Future, G: FnOnce(Pin<&mut F>) + Unpin>(
+    conn: F,
+    activity: &Arc<Activity>,
+    timeout: Duration,
+    head_timeout: Duration,
+    shutdown: G,
+) -> CloseWhenIdle<F, G> {
     let activity = activity.clone();
-    CloseWhenIdle { conn: Box::pin(conn), idle: Some(Box::pin(async move { activity.idle_for(timeout).await })), shutdown: Some(shutdown) }
+    let watch = Box::pin(async move {
+        tokio::select! {
+            () = activity.idle_for(timeout) => Ending::Idle,
+            () = activity.head_overdue(head_timeout) => Ending::HeadOverdue,
+        }
+    });
+    CloseWhenIdle { conn: Box::pin(conn), watch: Some(watch), shutdown: Some(shutdown) }
+}
+
+enum Ending {
+    Idle,
+    HeadOverdue,
 }
 
 /// See [`close_when_idle`]. A plain future rather than an `async fn`: the
 /// compiler then proves `Send` for the concrete connection only.
 pub struct CloseWhenIdle<F, G> {
     conn: Pin<Box<F>>,
-    idle: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    watch: Option<Pin<Box<dyn Future<Output = Ending> + Send>>>,
     shutdown: Option<G>,
 }
 
 impl<F: Future, G: FnOnce(Pin<&mut F>) + Unpin> Future for CloseWhenIdle<F, G> {
-    type Output = F::Output;
+    type Output = Option<F::Output>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         if let Poll::Ready(out) = this.conn.as_mut().poll(cx) {
-            return Poll::Ready(out);
+            return Poll::Ready(Some(out));
         }
-        if let Some(idle) = this.idle.as_mut()
-            && idle.as_mut().poll(cx).is_ready()
+        if let Some(watch) = this.watch.as_mut()
+            && let Poll::Ready(ending) = watch.as_mut().poll(cx)
         {
-            this.idle = None;
-            if let Some(shutdown) = this.shutdown.take() {
-                shutdown(this.conn.as_mut());
+            this.watch = None;
+            match ending {
+                Ending::HeadOverdue => {
+                    tracing::debug!("request head not complete in time; closing");
+                    return Poll::Ready(None);
+                }
+                Ending::Idle => {
+                    if let Some(shutdown) = this.shutdown.take() {
+                        shutdown(this.conn.as_mut());
+                    }
+                    return this.conn.as_mut().poll(cx).map(Some);
+                }
             }
-            return this.conn.as_mut().poll(cx);
         }
         Poll::Pending
     }
@@ -263,6 +330,23 @@ mod tests {
         let start = tokio::time::Instant::now();
         a.idle_for(timeout).await;
         assert!(start.elapsed() >= timeout, "idle counted from the request's end: {:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_head_timer_runs_from_a_request_s_first_byte_until_it_is_parsed() {
+        let a = Activity::new();
+        let limit = Duration::from_secs(10);
+        let quiet = tokio::time::timeout(Duration::from_secs(60), a.head_overdue(limit)).await;
+        assert!(quiet.is_err(), "no bytes, no head timer (an idle keep-alive connection)");
+        a.on_read(b"GET / HT");
+        let start = tokio::time::Instant::now();
+        a.head_overdue(limit).await;
+        assert!(start.elapsed() >= limit);
+        let _request = a.busy();
+        assert!(tokio::time::timeout(Duration::from_secs(60), a.head_overdue(limit)).await.is_err(), "a parsed head stops it");
+        let h2 = Activity::new();
+        h2.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert!(tokio::time::timeout(Duration::from_secs(60), h2.head_overdue(limit)).await.is_err(), "not for HTTP/2");
     }
 
     #[tokio::test(start_paused = true)]

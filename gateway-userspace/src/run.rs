@@ -160,6 +160,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     wait_for_signal().await?;
     tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart");
     let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.access_log.flush()).await;
     Ok(())
 }
 

@@ -1,14 +1,22 @@
 //! One JSON line per connection, written when it closes.
 //!
-//! Lines go through a bounded channel to a single writer task: connections
-//! wait for room rather than lose a line.
+//! Lines gather in a bounded buffer that a single writer task empties every
+//! 20 ms (at once when it is large), as Envoy flushes its access logs on an
+//! interval: one write for many lines, no wake-up per line. A full buffer
+//! makes connections wait rather than lose a line.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use serde::Serialize;
 use tokio::{
     io::{AsyncWrite, AsyncWriteExt},
-    sync::mpsc,
+    sync::Notify,
 };
 
 use crate::{
@@ -47,6 +55,8 @@ pub enum Outcome {
     UpstreamUnreachable,
     /// Refused by the proxy; the client was reset.
     Denied,
+    /// Neither side sent a byte for the idle timeout; both were closed.
+    IdleTimeout,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -212,21 +222,68 @@ impl RequestRecord {
 
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: mpsc::Sender<String>,
+    shared: Arc<Shared>,
 }
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Batches written so far.
+    done: AtomicU64,
+    /// Wakes the writer before its interval (a large buffer, a flush).
+    wake: Notify,
+    /// Told when the writer has taken the buffer.
+    taken: Notify,
+    /// Told when what was taken has been written.
+    written: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    lines: Vec<u8>,
+    /// Batches taken by the writer so far.
+    taken: u64,
+}
+
+/// How often the writer empties the buffer.
+const INTERVAL: Duration = Duration::from_millis(20);
+/// The writer is woken at once past this many bytes…
+const WAKE_AT: usize = 64 << 10;
+/// …and writers wait past this many.
+const LIMIT: usize = 4 << 20;
 
 impl AccessLog {
     /// Starts the writer task on `out` (stdout in production).
     pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(mut out: W) -> Self {
-        let (tx, mut rx) = mpsc::channel::<String>(4096);
+        let shared = Arc::new(Shared {
+            pending: Mutex::default(),
+            done: AtomicU64::new(0),
+            wake: Notify::new(),
+            taken: Notify::new(),
+            written: Notify::new(),
+        });
+        let writer = shared.clone();
         tokio::spawn(async move {
-            while let Some(line) = rx.recv().await {
-                if let Err(e) = out.write_all(line.as_bytes()).await.and(out.flush().await) {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(INTERVAL) => {}
+                    () = writer.wake.notified() => {}
+                }
+                let (batch, number) = {
+                    let mut p = writer.pending.lock().expect("access log lock");
+                    p.taken += 1;
+                    (std::mem::take(&mut p.lines), p.taken)
+                };
+                writer.taken.notify_waiters();
+                if !batch.is_empty()
+                    && let Err(e) = out.write_all(&batch).await.and(out.flush().await)
+                {
                     tracing::error!(error = %e, "access log write failed");
                 }
+                writer.done.store(number, Ordering::Release);
+                writer.written.notify_waiters();
             }
         });
-        Self { tx }
+        Self { shared }
     }
 
     pub async fn write(&self, record: &ConnectionRecord) {
@@ -237,13 +294,47 @@ impl AccessLog {
         self.write_json(record).await
     }
 
-    async fn write_json<T: Serialize>(&self, record: &T) {
-        match serde_json::to_string(record) {
-            Ok(mut line) => {
-                line.push('\n');
-                let _ = self.tx.send(line).await;
+    /// Returns once every line written so far is out.
+    pub async fn flush(&self) {
+        // Lines already taken are in a batch up to `taken`; the rest will be in the next.
+        let target = {
+            let p = self.shared.pending.lock().expect("access log lock");
+            p.taken + u64::from(!p.lines.is_empty())
+        };
+        loop {
+            let written = self.shared.written.notified();
+            tokio::pin!(written);
+            written.as_mut().enable();
+            if self.shared.done.load(Ordering::Acquire) >= target {
+                return;
             }
-            Err(e) => tracing::error!(error = %e, "access log record did not serialise"),
+            self.shared.wake.notify_one();
+            written.await;
+        }
+    }
+
+    async fn write_json<T: Serialize>(&self, record: &T) {
+        let mut line = match serde_json::to_vec(record) {
+            Ok(line) => line,
+            Err(e) => return tracing::error!(error = %e, "access log record did not serialise"),
+        };
+        line.push(b'\n');
+        loop {
+            let taken = self.shared.taken.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            {
+                let mut pending = self.shared.pending.lock().expect("access log lock");
+                if pending.lines.len() < LIMIT {
+                    pending.lines.extend_from_slice(&line);
+                    if pending.lines.len() >= WAKE_AT {
+                        self.shared.wake.notify_one();
+                    }
+                    return;
+                }
+            }
+            self.shared.wake.notify_one();
+            taken.await;
         }
     }
 }
@@ -251,6 +342,26 @@ impl AccessLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn lines_are_batched_and_a_flush_writes_them_all() {
+        let (out, mut read) = tokio::io::duplex(1 << 20);
+        let log = AccessLog::spawn(out);
+        for port in 0..1000u16 {
+            let mut r = ConnectionRecord::new(ClientAddr(std::net::SocketAddr::from(([198, 18, 1, 2], port))));
+            r.finish(Duration::from_millis(1));
+            log.write(&r).await;
+        }
+        log.flush().await;
+        let mut got = vec![0u8; 1 << 20];
+        let mut n = 0;
+        while got[..n].iter().filter(|b| **b == b'\n').count() < 1000 {
+            n += tokio::io::AsyncReadExt::read(&mut read, &mut got[n..]).await.unwrap();
+        }
+        let text = String::from_utf8_lossy(&got[..n]);
+        assert_eq!(text.lines().count(), 1000);
+        assert!(text.lines().last().unwrap().contains("198.18.1.2:999"));
+    }
 
     #[test]
     fn record_serialises_with_stable_field_names() {

@@ -150,6 +150,14 @@ pub struct RunArgs {
     /// --relay (for example `--relay-port 443=sockmap`). Repeatable.
     #[arg(long = "relay-port", value_parser = parse_relay_port)]
     pub relay_ports: Vec<(u16, RelayMode)>,
+    /// Gateway listeners: open connections per listener; further ones are
+    /// closed at accept and counted in `gateway_listener_overflow_total`.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_listener: u32,
+    /// Gateway listeners: seconds a downstream connection may carry no bytes
+    /// (and no HTTP request) before it is closed; 0: never.
+    #[arg(long, default_value_t = 3600)]
+    pub idle_timeout_secs: u64,
     /// Write the audit log (one JSON line per connection and per HTTP request)
     /// to this file, appending, instead of stdout.
     #[arg(long)]
@@ -298,6 +306,14 @@ mod tests {
         assert_eq!((c.path, c.workload), ("/sys/fs/cgroup/agent".into(), Some(("infra".into(), "node-agent".into()))));
         assert!(parse_cgroup("/x=noslash").is_err());
         assert!(parse_cgroup("/x=a/b/c").is_err());
+    }
+
+    #[test]
+    fn listener_limits_default_to_envoy_like_values() {
+        let cli = Cli::try_parse_from(["gateway", "run", "--config", "x"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!((run.max_connections_per_listener, run.idle_timeout_secs), (100_000, 3600));
+        assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--max-connections-per-listener", "0"]).is_err());
     }
 
     #[test]

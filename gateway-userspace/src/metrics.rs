@@ -82,8 +82,18 @@ pub struct KernelLabels {
     pub event: &'static str,
 }
 
+/// A gateway listener, by port.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub port: u16,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Connections a gateway listener closed at accept, over its limit.
+    pub listener_overflow: Family<ListenerLabels, Counter>,
+    /// Connections open on each gateway listener.
+    pub listener_connections: Family<ListenerLabels, Gauge>,
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_generation: Gauge,
     pub connections: Family<ConnectionLabels, Counter>,
@@ -102,6 +112,8 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut root = Registry::default();
         let m = Self {
+            listener_overflow: Family::default(),
+            listener_connections: Family::default(),
             config_reloads: Family::default(),
             config_generation: Gauge::default(),
             connections: Family::default(),
@@ -133,6 +145,8 @@ impl Default for Metrics {
         registry.register("decision_seconds", "Policy decision time", m.decision_seconds.clone());
         registry.register("kernel_events", "Events counted by the kernel programs", m.kernel_events.clone());
         registry.register("dns_answers", "DNS queries answered, by outcome", m.dns_answers.clone());
+        registry.register("listener_overflow", "Connections closed at accept over the listener's limit", m.listener_overflow.clone());
+        registry.register("listener_connections", "Connections open on each gateway listener", m.listener_connections.clone());
         Self { registry: root, ..m }
     }
 }

@@ -140,6 +140,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let limits = crate::gateway_role::Limits {
             header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
             max_header_bytes: args.max_header_bytes,
+            max_connections_per_listener: args.max_connections_per_listener as usize,
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         };
         let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, credentials, limits, ctx.clone()).await?;
         tracing::info!(?labels, ?ports, "serving Gateway listeners");
@@ -159,6 +161,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     wait_for_signal().await?;
     tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart");
     let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.access_log.flush()).await;
     Ok(())
 }
 

@@ -156,6 +156,13 @@ impl Gateway {
     }
 
     /// Starts `gateway run` in `netns` (e.g. the egress gateway's).
+    /// An ingress gateway in the node namespace serving `yaml`.
+    pub fn start_ingress(topology: &Topology, yaml: &str, extra: &[&str]) -> Gateway {
+        let dir = topology.temp.subdir("istio");
+        std::fs::write(dir.join("gateway.yaml"), yaml).expect("write the gateway config");
+        Gateway::start(topology, GatewayConfig::ingress(topology, vec![dir], extra))
+    }
+
     pub fn start_in(topology: &Topology, netns: &crate::netns::NetNs, config: GatewayConfig) -> Gateway {
         let log_dir = topology.temp.subdir(&format!("gateway-{}", netns.name()));
         let mut gateway = Gateway {

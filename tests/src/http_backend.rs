@@ -19,6 +19,7 @@ pub struct SeenRequest {
 
 pub struct HttpBackend {
     seen: Arc<Mutex<Vec<SeenRequest>>>,
+    connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -36,9 +37,10 @@ impl HttpBackend {
         let handle = netns.open();
         let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = std::sync::mpsc::channel();
         {
-            let (seen, stop) = (seen.clone(), stop.clone());
+            let (seen, stop, connections) = (seen.clone(), stop.clone(), connections.clone());
             thread::spawn(move || {
                 enter_on_this_thread(&handle);
                 let listener = TcpListener::bind(addr).expect("bind the HTTP backend");
@@ -52,6 +54,7 @@ impl HttpBackend {
                     }
                     match listener.accept() {
                         Ok((stream, _)) => {
+                            connections.fetch_add(1, Ordering::Relaxed);
                             let (seen, flaky) = (seen.clone(), flaky.clone());
                             thread::spawn(move || serve(stream, &seen, &flaky, always_fail));
                         }
@@ -61,11 +64,21 @@ impl HttpBackend {
             });
         }
         rx.recv_timeout(Duration::from_secs(5)).expect("HTTP backend did not start");
-        HttpBackend { seen, stop }
+        HttpBackend { seen, connections, stop }
     }
 
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests whose path starts with `prefix`.
+    pub fn seen_under(&self, prefix: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|r| r.path.starts_with(prefix)).count()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 }
 

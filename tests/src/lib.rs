@@ -25,6 +25,7 @@ pub mod echo_server;
 pub mod gateway_log;
 pub mod gateway_process;
 pub mod http_backend;
+pub mod istio;
 pub mod names;
 pub mod netns;
 pub mod nginx;

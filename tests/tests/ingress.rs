@@ -1,13 +1,12 @@
 //! The ingress role: Istio's ingress task and the routing users expect
 //! from Envoy, driven by curl from outside, backends in their own namespace.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use gateway_tests::addresses::*;
 use gateway_tests::certs;
 use gateway_tests::client::curl_status;
-use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::gateway_process::Gateway;
 use gateway_tests::nginx::{BODY_PREFIX, Nginx};
 use gateway_tests::topology::Topology;
 
@@ -69,9 +68,7 @@ spec:
 
 /// Writes `yaml` and starts an ingress gateway on it in the node namespace.
 fn start_ingress(topo: &Topology, yaml: &str, extra: &[&str]) -> Gateway {
-    let dir = topo.temp.subdir("istio");
-    std::fs::write(dir.join("gateway.yaml"), yaml).unwrap();
-    Gateway::start(topo, GatewayConfig::ingress(topo, vec![PathBuf::from(&dir)], extra))
+    Gateway::start_ingress(topo, yaml, extra)
 }
 
 struct Setup {
@@ -197,6 +194,9 @@ spec:
   - match: [{uri: {prefix: /delay}}]
     fault: {delay: {fixedDelay: 0.3s, percentage: {value: 100}}}
     route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
+  - match: [{uri: {prefix: /halfdelay}}]
+    fault: {delay: {fixedDelay: 0.1s, percentage: {value: 50}}}
+    route: [{destination: {host: api.default.svc.cluster.local, port: {number: 8080}}}]
   - match: [{uri: {prefix: /api/}}]
     rewrite: {uri: /v1/}
     headers:
@@ -246,6 +246,16 @@ fn retries_timeouts_faults_rewrites_and_header_edits() {
     let start = std::time::Instant::now();
     assert_eq!(codes(&topo, "http://198.18.1.1/delay"), vec![200]);
     assert!(start.elapsed() >= Duration::from_millis(300), "the delay was not applied");
+    // Delay at 50 %: the delayed requests carry DI, and took their delay.
+    let start = std::time::Instant::now();
+    assert_eq!(codes(&topo, "http://198.18.1.1/halfdelay/[1-100]"), vec![200; 100]);
+    let elapsed = start.elapsed();
+    let lines = gw.json_lines("request");
+    let half: Vec<_> = lines.iter().filter(|v| v["path"].as_str().is_some_and(|p| p.starts_with("/halfdelay"))).collect();
+    assert_eq!(half.len(), 100);
+    let delayed = half.iter().filter(|v| v["flags"] == "DI").count();
+    assert!((30..=70).contains(&delayed), "{delayed} of 100 delayed; 50 ± 20 expected");
+    assert!(elapsed >= Duration::from_millis(100) * delayed as u32, "{delayed} delays of 0.1 s in {elapsed:?}");
 
     // Rewrite and header edits, as the backend and the client see them.
     let (code, body, headers) = curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), &["-H", "Host: api.test", "http://198.18.1.1/api/users?id=7"]);
@@ -270,6 +280,28 @@ except OSError as e:
     print('error', e.errno, round(time.time() - start, 1))
 ";
 
+/// Two requests on one keep-alive connection, 2.5 s apart: prints both
+/// status lines.
+const KEEPALIVE_PAUSE: &str = "import socket, time
+s = socket.create_connection(('198.18.1.1', 80), timeout=10)
+f = s.makefile('rb')
+def ask():
+    s.sendall(b'GET / HTTP/1.1\\r\\nHost: hello.test\\r\\n\\r\\n')
+    status = f.readline().decode().strip()
+    length = 0
+    while True:
+        h = f.readline().decode().strip()
+        if not h:
+            break
+        if h.lower().startswith('content-length:'):
+            length = int(h.split(':')[1])
+    f.read(length)
+    return status
+first = ask()
+time.sleep(2.5)
+print(first, '|', ask())
+";
+
 /// Holds 2,000 idle connections open while curl runs, then says how many it held.
 const IDLE_CROWD: &str = "import resource, socket, subprocess, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -292,6 +324,10 @@ fn abusive_clients_are_cut_off_and_do_not_starve_others() {
     let (how, secs) = said.split_once(' ').unwrap_or((&said, "0"));
     let secs: f64 = secs.rsplit(' ').next().and_then(|x| x.parse().ok()).unwrap_or(99.0);
     assert!(how != "answered" && (0.5..3.0).contains(&secs), "slow client: {said}");
+    // An idle keep-alive connection is not cut by the head timeout: it runs from a request's first byte.
+    let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", KEEPALIVE_PAUSE]).output().expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(said, "HTTP/1.1 200 OK | HTTP/1.1 200 OK", "{}", String::from_utf8_lossy(&out.stderr));
     // 2,000 idle connections do not stop a new client from being served.
     let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", IDLE_CROWD]).output().expect("python3");
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -441,6 +477,7 @@ metadata: {name: pair, namespace: default}
 spec:
   host: pair.default.svc.cluster.local
   trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}
 ---
 apiVersion: networking.istio.io/v1
@@ -548,7 +585,7 @@ spec:
     route: [{destination: {host: reviews.default.svc.cluster.local, subset: v2, port: {number: 8080}}}]
   - route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1, port: {number: 8080}}}]
 ";
-    let gw = start_ingress(&topo, &yaml, &[]);
+    let gw = start_ingress(&topo, yaml, &[]);
     let get = |extra: &[&str]| {
         let mut args = vec!["-H", "Host: reviews.test"];
         args.extend_from_slice(extra);
@@ -617,7 +654,7 @@ spec:
   http:
   - route: [{destination: {host: chat.default.svc.cluster.local, port: {number: 8765}}}]
 ";
-    let gw = start_ingress(&topo, &yaml, &[]);
+    let gw = start_ingress(&topo, yaml, &[]);
     std::thread::sleep(Duration::from_millis(500));
     let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", WS_CLIENT]).output().expect("websocket client");
     let _ = server.kill();
@@ -702,6 +739,42 @@ spec:
     assert_eq!(said, "echo:hi\n0,1,2\nNOT_FOUND no such thing\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
     let line = gw.wait_json_line("request", "gRPC", |v| v["path"] == "/echo.Echo/Count");
     assert_eq!((line["status"].as_u64(), line["upstream"].as_str()), (Some(200), Some("203.0.113.12:50051")), "{line}");
+    drop(gw);
+    topo.teardown();
+}
+
+#[test]
+fn grpc_reaches_a_tls_backend_over_http2_agreed_by_alpn() {
+    let topo = Topology::build();
+    let backend = certs::generate(&topo.temp.subdir("grpc-certs"), "echo.backend.test");
+    let tls_server = GRPC_SERVER.replace(
+        "server.add_insecure_port('203.0.113.12:50051')",
+        &format!(
+            "server.add_secure_port('203.0.113.12:50051', grpc.ssl_server_credentials([(open('{}', 'rb').read(), open('{}', 'rb').read())]))",
+            backend.server_key.display(),
+            backend.server_cert.display()
+        ),
+    );
+    let mut server = topo.internet.command("/usr/bin/python3", &["-c", &tls_server]).spawn().expect("gRPC server");
+    let yaml = gateway_tests::istio::static_service("echo", 50051, "GRPC", &["203.0.113.12"])
+        + &gateway_tests::istio::destination_rule("echo", &format!("{{tls: {{mode: SIMPLE, caCertificates: {}, sni: echo.backend.test}}}}", backend.ca_cert.display()))
+        + &gateway_tests::istio::ingress_gateway("grpc-gateway", 80, "GRPC", &["grpc.test"])
+        + "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [grpc.test]
+  gateways: [grpc-gateway]
+  http:
+  - route: [{destination: {host: echo.default.svc.cluster.local, port: {number: 50051}}}]
+";
+    let gw = start_ingress(&topo, &yaml, &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", GRPC_CLIENT]).output().expect("gRPC client");
+    let _ = server.kill();
+    let _ = server.wait();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said, "echo:hi\n0,1,2\nNOT_FOUND no such thing\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
     drop(gw);
     topo.teardown();
 }

@@ -29,6 +29,20 @@ impl Clusters {
 pub struct Cluster {
     in_flight: AtomicU32,
     endpoints: Mutex<HashMap<SocketAddr, Health>>,
+    /// Requests in progress per endpoint, for LEAST_REQUEST.
+    active: Mutex<HashMap<SocketAddr, u32>>,
+    round_robin: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one request at an endpoint until dropped.
+pub struct Active(Arc<Cluster>, SocketAddr);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.active.lock().expect("cluster lock").get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -49,16 +63,32 @@ impl Drop for Slot {
 }
 
 /// Requests a destination may have in flight: its connections plus the
-/// requests allowed to wait for one.
+/// requests allowed to wait for one, and at most `http2MaxRequests`.
 pub fn limit(pool: Option<&ConnectionPool>) -> Option<u32> {
     let p = pool?;
-    match (p.tcp_max_connections, p.http1_max_pending_requests) {
+    let connections = match (p.tcp_max_connections, p.http1_max_pending_requests) {
         (None, None) => None,
         (c, q) => Some(c.unwrap_or(u32::MAX / 2).saturating_add(q.unwrap_or(u32::MAX / 2))),
-    }
+    };
+    [connections, p.http2_max_requests].into_iter().flatten().min()
 }
 
 impl Cluster {
+    pub fn next_round_robin(&self) -> usize {
+        self.round_robin.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Requests in progress at `addr`.
+    pub fn active(&self, addr: SocketAddr) -> u32 {
+        self.active.lock().expect("cluster lock").get(&addr).copied().unwrap_or(0)
+    }
+
+    /// Counts a request at `addr` while the guard lives.
+    pub fn start(self: &Arc<Self>, addr: SocketAddr) -> Active {
+        *self.active.lock().expect("cluster lock").entry(addr).or_default() += 1;
+        Active(self.clone(), addr)
+    }
+
     /// A slot, or `None` when `limit` requests are already in flight.
     pub fn admit(self: &Arc<Self>, limit: Option<u32>) -> Option<Slot> {
         let now = self.in_flight.fetch_add(1, Ordering::AcqRel);

@@ -13,16 +13,21 @@ use tokio::net::TcpStream;
 use http_body_util::BodyExt;
 
 use super::{
-    GatewayContext, route_policy,
+    GatewayContext, cors,
+    forward::{Exchange, with_timeouts},
+    mirror, route_policy,
     servers::{HttpAction, PortPlan, http_route},
 };
 use crate::{
     access_log::{Decision, Outcome, RequestRecord},
-    policy::{HttpFacts, Verdict, decide_exit},
+    config::resources::{
+        common::Headers,
+        http_route::{HttpRoute, Redirect, RedirectPortSelection},
+    },
+    policy::{HttpFacts, RouteChoice},
     proxy::{
         addrs::{ClientAddr, OrigDstAddr},
-        deny::forbidden_body,
-        http_pool::{Body, UpstreamPool, text},
+        http_pool::{Body, text},
         pick_percent,
     },
 };
@@ -38,13 +43,12 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let pool = Arc::new(UpstreamPool::default());
     let counts = Arc::new(std::sync::Mutex::new((0u32, 0u32)));
     let svc = {
-        let (plan, ctx, pool, counts, identity) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone(), identity.clone());
+        let (plan, ctx, counts, identity) = (plan.clone(), ctx.clone(), counts.clone(), identity.clone());
         service_fn(move |req| {
-            let (plan, ctx, pool, counts, identity) = (plan.clone(), ctx.clone(), pool.clone(), counts.clone(), identity.clone());
-            async move { Ok::<_, Infallible>(request(req, peer, &plan, &ctx, &pool, &counts, identity, scheme).await) }
+            let (plan, ctx, counts, identity) = (plan.clone(), ctx.clone(), counts.clone(), identity.clone());
+            async move { Ok::<_, Infallible>(request(req, peer, plan, ctx, &counts, identity, scheme).await) }
         })
     };
     // HTTP/1.1, or HTTP/2 (prior knowledge, or ALPN after TLS termination).
@@ -54,154 +58,23 @@ where
         .preserve_header_case(true)
         .half_close(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(ctx.limits.header_read_timeout)
+        // The head timeout is ours (idle.rs): hyper's also runs between requests.
+        .header_read_timeout(None)
         .max_buf_size(ctx.limits.max_header_bytes.max(8192))
         .max_headers(100);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100).max_header_list_size(ctx.limits.max_header_bytes as u32);
-    let _ = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).await;
+    // Envoy's idle timeout: no bytes and no request in flight for that long.
+    let activity = super::idle::Activity::new();
+    let (io, svc) = (super::idle::Tracked::new(io, activity.clone()), super::idle::BusyWhileServing::new(svc, &activity));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    let limits = &ctx.limits;
+    let _ = super::idle::close_when_idle(conn, &activity, limits.idle_timeout, limits.header_read_timeout, |c| c.graceful_shutdown()).await;
     let (requests, denied) = *counts.lock().expect("counts lock");
     let mut record = super::gateway_record(peer, &ctx, "http", identity);
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));
     (record.decision, record.reason) = if denied == 0 { (Decision::Allow, "routed") } else { (Decision::Deny, "denied-requests") };
     record.outcome = Outcome::Closed;
     ctx.outbound.log_connection(&mut record, started.elapsed()).await;
-}
-
-/// The largest request body kept for retries; a larger one is sent once.
-const RETRY_BUFFER: usize = 1 << 20;
-
-/// The route's `timeout` (504 when it runs out) around its `retries`.
-#[allow(clippy::too_many_arguments)]
-async fn with_timeouts(
-    req: Request<Incoming>,
-    choice: crate::policy::RouteChoice,
-    route: &crate::config::resources::http_route::HttpRoute,
-    plan: &PortPlan,
-    ctx: &GatewayContext,
-    pool: &UpstreamPool,
-    config: &crate::reload::ActiveConfig,
-    record: &mut RequestRecord,
-) -> Response<Body> {
-    let attempts = async {
-        let retries = route.retries.as_ref().filter(|r| r.attempts > 0);
-        let Some(retries) = retries else {
-            return forward(req.map(|b| b.boxed()), choice, plan, ctx, pool, config, record).await;
-        };
-        let (parts, body) = req.into_parts();
-        let body = match http_body_util::Limited::new(body, RETRY_BUFFER).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large to retry\n".into(), None),
-        };
-        let on = route_policy::RetryOn::parse(retries.retry_on.as_deref().unwrap_or("5xx,connect-failure,reset"));
-        let mut last = None;
-        for attempt in 0..=retries.attempts {
-            let mut again = Request::builder().method(parts.method.clone()).uri(parts.uri.clone()).version(parts.version);
-            *again.headers_mut().expect("a fresh builder") = parts.headers.clone();
-            let again = again.body(http_body_util::Full::new(body.clone()).map_err(|never| match never {}).boxed()).expect("parts from a valid request");
-            let exchange = forward(again, choice.clone(), plan, ctx, pool, config, record);
-            let resp = match retries.per_try_timeout {
-                Some(t) => match tokio::time::timeout(t, exchange).await {
-                    Ok(resp) => resp,
-                    Err(_) => {
-                        record.flag("UT");
-                        text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
-                    }
-                },
-                None => exchange.await,
-            };
-            let failed = record.upstream.is_none() || resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT;
-            if !(failed && on.retries(Some(resp.status()))) || attempt == retries.attempts {
-                return resp;
-            }
-            tracing::debug!(attempt, status = %resp.status(), "retrying");
-            last = Some(resp);
-        }
-        last.expect("at least one attempt")
-    };
-    let timed_out;
-    let resp = match route.timeout.filter(|t| !t.is_zero()) {
-        Some(t) => match tokio::time::timeout(t, attempts).await {
-            Ok(resp) => {
-                timed_out = false;
-                resp
-            }
-            Err(_) => {
-                timed_out = true;
-                text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
-            }
-        },
-        None => {
-            let r = attempts.await;
-            timed_out = false;
-            r
-        }
-    };
-    if timed_out {
-        record.flag("UT");
-    }
-    resp
-}
-
-/// The destination's registry check, origination, and the exchange.
-async fn forward(
-    req: Request<Body>,
-    route: crate::policy::RouteChoice,
-    plan: &PortPlan,
-    ctx: &GatewayContext,
-    pool: &UpstreamPool,
-    config: &crate::reload::ActiveConfig,
-    record: &mut RequestRecord,
-) -> Response<Body> {
-    let out = &ctx.outbound;
-    let port = route.port.unwrap_or(plan.port);
-    record.route = Some(route.clone());
-    let (pool_settings, outlier) = destination_policy(&config.snapshot, &ctx.workload.namespace, &route.destination, port);
-    let cluster = ctx.clusters.get(&route.destination, port);
-    let Some(_slot) = cluster.admit(super::clusters::limit(pool_settings.as_ref())) else {
-        record.allow("overflow", None);
-        record.flag("UO");
-        return text(StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(), None);
-    };
-    // Originated TLS goes out as TLS: the registry checks it as such.
-    let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
-    let originates = matches!(tls, Ok(Some(_)));
-    match decide_exit(&config.policy, &ctx.workload, &route.destination, port, originates) {
-        Verdict::Deny { reason, matched } => {
-            record.deny(reason.as_str(), matched);
-            text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()))
-        }
-        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
-            record.allow(reason.as_str(), matched);
-            // A subset narrows the entry's endpoints by its DestinationRule labels.
-            let target = if route.subset.is_some() { config.policy.route_target(&ctx.workload, &route, port) } else { target };
-            let now = std::time::Instant::now();
-            let (target, total) = match (target, &outlier) {
-                (crate::policy::Target::Endpoints(list), Some(_)) => (crate::policy::Target::Endpoints(cluster.healthy(&list, now)), list.len()),
-                (t, _) => (t, 1),
-            };
-            let forwarded = match tls {
-                Ok(None) if is_upgrade(&req) => upgrade(out.dialer(), &target, req).await,
-                Ok(tls) => pool.send(out.dialer(), &target, tls, req).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "TLS origination settings do not load");
-                    Err(StatusCode::SERVICE_UNAVAILABLE)
-                }
-            };
-            match forwarded {
-                Ok((resp, addr)) => {
-                    record.upstream = Some(addr);
-                    if let Some(od) = &outlier {
-                        cluster.report(addr.0, Some(resp.status().as_u16()), od, total, now);
-                    }
-                    resp
-                }
-                Err(status) => {
-                    record.flag("UF");
-                    text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
-                }
-            }
-        }
-    }
 }
 
 /// Upstreams are spoken to in HTTP/1.1: an HTTP/2 request gets origin-form
@@ -229,55 +102,9 @@ fn strip_connection_headers(headers: &mut hyper::HeaderMap) {
 }
 
 /// `Connection: upgrade` with an `Upgrade` protocol (WebSocket).
-fn is_upgrade<B>(req: &Request<B>) -> bool {
+pub(super) fn is_upgrade<B>(req: &Request<B>) -> bool {
     let connection = req.headers().get(hyper::header::CONNECTION).and_then(|v| v.to_str().ok()).unwrap_or("");
     req.headers().contains_key(hyper::header::UPGRADE) && connection.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-}
-
-/// An upgrade request goes over a connection of its own; once the upstream
-/// answers 101, both upgraded streams are joined byte for byte.
-async fn upgrade(
-    dialer: crate::proxy::Dialer<'_>,
-    target: &crate::policy::Target,
-    mut req: Request<Body>,
-) -> Result<(Response<Body>, crate::proxy::addrs::UpstreamAddr), StatusCode> {
-    let downstream = hyper::upgrade::on(&mut req);
-    let (stream, addr) = dialer.connect(target).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
-    let mut resp = sender.send_request(req).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let upstream = hyper::upgrade::on(&mut resp);
-        tokio::spawn(async move {
-            if let (Ok(d), Ok(u)) = tokio::join!(downstream, upstream) {
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(d), &mut TokioIo::new(u)).await;
-            }
-        });
-    }
-    Ok((resp.map(|b| b.boxed()), addr))
-}
-
-/// A DestinationRule's connection pool and outlier detection for a
-/// destination port (the port's settings over the rule's).
-fn destination_policy(
-    snapshot: &crate::config::Snapshot,
-    namespace: &str,
-    host: &str,
-    port: u16,
-) -> (
-    Option<crate::config::resources::destination_rule::ConnectionPool>,
-    Option<crate::config::resources::destination_rule::OutlierDetection>,
-) {
-    let Some(policy) = snapshot.destination_rule_for(host, namespace).and_then(|dr| dr.traffic_policy.as_ref()) else {
-        return (None, None);
-    };
-    let port_level = policy.port_level_settings.iter().find(|p| p.port == Some(port));
-    (
-        port_level.and_then(|p| p.connection_pool.clone()).or_else(|| policy.connection_pool.clone()),
-        port_level.and_then(|p| p.outlier_detection.clone()).or_else(|| policy.outlier_detection.clone()),
-    )
 }
 
 fn path_and_query<B>(req: &Request<B>) -> String {
@@ -293,11 +120,15 @@ fn redirect_to(location: &str, code: u16) -> Response<Body> {
 }
 
 /// Envoy's redirect: each part replaced when given, kept otherwise.
-fn redirect_location<B>(r: &crate::config::resources::http_route::Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
+fn redirect_location<B>(r: &Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
     let scheme = r.scheme.as_deref().unwrap_or(scheme);
     let authority = r.authority.clone().unwrap_or_else(|| host.to_string());
     let default_port = if scheme == "https" { 443 } else { 80 };
-    let port = r.port.or((port != default_port && r.scheme.is_none()).then_some(port));
+    let port = match r.derive_port {
+        Some(RedirectPortSelection::FromRequestPort) => Some(port),
+        Some(RedirectPortSelection::FromProtocolDefault) => None,
+        None => r.port.or((port != default_port && r.scheme.is_none()).then_some(port)),
+    };
     let port = port.filter(|p| *p != default_port).map(|p| format!(":{p}")).unwrap_or_default();
     let path = r.uri.clone().unwrap_or_else(|| path_and_query(req));
     format!("{scheme}://{authority}{port}{path}")
@@ -347,9 +178,8 @@ fn request_id() -> String {
 async fn request(
     req: Request<Incoming>,
     peer: SocketAddr,
-    plan: &PortPlan,
-    ctx: &GatewayContext,
-    pool: &UpstreamPool,
+    plan: Arc<PortPlan>,
+    ctx: Arc<GatewayContext>,
     counts: &std::sync::Mutex<(u32, u32)>,
     identity: Option<String>,
     scheme: &'static str,
@@ -367,12 +197,19 @@ async fn request(
     let route = {
         let headers = req.headers();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let facts = HttpFacts { authority: &authority, path: req.uri().path(), method: req.method().as_str(), header: &header };
-        http_route(&config.snapshot, plan, &facts, pick_percent())
+        let facts = HttpFacts {
+            authority: &authority,
+            path: req.uri().path(),
+            method: req.method().as_str(),
+            query: req.uri().query().unwrap_or(""),
+            scheme,
+            header: &header,
+        };
+        http_route(&config.snapshot, &plan, &facts, &ctx.workload, pick_percent())
     };
     let placeholder = OrigDstAddr(SocketAddr::from(([0, 0, 0, 0], plan.port)));
     let mut record = RequestRecord::new(ClientAddr(peer), placeholder, &ctx.workload, &req, Some(host.clone()));
-    record.role = "egress-gateway";
+    record.role = ctx.role;
     record.peer_identity = identity;
     let head_bytes: usize = req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
     let response = if head_bytes > ctx.limits.max_header_bytes {
@@ -400,40 +237,10 @@ async fn request(
                 let location = redirect_location(&redirect, scheme, &host, plan.port, &req);
                 redirect_to(&location, redirect.redirect_code)
             }
-            Some(HttpAction::Forward { choice, route, matched_uri }) => {
-                let mut req = req;
-                let downstream_h2 = req.version() == hyper::Version::HTTP_2;
-                // gRPC needs HTTP/2 end to end (streams, trailers); the rest goes out in HTTP/1.1.
-                let grpc = downstream_h2
-                    && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/grpc"));
-                if !grpc {
-                    as_http11(&mut req);
-                }
-                forwarding_headers(&mut req, peer, scheme);
-                let pick = f64::from(pick_percent());
-                if let Some(status) = route_policy::abort(&route, pick) {
-                    record.allow("fault-abort", None);
-                    record.flag("FI");
-                    record.route = Some(choice);
-                    text(status, "fault filter abort\n".into(), None)
-                } else {
-                    if let Some(d) = route_policy::delay(&route, f64::from(pick_percent())) {
-                        record.flag("DI");
-                        tokio::time::sleep(d).await;
-                    }
-                    route_policy::rewrite(&mut req, &route, matched_uri.as_ref());
-                    if let Some(h) = &route.headers {
-                        route_policy::edit_headers(req.headers_mut(), &h.request);
-                    }
-                    let mut resp = with_timeouts(req, choice, &route, plan, ctx, pool, &config, &mut record).await;
-                    if let Some(h) = &route.headers {
-                        route_policy::edit_headers(resp.headers_mut(), &h.response);
-                    }
-                    if downstream_h2 && !grpc {
-                        strip_connection_headers(resp.headers_mut());
-                    }
-                    resp
-                }
+            Some(HttpAction::Forward { choice, route, matched_uri, destination_headers }) => {
+                let x = Exchange { plan: plan.clone(), ctx: ctx.clone(), config: config.clone(), peer };
+                let edits: Vec<&Headers> = route.headers.iter().chain(destination_headers.as_ref()).collect();
+                routed(&x, req, choice, &route, matched_uri.as_ref(), &edits, scheme, &mut record).await
             }
         }
     };
@@ -449,4 +256,82 @@ async fn request(
     out.metrics.record_request(&record);
     out.access_log.write_request(&record).await;
     response
+}
+
+/// A request on a route with destinations: CORS, faults, rewrites, header
+/// edits (the route's, then its destination's) and mirrors around the
+/// exchange.
+#[allow(clippy::too_many_arguments)]
+async fn routed(
+    x: &Exchange,
+    mut req: Request<Incoming>,
+    choice: RouteChoice,
+    route: &HttpRoute,
+    matched_uri: Option<&crate::config::StringMatch>,
+    header_edits: &[&Headers],
+    scheme: &'static str,
+    record: &mut RequestRecord,
+) -> Response<Body> {
+    let cors_origin = route.cors_policy.as_ref().and_then(|c| Some((c, cors::allowed_origin(c, req.headers())?)));
+    if let Some((policy, origin)) = &cors_origin
+        && cors::is_preflight(req.method(), req.headers())
+    {
+        record.allow("cors-preflight", None);
+        record.route = Some(choice);
+        return cors::preflight(policy, origin.clone());
+    }
+    let downstream_h2 = req.version() == hyper::Version::HTTP_2;
+    // gRPC needs HTTP/2 end to end (streams, trailers); the rest goes out in HTTP/1.1.
+    let grpc = downstream_h2
+        && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/grpc"));
+    if !grpc {
+        as_http11(&mut req);
+    }
+    forwarding_headers(&mut req, x.peer, scheme);
+    if let Some(status) = route_policy::abort(route, f64::from(pick_percent())) {
+        record.allow("fault-abort", None);
+        record.flag("FI");
+        record.route = Some(choice);
+        return text(status, "fault filter abort\n".into(), None);
+    }
+    if let Some(d) = route_policy::delay(route, f64::from(pick_percent())) {
+        record.flag("DI");
+        tokio::time::sleep(d).await;
+    }
+    route_policy::rewrite(&mut req, route, matched_uri);
+    for h in header_edits {
+        route_policy::edit_headers(req.headers_mut(), &h.request);
+    }
+    let req = mirror::copy_to_mirrors(x, req.map(|b| b.boxed()), &choice, route).await;
+    let mut resp = with_timeouts(x, req, choice, route, record).await;
+    for h in header_edits {
+        route_policy::edit_headers(resp.headers_mut(), &h.response);
+    }
+    if let Some((policy, origin)) = cors_origin {
+        cors::decorate(policy, origin, resp.headers_mut());
+    }
+    if downstream_h2 && !grpc {
+        strip_connection_headers(resp.headers_mut());
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(scheme: Option<&str>, port: Option<u16>, derive: Option<RedirectPortSelection>) -> Redirect {
+        Redirect { uri: None, authority: None, port, derive_port: derive, scheme: scheme.map(str::to_string), redirect_code: 301 }
+    }
+
+    #[test]
+    fn redirect_locations_keep_or_replace_each_part_as_envoy_does() {
+        let req = Request::builder().uri("/a?b=1").body(()).unwrap();
+        let at = |r: &Redirect, port| redirect_location(r, "http", "api.test", port, &req);
+        assert_eq!(at(&redirect(None, None, None), 8080), "http://api.test:8080/a?b=1", "a non-default port is kept");
+        assert_eq!(at(&redirect(Some("https"), None, None), 8080), "https://api.test/a?b=1", "a new scheme takes its default port");
+        assert_eq!(at(&redirect(None, Some(9090), None), 80), "http://api.test:9090/a?b=1");
+        assert_eq!(at(&redirect(Some("https"), None, Some(RedirectPortSelection::FromRequestPort)), 8443), "https://api.test:8443/a?b=1");
+        assert_eq!(at(&redirect(None, None, Some(RedirectPortSelection::FromProtocolDefault)), 8080), "http://api.test/a?b=1");
+    }
 }

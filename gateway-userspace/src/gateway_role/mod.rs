@@ -6,17 +6,32 @@
 //! - `servers.rs`: which ports, and the routes (pure).
 //! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
-//! - `http.rs`: plain HTTP by Host.
-//! - `route_policy.rs`: faults, rewrites, header edits, retry conditions.
+//! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
+//! - `idle.rs`: the idle timeout of downstream connections.
+//! - `http.rs`: HTTP by Host (requests in, route actions).
+//! - `forward.rs`: a request to its destination: timeouts, retries, pooled
+//!   upstream connections.
+//! - `destination_policy.rs`, `balance.rs`: DestinationRule settings, and
+//!   which endpoint a request goes to.
+//! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
+//!   edits, retry conditions, CORS, mirrors.
 //! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
-//! - `terminate.rs`: HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
+//! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
+//!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
+mod balance;
 mod clusters;
+mod cors;
+mod destination_policy;
+mod forward;
 mod http;
+mod idle;
 mod mesh;
+mod mirror;
 mod passthrough;
 mod route_policy;
 mod servers;
+mod tcp;
 mod terminate;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -34,12 +49,23 @@ pub struct Limits {
     pub header_read_timeout: std::time::Duration,
     /// Larger request heads get 431.
     pub max_header_bytes: usize,
+    /// Open connections per listener; further ones are closed at accept
+    /// (Envoy's listener `max_connections`).
+    pub max_connections_per_listener: usize,
+    /// A downstream connection with no bytes either way (and no HTTP
+    /// request in flight) this long is closed; zero: never.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Shared by every connection of the role.
 pub struct GatewayContext {
     pub limits: Limits,
+    /// `ingress-gateway`, `egress-gateway` or `gateway`, by the instance's
+    /// `istio` label, for the audit log and metrics.
+    pub role: &'static str,
     pub clusters: clusters::Clusters,
+    /// Upstream connections, shared by every downstream connection.
+    pub pool: Arc<crate::proxy::http_pool::UpstreamPool>,
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
@@ -50,7 +76,7 @@ pub struct GatewayContext {
 /// A connection line of this role.
 pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static str, identity: Option<String>) -> crate::access_log::ConnectionRecord {
     let mut record = crate::access_log::ConnectionRecord::new(crate::proxy::addrs::ClientAddr(peer));
-    record.role = "egress-gateway";
+    record.role = ctx.role;
     record.protocol = Some(protocol);
     record.workload = Some(ctx.workload.clone());
     record.peer_identity = identity;
@@ -77,9 +103,16 @@ pub async fn serve(
     } else {
         None
     };
+    let role = match labels.get("istio").map(String::as_str) {
+        Some("ingressgateway") => "ingress-gateway",
+        Some("egressgateway") => "egress-gateway",
+        _ => "gateway",
+    };
     let ctx = Arc::new(GatewayContext {
         limits,
+        role,
         clusters: Default::default(),
+        pool: Default::default(),
         outbound,
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
         mesh_server,
@@ -87,7 +120,7 @@ pub async fn serve(
     let mut bound = Vec::new();
     for mut plan in ports {
         let terminate = match &plan.tls {
-            Some(t) => Some(terminate::server_config(t).with_context(|| format!("TLS for Gateway port {}", plan.port))?),
+            Some(t) => Some(terminate::server_config(t, plan.kind == ServerKind::Terminate).with_context(|| format!("TLS for Gateway port {}", plan.port))?),
             None => None,
         };
         plan.https_redirect &= plan.kind == ServerKind::Http;
@@ -97,6 +130,29 @@ pub async fn serve(
         tokio::spawn(accept_loop(listener, Arc::new(plan), terminate, ctx.clone()));
     }
     Ok(bound)
+}
+
+/// A connection being served.
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// One of a listener's open connections: its slot under the limit, and
+/// its count in the gauge, both given back when it ends, however it ends.
+struct OpenConnection {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl OpenConnection {
+    fn new(slot: tokio::sync::OwnedSemaphorePermit, gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        OpenConnection { _slot: slot, gauge }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
 }
 
 /// The server's `bind` address, or `[::]` accepting IPv4 too.
@@ -119,18 +175,34 @@ async fn accept_loop(
     terminate: Option<Arc<rustls::ServerConfig>>,
     ctx: Arc<GatewayContext>,
 ) {
+    let open = Arc::new(tokio::sync::Semaphore::new(ctx.limits.max_connections_per_listener));
+    let port = crate::metrics::ListenerLabels { port: plan.port };
+    let metrics = ctx.outbound.metrics.clone();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(slot) = open.clone().try_acquire_owned() else {
+                    // Over the limit: closed at once, as Envoy does.
+                    metrics.listener_overflow.get_or_create(&port).inc();
+                    tracing::debug!(%peer, port = plan.port, "listener connection limit reached; closed");
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 let (plan, ctx, terminate) = (plan.clone(), ctx.clone(), terminate.clone());
-                match plan.kind {
-                    ServerKind::Passthrough => tokio::spawn(passthrough::handle(stream, peer, plan, ctx)),
-                    ServerKind::Http => tokio::spawn(http::handle(stream, peer, plan, ctx)),
-                    ServerKind::Mesh => tokio::spawn(mesh::handle(stream, peer, plan, ctx)),
-                    ServerKind::Terminate => tokio::spawn(terminate::handle(stream, peer, plan, terminate, ctx)),
+                let open = OpenConnection::new(slot, metrics.listener_connections.get_or_create(&port).clone());
+                let serve: Serving = match plan.kind {
+                    ServerKind::Passthrough => Box::pin(passthrough::handle(stream, peer, plan, ctx)),
+                    ServerKind::Http => Box::pin(http::handle(stream, peer, plan, ctx)),
+                    ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, ctx)),
+                    ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, terminate, ctx)),
+                    ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };
+                tokio::spawn(async move {
+                    serve.await;
+                    drop(open);
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "gateway accept failed");

@@ -12,12 +12,13 @@ use crate::{
         GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch,
         resources::gateway::{Bind, ServerTls, TlsVersion},
         hosts::host_matches,
-        resources::http_route::{HttpRoute, Redirect, ResponseBody},
+        resources::{common::Headers, http_route::{HttpRoute, Redirect, ResponseBody}},
+        resources::{common::selector_matches, virtual_service::L4Match},
     },
     policy::{
         HttpFacts, RouteChoice,
-        mesh_routes::{choice, pick_weighted},
-        string_matches,
+        Workload,
+        mesh_routes::{choice, http_request_matches, pick_weighted, source_ok},
     },
 };
 
@@ -33,6 +34,11 @@ pub enum ServerKind {
     Mesh,
     /// HTTPS terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL), then HTTP.
     Terminate,
+    /// Opaque TCP, routed by port through `tcp` routes; nothing is read first.
+    Tcp,
+    /// A `TLS` server terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL), then
+    /// TCP through `tcp` routes.
+    TerminateTcp,
 }
 
 /// The certificate a terminating server presents, and how it treats
@@ -60,7 +66,7 @@ pub struct PortPlan {
     pub gateways: Vec<(String, String)>,
     /// An HTTP server with `tls.httpsRedirect`: every request gets a 301.
     pub https_redirect: bool,
-    /// For [`ServerKind::Terminate`].
+    /// For [`ServerKind::Terminate`] and [`ServerKind::TerminateTcp`].
     pub tls: Option<TerminateTls>,
     /// Each server's hosts on this port, by Gateway: only these are served,
     /// and their `ns/` scope says whose VirtualServices may bind them.
@@ -87,15 +93,16 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
             let tls_mode = tls.map(|t| t.mode);
             let mut terminate = None;
             let kind = match (server.port.protocol, tls_mode) {
-                (Protocol::Http | Protocol::Http2, None) => ServerKind::Http,
-                (Protocol::Http | Protocol::Http2, Some(_)) if https_redirect => ServerKind::Http,
+                (Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb, None) => ServerKind::Http,
+                (Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb, Some(_)) if https_redirect => ServerKind::Http,
                 (Protocol::Tls | Protocol::Https, Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
+                (Protocol::Tcp | Protocol::Mongo | Protocol::Redis | Protocol::Mysql, None) => ServerKind::Tcp,
                 (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
-                (Protocol::Https, Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
+                (p @ (Protocol::Https | Protocol::Tls), Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
                     match tls.and_then(|t| terminate_tls(t, mode, credential_dir)) {
                         Some(t) => {
                             terminate = Some(t);
-                            ServerKind::Terminate
+                            if p == Protocol::Tls { ServerKind::TerminateTcp } else { ServerKind::Terminate }
                         }
                         None => {
                             skipped.push(format!("{}/{} port {} (no certificate)", gw.meta.namespace, gw.meta.name, server.port.number));
@@ -167,8 +174,9 @@ fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
 }
 
 /// The first `tls` route, of the VirtualServices bound to these Gateways,
-/// whose match fits the SNI and port.
-pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<RouteChoice> {
+/// whose match fits the SNI, port and the `gateway`'s own labels; `pick`
+/// (0..100) chooses among weighted destinations.
+pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &Workload, pick: u32) -> Option<RouteChoice> {
     for gw @ (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
             if !vs.hosts.iter().any(|h| host_matches(h, sni)) || !plan.admits(gw, &vs.meta.namespace, sni) {
@@ -179,10 +187,45 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
                     (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
                         && m.port.is_none_or(|p| p == plan.port)
                         && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                        && source_ok(&m.source_labels, &m.source_namespace, gateway)
                 });
                 if fits {
-                    return r.route.first().map(|d| choice(vs, &d.destination));
+                    return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
                 }
+            }
+        }
+    }
+    None
+}
+
+/// Where a TCP connection arrived, and who the gateway is, for `tcp` matches.
+pub struct TcpFacts<'a> {
+    /// The listener's local address the client reached.
+    pub local: IpAddr,
+    /// The gateway's own namespace and labels (`sourceNamespace`, `sourceLabels`).
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+}
+
+/// The first `tcp` route, of the VirtualServices bound to these Gateways
+/// whose hosts a server on the port lists, whose match fits the port,
+/// gateway, local address and the gateway's own labels. `pick` (0..100)
+/// chooses among weighted destinations.
+pub fn tcp_route(snapshot: &Snapshot, plan: &PortPlan, facts: &TcpFacts<'_>, pick: u32) -> Option<RouteChoice> {
+    for gw @ (ns, name) in &plan.gateways {
+        for vs in snapshot.virtual_services_for_gateway(ns, name) {
+            if !vs.hosts.iter().any(|h| plan.admits(gw, &vs.meta.namespace, h)) {
+                continue;
+            }
+            let fits = |m: &L4Match| {
+                m.port.is_none_or(|p| p == plan.port)
+                    && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                    && (m.destination_subnets.is_empty() || m.destination_subnets.iter().any(|c| c.contains(facts.local.to_canonical())))
+                    && selector_matches(&m.source_labels, facts.labels)
+                    && m.source_namespace.as_ref().is_none_or(|n| n == facts.namespace)
+            };
+            if let Some(r) = vs.tcp.iter().find(|r| r.matches.is_empty() || r.matches.iter().any(fits)) {
+                return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
             }
         }
     }
@@ -194,14 +237,15 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str) -> Option<Rout
 pub enum HttpAction {
     /// To `choice`, under the route's policies; `matched_uri` is the uri
     /// condition that matched (for prefix rewrites).
-    Forward { choice: RouteChoice, route: Box<HttpRoute>, matched_uri: Option<StringMatch> },
+    /// `destination_headers` are the chosen destination's own header edits.
+    Forward { choice: RouteChoice, route: Box<HttpRoute>, matched_uri: Option<StringMatch>, destination_headers: Option<Headers> },
     Redirect { route: RouteChoice, redirect: Redirect },
     Respond { route: RouteChoice, status: u16, body: String },
 }
 
 /// The first `http` route, of the VirtualServices bound to these Gateways,
-/// whose match fits the request.
-pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, pick: u32) -> Option<HttpAction> {
+/// whose match fits the request; `sourceLabels` are the `gateway`'s own.
+pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &Workload, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
     for gw @ (ns, name) in &plan.gateways {
         for vs in snapshot.virtual_services_for_gateway(ns, name) {
@@ -210,12 +254,7 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
             }
             for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
                 let matched = r.matches.iter().find(|m| {
-                        m.port.is_none_or(|p| p == plan.port)
-                            && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
-                            && m.uri.as_ref().is_none_or(|s| string_matches(s, request.path, m.ignore_uri_case))
-                            && m.authority.as_ref().is_none_or(|s| string_matches(s, request.authority, false))
-                            && m.method.as_ref().is_none_or(|s| string_matches(s, request.method, false))
-                            && m.headers.iter().all(|(k, s)| (request.header)(k).is_some_and(|v| string_matches(s, &v, false)))
+                    (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways)) && http_request_matches(m, request, plan.port, gateway)
                 });
                 if !(r.matches.is_empty() || matched.is_some()) {
                     continue;
@@ -245,6 +284,7 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
                     choice: choice(vs, d),
                     route: Box::new(r.clone()),
                     matched_uri,
+                    destination_headers: r.route.iter().find(|rd| std::ptr::eq(&rd.destination, d)).and_then(|rd| rd.headers.clone()),
                 });
             }
         }
@@ -313,8 +353,8 @@ spec:
         let opts = LoadOptions { instance_labels: [("istio".into(), "ingressgateway".into())].into(), ..LoadOptions::default() };
         let s = load_str(Path::new("/fixtures/scope.yaml"), yaml, &opts).snapshot.expect("snapshot");
         let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.remove(0);
-        let header = |_: &str| None;
-        let ask = |host: &str| http_route(&s, &port, &HttpFacts { authority: host, path: "/", method: "GET", header: &header }, 0);
+        let gateway = Workload { namespace: "edge".into(), name: None, labels: Default::default(), service_account: None };
+        let ask = |host: &str| http_route(&s, &port, &HttpFacts::get(host), &gateway, 0);
         assert!(ask("open.test").is_some(), "any namespace may bind */open.test");
         assert!(ask("a.test").is_none(), "a.test is team-a's only");
         assert!(ask("other.test").is_none(), "the server does not list other.test");
@@ -325,8 +365,9 @@ spec:
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
         let port = plan(&s, &labels, None).0.remove(0);
-        let r = tls_route(&s, &port, "httpbin.org").expect("a route");
+        let gateway = Workload { namespace: "default".into(), name: None, labels: labels.clone(), service_account: None };
+        let r = tls_route(&s, &port, "httpbin.org", &gateway, 0).expect("a route");
         assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
-        assert!(tls_route(&s, &port, "other.org").is_none());
+        assert!(tls_route(&s, &port, "other.org", &gateway, 0).is_none());
     }
 }

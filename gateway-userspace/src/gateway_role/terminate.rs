@@ -1,12 +1,13 @@
-//! An HTTPS server terminated here: SIMPLE, MUTUAL (client certificate
-//! required) or OPTIONAL_MUTUAL, then HTTP routed by Host.
+//! An HTTPS or TLS server terminated here: SIMPLE, MUTUAL (client
+//! certificate required) or OPTIONAL_MUTUAL, then HTTP routed by Host, or
+//! (a `TLS` server) TCP routed by `tcp` routes.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::{GatewayContext, gateway_record, http, servers::{PortPlan, TerminateTls}};
+use super::{GatewayContext, ServerKind, gateway_record, http, servers::{PortPlan, TerminateTls}, tcp};
 use crate::{
     config::{ServerTlsMode, resources::gateway::TlsVersion as IstioVersion},
     tls::{ClientAuth, ServerSettings, TlsVersion, peer_spiffe_id},
@@ -14,7 +15,8 @@ use crate::{
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn server_config(t: &TerminateTls) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// `http`: offer `h2` and `http/1.1` by ALPN; a TCP server offers none.
+pub fn server_config(t: &TerminateTls, http: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let version = |v: Option<IstioVersion>| match v {
         Some(IstioVersion::V1_3) => Some(TlsVersion::Tls13),
         Some(IstioVersion::V1_2) => Some(TlsVersion::Tls12),
@@ -29,7 +31,7 @@ pub fn server_config(t: &TerminateTls) -> anyhow::Result<Arc<rustls::ServerConfi
             ServerTlsMode::OptionalMutual => ClientAuth::Optional,
             _ => ClientAuth::None,
         },
-        alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        alpn: if http { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { Vec::new() },
         min_version: version(t.min),
         max_version: version(t.max),
         by_sni: t.by_sni.clone(),
@@ -39,10 +41,17 @@ pub fn server_config(t: &TerminateTls) -> anyhow::Result<Arc<rustls::ServerConfi
 
 pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, config: Option<Arc<rustls::ServerConfig>>, ctx: Arc<GatewayContext>) {
     let Some(config) = config else { return crate::proxy::deny::reset(stream) };
+    let local = stream.local_addr().map(|a| a.ip().to_canonical());
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(stream)).await {
         Ok(Ok(tls)) => {
             let identity = peer_spiffe_id(tls.get_ref().1.peer_certificates()).map(|id| id.uri());
-            http::serve(tls, peer, plan, ctx, identity, "https").await;
+            if plan.kind == ServerKind::TerminateTcp {
+                let mut record = gateway_record(peer, &ctx, "tcp", identity);
+                record.sni = tls.get_ref().1.server_name().map(str::to_string);
+                tcp::route(tls, local.unwrap_or(std::net::IpAddr::from([0u16; 8])), record, &plan, &ctx).await;
+            } else {
+                http::serve(tls, peer, plan, ctx, identity, "https").await;
+            }
         }
         failed => {
             let why = match failed {

@@ -38,12 +38,7 @@ impl Detected<'_> {
     }
 
     fn fits(&self, port: PortProtocol) -> bool {
-        match (self, port) {
-            (_, PortProtocol::Tcp) => true,
-            (Detected::Tls { .. }, PortProtocol::Tls) => true,
-            (Detected::Http { .. }, PortProtocol::Http) => true,
-            _ => false,
-        }
+        matches!((self, port), (_, PortProtocol::Tcp) | (Detected::Tls { .. }, PortProtocol::Tls) | (Detected::Http { .. }, PortProtocol::Http))
     }
 }
 
@@ -148,7 +143,7 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
     let verdict = decide_registry(facts, policy, dns);
     let Verdict::Allow { matched, reason, .. } = &verdict else { return verdict };
     let port = facts.orig_dst.port();
-    let default_request = |host| HttpFacts { authority: host, path: "/", method: "GET", header: &|_| None };
+    let default_request = HttpFacts::get;
     let query = match (facts.detected, facts.request) {
         (_, Some(request)) => RouteQuery::Http(request),
         (Detected::Tls { sni: Some(sni) }, _) => RouteQuery::Tls { sni },
@@ -167,18 +162,29 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
 /// At an egress gateway: may a route's destination `host:port` go out? The
 /// gateway applies the registry on its own; it has no dialled address, so
 /// a host resolves by its entry (DNS or STATIC), never by the client's IP.
+/// With `tls` (originated here) the port may be a TLS one or an HTTP one
+/// (HTTP, HTTP2, GRPC) whose requests the origination wraps.
 pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port: u16, tls: bool) -> Verdict {
-    let detected = if tls { Detected::Tls { sni: Some(host) } } else { Detected::Http { host: Some(host) } };
     let unspecified = IpAddr::from([0, 0, 0, 0]);
-    let facts = ConnectionFacts {
-        workload,
-        client: unspecified,
-        orig_dst: SocketAddr::new(unspecified, port),
-        detected,
-        request: None,
-        pick: 0,
+    let ask = |detected| {
+        let facts = ConnectionFacts {
+            workload,
+            client: unspecified,
+            orig_dst: SocketAddr::new(unspecified, port),
+            detected,
+            request: None,
+            pick: 0,
+        };
+        decide_registry(&facts, policy, &NoDns)
     };
-    decide_registry(&facts, policy, &NoDns)
+    let http = Detected::Http { host: Some(host) };
+    if !tls {
+        return ask(http);
+    }
+    match ask(Detected::Tls { sni: Some(host) }) {
+        Verdict::Deny { reason: DenyReason::ProtocolMismatch, .. } => ask(http),
+        verdict => verdict,
+    }
 }
 
 fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {

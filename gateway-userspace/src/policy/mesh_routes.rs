@@ -24,7 +24,18 @@ pub struct HttpFacts<'a> {
     pub authority: &'a str,
     pub path: &'a str,
     pub method: &'a str,
+    /// The raw query string, empty when there is none.
+    pub query: &'a str,
+    /// `http` or `https`, as the client spoke to us.
+    pub scheme: &'a str,
     pub header: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+impl<'a> HttpFacts<'a> {
+    /// A GET of `/` to `authority`, with no headers.
+    pub fn get(authority: &'a str) -> Self {
+        HttpFacts { authority, path: "/", method: "GET", query: "", scheme: "http", header: &|_| None }
+    }
 }
 
 /// What a mesh route chose.
@@ -107,7 +118,7 @@ fn mesh_gateway(gateways: &[GatewayRef]) -> bool {
     gateways.is_empty() || gateways.contains(&GatewayRef::Mesh)
 }
 
-fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &Workload) -> bool {
+pub(crate) fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &Workload) -> bool {
     selector_matches(labels, &w.labels) && ns.as_ref().is_none_or(|n| *n == w.namespace)
 }
 
@@ -126,15 +137,54 @@ fn l4_matches(m: &L4Match, dst: IpAddr, port: u16, w: &Workload) -> bool {
 }
 
 fn http_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &Workload) -> bool {
+    mesh_gateway(&m.gateways) && http_request_matches(m, f, port, w)
+}
+
+/// Every condition of an HTTP match but `gateways`: `w` is the workload the
+/// rule applies at (the client's sidecar, or the gateway itself).
+pub(crate) fn http_request_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &Workload) -> bool {
     let path = if m.ignore_uri_case { f.path.to_ascii_lowercase() } else { f.path.to_string() };
     m.port.is_none_or(|p| p == port)
-        && mesh_gateway(&m.gateways)
         && source_ok(&m.source_labels, &m.source_namespace, w)
         && m.uri.as_ref().is_none_or(|s| string_matches(s, &path, m.ignore_uri_case))
+        && m.scheme.as_ref().is_none_or(|s| string_matches(s, f.scheme, false))
         && m.authority.as_ref().is_none_or(|s| string_matches(s, f.authority, false))
         && m.method.as_ref().is_none_or(|s| string_matches(s, f.method, false))
         && m.headers.iter().all(|(k, s)| (f.header)(k).is_some_and(|v| string_matches(s, &v, false)))
         && m.without_headers.iter().all(|(k, s)| (f.header)(k).is_none_or(|v| !string_matches(s, &v, false)))
+        && m.query_params.iter().all(|(k, s)| query_param(f.query, k).is_some_and(|v| string_matches(s, &v, false)))
+}
+
+/// The first value of `name` in a query string, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Istio's StringMatch; a regex must match the whole value.
@@ -143,8 +193,25 @@ pub fn string_matches(m: &StringMatch, value: &str, ignore_case: bool) -> bool {
     match m {
         StringMatch::Exact(s) => norm(s) == value,
         StringMatch::Prefix(s) => value.starts_with(&norm(s)),
-        StringMatch::Regex(r) => regex::Regex::new(&format!("^(?:{r})$")).is_ok_and(|re| re.is_match(value)),
+        StringMatch::Regex(r) => compiled(r).is_some_and(|re| re.is_match(value)),
     }
+}
+
+/// Patterns come from configuration only, so each is compiled once and kept
+/// (the cache starts over should a long run of reloads make it large).
+fn compiled(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
+    use std::{collections::HashMap, sync::{Arc, Mutex, OnceLock}};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().expect("regex cache lock");
+    if let Some(found) = cache.get(pattern) {
+        return found.clone();
+    }
+    if cache.len() >= 10_000 {
+        cache.clear();
+    }
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).ok().map(Arc::new);
+    cache.insert(pattern.to_string(), re.clone());
+    re
 }
 
 fn host_of(authority: &str) -> &str {

@@ -212,9 +212,9 @@ impl NamespaceRegistry {
             own(list, &r.services);
         }
         r.cidrs_v4 = v4.into_iter().collect();
-        r.cidrs_v4.sort_by(|a, b| b.0.cmp(&a.0));
+        r.cidrs_v4.sort_by_key(|c| std::cmp::Reverse(c.0));
         r.cidrs_v6 = v6.into_iter().collect();
-        r.cidrs_v6.sort_by(|a, b| b.0.cmp(&a.0));
+        r.cidrs_v6.sort_by_key(|c| std::cmp::Reverse(c.0));
         r
     }
 

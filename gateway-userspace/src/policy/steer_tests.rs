@@ -156,7 +156,7 @@ fn first_matching_route_wins() {
     let workload = p.identify(client, None);
     let header = |_: &str| None;
     let ask = |path: &str| {
-        let request = HttpFacts { authority: "httpbin.test", path, method: "GET", header: &header };
+        let request = HttpFacts { authority: "httpbin.test", path, method: "GET", query: "", scheme: "http", header: &header };
         let facts = ConnectionFacts {
             workload: &workload,
             client,

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use super::{
     addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
     counting::{ByteCounts, Counting},
-    http_pool::{Body, UpstreamPool, text},
+    http_pool::{Body, Reuse, Upstream, UpstreamPool, text},
     origination::Origination,
     deny::forbidden_body,
     listener::OutboundContext,
@@ -32,7 +32,7 @@ pub struct HttpEgress {
     pub workload: Workload,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
-    upstreams: UpstreamPool,
+    upstreams: Arc<UpstreamPool>,
     tally: std::sync::Mutex<RequestTally>,
 }
 
@@ -55,7 +55,7 @@ impl HttpEgress {
     }
 
     pub fn new(ctx: Arc<OutboundContext>, config: Arc<ActiveConfig>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
-        Arc::new(Self { ctx, config, workload, client, orig, upstreams: UpstreamPool::default(), tally: Default::default() })
+        Arc::new(Self { ctx, config, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
 
     /// Serves the client's requests until it closes; returns the tally.
@@ -96,7 +96,14 @@ impl HttpEgress {
             let headers = req.headers();
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
             let request =
-                HttpFacts { authority: authority.as_deref().unwrap_or(""), path: &path, method: req.method().as_str(), header: &header };
+                HttpFacts {
+                authority: authority.as_deref().unwrap_or(""),
+                path: &path,
+                method: req.method().as_str(),
+                query: req.uri().query().unwrap_or(""),
+                scheme: "http",
+                header: &header,
+            };
             let facts = ConnectionFacts {
                 workload: &self.workload,
                 client: self.client.0.ip(),
@@ -131,7 +138,10 @@ impl HttpEgress {
                     }
                 };
                 let forwarded = match tls {
-                    Ok(tls) => self.upstreams.send(self.ctx.dialer(), target, tls, req.map(|b| b.boxed())).await,
+                    Ok(tls) => {
+                        let upstream = Upstream::Target(target.clone());
+                        self.upstreams.send(self.ctx.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed())).await
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "TLS origination settings do not load");
                         Err(StatusCode::SERVICE_UNAVAILABLE)

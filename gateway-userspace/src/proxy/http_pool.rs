@@ -1,123 +1,303 @@
-//! HTTP/1 connections to upstream targets, kept and reused per target.
+//! Connections to upstreams, kept and reused. An HTTP/1.1 connection
+//! carries one request at a time and returns to the pool once its response
+//! has been read; an HTTP/2 connection (gRPC) carries many at once.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper::{
-    Request, Response, StatusCode,
-    body::Bytes,
-    client::conn::http1::SendRequest,
-};
-use hyper_util::rt::TokioIo;
-use tokio::sync::Mutex;
+use hyper::{Request, Response, StatusCode, body::Bytes, client::conn::http1, client::conn::http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{addrs::UpstreamAddr, origination::Origination, upstream::Dialer};
 use crate::policy::Target;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
-/// An upstream connection in HTTP/1.1, or HTTP/2 for requests that need it
-/// end to end (gRPC: streams and trailers).
-enum Sender {
-    H1(SendRequest<Body>),
-    H2(hyper::client::conn::http2::SendRequest<Body>),
+/// Where pooled connections go: a policy target (any of its addresses), or
+/// one endpoint a load balancer chose.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Upstream {
+    Target(Target),
+    Endpoint(SocketAddr),
 }
 
-impl Sender {
-    fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(s) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
+/// How long and how often a connection is reused (DestinationRule
+/// `connectionPool.http`: `idleTimeout`, `maxRequestsPerConnection`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reuse {
+    pub max_requests: Option<u32>,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Reuse {
+    /// Envoy's defaults: unlimited requests, one hour idle.
+    fn default() -> Self {
+        Reuse { max_requests: None, idle_timeout: Duration::from_secs(3600) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    upstream: Upstream,
+    /// The TLS server name, when TLS is originated.
+    tls_name: Option<String>,
+    h2: bool,
+}
+
+struct Idle {
+    expires: Instant,
+    sender: http1::SendRequest<Body>,
+    addr: UpstreamAddr,
+    requests: u32,
+}
+
+struct Shared {
+    sender: http2::SendRequest<Body>,
+    addr: UpstreamAddr,
+    requests: u32,
+}
+
+#[derive(Default)]
+pub struct UpstreamPool {
+    idle: Mutex<HashMap<Key, Vec<Idle>>>,
+    h2: Mutex<HashMap<Key, Shared>>,
+    reaping: AtomicBool,
+}
+
+/// A connection checked out for one request.
+pub struct Conn {
+    pool: Arc<UpstreamPool>,
+    key: Key,
+    reuse: Reuse,
+    sender: Sender,
+    addr: UpstreamAddr,
+    /// Requests it carried before this one.
+    requests: u32,
+}
+
+enum Sender {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+impl UpstreamPool {
+    /// Sends `req` to `upstream` over a kept connection, or a new one. A
+    /// connect failure is 503, as Envoy answers it; a failed exchange 502.
+    pub async fn send(
+        self: &Arc<Self>,
+        dialer: Dialer<'_>,
+        upstream: &Upstream,
+        tls: Option<Origination>,
+        reuse: Reuse,
+        req: Request<Body>,
+    ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+        let h2 = req.version() == hyper::Version::HTTP_2;
+        let conn = self.connection(&dialer, upstream, tls.clone(), reuse, h2).await?;
+        match conn.send(req).await {
+            // A kept connection the upstream had just closed: once more on a new one.
+            Err(Retry::Unsent(req)) => self.open(&dialer, upstream, tls, reuse, h2).await?.send(*req).await.map_err(Retry::status),
+            other => other.map_err(Retry::status),
+        }
+    }
+
+    /// A kept connection to `upstream`, or a new one.
+    pub async fn connection(
+        self: &Arc<Self>,
+        dialer: &Dialer<'_>,
+        upstream: &Upstream,
+        tls: Option<Origination>,
+        reuse: Reuse,
+        h2: bool,
+    ) -> Result<Conn, StatusCode> {
+        let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
+        if let Some(conn) = self.kept(&key, reuse) {
+            return Ok(conn);
+        }
+        self.open(dialer, upstream, tls, reuse, h2).await
+    }
+
+    fn kept(self: &Arc<Self>, key: &Key, reuse: Reuse) -> Option<Conn> {
+        let conn = |sender, addr, requests| Conn { pool: self.clone(), key: key.clone(), reuse, sender, addr, requests };
+        if key.h2 {
+            let mut shared = self.h2.lock().expect("pool lock");
+            let s = shared.get_mut(key).filter(|s| !s.sender.is_closed())?;
+            s.requests += 1;
+            let found = conn(Sender::H2(s.sender.clone()), s.addr, s.requests - 1);
+            if reuse.max_requests.is_some_and(|m| s.requests >= m) {
+                shared.remove(key);
+            }
+            return Some(found);
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        let list = idle.get_mut(key)?;
+        while let Some(i) = list.pop() {
+            if !i.sender.is_closed() && i.expires > Instant::now() {
+                return Some(conn(Sender::H1(i.sender), i.addr, i.requests));
+            }
+        }
+        None
+    }
+
+    async fn open(
+        self: &Arc<Self>,
+        dialer: &Dialer<'_>,
+        upstream: &Upstream,
+        tls: Option<Origination>,
+        reuse: Reuse,
+        h2: bool,
+    ) -> Result<Conn, StatusCode> {
+        let (stream, addr) = match upstream {
+            Upstream::Target(t) => dialer.connect(t).await,
+            Upstream::Endpoint(a) => dialer.connect_first(&[*a]).await,
+        }
+        .map_err(|e| {
+            tracing::debug!(?upstream, error = %e, "upstream connect failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        })?;
+        let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
+        let sender = match tls {
+            None => handshake(stream, h2).await?,
+            Some((config, name)) => {
+                // HTTP/2 over TLS is agreed by ALPN.
+                let config = if h2 {
+                    let mut c = (*config).clone();
+                    c.alpn_protocols = vec![b"h2".to_vec()];
+                    Arc::new(c)
+                } else {
+                    config
+                };
+                let tls_stream = tokio::time::timeout(dialer.timeout, crate::tls::originate(stream, &name, config))
+                    .await
+                    .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
+                    .map_err(|e| {
+                        tracing::warn!(?upstream, server_name = %name, error = %e, "TLS origination failed");
+                        StatusCode::SERVICE_UNAVAILABLE
+                    })?;
+                if h2 && tls_stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    tracing::warn!(?upstream, "the upstream did not agree to HTTP/2");
+                    return Err(StatusCode::BAD_GATEWAY);
+                }
+                handshake(tls_stream, h2).await?
+            }
+        };
+        if let Sender::H2(s) = &sender {
+            self.h2.lock().expect("pool lock").insert(key.clone(), Shared { sender: s.clone(), addr, requests: 1 });
+        }
+        Ok(Conn { pool: self.clone(), key, reuse, sender, addr, requests: 0 })
+    }
+
+    /// Keeps an HTTP/1.1 connection that is ready again, until its idle
+    /// timeout.
+    fn put_back(self: &Arc<Self>, key: Key, sender: http1::SendRequest<Body>, addr: UpstreamAddr, requests: u32, reuse: Reuse) {
+        let expires = Instant::now() + reuse.idle_timeout;
+        self.idle.lock().expect("pool lock").entry(key).or_default().push(Idle { expires, sender, addr, requests });
+        if !self.reaping.swap(true, Ordering::AcqRel) {
+            tokio::spawn(reap(Arc::downgrade(self)));
         }
     }
 }
 
-/// Connections by target, TLS server name (when originated) and HTTP version.
-#[derive(Default)]
-pub struct UpstreamPool {
-    conns: Mutex<HashMap<(Target, Option<String>, bool), (Sender, UpstreamAddr)>>,
+/// Closes idle connections past their timeout, once a second, while any
+/// are kept.
+async fn reap(pool: std::sync::Weak<UpstreamPool>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(pool) = pool.upgrade() else { return };
+        let now = Instant::now();
+        let mut idle = pool.idle.lock().expect("pool lock");
+        // Dropping a sender closes its connection.
+        idle.retain(|_, list| {
+            list.retain(|i| i.expires > now && !i.sender.is_closed());
+            !list.is_empty()
+        });
+        if idle.is_empty() {
+            pool.reaping.store(false, Ordering::Release);
+            return;
+        }
+    }
 }
 
-impl UpstreamPool {
-    /// Sends `req` over a kept connection to `target`, opening one if needed.
-    /// A connect failure is 503, as Envoy answers it; a failed exchange 502.
-    ///
-    /// With `tls`, the connection speaks TLS to the target (origination); a
-    /// failed handshake (an untrusted certificate, say) is 503.
-    pub async fn send(
-        &self,
-        dialer: Dialer<'_>,
-        target: &Target,
-        tls: Option<Origination>,
-        req: Request<Body>,
-    ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        // HTTP/2 upstream for HTTP/2 requests in clear (gRPC); HTTP/1.1 otherwise.
-        let h2 = req.version() == hyper::Version::HTTP_2 && tls.is_none();
-        let key = (target.clone(), tls.as_ref().map(|(_, name)| name.clone()), h2);
-        let mut pool = self.conns.lock().await;
-        let reusable = pool.get(&key).is_some_and(|(s, _)| !s.is_closed());
-        if !reusable {
-            let (stream, addr) = dialer.connect(target).await.map_err(|e| {
-                tracing::debug!(?target, error = %e, "upstream connect failed");
-                StatusCode::SERVICE_UNAVAILABLE
-            })?;
-            let builder = {
-                let mut b = hyper::client::conn::http1::Builder::new();
-                b.preserve_header_case(true);
-                b
-            };
-            let sender = match tls {
-                None if h2 => {
-                    let (sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
-                        .await
-                        .map_err(|_| StatusCode::BAD_GATEWAY)?;
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    Sender::H2(sender)
-                }
-                None => {
-                    let (sender, conn) = builder.handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    Sender::H1(sender)
-                }
-                Some((config, name)) => {
-                    let handshake = crate::tls::originate(stream, &name, config);
-                    let tls_stream = tokio::time::timeout(dialer.timeout, handshake)
-                        .await
-                        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
-                        .map_err(|e| {
-                            tracing::warn!(?target, server_name = %name, error = %e, "TLS origination failed");
-                            StatusCode::SERVICE_UNAVAILABLE
-                        })?;
-                    let (sender, conn) = builder.handshake(TokioIo::new(tls_stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    Sender::H1(sender)
-                }
-            };
-            pool.insert(key.clone(), (sender, addr));
+async fn handshake<S>(stream: S, h2: bool) -> Result<Sender, StatusCode>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if h2 {
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H2(sender))
+    } else {
+        let (sender, conn) = http1::Builder::new().preserve_header_case(true).handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H1(sender))
+    }
+}
+
+/// Why a send failed.
+pub enum Retry {
+    /// The request was not sent and may go on another connection.
+    Unsent(Box<Request<Body>>),
+    Failed(StatusCode),
+}
+
+impl Retry {
+    fn status(self) -> StatusCode {
+        match self {
+            Retry::Unsent(_) => StatusCode::BAD_GATEWAY,
+            Retry::Failed(s) => s,
         }
-        let (sender, addr) = pool.get_mut(&key).expect("inserted above");
-        let addr = *addr;
-        let fut = match sender {
-            Sender::H1(s) => {
-                s.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-                futures_either(s.send_request(req))
+    }
+}
+
+impl Conn {
+    pub fn addr(&self) -> UpstreamAddr {
+        self.addr
+    }
+
+    /// Sends `req`; an HTTP/1.1 connection goes back to the pool once the
+    /// response has been read, unless it carried its last request.
+    pub async fn send(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Retry> {
+        let Conn { pool, key, reuse, sender, addr, requests } = self;
+        let failed = |e: hyper::Error| {
+            tracing::debug!(error = %e, "upstream request failed");
+            Retry::Failed(StatusCode::BAD_GATEWAY)
+        };
+        let resp = match sender {
+            Sender::H1(mut s) => {
+                let resp = match s.try_send_request(req).await {
+                    Ok(resp) => resp,
+                    Err(mut e) if requests > 0 && e.error().is_canceled() => match e.take_message() {
+                        Some(req) => return Err(Retry::Unsent(Box::new(req))),
+                        None => return Err(failed(e.into_error())),
+                    },
+                    Err(e) => return Err(failed(e.into_error())),
+                };
+                let carried = requests + 1;
+                if reuse.max_requests.is_none_or(|m| carried < m) {
+                    tokio::spawn(async move {
+                        if s.ready().await.is_ok() {
+                            pool.put_back(key, s, addr, carried, reuse);
+                        }
+                    });
+                }
+                resp
             }
-            Sender::H2(s) => {
-                s.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-                futures_either(s.send_request(req))
+            Sender::H2(mut s) => {
+                s.ready().await.map_err(failed)?;
+                s.send_request(req).await.map_err(failed)?
             }
         };
-        drop(pool);
-        let resp = fut.await.map_err(|e| {
-            tracing::debug!(error = %e, "upstream request failed");
-            StatusCode::BAD_GATEWAY
-        })?;
         Ok((resp.map(|b| b.boxed()), addr))
     }
 }
@@ -130,12 +310,4 @@ pub fn text(status: StatusCode, body: String, denied: Option<&str>) -> Response<
     }
     b.body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
         .expect("static response parts are valid")
-}
-
-/// Both senders' futures as one boxed type.
-fn futures_either<F>(f: F) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<Response<hyper::body::Incoming>>> + Send>>
-where
-    F: std::future::Future<Output = hyper::Result<Response<hyper::body::Incoming>>> + Send + 'static,
-{
-    Box::pin(f)
 }

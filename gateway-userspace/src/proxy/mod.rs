@@ -37,4 +37,4 @@ mod splice;
 mod upstream;
 
 pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
-pub use upstream::{Dialer, NameResolver, NoResolver, pick_percent};
+pub use upstream::{Dialer, NameResolver, NoResolver, pick_percent, random_u64};

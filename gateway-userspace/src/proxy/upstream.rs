@@ -62,28 +62,39 @@ pub struct Dialer<'a> {
 }
 
 impl Dialer<'_> {
-    /// Connects to the first address of `target` that answers.
+    /// Connects to the first address of `target` that answers, starting
+    /// from a rotating one.
     pub async fn connect(&self, target: &Target) -> io::Result<(TcpStream, UpstreamAddr)> {
-        let candidates: Vec<SocketAddr> = match target {
+        let mut candidates = self.addresses(target).await?;
+        if !candidates.is_empty() {
+            let start = self.rotate.fetch_add(1, Ordering::Relaxed) % candidates.len();
+            candidates.rotate_left(start);
+        }
+        self.connect_first(&candidates).await
+    }
+
+    /// The addresses `target` stands for.
+    pub async fn addresses(&self, target: &Target) -> io::Result<Vec<SocketAddr>> {
+        Ok(match target {
             Target::Original(addr) => vec![*addr],
             Target::Endpoints(list) => list.clone(),
             Target::Resolve { host, port } => {
                 self.resolver.resolve(host).await?.into_iter().map(|ip| SocketAddr::new(ip, *port)).collect()
             }
-        };
-        if candidates.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "no address to connect to"));
-        }
-        let start = self.rotate.fetch_add(1, Ordering::Relaxed) % candidates.len();
-        let mut last = None;
-        for i in 0..candidates.len() {
-            let addr = UpstreamAddr(canonical(candidates[(start + i) % candidates.len()]));
+        })
+    }
+
+    /// Connects to the first of `candidates`, in order, that answers.
+    pub async fn connect_first(&self, candidates: &[SocketAddr]) -> io::Result<(TcpStream, UpstreamAddr)> {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        for &c in candidates {
+            let addr = UpstreamAddr(canonical(c));
             match connect_marked(addr, self.mark, self.timeout).await {
                 Ok(s) => return Ok((s, addr)),
-                Err(e) => last = Some(e),
+                Err(e) => last = e,
             }
         }
-        Err(last.expect("at least one candidate was tried"))
+        Err(last)
     }
 }
 
@@ -93,10 +104,15 @@ fn canonical(a: SocketAddr) -> SocketAddr {
 
 /// A uniform number in 0..100, for weighted route choices.
 pub fn pick_percent() -> u32 {
+    (random_u64() % 100) as u32
+}
+
+/// A random number (not for secrets): load balancing and sampling.
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     thread_local!(static STATE: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new());
     let mut h = STATE.with(|s| s.build_hasher());
     h.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (h.finish() % 100) as u32
+    h.finish()
 }

@@ -1,0 +1,163 @@
+//! Which endpoint a request goes to, by the DestinationRule's
+//! `loadBalancer`. The chosen endpoint comes first; the others follow, to be
+//! tried in turn should it not accept a connection.
+
+use std::net::{IpAddr, SocketAddr};
+
+use hyper::{HeaderMap, header::HeaderValue};
+
+use super::clusters::Cluster;
+use crate::{
+    config::resources::destination_rule::{ConsistentHash, LoadBalancer, SimpleLb},
+    proxy::random_u64,
+};
+
+/// What a request offers a consistent-hash balancer.
+pub struct RequestKey<'a> {
+    pub headers: &'a HeaderMap,
+    pub query: &'a str,
+    pub peer: IpAddr,
+}
+
+/// The hash input of a request, and the cookie to set when `httpCookie`
+/// with a `ttl` finds none (Envoy then makes one up and sets it).
+pub fn hash_input(lb: Option<&LoadBalancer>, req: &RequestKey<'_>) -> (Option<String>, Option<HeaderValue>) {
+    let Some(hash) = lb.and_then(|l| l.consistent_hash.as_ref()) else { return (None, None) };
+    match hash {
+        ConsistentHash::HttpHeaderName(name) => (req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string), None),
+        ConsistentHash::UseSourceIp => (Some(req.peer.to_string()), None),
+        ConsistentHash::HttpQueryParameterName(name) => {
+            (req.query.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| k == name).map(|(_, v)| v.to_string())), None)
+        }
+        ConsistentHash::HttpCookie { name, path, ttl } => match cookie(req.headers, name) {
+            Some(v) => (Some(v), None),
+            None => match ttl {
+                Some(ttl) if !ttl.is_zero() => {
+                    let value = format!("{:016x}", random_u64());
+                    let path = path.as_deref().map(|p| format!("; Path={p}")).unwrap_or_default();
+                    let set = format!("{name}=\"{value}\"; Max-Age={}{path}; HttpOnly", ttl.as_secs());
+                    (Some(value), HeaderValue::from_str(&set).ok())
+                }
+                _ => (None, None),
+            },
+        },
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(hyper::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then(|| v.trim_matches('"').to_string())
+    })
+}
+
+/// `endpoints` in the order to try them. Istio's default is LEAST_REQUEST.
+pub fn order(lb: Option<&LoadBalancer>, mut endpoints: Vec<SocketAddr>, cluster: &Cluster, hash_input: Option<&str>) -> Vec<SocketAddr> {
+    let n = endpoints.len();
+    if n <= 1 {
+        return endpoints;
+    }
+    let first = match (lb.and_then(|l| l.consistent_hash.as_ref()), hash_input, lb.and_then(|l| l.simple)) {
+        (Some(_), Some(input), _) => rendezvous(&endpoints, input),
+        // Consistent hash without its key: any endpoint.
+        (Some(_), None, _) | (None, _, Some(SimpleLb::Random)) => (random_u64() % n as u64) as usize,
+        (None, _, Some(SimpleLb::RoundRobin)) => cluster.next_round_robin() % n,
+        (None, _, Some(SimpleLb::Passthrough)) => 0,
+        // Power of two choices among the least busy.
+        (None, _, _) => {
+            let a = (random_u64() % n as u64) as usize;
+            let b = (a + 1 + (random_u64() % (n as u64 - 1)) as usize) % n;
+            if cluster.active(endpoints[b]) < cluster.active(endpoints[a]) { b } else { a }
+        }
+    };
+    endpoints.rotate_left(first);
+    endpoints
+}
+
+/// Highest-random-weight hashing: each key keeps its endpoint while the set
+/// stays, and only the keys of a removed endpoint move.
+fn rendezvous(endpoints: &[SocketAddr], input: &str) -> usize {
+    let weight = |e: &SocketAddr| mix(fnv1a(input.as_bytes()) ^ fnv1a(e.to_string().as_bytes()));
+    (0..endpoints.len()).max_by_key(|&i| weight(&endpoints[i])).unwrap_or(0)
+}
+
+/// Stable across processes, so every replica agrees.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn endpoints() -> Vec<SocketAddr> {
+        (10..14).map(|i| SocketAddr::from(([203, 0, 113, i], 8080))).collect()
+    }
+
+    fn lb(simple: Option<SimpleLb>, hash: Option<ConsistentHash>) -> LoadBalancer {
+        LoadBalancer { simple, consistent_hash: hash, warmup_duration: None }
+    }
+
+    #[test]
+    fn round_robin_visits_each_endpoint_in_turn() {
+        let c = Cluster::default();
+        let rr = lb(Some(SimpleLb::RoundRobin), None);
+        let firsts: Vec<SocketAddr> = (0..8).map(|_| order(Some(&rr), endpoints(), &c, None)[0]).collect();
+        assert_eq!(firsts[..4], endpoints()[..]);
+        assert_eq!(firsts[4..], endpoints()[..]);
+    }
+
+    #[test]
+    fn least_request_avoids_the_busy_endpoint() {
+        let c = std::sync::Arc::new(Cluster::default());
+        let busy = endpoints()[0];
+        let _held: Vec<_> = (0..5).map(|_| c.start(busy)).collect();
+        for _ in 0..200 {
+            assert_ne!(order(None, endpoints(), &c, None)[0], busy);
+        }
+    }
+
+    #[test]
+    fn random_and_the_hash_spread_and_the_hash_sticks() {
+        let c = Cluster::default();
+        let mut seen: HashMap<SocketAddr, u32> = HashMap::new();
+        for _ in 0..400 {
+            *seen.entry(order(Some(&lb(Some(SimpleLb::Random), None)), endpoints(), &c, None)[0]).or_default() += 1;
+        }
+        assert!(seen.len() == 4 && seen.values().all(|n| *n > 50), "{seen:?}");
+        let hash = lb(None, Some(ConsistentHash::HttpHeaderName("x-user".into())));
+        let mut by_key: HashMap<SocketAddr, u32> = HashMap::new();
+        for user in 0..200 {
+            let key = format!("user-{user}");
+            let chosen = order(Some(&hash), endpoints(), &c, Some(&key))[0];
+            assert_eq!(order(Some(&hash), endpoints(), &c, Some(&key))[0], chosen, "the same key, the same endpoint");
+            *by_key.entry(chosen).or_default() += 1;
+            // Removing another endpoint does not move this key.
+            let removed = endpoints().into_iter().rev().find(|e| *e != chosen).expect("another endpoint");
+            let fewer: Vec<SocketAddr> = endpoints().into_iter().filter(|e| *e != removed).collect();
+            assert_eq!(order(Some(&hash), fewer, &c, Some(&key))[0], chosen);
+        }
+        assert_eq!(by_key.len(), 4, "keys spread over every endpoint: {by_key:?}");
+    }
+
+    #[test]
+    fn a_missing_cookie_with_a_ttl_is_made_up_and_set() {
+        let hash = lb(None, Some(ConsistentHash::HttpCookie { name: "sticky".into(), path: Some("/".into()), ttl: Some(std::time::Duration::from_secs(60)) }));
+        let mut headers = HeaderMap::new();
+        let req = RequestKey { headers: &headers, query: "", peer: [198, 18, 1, 2].into() };
+        let (value, set) = hash_input(Some(&hash), &req);
+        let set = set.expect("a cookie to set");
+        assert!(set.to_str().unwrap().starts_with(&format!("sticky=\"{}\"; Max-Age=60; Path=/", value.unwrap())));
+        headers.insert(hyper::header::COOKIE, HeaderValue::from_static("a=b; sticky=\"abc\""));
+        let req = RequestKey { headers: &headers, query: "", peer: [198, 18, 1, 2].into() };
+        assert_eq!(hash_input(Some(&hash), &req), (Some("abc".into()), None));
+    }
+}

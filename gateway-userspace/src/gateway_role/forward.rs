@@ -1,0 +1,235 @@
+//! The upstream side of a gateway HTTP route: the route's timeout around its
+//! retries, the registry check of the destination, its DestinationRule
+//! (pool limits, outlier detection, load balancing, connection reuse), and
+//! the exchange over a pooled connection.
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use http_body_util::BodyExt;
+use hyper::{Request, Response, StatusCode, body::Incoming};
+use hyper_util::rt::TokioIo;
+
+use super::{
+    GatewayContext, balance,
+    destination_policy::{UpstreamPolicy, upstream_policy},
+    route_policy,
+    servers::PortPlan,
+};
+use crate::{
+    access_log::RequestRecord,
+    config::resources::http_route::HttpRoute,
+    policy::{RouteChoice, Verdict, decide_exit},
+    proxy::{
+        Dialer,
+        addrs::UpstreamAddr,
+        deny::forbidden_body,
+        http_pool::{Body, Retry, Reuse, Upstream, text},
+    },
+    reload::ActiveConfig,
+};
+
+/// The largest request body kept for retries or a mirror; a larger one is
+/// sent once.
+pub const REPLAY_BUFFER: usize = 1 << 20;
+
+/// What one request carries to the upstream side.
+#[derive(Clone)]
+pub struct Exchange {
+    pub plan: Arc<PortPlan>,
+    pub ctx: Arc<GatewayContext>,
+    pub config: Arc<ActiveConfig>,
+    pub peer: SocketAddr,
+}
+
+/// The route's `timeout` (504 when it runs out) around its `retries`.
+pub async fn with_timeouts(x: &Exchange, req: Request<Body>, choice: RouteChoice, route: &HttpRoute, record: &mut RequestRecord) -> Response<Body> {
+    let attempts = async {
+        let Some(retries) = route.retries.as_ref().filter(|r| r.attempts > 0) else {
+            return forward(x, req, choice, record).await;
+        };
+        let (parts, body) = req.into_parts();
+        let body = match http_body_util::Limited::new(body, REPLAY_BUFFER).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large to retry\n".into(), None),
+        };
+        let on = route_policy::RetryOn::parse(retries.retry_on.as_deref().unwrap_or("5xx,connect-failure,reset"));
+        let mut attempt = 0;
+        loop {
+            let again = replay(&parts, body.clone());
+            let exchange = forward(x, again, choice.clone(), record);
+            let resp = match retries.per_try_timeout {
+                Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| {
+                    record.flag("UT");
+                    text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
+                }),
+                None => exchange.await,
+            };
+            let failed = record.upstream.is_none() || resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT;
+            if !(failed && on.retries(Some(resp.status()))) || attempt == retries.attempts {
+                return resp;
+            }
+            tracing::debug!(attempt, status = %resp.status(), "retrying");
+            attempt += 1;
+        }
+    };
+    match route.timeout.filter(|t| !t.is_zero()) {
+        Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| {
+            record.flag("UT");
+            text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
+        }),
+        None => attempts.await,
+    }
+}
+
+/// A copy of a request whose body was read into memory.
+pub fn replay(parts: &hyper::http::request::Parts, body: hyper::body::Bytes) -> Request<Body> {
+    let mut again = Request::builder().method(parts.method.clone()).uri(parts.uri.clone()).version(parts.version);
+    *again.headers_mut().expect("a fresh builder") = parts.headers.clone();
+    again.body(http_body_util::Full::new(body).map_err(|never| match never {}).boxed()).expect("parts from a valid request")
+}
+
+/// The destination's registry check, origination, and the exchange.
+pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, record: &mut RequestRecord) -> Response<Body> {
+    let (ctx, config) = (&*x.ctx, &*x.config);
+    let out = &ctx.outbound;
+    let port = route.port.unwrap_or(x.plan.port);
+    record.route = Some(route.clone());
+    let policy = upstream_policy(&config.snapshot, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
+    let cluster = ctx.clusters.get(&route.destination, port);
+    let Some(slot) = cluster.admit(super::clusters::limit(policy.pool.as_ref())) else {
+        record.allow("overflow", None);
+        record.flag("UO");
+        return text(StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(), None);
+    };
+    // Originated TLS goes out as TLS: the registry checks it as such.
+    let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
+    let originates = matches!(tls, Ok(Some(_)));
+    let target = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, originates) {
+        Verdict::Deny { reason, matched } => {
+            record.deny(reason.as_str(), matched);
+            return text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()));
+        }
+        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
+            record.allow(reason.as_str(), matched);
+            // A subset narrows the entry's endpoints by its DestinationRule labels.
+            if route.subset.is_some() { config.policy.route_target(&ctx.workload, &route, port) } else { target }
+        }
+    };
+    let tls = match tls {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::warn!(error = %e, "TLS origination settings do not load");
+            record.flag("UF");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "upstream TLS settings do not load\n".into(), None);
+        }
+    };
+    let mut dialer = out.dialer();
+    if let Some(t) = policy.pool.as_ref().and_then(|p| p.tcp_connect_timeout) {
+        dialer.timeout = t;
+    }
+    let now = Instant::now();
+    let endpoints = match dialer.addresses(&target).await {
+        Ok(list) if !list.is_empty() => list,
+        _ => {
+            record.flag("UH");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n".into(), None);
+        }
+    };
+    let total = endpoints.len();
+    let healthy = if policy.outlier.is_some() { cluster.healthy(&endpoints, now) } else { endpoints };
+    let (hash_input, set_cookie) = balance::hash_input(
+        policy.balancer.as_ref(),
+        &balance::RequestKey { headers: req.headers(), query: req.uri().query().unwrap_or(""), peer: x.peer.ip() },
+    );
+    let ordered = balance::order(policy.balancer.as_ref(), healthy, &cluster, hash_input.as_deref());
+    let mut active = None;
+    let forwarded = if tls.is_none() && super::http::is_upgrade(&req) {
+        upgrade(&dialer, &ordered, req).await
+    } else {
+        let reuse = reuse(&policy);
+        let mut result = Err(StatusCode::SERVICE_UNAVAILABLE);
+        for (i, addr) in ordered.iter().enumerate() {
+            // Only a connect failure moves on to the next endpoint.
+            let last = i + 1 == ordered.len();
+            let h2 = req.version() == hyper::Version::HTTP_2;
+            match ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2).await {
+                Ok(conn) => {
+                    active = Some(cluster.start(conn.addr().0));
+                    result = match conn.send(req).await {
+                        Ok(r) => Ok(r),
+                        Err(Retry::Unsent(again)) => ctx.pool.send(dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, *again).await,
+                        Err(Retry::Failed(s)) => Err(s),
+                    };
+                    break;
+                }
+                Err(status) => {
+                    if let Some(od) = &policy.outlier {
+                        cluster.report(*addr, None, od, total, now);
+                    }
+                    result = Err(status);
+                    if last {
+                        break;
+                    }
+                }
+            }
+        }
+        result
+    };
+    match forwarded {
+        Ok((resp, addr)) => {
+            record.upstream = Some(addr);
+            if let Some(od) = &policy.outlier {
+                cluster.report(addr.0, Some(resp.status().as_u16()), od, total, now);
+            }
+            let mut resp = resp;
+            if let Some(c) = set_cookie {
+                resp.headers_mut().append(hyper::header::SET_COOKIE, c);
+            }
+            // The request counts against the limits until its body is done.
+            resp.map(|b| {
+                b.map_frame(move |f| {
+                    let _held = (&slot, &active);
+                    f
+                })
+                .boxed()
+            })
+        }
+        Err(status) => {
+            record.flag("UF");
+            text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
+        }
+    }
+}
+
+/// `connectionPool.http`: how long and how often a connection is reused.
+fn reuse(policy: &UpstreamPolicy) -> Reuse {
+    let mut r = Reuse::default();
+    if let Some(p) = &policy.pool {
+        r.max_requests = p.max_requests_per_connection.filter(|n| *n > 0);
+        if let Some(t) = p.http_idle_timeout.filter(|t| !t.is_zero()) {
+            r.idle_timeout = t;
+        }
+    }
+    r
+}
+
+/// An upgrade request goes over a connection of its own; once the upstream
+/// answers 101, both upgraded streams are joined byte for byte.
+async fn upgrade(dialer: &Dialer<'_>, endpoints: &[SocketAddr], mut req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+    let downstream = hyper::upgrade::on(&mut req);
+    let (stream, addr) = dialer.connect_first(endpoints).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let mut resp: Response<Incoming> = sender.send_request(req).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let upstream = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            if let (Ok(d), Ok(u)) = tokio::join!(downstream, upstream) {
+                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(d), &mut TokioIo::new(u)).await;
+            }
+        });
+    }
+    Ok((resp.map(|b| b.boxed()), addr))
+}

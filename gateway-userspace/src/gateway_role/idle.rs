@@ -1,0 +1,370 @@
+//! Envoy's idle timeout for downstream connections: a connection that
+//! carried no bytes either way (and, for HTTP, has no request in flight) for
+//! the whole period is closed. Also the HTTP/1 request-head timeout, counted
+//! from a request's first byte (not from the end of the previous request,
+//! so an idle keep-alive connection lives to the idle timeout).
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http_body_util::BodyExt;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    time::Instant,
+};
+
+use crate::proxy::{
+    http_pool::Body,
+    relay::{RelayStats, Resettable, relay},
+};
+
+/// When a connection last carried bytes, how many, and its requests in flight.
+pub struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    read: AtomicU64,
+    written: AtomicU64,
+    /// When the bytes of a request head not yet parsed began (`NO_HEAD`: none).
+    head_since_ms: AtomicU64,
+    /// The stream began with the HTTP/2 preface: no request-head timer.
+    h2: AtomicBool,
+}
+
+const NO_HEAD: u64 = u64::MAX;
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            head_since_ms: AtomicU64::new(NO_HEAD),
+            h2: AtomicBool::new(false),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Marks a request in flight until the guard is dropped; its head is
+    /// complete.
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.head_since_ms.store(NO_HEAD, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Resolves once the connection has been idle for `timeout`; never when
+    /// `timeout` is zero (disabled).
+    pub async fn idle_for(&self, timeout: Duration) {
+        if timeout.is_zero() {
+            return std::future::pending().await;
+        }
+        let limit = timeout.as_millis() as u64;
+        loop {
+            let quiet = self.now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed));
+            if quiet >= limit && self.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            // A busy connection is looked at again a whole period later.
+            let wait = if quiet >= limit { limit } else { limit - quiet };
+            tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    }
+
+    /// Resolves once a request head has been arriving for `timeout` without
+    /// being complete; never on HTTP/2 or when `timeout` is zero.
+    pub async fn head_overdue(&self, timeout: Duration) {
+        if timeout.is_zero() {
+            return std::future::pending().await;
+        }
+        let limit = timeout.as_millis() as u64;
+        loop {
+            if self.h2.load(Ordering::Relaxed) {
+                return std::future::pending().await;
+            }
+            let since = self.head_since_ms.load(Ordering::Relaxed);
+            let waited = if since == NO_HEAD { 0 } else { self.now_ms().saturating_sub(since) };
+            if since != NO_HEAD && waited >= limit {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis((limit - waited).max(1))).await;
+        }
+    }
+
+    /// Notes bytes read: the preface of HTTP/2, or the start of a request head.
+    fn on_read(&self, bytes: &[u8]) {
+        if self.read.fetch_add(bytes.len() as u64, Ordering::Relaxed) == 0 && bytes.starts_with(b"PRI ") {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+        if self.in_flight.load(Ordering::Relaxed) == 0 && self.head_since_ms.load(Ordering::Relaxed) == NO_HEAD {
+            self.head_since_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+        self.touch();
+    }
+
+    /// Bytes read from and written to the tracked stream.
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.read.load(Ordering::Relaxed), self.written.load(Ordering::Relaxed))
+    }
+}
+
+/// A request in flight; the connection is not idle while one lives.
+pub struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A stream whose reads and writes count as activity.
+pub struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Tracked<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Tracked { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.on_read(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled
+            && *n > 0
+        {
+            self.activity.written.fetch_add(*n as u64, Ordering::Relaxed);
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: Resettable> Resettable for Tracked<S> {
+    fn reset(&self) {
+        self.inner.reset();
+    }
+}
+
+/// An HTTP service whose requests count as in flight until their response
+/// body has been sent (or dropped).
+pub struct BusyWhileServing<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> BusyWhileServing<S> {
+    pub fn new(inner: S, activity: &Arc<Activity>) -> Self {
+        BusyWhileServing { inner, activity: activity.clone() }
+    }
+}
+
+impl<S, R> hyper::service::Service<R> for BusyWhileServing<S>
+where
+    S: hyper::service::Service<R, Response = hyper::Response<Body>>,
+{
+    type Response = hyper::Response<Body>;
+    type Error = S::Error;
+    type Future = BusyResponse<S::Future>;
+
+    fn call(&self, req: R) -> Self::Future {
+        BusyResponse { response: Box::pin(self.inner.call(req)), busy: Some(self.activity.busy()) }
+    }
+}
+
+/// A response on its way; its body keeps the request in flight.
+pub struct BusyResponse<F> {
+    response: Pin<Box<F>>,
+    busy: Option<Busy>,
+}
+
+impl<F, E> Future for BusyResponse<F>
+where
+    F: Future<Output = Result<hyper::Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let resp = std::task::ready!(self.response.as_mut().poll(cx))?;
+        let busy = self.busy.take();
+        Poll::Ready(Ok(resp.map(|body| {
+            body.map_frame(move |frame| {
+                let _ = &busy;
+                frame
+            })
+            .boxed()
+        })))
+    }
+}
+
+/// Runs `conn` (a served HTTP connection) until it ends. Once `activity`
+/// has been idle for `timeout`, asks it to shut down gracefully (HTTP/1
+/// closes at once when no request is in flight, HTTP/2 sends GOAWAY); once
+/// a request head has taken longer than `head_timeout`, drops it (`None`).
+pub fn close_when_idle<F: Future, G: FnOnce(Pin<&mut F>) + Unpin>(
+    conn: F,
+    activity: &Arc<Activity>,
+    timeout: Duration,
+    head_timeout: Duration,
+    shutdown: G,
+) -> CloseWhenIdle<F, G> {
+    let activity = activity.clone();
+    let watch = Box::pin(async move {
+        tokio::select! {
+            () = activity.idle_for(timeout) => Ending::Idle,
+            () = activity.head_overdue(head_timeout) => Ending::HeadOverdue,
+        }
+    });
+    CloseWhenIdle { conn: Box::pin(conn), watch: Some(watch), shutdown: Some(shutdown) }
+}
+
+enum Ending {
+    Idle,
+    HeadOverdue,
+}
+
+/// See [`close_when_idle`]. A plain future rather than an `async fn`: the
+/// compiler then proves `Send` for the concrete connection only.
+pub struct CloseWhenIdle<F, G> {
+    conn: Pin<Box<F>>,
+    watch: Option<Pin<Box<dyn Future<Output = Ending> + Send>>>,
+    shutdown: Option<G>,
+}
+
+impl<F: Future, G: FnOnce(Pin<&mut F>) + Unpin> Future for CloseWhenIdle<F, G> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Poll::Ready(out) = this.conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if let Some(watch) = this.watch.as_mut()
+            && let Poll::Ready(ending) = watch.as_mut().poll(cx)
+        {
+            this.watch = None;
+            match ending {
+                Ending::HeadOverdue => {
+                    tracing::debug!("request head not complete in time; closing");
+                    return Poll::Ready(None);
+                }
+                Ending::Idle => {
+                    if let Some(shutdown) = this.shutdown.take() {
+                        shutdown(this.conn.as_mut());
+                    }
+                    return this.conn.as_mut().poll(cx).map(Some);
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Relays `client` and `upstream` until both are done, or until neither
+/// side sent a byte for `timeout`; then both are closed. The flag says
+/// whether the idle timeout ended it.
+pub async fn relay_until_idle<C: Resettable, U: Resettable>(client: C, upstream: &mut U, timeout: Duration) -> (RelayStats, bool) {
+    let activity = Activity::new();
+    let mut client = Tracked::new(client, activity.clone());
+    tokio::select! {
+        stats = relay(&mut client, upstream) => (stats, false),
+        () = activity.idle_for(timeout) => {
+            let (up, down) = activity.bytes();
+            (RelayStats { client_to_upstream: up, upstream_to_client: down, reset: false }, true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_after_a_quiet_period_without_requests() {
+        let a = Activity::new();
+        let timeout = Duration::from_secs(10);
+        let busy = a.busy();
+        let waited = tokio::time::timeout(Duration::from_secs(25), a.idle_for(timeout)).await;
+        assert!(waited.is_err(), "a request in flight keeps the connection");
+        drop(busy);
+        let start = tokio::time::Instant::now();
+        a.idle_for(timeout).await;
+        assert!(start.elapsed() >= timeout, "idle counted from the request's end: {:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_head_timer_runs_from_a_request_s_first_byte_until_it_is_parsed() {
+        let a = Activity::new();
+        let limit = Duration::from_secs(10);
+        let quiet = tokio::time::timeout(Duration::from_secs(60), a.head_overdue(limit)).await;
+        assert!(quiet.is_err(), "no bytes, no head timer (an idle keep-alive connection)");
+        a.on_read(b"GET / HT");
+        let start = tokio::time::Instant::now();
+        a.head_overdue(limit).await;
+        assert!(start.elapsed() >= limit);
+        let _request = a.busy();
+        assert!(tokio::time::timeout(Duration::from_secs(60), a.head_overdue(limit)).await.is_err(), "a parsed head stops it");
+        let h2 = Activity::new();
+        h2.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert!(tokio::time::timeout(Duration::from_secs(60), h2.head_overdue(limit)).await.is_err(), "not for HTTP/2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_either_way_restart_the_period_and_zero_disables() {
+        let a = Activity::new();
+        let (client, mut peer) = tokio::io::duplex(64);
+        let mut tracked = Tracked::new(client, a.clone());
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        tokio::io::AsyncWriteExt::write_all(&mut peer, b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        tokio::io::AsyncReadExt::read_exact(&mut tracked, &mut buf).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        tokio::io::AsyncWriteExt::write_all(&mut tracked, b"pong").await.unwrap();
+        let start = tokio::time::Instant::now();
+        a.idle_for(Duration::from_secs(10)).await;
+        assert!(start.elapsed() >= Duration::from_secs(10), "{:?}", start.elapsed());
+        assert_eq!(a.bytes(), (4, 4));
+        let never = tokio::time::timeout(Duration::from_secs(3600), a.idle_for(Duration::ZERO)).await;
+        assert!(never.is_err());
+    }
+}

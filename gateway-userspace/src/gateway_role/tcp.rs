@@ -1,0 +1,189 @@
+//! A TCP server (or the inside of a `TLS` one terminated here): the port
+//! and the listener's address pick a `tcp` route; the registry decides;
+//! bytes are relayed as they come, nothing is read first, so
+//! server-speaks-first protocols work.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
+
+use tokio::net::TcpStream;
+
+use super::{
+    GatewayContext, gateway_record, idle,
+    servers::{PortPlan, TcpFacts, tcp_route},
+};
+use crate::{
+    access_log::{ConnectionRecord, Decision, Outcome},
+    policy::{DenyReason, RouteChoice, Verdict, decide_exit},
+    proxy::{addrs::OrigDstAddr, deny, pick_percent, relay::Resettable},
+    reload::ActiveConfig,
+};
+
+pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
+    let local = client.local_addr().map_or(IpAddr::from([0u16; 8]), |a| a.ip().to_canonical());
+    let record = gateway_record(peer, &ctx, "tcp", None);
+    route(client, local, record, &plan, &ctx).await;
+}
+
+/// Routes a stream that arrived on `local` by the `tcp` routes and relays
+/// it, or resets it; logs it when it ends.
+pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: ConnectionRecord, plan: &PortPlan, ctx: &GatewayContext) {
+    let started = Instant::now();
+    let config = ctx.outbound.config.current();
+    let facts = TcpFacts { local, namespace: &ctx.workload.namespace, labels: &ctx.workload.labels };
+    match tcp_route(&config.snapshot, plan, &facts, pick_percent()) {
+        Some(route) => {
+            if let Err(client) = connect_and_relay(client, route, false, &mut record, plan, ctx, &config).await {
+                deny::reset(client);
+            }
+        }
+        None => {
+            record.reason = "no-route";
+            deny::reset(client);
+        }
+    }
+    ctx.outbound.log_connection(&mut record, started.elapsed()).await;
+}
+
+/// The registry check on the route's destination (`tls`: checked as TLS),
+/// the upstream connection and the relay, ended by the idle timeout if
+/// neither side speaks. A refused client is handed back, for the caller to
+/// answer in its protocol; one whose destination is unreachable is reset.
+pub(super) async fn connect_and_relay<S: Resettable>(
+    client: S,
+    route: RouteChoice,
+    tls: bool,
+    record: &mut ConnectionRecord,
+    plan: &PortPlan,
+    ctx: &GatewayContext,
+    config: &ActiveConfig,
+) -> Result<(), S> {
+    let out = &ctx.outbound;
+    let port = route.port.unwrap_or(plan.port);
+    record.route = Some(route.clone());
+    let verdict = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, tls) {
+        // An opaque stream fits a port of any protocol.
+        Verdict::Deny { reason: DenyReason::ProtocolMismatch, .. } if !tls => decide_exit(&config.policy, &ctx.workload, &route.destination, port, true),
+        v => v,
+    };
+    let target = match verdict {
+        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
+            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+            // A subset narrows the entry's endpoints by its DestinationRule labels.
+            if route.subset.is_some() { config.policy.route_target(&ctx.workload, &route, port) } else { target }
+        }
+        Verdict::Deny { reason, matched } => {
+            (record.reason, record.matched) = (reason.as_str(), matched);
+            return Err(client);
+        }
+    };
+    match out.dialer().connect(&target).await {
+        Ok((mut up, addr)) => {
+            record.upstream = Some(addr);
+            record.orig_dst = Some(OrigDstAddr(addr.0));
+            // The idle timeout watches the bytes, so it needs them copied;
+            // without one, the configured relay carries the stream.
+            let (stats, idled) = if ctx.limits.idle_timeout.is_zero() {
+                let mut client = client;
+                let (stats, mode) = out.relay.relay(&mut client, &mut up, addr.0.port()).await;
+                record.relay = Some(mode.name());
+                (stats, false)
+            } else {
+                record.relay = Some("copy");
+                idle::relay_until_idle(client, &mut up, ctx.limits.idle_timeout).await
+            };
+            (record.bytes_up, record.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
+            record.outcome = match (idled, stats.reset) {
+                (true, _) => Outcome::IdleTimeout,
+                (false, true) => Outcome::Reset,
+                (false, false) => Outcome::Closed,
+            };
+        }
+        Err(e) => {
+            tracing::debug!(?target, error = %e, "gateway upstream connect failed");
+            record.outcome = Outcome::UpstreamUnreachable;
+            deny::reset(client);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{Labels, LoadOptions, load_str};
+
+    const YAML: &str = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 31400, name: tcp, protocol: TCP}
+    hosts: ['*']
+  - port: {number: 31401, name: tcp-b, protocol: TCP}
+    hosts: [team-a/*]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: edge}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  tcp:
+  - match: [{port: 31400, sourceLabels: {tier: blue}}]
+    route: [{destination: {host: blue.edge.svc.cluster.local, port: {number: 5432}}}]
+  - match: [{port: 31400, destinationSubnets: [198.51.100.0/24]}]
+    route: [{destination: {host: other.edge.svc.cluster.local, port: {number: 5432}}}]
+  - match: [{port: 31400}]
+    route:
+    - {destination: {host: v1.edge.svc.cluster.local, port: {number: 5432}}, weight: 75}
+    - {destination: {host: v2.edge.svc.cluster.local, port: {number: 5432}}, weight: 25}
+  - route: [{destination: {host: fallback.edge.svc.cluster.local, port: {number: 5432}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: team-a}
+spec:
+  hosts: ['*']
+  gateways: [edge/gw]
+  tcp: [{route: [{destination: {host: a.team-a.svc.cluster.local, port: {number: 5432}}}]}]
+";
+
+    fn labels(extra: &[(&str, &str)]) -> Labels {
+        let mut l: Labels = [("istio".into(), "ingressgateway".into())].into();
+        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        l
+    }
+
+    fn ask(gateway_labels: &Labels, port: u16, local: [u8; 4], pick: u32) -> Option<String> {
+        let opts = LoadOptions { instance_labels: gateway_labels.clone(), ..LoadOptions::default() };
+        let loaded = load_str(Path::new("/fixtures/tcp.yaml"), YAML, &opts);
+        let s = loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings));
+        let (ports, skipped) = super::super::servers::plan(&s, gateway_labels, None);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let plan = ports.into_iter().find(|p| p.port == port).expect("the port is planned");
+        assert_eq!(plan.kind, super::super::ServerKind::Tcp);
+        let facts = TcpFacts { local: local.into(), namespace: "edge", labels: gateway_labels };
+        tcp_route(&s, &plan, &facts, pick).map(|r| r.destination)
+    }
+
+    #[test]
+    fn first_fitting_tcp_route_by_port_labels_and_local_address() {
+        let plain = labels(&[]);
+        assert_eq!(ask(&plain, 31400, [198, 18, 0, 1], 0).as_deref(), Some("v1.edge.svc.cluster.local"));
+        assert_eq!(ask(&plain, 31400, [198, 18, 0, 1], 80).as_deref(), Some("v2.edge.svc.cluster.local"), "weights 75/25");
+        assert_eq!(ask(&plain, 31400, [198, 51, 100, 7], 0).as_deref(), Some("other.edge.svc.cluster.local"), "destinationSubnets");
+        assert_eq!(ask(&labels(&[("tier", "blue")]), 31400, [198, 18, 0, 1], 0).as_deref(), Some("blue.edge.svc.cluster.local"), "sourceLabels: the gateway's own");
+    }
+
+    #[test]
+    fn a_server_host_scope_says_whose_virtual_services_bind() {
+        assert_eq!(ask(&labels(&[]), 31401, [198, 18, 0, 1], 0).as_deref(), Some("a.team-a.svc.cluster.local"), "31401 admits team-a's only");
+    }
+}

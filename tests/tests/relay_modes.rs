@@ -334,3 +334,38 @@ fn relay_auto_moves_a_busy_request_response_stream_intact() {
     drop((gw, server));
     topo.teardown();
 }
+
+/// A gateway TCP server (`tcp` route to a STATIC entry) with no idle timeout.
+fn tcp_gateway_yaml() -> String {
+    gateway_tests::istio::static_service("echo", 9000, "TCP", &["203.0.113.10"])
+        + &gateway_tests::istio::ingress_gateway("tcp-gateway", 31400, "TCP", &["'*'"])
+        + "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [tcp-gateway]
+  tcp:
+  - route: [{destination: {host: echo.default.svc.cluster.local, port: {number: 9000}}}]
+"
+}
+
+/// The gateway role's routed TCP streams take the configured relay too (when no idle timeout
+/// has to watch their bytes): 1 MiB each way intact, half-close, counts.
+#[test]
+fn relay_sockmap_carries_a_gateway_tcp_route() {
+    let topo = Topology::build();
+    let echo = EchoServer::start(&topo.internet, &[9000]);
+    let gw = Gateway::start_ingress(&topo, &tcp_gateway_yaml(), &["--idle-timeout-secs", "0", "--relay", "sockmap"]);
+    let run = EchoRun { bytes: 1024 * 1024, half_close: true, timeout: Duration::from_secs(30), ..EchoRun::to(&["198.18.1.1:31400".parse().unwrap()]) };
+    let summary = run_echo_client(|a| topo.pod_a.command_outside_cgroup(CLIENT, a), &run);
+    summary.assert_all_intact("1 MiB through a gateway tcp route, --relay sockmap");
+    let seen = echo.wait_finished(1, EVENT_TIMEOUT);
+    let sent = summary.results[0].sent;
+    assert_eq!((seen[0].bytes, seen[0].finished), (sent, true), "{seen:?}");
+    let line = gw.wait_json_line("connection", "the tcp connection", |v| v["protocol"] == "tcp");
+    assert_eq!((line["decision"].as_str(), line["relay"].as_str(), line["outcome"].as_str()), (Some("allow"), Some("sockmap"), Some("closed")), "{line}");
+    assert_eq!((line["bytes_up"].as_u64(), line["bytes_down"].as_u64()), (Some(sent), Some(sent)), "{line}");
+    drop((gw, echo));
+    topo.teardown();
+}

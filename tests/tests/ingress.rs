@@ -250,8 +250,10 @@ fn retries_timeouts_faults_rewrites_and_header_edits() {
     let start = std::time::Instant::now();
     assert_eq!(codes(&topo, "http://198.18.1.1/halfdelay/[1-100]"), vec![200; 100]);
     let elapsed = start.elapsed();
+    let is_half = |v: &serde_json::Value| v["path"].as_str().is_some_and(|p| p.starts_with("/halfdelay"));
+    gateway_tests::wait::until("100 request lines", Duration::from_secs(10), || gw.json_lines("request").iter().filter(|v| is_half(v)).count() >= 100);
     let lines = gw.json_lines("request");
-    let half: Vec<_> = lines.iter().filter(|v| v["path"].as_str().is_some_and(|p| p.starts_with("/halfdelay"))).collect();
+    let half: Vec<_> = lines.iter().filter(|v| is_half(v)).collect();
     assert_eq!(half.len(), 100);
     let delayed = half.iter().filter(|v| v["flags"] == "DI").count();
     assert!((30..=70).contains(&delayed), "{delayed} of 100 delayed; 50 ± 20 expected");

@@ -56,18 +56,19 @@ impl Harness<'_> {
         self.client(mode, self.tool, &args, limit)
     }
 
-    /// Runs `measure` for every repetition and every mode, interleaved
+    /// Runs `measure` for every repetition and each of `modes`, interleaved
     /// (A B C D E A B C D E …) so that drift touches all modes alike.
     /// A failed run is noted and leaves a gap.
     pub fn interleaved(
         &mut self,
         what: &str,
+        modes: &[Mode],
         reps: usize,
         mut measure: impl FnMut(&mut Self, Mode, usize) -> anyhow::Result<()>,
     ) {
         for rep in 0..reps {
             print!("bench: {what}, repetition {}/{reps}:", rep + 1);
-            for mode in Mode::ALL {
+            for &mode in modes {
                 print!(" {}", mode.letter());
                 use std::io::Write;
                 let _ = std::io::stdout().flush();

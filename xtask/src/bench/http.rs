@@ -35,7 +35,7 @@ fn fixed_rate(h: &mut Harness<'_>) {
     let proxy = Figure { id: "http_cpu_proxy", title: "Proxy CPU per 1,000 req/s", unit: "vCPU", higher_is_better: false, additive: false };
     let seconds = h.plan.http_fixed_seconds;
     let limit = Duration::from_secs_f64(seconds + 20.0);
-    h.interleaved("HTTP at 1,000 req/s", h.plan.http_fixed_reps, |h, mode, rep| {
+    h.interleaved("HTTP at 1,000 req/s", &super::modes::Mode::BASE, h.plan.http_fixed_reps, |h, mode, rep| {
         let a = args(&[
             &"http-rate",
             &"--target",
@@ -68,7 +68,7 @@ fn max_rate(h: &mut Harness<'_>) {
     let fig = Figure { id: "http_max", title: "HTTP 1 KiB, maximum (wrk, 16 connections)", unit: "req/s", higher_is_better: true, additive: false };
     let seconds = h.plan.http_max_seconds;
     let limit = Duration::from_secs(seconds + 20);
-    h.interleaved("HTTP maximum rate", h.plan.reps_short, |h, mode, rep| {
+    h.interleaved("HTTP maximum rate", &super::modes::Mode::BASE, h.plan.reps_short, |h, mode, rep| {
         let url = format!("http://{}/1k", mode.target(Service::Http));
         let a = args(&[&"-t1", &"-c16", &format!("-d{seconds}s"), &url]);
         let out = h.client(mode, Path::new("wrk"), &a, limit)?.stdout;

@@ -38,7 +38,7 @@ pub fn measure(h: &mut Harness<'_>) {
 fn placement(h: &mut Harness<'_>, what: &str, figs: &[Figure<'_>; 3]) {
     let seconds = h.plan.ping_seconds;
     let limit = Duration::from_secs_f64(seconds + 20.0);
-    h.interleaved(what, h.plan.reps, |h, mode, rep| {
+    h.interleaved(what, &super::modes::Mode::ALL, h.plan.reps, |h, mode, rep| {
         let a = args(&[
             &"ping-pong",
             &"--target",

@@ -94,15 +94,16 @@ impl Plan {
         } else {
             Plan {
                 quick,
+                // Eight modes in the relay figures: sized to finish in under 20 minutes.
                 reps: 5,
                 reps_short: 3,
                 bulk_reps: 3,
-                http_fixed_reps: 3,
-                conn_seconds: 2.0,
-                ping_seconds: 3.0,
+                http_fixed_reps: 2,
+                conn_seconds: 1.5,
+                ping_seconds: 2.0,
                 http_fixed_seconds: 20.0,
                 http_max_seconds: 5,
-                bulk_seconds: 4,
+                bulk_seconds: 3,
                 idle_levels,
             }
         }

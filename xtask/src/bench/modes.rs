@@ -1,7 +1,7 @@
 //! The ways a client reaches the server, and the addresses each uses. Mode C
-//! runs four times, once per relay of the gateway (`--relay-port` picks it
-//! by the mode's server port): C copies, Cs splices, Ck relays in the kernel,
-//! Ca picks by itself (`--relay auto`, the default).
+//! is the gateway as it runs by default (`--relay auto`); for the relay
+//! figures it also runs once per relay (`--relay-port` picks it by the
+//! mode's server port): Cc copies, Cs splices, Ck relays in the kernel.
 //!
 //! Every service listens on one port per mode, so the iptables rules of
 //! modes B and D (keyed by destination port) never touch the other modes.
@@ -42,7 +42,8 @@ pub enum Mode {
     Direct,
     /// B: iptables DNAT to the gateway, which reads SO_ORIGINAL_DST.
     Iptables,
-    /// C: the gateway's kernel programs redirect connect().
+    /// C: the gateway's kernel programs redirect connect(); its default
+    /// relay (`auto`).
     Ebpf,
     /// D: iptables DNAT to HAProxy, a transparent TCP forwarder.
     Haproxy,
@@ -52,8 +53,8 @@ pub enum Mode {
     EbpfSplice,
     /// Ck: as C, the stream relayed in the kernel (SOCKHASH verdict).
     EbpfSockmap,
-    /// Ca: as C, with `--relay auto`.
-    EbpfAuto,
+    /// Cc: as C, every stream copied through the proxy.
+    EbpfCopy,
 }
 
 impl Mode {
@@ -61,22 +62,25 @@ impl Mode {
         Mode::Direct,
         Mode::Iptables,
         Mode::Ebpf,
+        Mode::EbpfCopy,
         Mode::EbpfSplice,
         Mode::EbpfSockmap,
-        Mode::EbpfAuto,
         Mode::Haproxy,
         Mode::Explicit,
     ];
+    /// A to E: the figures where the relay plays no part (HTTP is parsed
+    /// request by request in every relay mode).
+    pub const BASE: [Mode; 5] = [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
     /// The modes that run through a proxy, for comparisons.
     pub const PROXIED: [Mode; 7] =
-        [Mode::Iptables, Mode::Ebpf, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::EbpfAuto, Mode::Haproxy, Mode::Explicit];
+        [Mode::Iptables, Mode::Ebpf, Mode::EbpfCopy, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::Haproxy, Mode::Explicit];
 
     pub fn letter(self) -> &'static str {
-        ["A", "B", "C", "D", "E", "Cs", "Ck", "Ca"][self.index()]
+        ["A", "B", "C", "D", "E", "Cs", "Ck", "Cc"][self.index()]
     }
 
     pub fn name(self) -> &'static str {
-        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap", "ebpf+auto"][self.index()]
+        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap", "ebpf+copy"][self.index()]
     }
 
     /// `A direct`, as table headings show it.
@@ -95,7 +99,7 @@ impl Mode {
 
     /// Whether the client runs in the cgroup the kernel programs intercept.
     pub fn in_intercepted_cgroup(self) -> bool {
-        matches!(self, Mode::Ebpf | Mode::EbpfSplice | Mode::EbpfSockmap | Mode::EbpfAuto)
+        matches!(self, Mode::Ebpf | Mode::EbpfSplice | Mode::EbpfSockmap | Mode::EbpfCopy)
     }
 
     /// The gateway's `--relay-port` for this mode's server port of `service`.
@@ -103,7 +107,7 @@ impl Mode {
         let relay = match self {
             Mode::EbpfSplice => "splice",
             Mode::EbpfSockmap => "sockmap",
-            Mode::EbpfAuto => "auto",
+            Mode::EbpfCopy => "copy",
             _ => return None,
         };
         Some(format!("{}={relay}", service.port(self)))

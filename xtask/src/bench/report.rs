@@ -90,9 +90,11 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
     let _ = writeln!(
         o,
         "Modes, interleaved in every repetition: A direct (no interception), B iptables DNAT to the gateway \
-         (SO_ORIGINAL_DST), C the gateway's eBPF interception (streams copied through the proxy), Cs the same with splice(2), \
-         Ck the same relayed in the kernel (SOCKHASH), Ca the same with `--relay auto`, D iptables DNAT to HAProxy, E the client addresses \
-         the gateway's explicit listener. Client and server share one CPU, the proxy has the other.\n"
+         (SO_ORIGINAL_DST), C the gateway's eBPF interception as it runs by default (`--relay auto`), Cc the same with every \
+         stream copied through the proxy, Cs with splice(2), Ck relayed in the kernel (SOCKHASH), D iptables DNAT to HAProxy, \
+         E the client addresses the gateway's explicit listener. B and E use the default relay too. The relay variants \
+         (Cc, Cs, Ck) run in the connection, latency and bulk figures only: HTTP is parsed request by request in every \
+         relay mode. Client and server share one CPU, the proxy has the other.\n"
     );
     let heads: Vec<String> = Mode::ALL.iter().map(|m| m.title()).collect();
     let _ = writeln!(o, "## Per mode: median [min–max]\n");

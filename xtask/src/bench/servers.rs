@@ -103,8 +103,7 @@ fn start_gateway(topo: &Topology, bin: &Path) -> anyhow::Result<Proc> {
     args.extend(["--admin-address".into(), modes::ADMIN.into(), "--bpffs".into(), path(&topo.bpffs)]);
     args.extend(["--outbound-policy".into(), "ALLOW_ANY".into(), "--dns-port".into(), "0".into()]);
     args.extend(["--iptables-original-dst".into(), "--access-log".into(), "/dev/null".into()]);
-    // Modes B, C and E copy; Cs, Ck and Ca name their relay by port.
-    args.extend(["--relay".into(), "copy".into()]);
+    // B, C and E use the default relay (auto); Cc, Cs and Ck name theirs by port.
     for service in Service::ALL {
         args.extend(["--forward".into(), service.forward_arg()]);
         for mode in Mode::ALL {

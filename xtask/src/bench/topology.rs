@@ -97,7 +97,16 @@ impl Topology {
             self.sysctl(ns, "net.ipv4.ip_local_port_range", "20000 65000")?;
             self.sysctl(ns, "net.ipv4.tcp_tw_reuse", "1")?;
         }
-        self.iptables()
+        self.iptables()?;
+        // Connection tracking (loaded by the iptables rules) keeps each closed
+        // connection 120 s in TIME_WAIT; at 20,000 connections a second the
+        // machine-wide table fills and drops SYNs. These namespaces only.
+        for ns in [&self.client, &self.client_nat, &self.node] {
+            for (key, value) in [("net.netfilter.nf_conntrack_tcp_timeout_time_wait", "1"), ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "5")] {
+                self.sysctl(ns, key, value)?;
+            }
+        }
+        Ok(())
     }
 
     /// Modes B and D: DNAT on the interface facing their client namespace, keyed by

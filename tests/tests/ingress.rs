@@ -700,30 +700,16 @@ except grpc.RpcError as e:
     print(e.code().name, e.details())
 ";
 
-#[test]
-fn grpc_unary_and_server_streaming_calls_pass_with_their_trailers() {
-    let topo = Topology::build();
-    let mut server = topo.internet.command("/usr/bin/python3", &["-c", GRPC_SERVER]).spawn().expect("gRPC server");
-    let yaml = "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [echo.default.svc.cluster.local]
-  ports: [{number: 50051, name: grpc, protocol: GRPC}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.12}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: grpc-gateway, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [grpc.test]
----
-apiVersion: networking.istio.io/v1
+/// Checks the gRPC client's unary, streaming and error calls through a
+/// gateway whose GRPC server on port 80 routes `grpc.test` to `echo`
+/// (203.0.113.12:50051, served by `server`, reached as `destination_rule`
+/// says); returns the gateway.
+fn grpc_through_gateway(topo: &Topology, server: &str, destination_rule: &str) -> Gateway {
+    let mut server = topo.internet.command("/usr/bin/python3", &["-c", server]).spawn().expect("gRPC server");
+    let yaml = gateway_tests::istio::static_service("echo", 50051, "GRPC", &["203.0.113.12"])
+        + destination_rule
+        + &gateway_tests::istio::ingress_gateway("grpc-gateway", 80, "GRPC", &["grpc.test"])
+        + "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: echo, namespace: default}
 spec:
@@ -732,13 +718,20 @@ spec:
   http:
   - route: [{destination: {host: echo.default.svc.cluster.local, port: {number: 50051}}}]
 ";
-    let gw = start_ingress(&topo, yaml, &[]);
+    let gw = start_ingress(topo, &yaml, &[]);
     std::thread::sleep(Duration::from_millis(800));
     let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", GRPC_CLIENT]).output().expect("gRPC client");
     let _ = server.kill();
     let _ = server.wait();
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(said, "echo:hi\n0,1,2\nNOT_FOUND no such thing\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
+    gw
+}
+
+#[test]
+fn grpc_unary_and_server_streaming_calls_pass_with_their_trailers() {
+    let topo = Topology::build();
+    let gw = grpc_through_gateway(&topo, GRPC_SERVER, "");
     let line = gw.wait_json_line("request", "gRPC", |v| v["path"] == "/echo.Echo/Count");
     assert_eq!((line["status"].as_u64(), line["upstream"].as_str()), (Some(200), Some("203.0.113.12:50051")), "{line}");
     drop(gw);
@@ -757,26 +750,10 @@ fn grpc_reaches_a_tls_backend_over_http2_agreed_by_alpn() {
             backend.server_cert.display()
         ),
     );
-    let mut server = topo.internet.command("/usr/bin/python3", &["-c", &tls_server]).spawn().expect("gRPC server");
-    let yaml = gateway_tests::istio::static_service("echo", 50051, "GRPC", &["203.0.113.12"])
-        + &gateway_tests::istio::destination_rule("echo", &format!("{{tls: {{mode: SIMPLE, caCertificates: {}, sni: echo.backend.test}}}}", backend.ca_cert.display()))
-        + &gateway_tests::istio::ingress_gateway("grpc-gateway", 80, "GRPC", &["grpc.test"])
-        + "apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [grpc.test]
-  gateways: [grpc-gateway]
-  http:
-  - route: [{destination: {host: echo.default.svc.cluster.local, port: {number: 50051}}}]
-";
-    let gw = start_ingress(&topo, &yaml, &[]);
-    std::thread::sleep(Duration::from_millis(800));
-    let out = topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", GRPC_CLIENT]).output().expect("gRPC client");
-    let _ = server.kill();
-    let _ = server.wait();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(said, "echo:hi\n0,1,2\nNOT_FOUND no such thing\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), gw.stderr_tail());
+    let rule = gateway_tests::istio::destination_rule("echo", &format!("{{tls: {{mode: SIMPLE, caCertificates: {}, sni: echo.backend.test}}}}", backend.ca_cert.display()));
+    let gw = grpc_through_gateway(&topo, &tls_server, &rule);
+    let line = gw.wait_json_line("request", "gRPC", |v| v["path"] == "/echo.Echo/Say");
+    assert_eq!(line["status"].as_u64(), Some(200), "{line}");
     drop(gw);
     topo.teardown();
 }

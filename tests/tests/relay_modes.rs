@@ -134,7 +134,7 @@ fn resets_cross_both_ways(mode: &str) {
     gateway_tests::wait::until("two connection lines", EVENT_TIMEOUT, || gw.json_lines("connection").len() >= 2);
     let lines = gw.json_lines("connection");
     for line in &lines {
-        assert_eq!((carried_by(&line, mode), line["outcome"].as_str()), (true, Some("reset")), "{line}");
+        assert_eq!((carried_by(line, mode), line["outcome"].as_str()), (true, Some("reset")), "{line}");
     }
     // Each side got its line back before the reset; the counts say so.
     let mut counts: Vec<(u64, u64)> = lines.iter().map(|l| (l["bytes_up"].as_u64().unwrap(), l["bytes_down"].as_u64().unwrap())).collect();

@@ -272,6 +272,12 @@ impl RunArgs {
     }
 }
 
+fn parse_relay_port(s: &str) -> Result<(u16, RelayMode), String> {
+    let (port, mode) = s.split_once('=').ok_or("expected PORT=MODE")?;
+    let port = port.parse::<u16>().map_err(|e| format!("port {port}: {e}"))?;
+    Ok((port, RelayMode::from_str(mode, true)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,10 +326,4 @@ mod tests {
     fn socket_mark_zero_is_refused() {
         assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--socket-mark", "0"]).is_err());
     }
-}
-
-fn parse_relay_port(s: &str) -> Result<(u16, RelayMode), String> {
-    let (port, mode) = s.split_once('=').ok_or("expected PORT=MODE")?;
-    let port = port.parse::<u16>().map_err(|e| format!("port {port}: {e}"))?;
-    Ok((port, RelayMode::from_str(mode, true)?))
 }

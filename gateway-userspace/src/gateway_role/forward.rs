@@ -18,7 +18,7 @@ use super::{
 use crate::{
     access_log::RequestRecord,
     config::resources::http_route::HttpRoute,
-    policy::{RouteChoice, Verdict, decide_exit},
+    policy::{Exit, RouteChoice, Verdict, decide_exit},
     proxy::{
         Dialer,
         addrs::UpstreamAddr,
@@ -103,8 +103,8 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     };
     // Originated TLS goes out as TLS: the registry checks it as such.
     let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
-    let originates = matches!(tls, Ok(Some(_)));
-    let target = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, originates) {
+    let exit = if matches!(tls, Ok(Some(_))) { Exit::Any } else { Exit::Http };
+    let target = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, exit) {
         Verdict::Deny { reason, matched } => {
             record.deny(reason.as_str(), matched);
             return text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()));

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
-    policy::{DenyReason, RouteChoice, Verdict, decide_exit},
+    policy::{Exit, RouteChoice, Verdict, decide_exit},
     proxy::{addrs::OrigDstAddr, deny, pick_percent, relay::Resettable},
     reload::ActiveConfig,
 };
@@ -64,12 +64,9 @@ pub(super) async fn connect_and_relay<S: Resettable>(
     let out = &ctx.outbound;
     let port = route.port.unwrap_or(plan.port);
     record.route = Some(route.clone());
-    let verdict = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, tls) {
-        // An opaque stream fits a port of any protocol.
-        Verdict::Deny { reason: DenyReason::ProtocolMismatch, .. } if !tls => decide_exit(&config.policy, &ctx.workload, &route.destination, port, true),
-        v => v,
-    };
-    let target = match verdict {
+    // An opaque stream fits a port of any protocol; a TLS one a TLS port.
+    let exit = if tls { Exit::Tls } else { Exit::Any };
+    let target = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, exit) {
         Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
             // A subset narrows the entry's endpoints by its DestinationRule labels.

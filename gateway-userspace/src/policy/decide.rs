@@ -159,12 +159,23 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
     Verdict::Steer { target, matched: matched.clone(), reason: *reason, route }
 }
 
+/// What a gateway sends to a route's destination, for the port-protocol
+/// check of [`decide_exit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// HTTP requests in the clear: an HTTP (or TCP) port.
+    Http,
+    /// A TLS stream passed through: a TLS (or TCP) port.
+    Tls,
+    /// TLS originated here around HTTP, or an opaque stream: a port of any
+    /// protocol.
+    Any,
+}
+
 /// At an egress gateway: may a route's destination `host:port` go out? The
 /// gateway applies the registry on its own; it has no dialled address, so
 /// a host resolves by its entry (DNS or STATIC), never by the client's IP.
-/// With `tls` (originated here) the port may be a TLS one or an HTTP one
-/// (HTTP, HTTP2, GRPC) whose requests the origination wraps.
-pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port: u16, tls: bool) -> Verdict {
+pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port: u16, exit: Exit) -> Verdict {
     let unspecified = IpAddr::from([0, 0, 0, 0]);
     let ask = |detected| {
         let facts = ConnectionFacts {
@@ -177,13 +188,14 @@ pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port:
         };
         decide_registry(&facts, policy, &NoDns)
     };
-    let http = Detected::Http { host: Some(host) };
-    if !tls {
-        return ask(http);
-    }
-    match ask(Detected::Tls { sni: Some(host) }) {
-        Verdict::Deny { reason: DenyReason::ProtocolMismatch, .. } => ask(http),
-        verdict => verdict,
+    let (http, tls) = (Detected::Http { host: Some(host) }, Detected::Tls { sni: Some(host) });
+    match exit {
+        Exit::Http => ask(http),
+        Exit::Tls => ask(tls),
+        Exit::Any => match ask(tls) {
+            Verdict::Deny { reason: DenyReason::ProtocolMismatch, .. } => ask(http),
+            verdict => verdict,
+        },
     }
 }
 

@@ -333,3 +333,24 @@ fn a_cgroup_named_on_the_command_line_identifies_its_workload_before_the_address
     // Another cgroup: by address.
     assert_eq!(p.identify("198.18.1.2".parse().unwrap(), Some(7)).name.as_deref(), Some("pod-a"));
 }
+
+#[test]
+fn at_a_gateway_the_exit_must_fit_the_port_protocol_unless_wrapped_or_opaque() {
+    let p = policy(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+",
+    );
+    let w = p.identify(CLIENT.parse().unwrap(), None);
+    let exit = |port, exit| decide_exit(&p, &w, "api.example.com", port, exit);
+    assert!(matches!(exit(80, Exit::Http), Verdict::Allow { .. }));
+    assert_eq!(denied(&exit(80, Exit::Tls)), DenyReason::ProtocolMismatch, "a TLS stream passed through needs a TLS port");
+    assert!(matches!(exit(80, Exit::Any), Verdict::Allow { .. }), "TLS originated around HTTP");
+    assert_eq!(denied(&exit(443, Exit::Http)), DenyReason::ProtocolMismatch);
+    assert!(matches!(exit(443, Exit::Tls), Verdict::Allow { .. }) && matches!(exit(443, Exit::Any), Verdict::Allow { .. }));
+}

@@ -22,6 +22,6 @@ mod workload;
 pub use compiled::{EgressPolicy, PolicySettings};
 pub use dns_bridge::RegisteredNames;
 pub use mesh_routes::{HttpFacts, RouteChoice, string_matches};
-pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, NoDns, Target, Verdict, decide, decide_exit};
+pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, Exit, NoDns, Target, Verdict, decide, decide_exit};
 pub use registry::{MatchedEntry, PortProtocol};
 pub use workload::Workload;

@@ -9,6 +9,7 @@ use hyper::{HeaderMap, header::HeaderValue};
 use super::clusters::Cluster;
 use crate::{
     config::resources::destination_rule::{ConsistentHash, LoadBalancer, SimpleLb},
+    policy::mesh_routes::query_param,
     proxy::random_u64,
 };
 
@@ -26,9 +27,7 @@ pub fn hash_input(lb: Option<&LoadBalancer>, req: &RequestKey<'_>) -> (Option<St
     match hash {
         ConsistentHash::HttpHeaderName(name) => (req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string), None),
         ConsistentHash::UseSourceIp => (Some(req.peer.to_string()), None),
-        ConsistentHash::HttpQueryParameterName(name) => {
-            (req.query.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| k == name).map(|(_, v)| v.to_string())), None)
-        }
+        ConsistentHash::HttpQueryParameterName(name) => (query_param(req.query, name), None),
         ConsistentHash::HttpCookie { name, path, ttl } => match cookie(req.headers, name) {
             Some(v) => (Some(v), None),
             None => match ttl {

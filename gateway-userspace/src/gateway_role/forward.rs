@@ -23,7 +23,7 @@ use crate::{
         Dialer,
         addrs::UpstreamAddr,
         deny::forbidden_body,
-        http_pool::{Body, Retry, Reuse, Upstream, text},
+        http_pool::{Body, Reuse, Upstream, text},
     },
     reload::ActiveConfig,
 };
@@ -147,19 +147,14 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         upgrade(&dialer, &ordered, req).await
     } else {
         let reuse = reuse(&policy);
+        let h2 = req.version() == hyper::Version::HTTP_2;
         let mut result = Err(StatusCode::SERVICE_UNAVAILABLE);
-        for (i, addr) in ordered.iter().enumerate() {
-            // Only a connect failure moves on to the next endpoint.
-            let last = i + 1 == ordered.len();
-            let h2 = req.version() == hyper::Version::HTTP_2;
+        // Only a connect failure moves on to the next endpoint.
+        for addr in &ordered {
             match ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2).await {
                 Ok(conn) => {
                     active = Some(cluster.start(conn.addr().0));
-                    result = match conn.send(req).await {
-                        Ok(r) => Ok(r),
-                        Err(Retry::Unsent(again)) => ctx.pool.send(dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, *again).await,
-                        Err(Retry::Failed(s)) => Err(s),
-                    };
+                    result = conn.send(&dialer, req).await;
                     break;
                 }
                 Err(status) => {
@@ -167,9 +162,6 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
                         cluster.report(*addr, None, od, total, now);
                     }
                     result = Err(status);
-                    if last {
-                        break;
-                    }
                 }
             }
         }

@@ -9,15 +9,17 @@ use std::{
 
 use crate::{
     config::{
-        GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch,
-        resources::gateway::{Bind, ServerTls, TlsVersion},
+        GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch, VirtualService,
         hosts::host_matches,
-        resources::{common::Headers, http_route::{HttpRoute, Redirect, ResponseBody}},
-        resources::{common::selector_matches, virtual_service::L4Match},
+        resources::{
+            common::Headers,
+            gateway::{Bind, ServerTls, TlsVersion},
+            http_route::{HttpRoute, Redirect, ResponseBody},
+            virtual_service::L4Match,
+        },
     },
     policy::{
-        HttpFacts, RouteChoice,
-        Workload,
+        HttpFacts, RouteChoice, Workload,
         mesh_routes::{choice, http_request_matches, pick_weighted, source_ok},
     },
 };
@@ -166,6 +168,20 @@ fn terminate_tls(t: &ServerTls, mode: ServerTlsMode, credential_dir: Option<&Pat
     Some(TerminateTls { cert, key, client_ca, mode, min: t.min_protocol_version, max: t.max_protocol_version, by_sni: Vec::new() })
 }
 
+/// The VirtualServices bound to the port's Gateways, each with the Gateway
+/// it is bound through.
+fn bound<'a>(snapshot: &'a Snapshot, plan: &'a PortPlan) -> impl Iterator<Item = (&'a (String, String), &'a VirtualService)> + 'a {
+    plan.gateways.iter().flat_map(move |gw| snapshot.virtual_services_for_gateway(&gw.0, &gw.1).into_iter().map(move |vs| (gw, vs)))
+}
+
+/// Those of them that serve `host` on this port: listed in their hosts and
+/// admitted by a server of their Gateway.
+fn serving<'a>(snapshot: &'a Snapshot, plan: &'a PortPlan, host: &'a str) -> impl Iterator<Item = &'a VirtualService> + 'a {
+    bound(snapshot, plan)
+        .filter(move |(gw, vs)| vs.hosts.iter().any(|h| host_matches(h, host)) && plan.admits(gw, &vs.meta.namespace, host))
+        .map(|(_, vs)| vs)
+}
+
 fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
     refs.iter().any(|r| match r {
         GatewayRef::Gateway { namespace, name } => gateways.iter().any(|(ns, n)| ns == namespace && n == name),
@@ -177,21 +193,16 @@ fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
 /// whose match fits the SNI, port and the `gateway`'s own labels; `pick`
 /// (0..100) chooses among weighted destinations.
 pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &Workload, pick: u32) -> Option<RouteChoice> {
-    for gw @ (ns, name) in &plan.gateways {
-        for vs in snapshot.virtual_services_for_gateway(ns, name) {
-            if !vs.hosts.iter().any(|h| host_matches(h, sni)) || !plan.admits(gw, &vs.meta.namespace, sni) {
-                continue;
-            }
-            for r in &vs.tls {
-                let fits = r.matches.iter().any(|m| {
-                    (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
-                        && m.port.is_none_or(|p| p == plan.port)
-                        && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
-                        && source_ok(&m.source_labels, &m.source_namespace, gateway)
-                });
-                if fits {
-                    return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
-                }
+    for vs in serving(snapshot, plan, sni) {
+        for r in &vs.tls {
+            let fits = r.matches.iter().any(|m| {
+                (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
+                    && m.port.is_none_or(|p| p == plan.port)
+                    && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                    && source_ok(&m.source_labels, &m.source_namespace, gateway)
+            });
+            if fits {
+                return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
             }
         }
     }
@@ -202,9 +213,8 @@ pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &Work
 pub struct TcpFacts<'a> {
     /// The listener's local address the client reached.
     pub local: IpAddr,
-    /// The gateway's own namespace and labels (`sourceNamespace`, `sourceLabels`).
-    pub namespace: &'a str,
-    pub labels: &'a Labels,
+    /// The gateway itself (`sourceNamespace`, `sourceLabels`).
+    pub gateway: &'a Workload,
 }
 
 /// The first `tcp` route, of the VirtualServices bound to these Gateways
@@ -212,21 +222,16 @@ pub struct TcpFacts<'a> {
 /// gateway, local address and the gateway's own labels. `pick` (0..100)
 /// chooses among weighted destinations.
 pub fn tcp_route(snapshot: &Snapshot, plan: &PortPlan, facts: &TcpFacts<'_>, pick: u32) -> Option<RouteChoice> {
-    for gw @ (ns, name) in &plan.gateways {
-        for vs in snapshot.virtual_services_for_gateway(ns, name) {
-            if !vs.hosts.iter().any(|h| plan.admits(gw, &vs.meta.namespace, h)) {
-                continue;
-            }
-            let fits = |m: &L4Match| {
-                m.port.is_none_or(|p| p == plan.port)
-                    && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
-                    && (m.destination_subnets.is_empty() || m.destination_subnets.iter().any(|c| c.contains(facts.local.to_canonical())))
-                    && selector_matches(&m.source_labels, facts.labels)
-                    && m.source_namespace.as_ref().is_none_or(|n| n == facts.namespace)
-            };
-            if let Some(r) = vs.tcp.iter().find(|r| r.matches.is_empty() || r.matches.iter().any(fits)) {
-                return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
-            }
+    let admitted = bound(snapshot, plan).filter(|(gw, vs)| vs.hosts.iter().any(|h| plan.admits(gw, &vs.meta.namespace, h)));
+    for (_, vs) in admitted {
+        let fits = |m: &L4Match| {
+            m.port.is_none_or(|p| p == plan.port)
+                && (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways))
+                && (m.destination_subnets.is_empty() || m.destination_subnets.iter().any(|c| c.contains(facts.local.to_canonical())))
+                && source_ok(&m.source_labels, &m.source_namespace, facts.gateway)
+        };
+        if let Some(r) = vs.tcp.iter().find(|r| r.matches.is_empty() || r.matches.iter().any(fits)) {
+            return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| choice(vs, d));
         }
     }
     None
@@ -247,46 +252,41 @@ pub enum HttpAction {
 /// whose match fits the request; `sourceLabels` are the `gateway`'s own.
 pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &Workload, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
-    for gw @ (ns, name) in &plan.gateways {
-        for vs in snapshot.virtual_services_for_gateway(ns, name) {
-            if !vs.hosts.iter().any(|h| host_matches(h, &host)) || !plan.admits(gw, &vs.meta.namespace, &host) {
+    for vs in serving(snapshot, plan, &host) {
+        for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
+            let matched = r.matches.iter().find(|m| {
+                (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways)) && http_request_matches(m, request, plan.port, gateway)
+            });
+            if !(r.matches.is_empty() || matched.is_some()) {
                 continue;
             }
-            for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
-                let matched = r.matches.iter().find(|m| {
-                    (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways)) && http_request_matches(m, request, plan.port, gateway)
-                });
-                if !(r.matches.is_empty() || matched.is_some()) {
-                    continue;
-                }
-                let matched_uri = matched.and_then(|m| m.uri.clone());
-                // A redirect or direct response names the route, no destination.
-                let answered_here = || RouteChoice {
-                    kind: "VirtualService",
-                    namespace: vs.meta.namespace.clone(),
-                    name: vs.meta.name.clone(),
-                    destination: String::new(),
-                    port: None,
-                    subset: None,
-                };
-                if let Some(redirect) = &r.redirect {
-                    return Some(HttpAction::Redirect { route: answered_here(), redirect: redirect.clone() });
-                }
-                if let Some(direct) = &r.direct_response {
-                    let body = match &direct.body {
-                        Some(ResponseBody::String(s)) => s.clone(),
-                        Some(ResponseBody::Bytes(b)) => b.clone(),
-                        None => String::new(),
-                    };
-                    return Some(HttpAction::Respond { route: answered_here(), status: direct.status, body });
-                }
-                return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| HttpAction::Forward {
-                    choice: choice(vs, d),
-                    route: Box::new(r.clone()),
-                    matched_uri,
-                    destination_headers: r.route.iter().find(|rd| std::ptr::eq(&rd.destination, d)).and_then(|rd| rd.headers.clone()),
-                });
+            let matched_uri = matched.and_then(|m| m.uri.clone());
+            // A redirect or direct response names the route, no destination.
+            let answered_here = || RouteChoice {
+                kind: "VirtualService",
+                namespace: vs.meta.namespace.clone(),
+                name: vs.meta.name.clone(),
+                destination: String::new(),
+                port: None,
+                subset: None,
+            };
+            if let Some(redirect) = &r.redirect {
+                return Some(HttpAction::Redirect { route: answered_here(), redirect: redirect.clone() });
             }
+            if let Some(direct) = &r.direct_response {
+                let body = match &direct.body {
+                    Some(ResponseBody::String(s)) => s.clone(),
+                    Some(ResponseBody::Bytes(b)) => b.clone(),
+                    None => String::new(),
+                };
+                return Some(HttpAction::Respond { route: answered_here(), status: direct.status, body });
+            }
+            return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| HttpAction::Forward {
+                choice: choice(vs, d),
+                route: Box::new(r.clone()),
+                matched_uri,
+                destination_headers: r.route.iter().find(|rd| std::ptr::eq(&rd.destination, d)).and_then(|rd| rd.headers.clone()),
+            });
         }
     }
     None

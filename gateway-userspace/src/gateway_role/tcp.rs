@@ -33,7 +33,7 @@ pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
 pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: ConnectionRecord, plan: &PortPlan, ctx: &GatewayContext) {
     let started = Instant::now();
     let config = ctx.outbound.config.current();
-    let facts = TcpFacts { local, namespace: &ctx.workload.namespace, labels: &ctx.workload.labels };
+    let facts = TcpFacts { local, gateway: &ctx.workload };
     match tcp_route(&config.snapshot, plan, &facts, pick_percent()) {
         Some(route) => {
             if let Err(client) = connect_and_relay(client, route, false, &mut record, plan, ctx, &config).await {
@@ -166,7 +166,8 @@ spec:
         assert!(skipped.is_empty(), "{skipped:?}");
         let plan = ports.into_iter().find(|p| p.port == port).expect("the port is planned");
         assert_eq!(plan.kind, super::super::ServerKind::Tcp);
-        let facts = TcpFacts { local: local.into(), namespace: "edge", labels: gateway_labels };
+        let gateway = crate::policy::Workload { namespace: "edge".into(), name: None, labels: gateway_labels.clone(), service_account: None };
+        let facts = TcpFacts { local: local.into(), gateway: &gateway };
         tcp_route(&s, &plan, &facts, pick).map(|r| r.destination)
     }
 

@@ -156,7 +156,7 @@ pub(crate) fn http_request_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, 
 }
 
 /// The first value of `name` in a query string, percent-decoded.
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(v))

@@ -76,6 +76,8 @@ pub struct UpstreamPool {
 pub struct Conn {
     pool: Arc<UpstreamPool>,
     key: Key,
+    /// For a new connection should this one turn out closed.
+    tls: Option<Origination>,
     reuse: Reuse,
     sender: Sender,
     addr: UpstreamAddr,
@@ -89,8 +91,7 @@ enum Sender {
 }
 
 impl UpstreamPool {
-    /// Sends `req` to `upstream` over a kept connection, or a new one. A
-    /// connect failure is 503, as Envoy answers it; a failed exchange 502.
+    /// Sends `req` to `upstream` over a kept connection, or a new one.
     pub async fn send(
         self: &Arc<Self>,
         dialer: Dialer<'_>,
@@ -100,12 +101,7 @@ impl UpstreamPool {
         req: Request<Body>,
     ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
         let h2 = req.version() == hyper::Version::HTTP_2;
-        let conn = self.connection(&dialer, upstream, tls.clone(), reuse, h2).await?;
-        match conn.send(req).await {
-            // A kept connection the upstream had just closed: once more on a new one.
-            Err(Retry::Unsent(req)) => self.open(&dialer, upstream, tls, reuse, h2).await?.send(*req).await.map_err(Retry::status),
-            other => other.map_err(Retry::status),
-        }
+        self.connection(&dialer, upstream, tls, reuse, h2).await?.send(&dialer, req).await
     }
 
     /// A kept connection to `upstream`, or a new one.
@@ -118,14 +114,14 @@ impl UpstreamPool {
         h2: bool,
     ) -> Result<Conn, StatusCode> {
         let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
-        if let Some(conn) = self.kept(&key, reuse) {
+        if let Some(conn) = self.kept(&key, &tls, reuse) {
             return Ok(conn);
         }
         self.open(dialer, upstream, tls, reuse, h2).await
     }
 
-    fn kept(self: &Arc<Self>, key: &Key, reuse: Reuse) -> Option<Conn> {
-        let conn = |sender, addr, requests| Conn { pool: self.clone(), key: key.clone(), reuse, sender, addr, requests };
+    fn kept(self: &Arc<Self>, key: &Key, tls: &Option<Origination>, reuse: Reuse) -> Option<Conn> {
+        let conn = |sender, addr, requests| Conn { pool: self.clone(), key: key.clone(), tls: tls.clone(), reuse, sender, addr, requests };
         if key.h2 {
             let mut shared = self.h2.lock().expect("pool lock");
             let s = shared.get_mut(key).filter(|s| !s.sender.is_closed())?;
@@ -163,7 +159,7 @@ impl UpstreamPool {
             StatusCode::SERVICE_UNAVAILABLE
         })?;
         let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
-        let sender = match tls {
+        let sender = match tls.clone() {
             None => handshake(stream, h2).await?,
             Some((config, name)) => {
                 // HTTP/2 over TLS is agreed by ALPN.
@@ -191,7 +187,7 @@ impl UpstreamPool {
         if let Sender::H2(s) = &sender {
             self.h2.lock().expect("pool lock").insert(key.clone(), Shared { sender: s.clone(), addr, requests: 1 });
         }
-        Ok(Conn { pool: self.clone(), key, reuse, sender, addr, requests: 0 })
+        Ok(Conn { pool: self.clone(), key, tls, reuse, sender, addr, requests: 0 })
     }
 
     /// Keeps an HTTP/1.1 connection that is ready again, until its idle
@@ -245,19 +241,10 @@ where
 }
 
 /// Why a send failed.
-pub enum Retry {
+enum Failure {
     /// The request was not sent and may go on another connection.
     Unsent(Box<Request<Body>>),
     Failed(StatusCode),
-}
-
-impl Retry {
-    fn status(self) -> StatusCode {
-        match self {
-            Retry::Unsent(_) => StatusCode::BAD_GATEWAY,
-            Retry::Failed(s) => s,
-        }
-    }
 }
 
 impl Conn {
@@ -265,20 +252,36 @@ impl Conn {
         self.addr
     }
 
+    /// Sends `req`. A kept connection the upstream had just closed (the
+    /// request not written) gives it to a new one, once. A connect failure
+    /// is 503, as Envoy answers it; a failed exchange 502.
+    pub async fn send(self, dialer: &Dialer<'_>, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+        let (pool, key, tls, reuse) = (self.pool.clone(), self.key.clone(), self.tls.clone(), self.reuse);
+        match self.send_once(req).await {
+            Ok(answer) => Ok(answer),
+            Err(Failure::Failed(status)) => Err(status),
+            Err(Failure::Unsent(req)) => match pool.open(dialer, &key.upstream, tls, reuse, key.h2).await?.send_once(*req).await {
+                Ok(answer) => Ok(answer),
+                Err(Failure::Failed(status)) => Err(status),
+                Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),
+            },
+        }
+    }
+
     /// Sends `req`; an HTTP/1.1 connection goes back to the pool once the
     /// response has been read, unless it carried its last request.
-    pub async fn send(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Retry> {
-        let Conn { pool, key, reuse, sender, addr, requests } = self;
+    async fn send_once(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Failure> {
+        let Conn { pool, key, reuse, sender, addr, requests, .. } = self;
         let failed = |e: hyper::Error| {
             tracing::debug!(error = %e, "upstream request failed");
-            Retry::Failed(StatusCode::BAD_GATEWAY)
+            Failure::Failed(StatusCode::BAD_GATEWAY)
         };
         let resp = match sender {
             Sender::H1(mut s) => {
                 let resp = match s.try_send_request(req).await {
                     Ok(resp) => resp,
                     Err(mut e) if requests > 0 && e.error().is_canceled() => match e.take_message() {
-                        Some(req) => return Err(Retry::Unsent(Box::new(req))),
+                        Some(req) => return Err(Failure::Unsent(Box::new(req))),
                         None => return Err(failed(e.into_error())),
                     },
                     Err(e) => return Err(failed(e.into_error())),

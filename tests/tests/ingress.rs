@@ -7,27 +7,13 @@ use gateway_tests::addresses::*;
 use gateway_tests::certs;
 use gateway_tests::client::curl_status;
 use gateway_tests::gateway_process::Gateway;
+use gateway_tests::istio;
 use gateway_tests::nginx::{BODY_PREFIX, Nginx};
 use gateway_tests::topology::Topology;
 
 fn config(cert: &str, key: &str) -> String {
-    let backend = |name: &str, ip: &str| {
-        format!(
-            "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {name}, namespace: default}}
-spec:
-  hosts: [{name}.default.svc.cluster.local]
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{{address: {ip}}}]
----
-"
-        )
-    };
-    backend("hello", "203.0.113.10")
-        + &backend("hello-v2", "203.0.113.11")
+    istio::static_service("hello", 80, "HTTP", &["203.0.113.10"])
+        + &istio::static_service("hello-v2", 80, "HTTP", &["203.0.113.11"])
         + &format!(
             "apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -156,26 +142,13 @@ fn redirects_direct_responses_https_redirect_and_tls_termination() {
     s.topo.teardown();
 }
 
-const POLICIES: &str = "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api, namespace: default}
-spec:
-  hosts: [api.default.svc.cluster.local]
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.12}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: api-gateway, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [api.test]
----
-apiVersion: networking.istio.io/v1
+/// The api service (203.0.113.12:8080) behind `api-gateway` on port 80, and
+/// its routes.
+fn policies() -> String {
+    istio::static_service("api", 8080, "HTTP", &["203.0.113.12"]) + &istio::ingress_gateway("api-gateway", 80, "HTTP", &["api.test"]) + POLICY_ROUTES
+}
+
+const POLICY_ROUTES: &str = "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: api, namespace: default}
 spec:
@@ -220,7 +193,7 @@ fn codes(topo: &Topology, url: &str) -> Vec<u16> {
 fn retries_timeouts_faults_rewrites_and_header_edits() {
     let topo = Topology::build();
     let backend = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
-    let gw = start_ingress(&topo, POLICIES, &[]);
+    let gw = start_ingress(&topo, &policies(), &[]);
 
     // A backend failing every other request: retries make every request succeed…
     let retried = codes(&topo, "http://198.18.1.1/flaky-retry/[1-20]");
@@ -453,53 +426,21 @@ fn http2_by_prior_knowledge_and_by_alpn() {
     s.topo.teardown();
 }
 
-const UPSTREAM_POLICIES: &str = "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: pair, namespace: default}
-spec:
-  hosts: [pair.default.svc.cluster.local]
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.12}, {address: 203.0.113.13}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: single, namespace: default}
-spec:
-  hosts: [single.default.svc.cluster.local]
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 203.0.113.12}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: pair, namespace: default}
-spec:
-  host: pair.default.svc.cluster.local
-  trafficPolicy:
-    loadBalancer: {simple: ROUND_ROBIN}
-    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: single, namespace: default}
-spec:
-  host: single.default.svc.cluster.local
-  trafficPolicy:
-    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: api-gateway, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [api.test]
----
-apiVersion: networking.istio.io/v1
+/// Two endpoints with outlier detection (`pair`), one with a pool limit
+/// (`single`), behind `api-gateway`, and their routes.
+fn upstream_policies() -> String {
+    istio::static_service("pair", 8080, "HTTP", &["203.0.113.12", "203.0.113.13"])
+        + &istio::static_service("single", 8080, "HTTP", &["203.0.113.12"])
+        + &istio::destination_rule(
+            "pair",
+            "{loadBalancer: {simple: ROUND_ROBIN}, outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}}",
+        )
+        + &istio::destination_rule("single", "{connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}}")
+        + &istio::ingress_gateway("api-gateway", 80, "HTTP", &["api.test"])
+        + UPSTREAM_ROUTES
+}
+
+const UPSTREAM_ROUTES: &str = "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: api, namespace: default}
 spec:
@@ -516,7 +457,7 @@ fn outlier_detection_ejects_and_restores_and_the_pool_limit_overflows() {
     let topo = Topology::build();
     let _good = gateway_tests::http_backend::HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
     let _bad = gateway_tests::http_backend::HttpBackend::start_failing(&topo.internet, "203.0.113.13:8080".parse().unwrap());
-    let gw = start_ingress(&topo, UPSTREAM_POLICIES, &[]);
+    let gw = start_ingress(&topo, &upstream_policies(), &[]);
     // One connection per request, so each is balanced anew.
     let one = || codes(&topo, "http://198.18.1.1/x")[0];
     let first: Vec<u16> = (0..12).map(|_| one()).collect();
@@ -706,9 +647,9 @@ except grpc.RpcError as e:
 /// says); returns the gateway.
 fn grpc_through_gateway(topo: &Topology, server: &str, destination_rule: &str) -> Gateway {
     let mut server = topo.internet.command("/usr/bin/python3", &["-c", server]).spawn().expect("gRPC server");
-    let yaml = gateway_tests::istio::static_service("echo", 50051, "GRPC", &["203.0.113.12"])
+    let yaml = istio::static_service("echo", 50051, "GRPC", &["203.0.113.12"])
         + destination_rule
-        + &gateway_tests::istio::ingress_gateway("grpc-gateway", 80, "GRPC", &["grpc.test"])
+        + &istio::ingress_gateway("grpc-gateway", 80, "GRPC", &["grpc.test"])
         + "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: echo, namespace: default}
@@ -750,7 +691,7 @@ fn grpc_reaches_a_tls_backend_over_http2_agreed_by_alpn() {
             backend.server_cert.display()
         ),
     );
-    let rule = gateway_tests::istio::destination_rule("echo", &format!("{{tls: {{mode: SIMPLE, caCertificates: {}, sni: echo.backend.test}}}}", backend.ca_cert.display()));
+    let rule = istio::destination_rule("echo", &format!("{{tls: {{mode: SIMPLE, caCertificates: {}, sni: echo.backend.test}}}}", backend.ca_cert.display()));
     let gw = grpc_through_gateway(&topo, &tls_server, &rule);
     let line = gw.wait_json_line("request", "gRPC", |v| v["path"] == "/echo.Echo/Say");
     assert_eq!(line["status"].as_u64(), Some(200), "{line}");

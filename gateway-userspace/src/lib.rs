@@ -12,6 +12,7 @@ pub mod config;
 pub mod dns;
 pub mod gateway_role;
 pub mod interceptor;
+pub mod kubernetes;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

@@ -1,0 +1,33 @@
+//! Every call the node agent makes to the Kubernetes API, by resource and
+//! verb. The ClusterRole in `deploy/` grants exactly these; a test checks
+//! that it covers each one.
+
+/// One kind of request the agent makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiCall {
+    /// API group; `""` is the core group.
+    pub group: &'static str,
+    /// Plural resource name, as RBAC rules name it.
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const WATCH: &[&str] = &["list", "watch"];
+
+/// What the node agent (`gateway run --kubernetes`) calls.
+pub const NODE_AGENT: &[ApiCall] = &[
+    ApiCall { group: "", resource: "pods", verbs: READ },
+    ApiCall { group: "", resource: "namespaces", verbs: WATCH },
+    ApiCall { group: "", resource: "services", verbs: WATCH },
+    ApiCall { group: "discovery.k8s.io", resource: "endpointslices", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "gateways", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "virtualservices", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "destinationrules", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "serviceentries", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "sidecars", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "workloadentries", verbs: WATCH },
+    ApiCall { group: "security.istio.io", resource: "authorizationpolicies", verbs: WATCH },
+    ApiCall { group: "events.k8s.io", resource: "events", verbs: &["create", "patch"] },
+    ApiCall { group: "apps", resource: "daemonsets", verbs: &["get"] },
+];

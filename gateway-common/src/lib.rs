@@ -17,6 +17,10 @@ pub mod map_names {
     pub const ORIG_SK: &str = "ORIG_SK";
     /// The original destination keyed by the connection's 4-tuple.
     pub const ORIG_TUPLE: &str = "ORIG_TUPLE";
+    /// One `u64` at index 0: the build stamp of the programs pinned beside it.
+    pub const VERSION: &str = "VERSION";
+    /// Pod cgroups (by cgroup id) that are never intercepted.
+    pub const EXEMPT_CGROUPS: &str = "EXEMPT_CGROUPS";
     /// One [`ProxyConfig`](super::ProxyConfig) entry at index 0.
     pub const PROXY_CONFIG: &str = "PROXY_CONFIG";
     /// Per-CPU counters indexed by [`Stat`](super::Stat).
@@ -93,13 +97,27 @@ pub struct ProxyConfig {
     pub port: u16,
     /// [`PROXY_HAS_V4`] | [`PROXY_HAS_V6`]. With neither set, connects are denied.
     pub flags: u16,
-    /// `SO_MARK` of the proxy's own upstream sockets, which are left alone.
-    pub mark: u32,
+    /// Always zero.
+    pub _pad0: u32,
     /// Port of the proxy's DNS server; 0 when it runs none. Host order.
     pub dns_port: u16,
     /// Always zero.
     pub _pad: u16,
+    /// cgroup v2 id of the cgroup the proxy runs in. Its sockets, and only
+    /// they, are left alone: nothing a workload can set on a socket (a mark,
+    /// an option) makes it pass for the proxy's.
+    pub proxy_cgroup: u64,
+    /// The cgroup levels (depth below the cgroup2 root) at which pod cgroups
+    /// sit, first and last: an ancestor at one of them listed in
+    /// `EXEMPT_CGROUPS` exempts the caller. `0, 0`: no exemptions.
+    pub exempt_level_min: u32,
+    pub exempt_level_max: u32,
 }
+
+/// Capacity of the exemption map: opted-out pods on one node.
+pub const EXEMPT_CAPACITY: u32 = 16_384;
+/// The most cgroup levels an exemption lookup walks.
+pub const EXEMPT_MAX_LEVELS: u32 = 4;
 
 pub const PROXY_HAS_V4: u16 = 1;
 pub const PROXY_HAS_V6: u16 = 2;
@@ -124,27 +142,30 @@ pub enum Stat {
     /// Established connection whose 4-tuple record could not be stored; the
     /// proxy closes it.
     TupleInsertFailed = 3,
-    /// connect() from the proxy's own marked sockets, left alone.
-    SkippedMarked = 4,
+    /// connect() from the proxy itself (its cgroup), left alone.
+    SkippedProxy = 4,
     /// UDP connect()/sendmsg() to a port other than 53, denied.
     UdpDenied = 5,
     /// A DNS query (UDP or TCP port 53) sent to the proxy's DNS server.
     DnsRedirected = 6,
     /// A packet the egress backstop dropped: not bound for the proxy.
     BackstopDropped = 7,
+    /// connect() or datagram from an exempted (opted-out) pod, left alone.
+    Exempt = 8,
 }
 
 impl Stat {
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
     pub const ALL: [Stat; Self::COUNT as usize] = [
         Stat::Redirected,
         Stat::DeniedNoProxy,
         Stat::DeniedStorage,
         Stat::TupleInsertFailed,
-        Stat::SkippedMarked,
+        Stat::SkippedProxy,
         Stat::UdpDenied,
         Stat::DnsRedirected,
         Stat::BackstopDropped,
+        Stat::Exempt,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -153,10 +174,11 @@ impl Stat {
             Stat::DeniedNoProxy => "denied_no_proxy",
             Stat::DeniedStorage => "denied_storage",
             Stat::TupleInsertFailed => "tuple_insert_failed",
-            Stat::SkippedMarked => "skipped_marked",
+            Stat::SkippedProxy => "skipped_proxy",
             Stat::UdpDenied => "udp_denied",
             Stat::DnsRedirected => "dns_redirected",
             Stat::BackstopDropped => "backstop_dropped",
+            Stat::Exempt => "exempt",
         }
     }
 }

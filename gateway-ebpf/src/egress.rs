@@ -1,6 +1,7 @@
 //! `cgroup_skb/egress`: the backstop. When the node's policy is
 //! REGISTRY_ONLY, a packet a pod sends must be bound for the proxy (its TCP
-//! port or its DNS port), stay on loopback, be the proxy's own (marked), or
+//! port or its DNS port), stay on loopback, come from the proxy's own cgroup
+//! or an exempted pod, or
 //! answer a connection the pod accepted. Anything else (raw sockets, ICMP,
 //! whatever the address hooks did not see) is dropped and counted.
 
@@ -14,6 +15,7 @@ use aya_ebpf::{
 use gateway_common::{PROXY_BACKSTOP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat};
 
 use crate::{
+    caller::{skb_is_exempt, skb_is_proxy},
     maps::{PROXY_CONFIG, count, inbound_sk_ptr},
     redirect::{IPPROTO_TCP, IPPROTO_UDP},
 };
@@ -42,8 +44,8 @@ fn try_egress(ctx: &SkBuffContext) -> Result<i32, i32> {
     }
     let skb = ctx.skb.skb;
     // SAFETY: valid context; plain field loads.
-    let (mark, protocol) = unsafe { (read_volatile(&(*skb).mark), read_volatile(&(*skb).protocol)) };
-    if cfg.mark != 0 && mark == cfg.mark {
+    let protocol = unsafe { read_volatile(&(*skb).protocol) };
+    if skb_is_proxy(skb, &cfg) || skb_is_exempt(skb, &cfg) {
         return Ok(PASS);
     }
     if answers_inbound(ctx) {

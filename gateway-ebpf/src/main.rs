@@ -20,6 +20,7 @@
 #![no_main]
 
 mod addr;
+mod caller;
 mod connect;
 mod egress;
 mod getpeername;

@@ -14,6 +14,7 @@ use gateway_common::{
 };
 
 use crate::{
+    caller::{current_is_exempt, current_is_proxy},
     addr::{ip4_bytes, ip6_bytes, ip6_words, is_local_v4, is_local_v6, mapped, unmap_v4},
     maps::{ORIG_SK, PROXY_CONFIG, count},
 };
@@ -34,19 +35,6 @@ pub enum Plan {
 #[inline(always)]
 pub fn config() -> Result<ProxyConfig, i32> {
     PROXY_CONFIG.get(0).copied().ok_or(DENY)
-}
-
-/// The proxy's own sockets carry its mark and are left alone.
-#[inline(always)]
-pub fn is_marked(sa: &bpf_sock_addr, cfg: &ProxyConfig) -> Result<bool, i32> {
-    // SAFETY: `sk` is set for sock_addr programs; checked anyway.
-    let sk = unsafe { sa.__bindgen_anon_1.sk };
-    if sk.is_null() {
-        return Err(DENY);
-    }
-    // SAFETY: non-null kernel socket pointer, readable field.
-    let mark = unsafe { (*sk).mark };
-    Ok(cfg.mark != 0 && mark == cfg.mark)
 }
 
 #[inline(always)]
@@ -128,8 +116,12 @@ pub fn redirect(ctx: &SockAddrContext, v6: bool) -> Result<i32, i32> {
     // SAFETY: the kernel hands us a valid context for the program's run.
     let sa = unsafe { &mut *ctx.sock_addr };
     let cfg = config()?;
-    if is_marked(sa, &cfg)? {
-        count(Stat::SkippedMarked);
+    if current_is_proxy(&cfg) {
+        count(Stat::SkippedProxy);
+        return Ok(ALLOW);
+    }
+    if current_is_exempt(&cfg) {
+        count(Stat::Exempt);
         return Ok(ALLOW);
     }
     let dst = if v6 { ip6_bytes(sa.user_ip6) } else { mapped(ip4_bytes(sa.user_ip4)) };

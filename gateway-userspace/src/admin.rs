@@ -24,14 +24,14 @@ use crate::{
 
 pub struct AdminState {
     ready: AtomicBool,
-    pub interceptor: Arc<Interceptor>,
+    pub interceptor: Option<Arc<Interceptor>>,
     pub config: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub dns: Option<Arc<DnsStats>>,
 }
 
 impl AdminState {
-    pub fn new(interceptor: Arc<Interceptor>, config: Arc<ConfigStore>, metrics: Arc<Metrics>, dns: Option<Arc<DnsStats>>) -> Self {
+    pub fn new(interceptor: Option<Arc<Interceptor>>, config: Arc<ConfigStore>, metrics: Arc<Metrics>, dns: Option<Arc<DnsStats>>) -> Self {
         Self { ready: AtomicBool::new(false), interceptor, config, metrics, dns }
     }
 
@@ -70,14 +70,14 @@ async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>>
         (&Method::GET, "/ready") if state.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n".into()),
         (&Method::GET, "/ready") => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         (&Method::GET, "/metrics") => {
-            state.metrics.set_kernel_events(&state.interceptor.stats());
+            state.metrics.set_kernel_events(&kernel_stats(&state));
             if let Some(dns) = &state.dns {
                 state.metrics.set_dns_answers(&dns.snapshot());
             }
             text(StatusCode::OK, state.metrics.encode())
         }
         (&Method::GET, "/stats") => {
-            let body = state.interceptor.stats().iter().map(|(name, v)| format!("kernel.{name} {v}\n")).collect();
+            let body = kernel_stats(&state).iter().map(|(name, v)| format!("kernel.{name} {v}\n")).collect();
             text(StatusCode::OK, body)
         }
         (&Method::GET, "/config_dump") => match serde_json::to_string_pretty(&*state.config.current()) {
@@ -133,4 +133,8 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
         .header("content-type", content_type)
         .body(Full::new(Bytes::from(body)))
         .expect("static response parts are valid")
+}
+
+fn kernel_stats(state: &AdminState) -> Vec<(&'static str, u64)> {
+    state.interceptor.as_ref().map(|i| i.stats()).unwrap_or_default()
 }

@@ -64,10 +64,12 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Istio YAML files or directories of them.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required_unless_present = "kubernetes", num_args = 1..)]
     pub config: Vec<PathBuf>,
     #[command(flatten)]
     pub config_args: ConfigArgs,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
     /// cgroup v2 directories whose processes are intercepted, each optionally
     /// naming the WorkloadEntry its processes are (`DIR=NAMESPACE/NAME`); without
     /// one, a workload is known by its address.
@@ -86,7 +88,8 @@ pub struct RunArgs {
     /// bpffs directory where the kernel programs, links and maps are pinned.
     #[arg(long, default_value = "/sys/fs/bpf/gateway")]
     pub bpffs: PathBuf,
-    /// SO_MARK of the proxy's own upstream sockets, which are not intercepted.
+    /// SO_MARK of the proxy's upstream sockets, for routing rules. The kernel
+    /// programs know the proxy by the cgroup it runs in, not by this mark.
     #[arg(long, default_value_t = 1337, value_parser = clap::value_parser!(u32).range(1..))]
     pub socket_mark: u32,
     /// Seconds to wait for an upstream TCP connect.
@@ -165,6 +168,42 @@ pub struct RunArgs {
     /// Names no ServiceEntry registers: forward them upstream, or answer NXDOMAIN.
     #[arg(long, value_enum, default_value_t = DnsUnknown::Forward)]
     pub dns_unknown: DnsUnknown,
+}
+
+/// Reading the cluster: Istio resources and Services from the API server,
+/// and, on a node, its pods.
+#[derive(Debug, Args)]
+pub struct KubernetesArgs {
+    /// Read Istio resources, Services and EndpointSlices from the Kubernetes
+    /// API (combined with any --config files).
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// Reach the API server through this kubeconfig instead of the in-cluster
+    /// service account.
+    #[arg(long, requires = "kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Intercept every pod of this node (the node agent): attach to the
+    /// kubelet's pods cgroup and know each connection's pod by its cgroup.
+    #[arg(long, requires = "kubernetes")]
+    pub intercept_pods: bool,
+    /// This node's name, whose pods are watched.
+    #[arg(long, env = "NODE_NAME", required_if_eq("intercept_pods", "true"))]
+    pub node_name: Option<String>,
+    /// The kubelet's pods cgroup [default: kubepods.slice, kubepods, or the
+    /// nested kind layouts, found under the cgroup2 mount].
+    #[arg(long)]
+    pub cgroup_root: Option<PathBuf>,
+    /// Namespaces whose pods are never intercepted (repeatable); pods and
+    /// namespaces labelled istio.io/dataplane-mode=none opt out too.
+    #[arg(long = "exempt-namespace", default_value = "kube-system")]
+    pub exempt_namespaces: Vec<String>,
+    /// Milliseconds a connection from a pod the API has not announced yet is
+    /// held for that pod to appear; then it is refused (`unknown-workload`).
+    #[arg(long, default_value_t = 2000)]
+    pub unknown_workload_wait_ms: u64,
+    /// The cluster's DNS domain, for Service host names.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -253,6 +292,7 @@ impl ConfigArgs {
             default_namespace: self.namespace.clone(),
             instance_labels: self.labels.clone(),
             credential_dir: self.credential_dir.clone(),
+            lenient_references: false,
         }
     }
 }
@@ -320,6 +360,16 @@ mod tests {
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert_eq!((run.max_connections_per_listener, run.idle_timeout_secs), (100_000, 3600));
         assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--max-connections-per-listener", "0"]).is_err());
+    }
+
+    #[test]
+    fn kubernetes_mode_needs_no_config_files_and_pods_need_a_node() {
+        let cli = Cli::try_parse_from(["gateway", "run", "--kubernetes", "--kubeconfig", "k"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert!(run.config.is_empty() && run.kubernetes.kubernetes);
+        assert_eq!(run.kubernetes.exempt_namespaces, ["kube-system"]);
+        assert!(Cli::try_parse_from(["gateway", "run"]).is_err());
+        assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--intercept-pods"]).is_err());
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub struct Metrics {
     pub listener_connections: Family<ListenerLabels, Gauge>,
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_generation: Gauge,
+    /// Resources from the API server kept out of the configuration for errors.
+    pub config_rejected_resources: Gauge,
+    /// Connections refused because their pod was not known in time.
+    pub unknown_workload_denials: Counter,
     pub connections: Family<ConnectionLabels, Counter>,
     pub requests: Family<ConnectionLabels, Counter>,
     pub bytes_up: Counter,
@@ -116,6 +120,8 @@ impl Default for Metrics {
             listener_connections: Family::default(),
             config_reloads: Family::default(),
             config_generation: Gauge::default(),
+            config_rejected_resources: Gauge::default(),
+            unknown_workload_denials: Counter::default(),
             connections: Family::default(),
             requests: Family::default(),
             bytes_up: Counter::default(),
@@ -138,6 +144,16 @@ impl Default for Metrics {
         let registry = root.sub_registry_with_prefix("gateway");
         registry.register("config_reloads", "Configuration reloads by result", m.config_reloads.clone());
         registry.register("config_generation", "Generation of the live configuration", m.config_generation.clone());
+        registry.register(
+            "config_rejected_resources",
+            "Resources from the API server kept out of the configuration (or held at their last good version) for errors",
+            m.config_rejected_resources.clone(),
+        );
+        registry.register(
+            "unknown_workload_denials",
+            "Connections refused because the pod behind their cgroup was not known within the wait",
+            m.unknown_workload_denials.clone(),
+        );
         registry.register("connections", "Closed connections by decision and reason", m.connections.clone());
         registry.register("requests", "HTTP requests on intercepted connections, by decision and reason", m.requests.clone());
         registry.register("bytes_up", "Bytes from clients to upstreams", m.bytes_up.clone());

@@ -12,7 +12,8 @@ use crate::{
     admin::{AdminServer, AdminState},
     cli::{DnsUnknown, OutboundPolicy, RunArgs},
     dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver, UnknownNames},
-    interceptor::{InterceptSettings, Interceptor},
+    interceptor::{InterceptSettings, Interceptor, cgroups},
+    kubernetes::{ClusterConfig, NodeAgent, client::connect, events::FindingEvents, pod_cgroups, pods::Enrollment},
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
     proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls, relay_mode::RelayChoice},
@@ -37,7 +38,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         outbound_mode: args.outbound_policy.into(),
         cgroup_workloads,
     };
-    let config = match ConfigStore::open(args.config.clone(), args.config_args.load_options(), policy_settings, metrics.clone()) {
+    let mut load_options = args.config_args.load_options();
+    load_options.lenient_references = args.kubernetes.kubernetes;
+    let config = match ConfigStore::open(args.config.clone(), load_options, policy_settings, metrics.clone()) {
         Ok(store) => Arc::new(store),
         Err(StartupError::Invalid(findings)) => {
             for f in findings.iter().filter(|f| f.severity == crate::config::Severity::Error) {
@@ -48,9 +51,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("reading the configuration"),
     };
 
+    let kube = match args.kubernetes.kubernetes {
+        true => Some(connect(args.kubernetes.kubeconfig.as_deref()).await.context("reaching the Kubernetes API")?),
+        false => None,
+    };
+    // Interception (and the proxy listeners it sends connections to) only
+    // where asked for: a gateway Deployment needs neither bpffs nor privileges.
+    let intercepting = !args.intercept_cgroups.is_empty() || args.kubernetes.intercept_pods;
+    let proxying = intercepting || args.iptables_original_dst;
     // Bind first: once the kernel redirects, the listeners are already there.
     let mut listeners = Vec::new();
-    for ip in &proxy_ips {
+    for ip in proxy_ips.iter().filter(|_| proxying) {
         let addr = SocketAddr::new(*ip, args.proxy_port);
         listeners.push(
             OutboundListener::bind(addr, OrigDstSource::Kernel).with_context(|| format!("binding proxy listener {addr}"))?,
@@ -68,7 +79,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let dns_memory = Arc::new(DnsMemory::new());
     let dns_stats = Arc::new(DnsStats::new());
     let upstreams = args.dns_upstreams();
-    let dns_server = if args.dns_port == 0 {
+    let dns_server = if args.dns_port == 0 || !proxying {
         None
     } else {
         let settings = DnsSettings {
@@ -88,16 +99,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
     };
 
-    let settings = InterceptSettings {
-        bpffs: args.bpffs.clone(),
-        cgroups: args.intercept_cgroups.iter().map(|c| c.path.clone()).collect(),
-        proxy_addresses: proxy_ips,
-        proxy_port: args.proxy_port,
-        socket_mark: args.socket_mark,
-        dns_port: dns_server.as_ref().map(|_| args.dns_port),
-        registry_only: args.outbound_policy == OutboundPolicy::RegistryOnly,
+    let pods_cgroup = match args.kubernetes.intercept_pods {
+        true => Some(pods_cgroup(&args).context("finding the kubelet's pods cgroup")?),
+        false => None,
     };
-    let interceptor = Arc::new(Interceptor::install(&settings).context("installing the interceptor")?);
+    let interceptor = match intercepting {
+        true => {
+            let settings = InterceptSettings {
+                bpffs: args.bpffs.clone(),
+                proxy_addresses: proxy_ips.clone(),
+                proxy_port: args.proxy_port,
+                proxy_cgroup: own_cgroup_id().context("finding the proxy's own cgroup")?,
+                exempt_levels: pods_cgroup.as_ref().map(|(_, level)| (level + 1, level + 2)),
+                dns_port: dns_server.as_ref().map(|_| args.dns_port),
+                registry_only: args.outbound_policy == OutboundPolicy::RegistryOnly,
+            };
+            if !proxy_ips.iter().any(|ip| ip.is_ipv6()) {
+                tracing::warn!("no IPv6 --proxy-address: intercepted IPv6 connects are refused");
+            }
+            Some(Arc::new(Interceptor::install(&settings).context("installing the interceptor")?))
+        }
+        false => None,
+    };
+    // The pods of this node: synced, with opted-out pods exempted in the
+    // kernel, before the pods cgroup is attached, so no opted-out pod sees a gap.
+    let node_agent = match (&kube, &pods_cgroup) {
+        (Some(client), Some((root, _))) => {
+            let enrollment = Enrollment { exempt_namespaces: args.kubernetes.exempt_namespaces.iter().cloned().collect() };
+            let node = args.kubernetes.node_name.clone().unwrap_or_default();
+            let exempt = interceptor.as_ref().map(|i| i.exempt.clone());
+            let agent = NodeAgent::start(client.clone(), &node, root.clone(), enrollment, exempt);
+            tracing::info!(node, pods_cgroup = %root.display(), "waiting for this node's pods");
+            tokio::select! {
+                _ = agent.wait_synced() => {}
+                r = wait_for_signal() => return r,
+            }
+            Some(agent)
+        }
+        _ => None,
+    };
+    if let Some(interceptor) = &interceptor {
+        let mut cgroups: Vec<_> = args.intercept_cgroups.iter().map(|c| c.path.clone()).collect();
+        cgroups.extend(pods_cgroup.as_ref().map(|(root, _)| root.clone()));
+        interceptor.attach(&cgroups).context("attaching the kernel programs")?;
+    }
 
     let access_log = match &args.access_log {
         None => AccessLog::spawn(tokio::io::stdout()),
@@ -112,7 +157,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let ctx = Arc::new(OutboundContext {
-        orig_dst: interceptor.orig_dst.clone(),
+        orig_dst: interceptor.as_ref().map(|i| i.orig_dst.clone()),
+        pods: node_agent.clone(),
+        unknown_workload_wait: Duration::from_millis(args.kubernetes.unknown_workload_wait_ms),
         config: config.clone(),
         metrics: metrics.clone(),
         socket_mark: args.socket_mark,
@@ -126,7 +173,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         rotate: Default::default(),
         originations: Default::default(),
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
-        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: Some(interceptor.relay_maps.clone()) },
+        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().map(|i| i.relay_maps.clone()) },
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {
@@ -155,14 +202,56 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let dns_stats = (args.dns_port != 0).then_some(dns_stats);
     let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics, dns_stats));
     tokio::spawn(admin.run(admin_state.clone()));
+    // Ready once the first configuration from the API is in force.
+    if let Some(client) = &kube {
+        let instance = args.kubernetes.node_name.clone().unwrap_or_else(|| "gateway".into());
+        let events = Arc::new(FindingEvents::new(client.clone(), &instance));
+        let cluster = ClusterConfig::start(client.clone(), &args.kubernetes.cluster_domain, config.clone(), events);
+        tokio::select! {
+            _ = wait_applied(&cluster) => {}
+            r = wait_for_signal() => return r,
+        }
+    }
     admin_state.set_ready();
-    tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), "ready");
+    tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), pods = node_agent.is_some(), "ready");
 
     wait_for_signal().await?;
     tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.access_log.flush()).await;
     Ok(())
+}
+
+/// The kubelet's pods cgroup (`--cgroup-root`, else found) and its level.
+fn pods_cgroup(args: &RunArgs) -> anyhow::Result<(std::path::PathBuf, u32)> {
+    let mount = cgroups::cgroup2_mount()?;
+    let root = match &args.kubernetes.cgroup_root {
+        Some(dir) => dir.clone(),
+        None => pod_cgroups::find_pods_root(&mount)?,
+    };
+    pod_cgroups::check_not_root(&mount, &root)?;
+    cgroups::cgroup_id(&root)?;
+    let level = cgroups::level(&mount, &root).with_context(|| format!("{} is not below {}", root.display(), mount.display()))?;
+    Ok((root, level))
+}
+
+/// The cgroup id of the cgroup this process runs in.
+fn own_cgroup_id() -> anyhow::Result<u64> {
+    let mount = cgroups::cgroup2_mount()?;
+    Ok(cgroups::cgroup_id(&cgroups::own_cgroup(&mount)?)?)
+}
+
+/// Waits until the first configuration from the API server is in force,
+/// saying now and then what it still waits for (a missing CRD shows here).
+async fn wait_applied(cluster: &ClusterConfig) {
+    let mut said = tokio::time::Instant::now();
+    while !cluster.is_applied() {
+        if said.elapsed() >= Duration::from_secs(5) {
+            tracing::warn!(pending = ?cluster.pending(), "not ready: waiting for the first complete lists from the API server");
+            said = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A proxy holds two descriptors per connection: use all the system allows.

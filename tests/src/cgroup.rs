@@ -54,6 +54,14 @@ impl TestCgroup {
         TestCgroup { path }
     }
 
+    /// Creates `<this cgroup>/<name>`, removed with it (or on its own drop).
+    pub fn child(&self, name: &str) -> TestCgroup {
+        let path = self.path.join(name);
+        std::fs::create_dir(&path)
+            .unwrap_or_else(|e| panic!("cannot create cgroup {}: {e}", path.display()));
+        TestCgroup { path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -97,10 +105,17 @@ fn read_pids(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Kills the processes of a (leaf) cgroup directory, waits for it to empty and removes it.
+/// Kills the processes of a cgroup directory and of every cgroup below it,
+/// waits for them to empty and removes them, deepest first.
 pub fn remove_cgroup_dir(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
         return Ok(());
+    }
+    let children: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    for child in children {
+        remove_cgroup_dir(&child)?;
     }
     let me = std::process::id();
     if read_pids(dir).contains(&me) {

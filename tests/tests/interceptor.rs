@@ -365,10 +365,13 @@ fn the_proxys_own_upstream_connections_are_not_intercepted_again() {
     config
         .intercept_cgroups
         .push(topo.node_cgroup.path().to_owned());
-    config.own_cgroup = Some(topo.node_cgroup.path().to_owned());
+    // The gateway runs below the intercepted cgroup, in a cgroup of its own:
+    // the kernel programs apply to it too, and know it by that cgroup.
+    let gateway_cgroup = topo.node_cgroup.child("gateway");
+    config.own_cgroup = Some(gateway_cgroup.path().to_owned());
     let gw = Gateway::start(&topo, config);
     assert!(
-        topo.node_cgroup.pids().contains(&gw.pid()),
+        gateway_cgroup.pids().contains(&gw.pid()),
         "the gateway should run inside the intercepted node cgroup"
     );
 

@@ -3,6 +3,7 @@
 //! problem as a [`Finding`], and compiles valid input into an immutable
 //! [`Snapshot`]. Nothing outside this module knows Istio's resource shapes.
 
+pub mod api_documents;
 mod decode;
 mod fields;
 pub mod findings;
@@ -69,6 +70,10 @@ pub struct LoadOptions {
     pub instance_labels: BTreeMap<String, String>,
     /// Directory holding `<credentialName>/{tls.crt,tls.key,ca.crt}`.
     pub credential_dir: Option<PathBuf>,
+    /// A reference to a Gateway or subset that does not exist is a warning,
+    /// not an error: in a cluster, resources arrive in any order, and the
+    /// route answers as Envoy does (503) until the target appears.
+    pub lenient_references: bool,
 }
 
 impl Default for LoadOptions {
@@ -77,6 +82,7 @@ impl Default for LoadOptions {
             default_namespace: "default".into(),
             instance_labels: BTreeMap::new(),
             credential_dir: None,
+            lenient_references: false,
         }
     }
 }
@@ -154,6 +160,11 @@ pub(crate) fn load_sources(sources: &[source::Source], opts: &LoadOptions) -> Lo
         }
     }
     validate::run(&mut decoded, opts, &mut findings);
+    if opts.lenient_references {
+        for f in findings.iter_mut().filter(|f| matches!(f.code, Code::UnknownGateway | Code::UnknownSubset)) {
+            f.severity = Severity::Warning;
+        }
+    }
     findings::sort(&mut findings);
     let has_errors = findings.iter().any(|f| f.severity == Severity::Error);
     let snapshot = if has_errors {

@@ -5,7 +5,6 @@
 use std::{
     collections::BTreeMap,
     fs::{self, File},
-    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
@@ -20,12 +19,10 @@ use super::{
     pins::{PROGRAMS, io},
 };
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 pub fn reconcile(layout: &PinLayout, cgroups: &[PathBuf]) -> Result<(), InterceptorError> {
     let mut wanted = BTreeMap::new();
     for cg in cgroups {
-        wanted.insert(cgroup_inode(cg)?, cg.clone());
+        wanted.insert(super::cgroups::cgroup_id(cg)?, cg.clone());
     }
     let links = layout.links_dir();
     for entry in fs::read_dir(&links).map_err(|e| io(&links, e))? {
@@ -93,13 +90,4 @@ fn attach_type(name: &str) -> CgroupSockAddrAttachType {
         "gw_recvmsg6" => CgroupSockAddrAttachType::UDPRecvMsg6,
         other => unreachable!("no sock_addr attach type for {other}"),
     }
-}
-
-/// The cgroup id the kernel reports is the directory's inode number.
-fn cgroup_inode(dir: &Path) -> Result<u64, InterceptorError> {
-    let st = nix::sys::statfs::statfs(dir).map_err(|e| io(dir, e.into()))?;
-    if st.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {
-        return Err(InterceptorError::NotCgroup2(dir.to_path_buf()));
-    }
-    Ok(fs::metadata(dir).map_err(|e| io(dir, e))?.ino())
 }

@@ -3,7 +3,7 @@
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::SockHash,
+    maps::{Array, Map, MapData, SockHash},
     programs::{CgroupSkb, CgroupSockAddr, SkSkb, SockOps},
 };
 use gateway_common::map_names;
@@ -13,8 +13,28 @@ use super::{InterceptorError, PinLayout, pins::{PROGRAMS, RELAY_PROGRAM}};
 /// The kernel programs, built by `build.rs` from the `gateway-ebpf` crate.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gateway-ebpf.o"));
 
+/// This build's stamp: a hash of the kernel object it embeds.
+pub fn build_stamp() -> u64 {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    OBJECT.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The stamp of the programs pinned under `layout`, if readable.
+pub fn pinned_stamp(layout: &PinLayout) -> Option<u64> {
+    let map = MapData::from_pin(layout.map(map_names::VERSION)).ok()?;
+    let array: Array<MapData, u64> = Array::try_from(Map::Array(map)).ok()?;
+    array.get(&0, 0).ok()
+}
+
 pub fn load_and_pin(layout: &PinLayout) -> Result<(), InterceptorError> {
     let mut ebpf = EbpfLoader::new().load(OBJECT)?;
+    let name = map_names::VERSION;
+    let mut version: Array<_, u64> = ebpf
+        .map_mut(name)
+        .ok_or(InterceptorError::Map { name, source: aya::maps::MapError::InvalidName { name: name.into() } })?
+        .try_into()
+        .map_err(|source| InterceptorError::Map { name, source })?;
+    version.set(0, build_stamp(), 0).map_err(|source| InterceptorError::Map { name, source })?;
     for (name, map) in ebpf.maps() {
         let path = layout.map(name);
         map.pin(&path).map_err(|source| InterceptorError::Pin { path, source })?;

@@ -6,8 +6,12 @@
 //! - `attach.rs`: attach the pinned programs to cgroups, pin the links.
 //! - `orig_dst.rs`: the proxy's lookup of an accepted socket's original destination.
 //! - `relay_maps.rs`: the kernel relay's maps, for `--relay sockmap`.
+//! - `exempt.rs`: the pod cgroups that are never intercepted.
+//! - `cgroups.rs`: the cgroup2 mount, cgroup ids, and the proxy's own cgroup.
 
 mod attach;
+pub mod cgroups;
+mod exempt;
 mod load;
 mod orig_dst;
 mod pins;
@@ -19,6 +23,7 @@ use aya::maps::{Array, Map, MapData, PerCpuArray};
 use gateway_common::{
     PROXY_BACKSTOP, PROXY_DENY_UDP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat, map_names,
 };
+pub use exempt::ExemptCgroups;
 pub use orig_dst::OrigDstLookup;
 pub use pins::PinLayout;
 pub use relay_maps::RelayMaps;
@@ -41,7 +46,7 @@ pub enum InterceptorError {
     Map { name: &'static str, source: aya::maps::MapError },
     #[error("{0} is not a cgroup v2 directory")]
     NotCgroup2(PathBuf),
-    #[error("pins under {0} are incomplete while links are attached; run `gateway detach --bpffs {0}`")]
+    #[error("pins under {0} are incomplete or from another build while links are attached; run `gateway detach --bpffs {0}`")]
     Inconsistent(PathBuf),
 }
 
@@ -49,10 +54,12 @@ pub enum InterceptorError {
 #[derive(Clone, Debug)]
 pub struct InterceptSettings {
     pub bpffs: PathBuf,
-    pub cgroups: Vec<PathBuf>,
     pub proxy_addresses: Vec<IpAddr>,
     pub proxy_port: u16,
-    pub socket_mark: u32,
+    /// The cgroup the proxy runs in: its own sockets are left alone.
+    pub proxy_cgroup: u64,
+    /// Cgroup levels at which pod cgroups sit, for exemptions; `None`: none.
+    pub exempt_levels: Option<(u32, u32)>,
     /// The proxy's DNS server port; `None` leaves port 53 alone.
     pub dns_port: Option<u16>,
     /// REGISTRY_ONLY at node level: deny UDP but DNS, drop what is not bound
@@ -64,16 +71,20 @@ pub struct InterceptSettings {
 pub struct Interceptor {
     pub orig_dst: std::sync::Arc<OrigDstLookup>,
     pub relay_maps: std::sync::Arc<RelayMaps>,
+    pub exempt: std::sync::Arc<ExemptCgroups>,
     stats: PerCpuArray<MapData, u64>,
+    layout: PinLayout,
 }
 
 impl Interceptor {
-    /// Loads (or reuses) the pinned programs and maps, writes the proxy
-    /// settings, and makes the attached cgroups exactly `settings.cgroups`.
+    /// Loads (or reuses) the pinned programs and maps and writes the proxy
+    /// settings. Links already pinned keep redirecting; `attach` then makes
+    /// the set of intercepted cgroups exact.
     pub fn install(settings: &InterceptSettings) -> Result<Self, InterceptorError> {
         let layout = PinLayout::new(&settings.bpffs);
         layout.ensure_bpffs()?;
-        if layout.is_complete() {
+        let stamp = load::build_stamp();
+        if layout.is_complete() && load::pinned_stamp(&layout) == Some(stamp) {
             tracing::info!(bpffs = %layout.root.display(), "reusing pinned kernel programs and maps");
         } else {
             if layout.has_links() {
@@ -85,12 +96,18 @@ impl Interceptor {
             tracing::info!(bpffs = %layout.root.display(), "loaded and pinned kernel programs");
         }
         write_proxy_config(&layout, &proxy_config(settings))?;
-        attach::reconcile(&layout, &settings.cgroups)?;
         let orig_dst = std::sync::Arc::new(OrigDstLookup::open(&layout)?);
         let stats = PerCpuArray::try_from(Map::PerCpuArray(open_map(&layout, map_names::STATS)?))
             .map_err(|source| InterceptorError::Map { name: map_names::STATS, source })?;
         let relay_maps = std::sync::Arc::new(RelayMaps::open(&layout)?);
-        Ok(Self { orig_dst, relay_maps, stats })
+        let exempt = std::sync::Arc::new(ExemptCgroups::open(&layout)?);
+        Ok(Self { orig_dst, relay_maps, exempt, stats, layout })
+    }
+
+    /// Makes the attached cgroups exactly `cgroups`: new ones are attached,
+    /// pinned links of listed ones are kept, others are detached.
+    pub fn attach(&self, cgroups: &[PathBuf]) -> Result<(), InterceptorError> {
+        attach::reconcile(&self.layout, cgroups)
     }
 
     /// Removes every link, program and map pinned under `bpffs`.
@@ -119,10 +136,13 @@ impl Interceptor {
 fn proxy_config(s: &InterceptSettings) -> ProxyConfig {
     let mut cfg = ProxyConfig {
         port: s.proxy_port,
-        mark: s.socket_mark,
         dns_port: s.dns_port.unwrap_or(0),
+        proxy_cgroup: s.proxy_cgroup,
         ..Default::default()
     };
+    if let Some((min, max)) = s.exempt_levels {
+        (cfg.exempt_level_min, cfg.exempt_level_max) = (min, max);
+    }
     if s.registry_only {
         cfg.flags |= PROXY_DENY_UDP | PROXY_BACKSTOP;
     }
@@ -141,7 +161,7 @@ fn proxy_config(s: &InterceptSettings) -> ProxyConfig {
     cfg
 }
 
-fn open_map(layout: &PinLayout, name: &'static str) -> Result<MapData, InterceptorError> {
+pub(crate) fn open_map(layout: &PinLayout, name: &'static str) -> Result<MapData, InterceptorError> {
     MapData::from_pin(layout.map(name)).map_err(|source| InterceptorError::Map { name, source })
 }
 

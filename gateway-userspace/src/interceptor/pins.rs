@@ -24,7 +24,9 @@ pub const PROGRAMS: [&str; 10] = [
 ];
 /// The kernel relay's verdict program; attached to its map, not to cgroups.
 pub const RELAY_PROGRAM: &str = "gw_relay";
-pub const MAPS: [&str; 7] = [
+pub const MAPS: [&str; 9] = [
+    map_names::VERSION,
+    map_names::EXEMPT_CGROUPS,
     map_names::ORIG_SK,
     map_names::ORIG_TUPLE,
     map_names::PROXY_CONFIG,

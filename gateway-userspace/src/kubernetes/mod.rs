@@ -1,4 +1,25 @@
-//! The cluster as the source of truth: pods on this node, Services, and
-//! Istio resources, read from the Kubernetes API.
+//! The cluster as the source of truth, for `gateway run --kubernetes`.
+//!
+//! - `client.rs`: a kubeconfig, or the in-cluster service account.
+//! - `mirror.rs`: one watched collection (list, watch, relist after 410).
+//! - `node_agent.rs`: the pods of this node (`pods.rs`), the kubelet's
+//!   cgroup tree (`pod_cgroups.rs`), the kernel's exemption map, and which pod
+//!   a connection's cgroup belongs to.
+//! - `cluster_config.rs`: Services (`services.rs`) and Istio resources
+//!   (`istio.rs`) as configuration documents; findings become Events
+//!   (`events.rs`).
+//! - `rbac.rs`: every API call made, for the ClusterRole.
 
+pub mod client;
+pub mod cluster_config;
+pub mod events;
+pub mod istio;
+pub mod mirror;
+pub mod node_agent;
+pub mod pod_cgroups;
+pub mod pods;
 pub mod rbac;
+pub mod services;
+
+pub use cluster_config::ClusterConfig;
+pub use node_agent::{NodeAgent, PodLookup};

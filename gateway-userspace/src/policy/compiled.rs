@@ -88,6 +88,11 @@ impl EgressPolicy {
         self.workloads.identify(client, cgroup_id)
     }
 
+    /// Whether `--intercept-cgroup` names the WorkloadEntry of this cgroup.
+    pub fn knows_cgroup(&self, cgroup_id: u64) -> bool {
+        self.workloads.knows_cgroup(cgroup_id)
+    }
+
     /// The registry `namespace` sees, built on first use.
     pub fn registry_for(&self, namespace: &str) -> Arc<NamespaceRegistry> {
         if let Some(r) = self.registries.read().expect("registry lock").get(namespace) {

@@ -63,6 +63,10 @@ impl WorkloadIndex {
         Self { by_cgroup, by_address, default_namespace: default_namespace.to_string() }
     }
 
+    pub fn knows_cgroup(&self, cgroup_id: u64) -> bool {
+        self.by_cgroup.contains_key(&cgroup_id)
+    }
+
     /// The workload of a caller: by cgroup, then by address; one nothing
     /// describes gets the node's default namespace and no labels.
     pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> Workload {

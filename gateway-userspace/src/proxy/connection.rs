@@ -16,6 +16,7 @@ use super::{
     upstream::pick_percent,
 };
 use crate::{
+    kubernetes::PodLookup,
     access_log::{ConnectionRecord, Decision, Outcome},
     policy::{ConnectionFacts, Detected, Verdict, decide},
     reload::ActiveConfig,
@@ -44,7 +45,15 @@ pub async fn handle(
 }
 
 async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
-    let workload = config.policy.identify(record.src.0.ip(), record.cgroup_id);
+    let workload = match workload_of(ctx, config, record).await {
+        Ok(w) => w,
+        Err(reason) => {
+            record.reason = reason;
+            ctx.metrics.unknown_workload_denials.inc();
+            deny::reset(client);
+            return;
+        }
+    };
     record.workload = Some(workload.clone());
     let peeked = peek_first_bytes(&client, ctx.sniff_timeout).await;
     let detected = match &peeked {
@@ -116,6 +125,22 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
             }
             record.route = Some(route);
         }
+    }
+}
+
+/// Who is calling. On a node agent, a pod cgroup names its pod; a pod the
+/// API has not announced yet is waited for, then refused. Elsewhere (and for
+/// cgroups outside the pods cgroup) a `--intercept-cgroup` WorkloadEntry, else
+/// the client address.
+async fn workload_of(ctx: &OutboundContext, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
+    let static_identity = || config.policy.identify(record.src.0.ip(), record.cgroup_id);
+    let (Some(pods), Some(cgroup)) = (&ctx.pods, record.cgroup_id) else { return Ok(static_identity()) };
+    match pods.lookup(cgroup, ctx.unknown_workload_wait).await {
+        // An opted-out pod whose connect raced its exemption is still
+        // decided under policy: stricter, never looser.
+        PodLookup::Pod(w) | PodLookup::OptedOut(w) => Ok(w),
+        PodLookup::NotAPod if config.policy.knows_cgroup(cgroup) => Ok(static_identity()),
+        PodLookup::NotAPod | PodLookup::UnknownPod => Err("unknown-workload"),
     }
 }
 
@@ -224,10 +249,13 @@ fn original_destination(
     let addr = match source {
         OrigDstSource::Fixed(upstream) => upstream,
         OrigDstSource::Kernel => {
-            let found = ctx.orig_dst.lookup(client.0, local.0).map_err(|e| {
-                tracing::warn!(%client, error = %e, "original destination lookup failed");
-                "orig-dst-lookup-failed"
-            })?;
+            let found = match &ctx.orig_dst {
+                Some(lookup) => lookup.lookup(client.0, local.0).map_err(|e| {
+                    tracing::warn!(%client, error = %e, "original destination lookup failed");
+                    "orig-dst-lookup-failed"
+                })?,
+                None => None,
+            };
             match found {
                 Some(found) => {
                     record.pid = Some(found.pid);

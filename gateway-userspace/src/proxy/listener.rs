@@ -16,7 +16,12 @@ use crate::{access_log::AccessLog, interceptor::OrigDstLookup, metrics::Metrics,
 
 /// What every connection on every outbound listener shares.
 pub struct OutboundContext {
-    pub orig_dst: Arc<OrigDstLookup>,
+    /// The kernel programs' records; `None` when nothing is intercepted.
+    pub orig_dst: Option<Arc<OrigDstLookup>>,
+    /// This node's pods, when it runs as the node agent.
+    pub pods: Option<Arc<crate::kubernetes::NodeAgent>>,
+    /// How long a connection from a pod not yet announced is held.
+    pub unknown_workload_wait: Duration,
     pub config: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub socket_mark: u32,

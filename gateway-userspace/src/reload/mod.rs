@@ -8,5 +8,5 @@
 mod store;
 mod watch;
 
-pub use store::{ActiveConfig, ConfigStore, ReloadOutcome, StartupError};
+pub use store::{ActiveConfig, ApiReload, ConfigStore, RejectedDocument, ReloadOutcome, StartupError};
 pub use watch::{watch_files, watch_sighup};

@@ -8,7 +8,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    config::{self, ConfigError, Finding, LoadOptions, Snapshot},
+    config::{self, ConfigError, Finding, LoadOptions, Snapshot, api_documents::{ApiDocuments, load_with_api}},
     metrics::{Metrics, ReloadLabels, ReloadResult},
     policy::{EgressPolicy, PolicySettings},
 };
@@ -34,6 +34,26 @@ pub enum ReloadOutcome {
     Unreadable { error: String },
 }
 
+/// The API's documents as last given, and the versions last accepted.
+#[derive(Default)]
+struct ApiSources {
+    latest: Option<ApiDocuments>,
+    accepted: ApiDocuments,
+}
+
+/// An API document kept out of the running configuration, with why.
+pub type RejectedDocument = (PathBuf, Vec<Finding>);
+
+/// What a reload with the API's documents did.
+#[derive(Debug)]
+pub struct ApiReload {
+    pub outcome: ReloadOutcome,
+    /// Documents kept out for their errors.
+    pub rejected: Vec<RejectedDocument>,
+    /// The warnings of the applied configuration.
+    pub findings: Vec<Finding>,
+}
+
 pub struct ConfigStore {
     paths: Vec<PathBuf>,
     options: LoadOptions,
@@ -41,6 +61,8 @@ pub struct ConfigStore {
     active: RwLock<Arc<ActiveConfig>>,
     /// One reload at a time; triggers that arrive meanwhile wait their turn.
     reloading: tokio::sync::Mutex<()>,
+    /// Documents from the Kubernetes API, once the first lists are in.
+    api: std::sync::Mutex<ApiSources>,
     metrics: Arc<Metrics>,
 }
 
@@ -70,7 +92,15 @@ impl ConfigStore {
         let policy = Arc::new(EgressPolicy::build(snapshot.clone(), policy_settings.clone()));
         tracing::info!(summary = %snapshot.summary(), "configuration loaded");
         let active = Arc::new(ActiveConfig { generation: 1, loaded_at: now(), sources: paths.clone(), snapshot, policy });
-        Ok(Self { paths, options, policy_settings, active: RwLock::new(active), reloading: Default::default(), metrics })
+        Ok(Self {
+            paths,
+            options,
+            policy_settings,
+            active: RwLock::new(active),
+            reloading: Default::default(),
+            api: Default::default(),
+            metrics,
+        })
     }
 
     pub fn current(&self) -> Arc<ActiveConfig> {
@@ -80,32 +110,69 @@ impl ConfigStore {
     /// Builds a new snapshot off to the side and swaps it in if it is valid
     /// and different. On any problem the running configuration stays.
     pub async fn reload(self: &Arc<Self>, trigger: &'static str) -> ReloadOutcome {
+        self.reload_reporting(trigger).await.outcome
+    }
+
+    /// Replaces the API's documents and reloads. Returns the outcome and the
+    /// documents kept out for their errors (each at its last good version,
+    /// if it had one).
+    pub async fn reload_api(self: &Arc<Self>, documents: ApiDocuments) -> ApiReload {
+        self.api.lock().expect("api sources lock").latest = Some(documents);
+        self.reload_reporting("kubernetes").await
+    }
+
+    async fn reload_reporting(self: &Arc<Self>, trigger: &'static str) -> ApiReload {
         let _turn = self.reloading.lock().await;
         let this = self.clone();
         // Load, validate and compile off to the side; swap only the result.
-        let loaded = tokio::task::spawn_blocking(move || {
-            config::load(&this.paths, &this.options).map(|l| {
-                let policy = l.snapshot.as_ref().map(|s| Arc::new(EgressPolicy::build(s.clone(), this.policy_settings.clone())));
-                (l, policy)
-            })
-        })
-        .await;
+        let loaded = tokio::task::spawn_blocking(move || this.load()).await;
+        let (mut rejected, mut findings) = (Vec::new(), Vec::new());
         let outcome = match loaded {
             Err(join) => {
                 tracing::error!(error = %join, "configuration load panicked");
                 ReloadOutcome::Unreadable { error: format!("configuration load failed: {join}") }
             }
             Ok(Err(error)) => ReloadOutcome::Unreadable { error: error.to_string() },
-            Ok(Ok((loaded, policy))) => match (loaded.snapshot, policy) {
-                (Some(snapshot), Some(policy)) => {
-                    log_findings(&loaded.findings);
-                    self.swap(snapshot, policy)
+            Ok(Ok(attempt)) => {
+                rejected = attempt.rejected;
+                match (attempt.loaded.snapshot, attempt.policy) {
+                    (Some(snapshot), Some(policy)) => {
+                        log_findings(&attempt.loaded.findings);
+                        findings = attempt.loaded.findings;
+                        if let Some(used) = attempt.api_used {
+                            self.api.lock().expect("api sources lock").accepted = used;
+                        }
+                        self.swap(snapshot, policy)
+                    }
+                    _ => ReloadOutcome::Rejected { findings: attempt.loaded.findings },
                 }
-                _ => ReloadOutcome::Rejected { findings: loaded.findings },
-            },
+            }
         };
         self.record(trigger, &outcome);
-        outcome
+        for (path, why) in &rejected {
+            log_findings(why);
+            tracing::error!(resource = %path.display(), "resource rejected; its last good version, if any, stays");
+        }
+        self.metrics.config_rejected_resources.set(rejected.len() as i64);
+        ApiReload { outcome, rejected, findings }
+    }
+
+    /// Reads the files (and the API's documents, each judged on its own),
+    /// validates, and compiles the policy.
+    fn load(&self) -> Result<Attempt, ConfigError> {
+        let (latest, accepted) = {
+            let api = self.api.lock().expect("api sources lock");
+            (api.latest.clone(), api.accepted.clone())
+        };
+        let (loaded, api_used, rejected) = match latest {
+            None => (config::load(&self.paths, &self.options)?, None, Vec::new()),
+            Some(docs) => {
+                let out = load_with_api(&self.paths, &docs, &accepted, &self.options)?;
+                (out.loaded, Some(out.used), out.rejected)
+            }
+        };
+        let policy = loaded.snapshot.as_ref().map(|s| Arc::new(EgressPolicy::build(s.clone(), self.policy_settings.clone())));
+        Ok(Attempt { loaded, policy, api_used, rejected })
     }
 
     fn swap(&self, snapshot: Arc<Snapshot>, policy: Arc<EgressPolicy>) -> ReloadOutcome {
@@ -138,6 +205,13 @@ impl ConfigStore {
         };
         self.metrics.config_reloads.get_or_create(&ReloadLabels { result }).inc();
     }
+}
+
+struct Attempt {
+    loaded: config::Loaded,
+    policy: Option<Arc<EgressPolicy>>,
+    api_used: Option<ApiDocuments>,
+    rejected: Vec<RejectedDocument>,
 }
 
 fn log_findings(findings: &[Finding]) {

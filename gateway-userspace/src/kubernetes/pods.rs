@@ -1,0 +1,134 @@
+//! The pods on this node as the proxy needs them: who each one is, and
+//! whether it is intercepted at all.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::IpAddr,
+};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+
+use crate::{config::Labels, policy::Workload};
+
+/// The label by which a pod or namespace opts out, as in Istio ambient.
+pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
+
+/// Which pods are left alone.
+#[derive(Clone, Debug)]
+pub struct Enrollment {
+    /// Namespaces whose pods are never intercepted (`--exempt-namespace`).
+    pub exempt_namespaces: BTreeSet<String>,
+}
+
+impl Enrollment {
+    /// A pod opts out by namespace, or by `istio.io/dataplane-mode=none` on
+    /// itself or its namespace. Every other pod, hostNetwork ones included,
+    /// is intercepted.
+    pub fn opted_out(&self, pod: &PodIdentity, namespace_labels: Option<&Labels>) -> bool {
+        let none = |labels: &Labels| labels.get(DATAPLANE_MODE).is_some_and(|v| v == "none");
+        self.exempt_namespaces.contains(&pod.workload.namespace)
+            || none(&pod.workload.labels)
+            || namespace_labels.is_some_and(none)
+    }
+}
+
+/// One pod: its identity for policy and the audit log, and its addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodIdentity {
+    pub uid: String,
+    pub workload: Workload,
+    pub ips: Vec<IpAddr>,
+    pub host_network: bool,
+}
+
+impl PodIdentity {
+    /// `None` for a pod the API returned without a UID, name or namespace.
+    pub fn from_pod(pod: &Pod) -> Option<Self> {
+        let meta = &pod.metadata;
+        let spec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        let ips = status
+            .and_then(|s| s.pod_ips.as_ref())
+            .map(|ips| ips.iter().filter_map(|p| p.ip.parse().ok()).collect())
+            .unwrap_or_default();
+        Some(Self {
+            uid: meta.uid.clone()?,
+            workload: Workload {
+                namespace: meta.namespace.clone()?,
+                name: Some(meta.name.clone()?),
+                labels: meta.labels.clone().unwrap_or_default().into_iter().collect(),
+                service_account: Some(spec.and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into())),
+            },
+            ips,
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+        })
+    }
+}
+
+/// Every pod of this node by UID, with its enrollment decided.
+#[derive(Debug, Default)]
+pub struct NodePods {
+    pub by_uid: HashMap<String, (PodIdentity, bool)>,
+}
+
+impl NodePods {
+    pub fn build(pods: &[std::sync::Arc<Pod>], namespaces: &[std::sync::Arc<Namespace>], enrollment: &Enrollment) -> Self {
+        let ns_labels: HashMap<&str, Labels> = namespaces
+            .iter()
+            .filter_map(|ns| {
+                let labels = ns.metadata.labels.clone().unwrap_or_default().into_iter().collect();
+                Some((ns.metadata.name.as_deref()?, labels))
+            })
+            .collect();
+        let by_uid = pods
+            .iter()
+            .filter_map(|p| PodIdentity::from_pod(p))
+            .map(|id| {
+                let out = enrollment.opted_out(&id, ns_labels.get(id.workload.namespace.as_str()));
+                (id.uid.clone(), (id, out))
+            })
+            .collect();
+        Self { by_uid }
+    }
+
+    /// UIDs of the pods that opted out.
+    pub fn opted_out(&self) -> impl Iterator<Item = &str> {
+        self.by_uid.iter().filter(|(_, (_, out))| *out).map(|(uid, _)| uid.as_str())
+    }
+
+    /// The pod holding an address (pod IPs; hostNetwork pods share the node's
+    /// and are not found this way).
+    pub fn by_ip(&self, ip: IpAddr) -> Option<&PodIdentity> {
+        self.by_uid.values().map(|(p, _)| p).find(|p| !p.host_network && p.ips.contains(&ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: &str, labels: &[(&str, &str)]) -> PodIdentity {
+        PodIdentity {
+            uid: "u".into(),
+            workload: Workload {
+                namespace: ns.into(),
+                name: Some("p".into()),
+                labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                service_account: Some("default".into()),
+            },
+            ips: vec![],
+            host_network: false,
+        }
+    }
+
+    #[test]
+    fn pods_opt_out_by_namespace_or_label() {
+        let e = Enrollment { exempt_namespaces: ["kube-system".to_string()].into() };
+        assert!(e.opted_out(&pod("kube-system", &[]), None));
+        assert!(e.opted_out(&pod("a", &[(DATAPLANE_MODE, "none")]), None));
+        let ns: Labels = [(DATAPLANE_MODE.to_string(), "none".to_string())].into();
+        assert!(e.opted_out(&pod("a", &[]), Some(&ns)));
+        assert!(!e.opted_out(&pod("a", &[(DATAPLANE_MODE, "ambient")]), None));
+        assert!(!e.opted_out(&pod("a", &[]), Some(&Labels::new())));
+    }
+}

@@ -29,6 +29,7 @@ pub mod istio;
 pub mod names;
 pub mod netns;
 pub mod nginx;
+pub mod oracle;
 pub mod pod_command;
 pub mod prereq;
 pub mod temp_dir;

@@ -47,8 +47,18 @@ pub struct ConfigArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Istio YAML files or directories of them.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "kubernetes")]
     pub paths: Vec<PathBuf>,
+    /// Analyze the live cluster's Istio resources and Services (with any files).
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// Reach the API server through this kubeconfig instead of the in-cluster
+    /// service account.
+    #[arg(long, requires = "kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The cluster's DNS domain, for Service host names.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     #[command(flatten)]
@@ -201,6 +211,11 @@ pub struct KubernetesArgs {
     /// held for that pod to appear; then it is refused (`unknown-workload`).
     #[arg(long, default_value_t = 2000)]
     pub unknown_workload_wait_ms: u64,
+    /// `NAMESPACE/NAME` of the DaemonSet this agent belongs to: at SIGTERM the
+    /// interception stays pinned while it exists (an upgrade, a drain) and
+    /// is removed once it is gone (an uninstall).
+    #[arg(long, env = "GATEWAY_DAEMONSET", value_parser = parse_namespaced)]
+    pub daemonset: Option<(String, String)>,
     /// The cluster's DNS domain, for Service host names.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
@@ -260,6 +275,13 @@ fn parse_forward(s: &str) -> Result<(SocketAddr, SocketAddr), String> {
 pub struct InterceptCgroup {
     pub path: PathBuf,
     pub workload: Option<(String, String)>,
+}
+
+fn parse_namespaced(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => Ok((ns.into(), name.into())),
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
 }
 
 fn parse_cgroup(s: &str) -> Result<InterceptCgroup, String> {

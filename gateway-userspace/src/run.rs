@@ -13,7 +13,7 @@ use crate::{
     cli::{DnsUnknown, OutboundPolicy, RunArgs},
     dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver, UnknownNames},
     interceptor::{InterceptSettings, Interceptor, cgroups},
-    kubernetes::{ClusterConfig, NodeAgent, client::connect, events::FindingEvents, pod_cgroups, pods::Enrollment},
+    kubernetes::{ClusterConfig, NodeAgent, client::connect, events::FindingEvents, pod_cgroups, pods::Enrollment, uninstall::{OnStop, on_stop}},
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
     proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls, relay_mode::RelayChoice},
@@ -216,7 +216,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), pods = node_agent.is_some(), "ready");
 
     wait_for_signal().await?;
-    tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart");
+    match (&kube, args.kubernetes.intercept_pods) {
+        (Some(client), true) if on_stop(client, args.kubernetes.daemonset.as_ref()).await == OnStop::Detach => {
+            tracing::info!("the DaemonSet is gone: removing the interception");
+            Interceptor::detach(&args.bpffs).context("detaching")?;
+        }
+        _ => tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart"),
+    }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.access_log.flush()).await;
     Ok(())

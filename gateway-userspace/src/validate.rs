@@ -9,10 +9,10 @@ use crate::{
 };
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let loaded = match config::load(&args.paths, &args.config.load_options()) {
+    let loaded = match load(args) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };
@@ -32,4 +32,19 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
         }
     };
     if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// The files, and with `--kubernetes` every Istio resource and Service the
+/// cluster holds, judged together.
+fn load(args: &ValidateArgs) -> anyhow::Result<config::Loaded> {
+    let opts = args.config.load_options();
+    if !args.kubernetes {
+        return Ok(config::load(&args.paths, &opts)?);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let documents = rt.block_on(async {
+        let client = crate::kubernetes::client::connect(args.kubeconfig.as_deref()).await?;
+        crate::kubernetes::cluster_config::list_documents(&client, &args.cluster_domain).await
+    })?;
+    Ok(config::api_documents::load_all(&args.paths, &documents, &opts)?)
 }

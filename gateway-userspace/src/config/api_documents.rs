@@ -24,6 +24,14 @@ pub struct IsolatedLoad {
     pub rejected: Vec<(PathBuf, Vec<Finding>)>,
 }
 
+/// Files and API documents loaded together and judged as a whole, as
+/// `gateway validate --kubernetes` reports them.
+pub fn load_all(paths: &[PathBuf], api: &ApiDocuments, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let mut sources = source::collect(paths)?;
+    sources.extend(api.iter().map(|(path, bytes)| Source { path: path.clone(), bytes: bytes.clone() }));
+    Ok(load_sources(&sources, opts))
+}
+
 /// How many rounds of falling back are tried; each round can only remove
 /// or roll back documents, so this bounds a pathological chain.
 const MAX_ROUNDS: usize = 4;

@@ -131,6 +131,34 @@ impl ClusterConfig {
     }
 }
 
+/// Every Istio resource and Service the cluster holds, listed once.
+pub async fn list_documents(client: &Client, domain: &str) -> anyhow::Result<ApiDocuments> {
+    use anyhow::Context;
+    let params = kube::api::ListParams::default();
+    let mut docs = ApiDocuments::new();
+    for kind in &KINDS {
+        let ar = kind.api_resource();
+        let list = Api::<DynamicObject>::all_with(client.clone(), &ar)
+            .list(&params)
+            .await
+            .with_context(|| format!("listing {} (is the CRD installed?)", kind.plural))?;
+        for obj in &list.items {
+            let (Some(doc), Some(ns), Some(name)) = (kind.document(obj), obj.metadata.namespace.as_deref(), obj.metadata.name.as_deref())
+            else {
+                continue;
+            };
+            docs.insert(document_path(kind.kind, ns, name), pretty(&doc));
+        }
+    }
+    let services: Vec<_> = Api::<Service>::all(client.clone()).list(&params).await.context("listing services")?.items.into_iter().map(Arc::new).collect();
+    let slices: Vec<_> =
+        Api::<EndpointSlice>::all(client.clone()).list(&params).await.context("listing endpointslices")?.items.into_iter().map(Arc::new).collect();
+    for (ns, name, doc) in service_entries(&services, &slices, domain) {
+        docs.insert(document_path("Service", &ns, &name), pretty(&doc));
+    }
+    Ok(docs)
+}
+
 /// Indented JSON (which is YAML): findings point at a useful line.
 fn pretty(doc: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec_pretty(doc).unwrap_or_default()

@@ -8,6 +8,7 @@
 //! - `cluster_config.rs`: Services (`services.rs`) and Istio resources
 //!   (`istio.rs`) as configuration documents; findings become Events
 //!   (`events.rs`).
+//! - `uninstall.rs`: at SIGTERM, keep the interception unless the DaemonSet is gone.
 //! - `rbac.rs`: every API call made, for the ClusterRole.
 
 pub mod client;
@@ -20,6 +21,7 @@ pub mod pod_cgroups;
 pub mod pods;
 pub mod rbac;
 pub mod services;
+pub mod uninstall;
 
 pub use cluster_config::ClusterConfig;
 pub use node_agent::{NodeAgent, PodLookup};

@@ -3,7 +3,9 @@
 //! keep-alive requests in turn.
 //!
 //! Stopping shuts the listening socket down (`shutdown(SHUT_RD)`): clients are refused, the port
-//! stays bound to the socket, and `listen()` on the same socket serves again.
+//! stays bound to the socket, and `listen()` on the same socket serves again. `SO_REUSEADDR` is on
+//! while listening (so the accepted connections' TIME_WAIT leftovers carry it and do not block the
+//! next `listen()`) and off while stopped (so no other socket can bind the port meanwhile).
 
 use std::io::{self, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -19,8 +21,7 @@ use super::wire::{self, ReadError};
 
 const BACKLOG: i32 = 128;
 
-/// Binds 127.0.0.1 on a free port and listens. The socket has no `SO_REUSEADDR` (which std's
-/// `TcpListener::bind` sets), so nobody else can bind the port while this server is stopped.
+/// Binds 127.0.0.1 on a free port and listens.
 pub fn bind_loopback() -> io::Result<TcpListener> {
     let mut last_error = None;
     for _ in 0..20 {
@@ -49,6 +50,7 @@ fn bind_exact(port: u16) -> io::Result<TcpListener> {
             sin_zero: [0; 8],
         };
         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        set_reuse_addr(&listener, true)?;
         if libc::bind(fd, (&raw const addr).cast(), len) != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -59,6 +61,7 @@ fn bind_exact(port: u16) -> io::Result<TcpListener> {
 
 /// `listen()` again on a socket that `stop_listening` shut down.
 pub fn relisten(listener: &TcpListener) -> io::Result<()> {
+    set_reuse_addr(listener, true)?;
     // SAFETY: listen(2) on a descriptor the TcpListener owns.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
@@ -70,6 +73,20 @@ pub fn relisten(listener: &TcpListener) -> io::Result<()> {
 pub fn stop_listening(listener: &TcpListener) {
     // SAFETY: shutdown(2) on a descriptor the TcpListener owns.
     unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RD) };
+    let _ = set_reuse_addr(listener, false);
+}
+
+fn set_reuse_addr(listener: &TcpListener, on: bool) -> io::Result<()> {
+    let value = libc::c_int::from(on);
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: setsockopt(2) with a pointer to a live c_int of the length given.
+    let rc = unsafe {
+        libc::setsockopt(listener.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, (&raw const value).cast(), len)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn local_addr(listener: &TcpListener) -> SocketAddr {

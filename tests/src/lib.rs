@@ -26,6 +26,7 @@ pub mod gateway_log;
 pub mod gateway_process;
 pub mod http_backend;
 pub mod istio;
+pub mod kube_api;
 pub mod kubelet;
 pub mod names;
 pub mod netns;

@@ -27,6 +27,7 @@ pub mod gateway_process;
 pub mod http_backend;
 pub mod istio;
 pub mod kube_api;
+pub mod kube_node;
 pub mod kubelet;
 pub mod names;
 pub mod netns;

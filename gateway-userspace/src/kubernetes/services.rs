@@ -65,8 +65,11 @@ fn entry(svc: &Service, endpoints: &BTreeMap<(String, String), Vec<String>>, dom
     if ports.is_empty() {
         return None;
     }
+    // Pods name a Service `<name>.<namespace>.svc` as often as by its full
+    // name (`kubernetes.default.svc`). Shorter forms (`<name>.<namespace>`)
+    // are not registered: they can spell a public name (`example.com`).
     let mut spec_out = json!({
-        "hosts": [format!("{name}.{ns}.svc.{domain}")],
+        "hosts": [format!("{name}.{ns}.svc.{domain}"), format!("{name}.{ns}.svc")],
         "ports": ports,
         "location": "MESH_INTERNAL",
         "resolution": "NONE",
@@ -128,7 +131,7 @@ mod tests {
         }));
         let out = service_entries(&[svc], &[], "cluster.local");
         let (_, _, doc) = &out[0];
-        assert_eq!(doc["spec"]["hosts"][0], "reviews.bookinfo.svc.cluster.local");
+        assert_eq!(doc["spec"]["hosts"], json!(["reviews.bookinfo.svc.cluster.local", "reviews.bookinfo.svc"]));
         assert_eq!(doc["spec"]["addresses"], json!(["198.51.100.20"]));
         assert_eq!(doc["spec"]["ports"], json!([{"number": 9080, "name": "http-api", "protocol": "HTTP"}]));
     }

@@ -28,11 +28,14 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct ServerOptions {
     /// How often an open watch that allows bookmarks gets one (the real server: about a minute).
     pub bookmark_interval: Duration,
+    /// Listen on the loopback of this network namespace (`/run/netns/NAME`)
+    /// instead of the test runner's, so a gateway started there reaches it.
+    pub netns: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
-        ServerOptions { bookmark_interval: Duration::from_secs(1) }
+        ServerOptions { bookmark_interval: Duration::from_secs(1), netns: None }
     }
 }
 
@@ -52,8 +55,28 @@ impl ApiServer {
         ApiServer::start_with(ServerOptions::default())
     }
 
+    /// Starts a server listening on the loopback of `netns` (a gateway run
+    /// there reaches it at 127.0.0.1, as a node reaches its API server).
+    pub fn start_in(netns: &crate::netns::NetNs) -> ApiServer {
+        ApiServer::start_with(ServerOptions { netns: Some(netns.path()), ..ServerOptions::default() })
+    }
+
     pub fn start_with(options: ServerOptions) -> ApiServer {
-        let listener = listener::bind_loopback().unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
+        let bind = || listener::bind_loopback().unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
+        let listener = match &options.netns {
+            None => bind(),
+            Some(handle) => {
+                let handle = handle.clone();
+                // A socket stays in the namespace it was made in.
+                std::thread::spawn(move || {
+                    let file = std::fs::File::open(&handle).unwrap_or_else(|e| panic!("cannot open {}: {e}", handle.display()));
+                    crate::netns::enter_on_this_thread(&file);
+                    bind()
+                })
+                .join()
+                .unwrap_or_else(|_| panic!("binding the API server in its namespace failed"))
+            }
+        };
         let address = listener::local_addr(&listener);
         let tls = ServerTls::generate();
         let token = tls::random_token();
@@ -111,8 +134,11 @@ impl ApiServer {
     /// `kind`, namespace and name; watches see ADDED or MODIFIED. Any `resourceVersion` in it is
     /// ignored. Returns the stored object. Panics on an unknown or unserved kind, or an invalid
     /// object.
+    /// A `metadata.uid` given here is kept when the object is created (the
+    /// test side plays the part of the store; over HTTP the server assigns it).
     pub fn apply(&self, object: Value) -> Value {
         let rt = self.served_kind(&object);
+        let given_uid = object.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string);
         let mut object = prepare(rt, &Target { namespace: None, name: None }, object, true)
             .unwrap_or_else(|e| panic!("apply: {e}"));
         if let Some(meta) = object["metadata"].as_object_mut() {
@@ -122,7 +148,10 @@ impl ApiServer {
         self.shared
             .write(|s| match s.get(rt, &ns, &name) {
                 Some(_) => s.update(rt, object, Part::Whole),
-                None => s.create(rt, object),
+                None => match given_uid {
+                    Some(uid) => s.create_with_uid(rt, object, uid),
+                    None => s.create(rt, object),
+                },
             })
             .unwrap_or_else(|e| panic!("apply: {e}"))
     }

@@ -144,13 +144,20 @@ impl Store {
     }
 
     /// Stores a new object; `object` carries its name and namespace already.
-    pub fn create(&mut self, rt: &'static ResourceType, mut object: Value) -> Result<Value, ApiError> {
+    /// Its uid is assigned here, as the real server does.
+    pub fn create(&mut self, rt: &'static ResourceType, object: Value) -> Result<Value, ApiError> {
+        let uid = self.uid();
+        self.create_with_uid(rt, object, uid)
+    }
+
+    /// As `create`, with the uid chosen by the caller: the test side uses it
+    /// to make a kubelet cgroup tree for a pod before the pod is announced.
+    pub fn create_with_uid(&mut self, rt: &'static ResourceType, mut object: Value, uid: String) -> Result<Value, ApiError> {
         let key = object_key(&object);
         if self.get(rt, &key.0, &key.1).is_some() {
             return Err(ApiError::already_exists(rt, &key.1));
         }
         self.rv += 1;
-        let uid = self.uid();
         let meta = object["metadata"].as_object_mut().expect("metadata was checked");
         meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));

@@ -19,6 +19,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("dig", "bind9-dnsutils"),
     ("python3", "python3"),
     ("iptables", "iptables"),
+    ("tcpdump", "tcpdump"),
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;

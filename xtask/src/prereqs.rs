@@ -12,7 +12,7 @@ const BUILD_PACKAGES: &[&str] =
 /// Tools the integration tests drive: namespaces, kernel inspection, real
 /// clients and real servers.
 pub const TEST_PACKAGES: &[&str] =
-    &["iproute2", "bpftool", "curl", "openssl", "nginx-light", "socat", "procps", "util-linux", "dash", "dnsmasq-base", "bind9-dnsutils", "python3", "python3-websockets", "python3-grpcio", "iptables"];
+    &["iproute2", "bpftool", "curl", "openssl", "nginx-light", "socat", "procps", "util-linux", "dash", "dnsmasq-base", "bind9-dnsutils", "python3", "python3-websockets", "python3-grpcio", "iptables", "tcpdump"];
 
 /// Peers and tools the benchmark drives: HAProxy, nginx, wrk and iperf3 as
 /// servers and clients, iptables for the redirecting modes.

@@ -48,15 +48,16 @@ spec:
 ";
 
 /// In the pod: connects to ARGV[1]:ARGV[2], writes the bytes ARGV[3] (hex), reads them back,
-/// writes ARGV[4] (hex), half-closes and reads to the end. Prints the local address, then
-/// `intact`, `differs …` or `reset after …`.
+/// writes ARGV[4] (hex), half-closes and reads to the end; with no first bytes, it stays silent
+/// for 3 s first. Prints the local address, then `intact`, `differs …` or `reset after …`.
 const SHORT_FIRST_WRITE: &str = r#"
-import socket, sys
+import socket, sys, time
 first, rest = bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4])
 c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
 print("%s:%d" % c.getsockname()[:2], flush=True)
 got = b""
 try:
+    if not first: time.sleep(3)
     c.sendall(first)
     while len(got) < len(first):
         b = c.recv(100)
@@ -193,9 +194,10 @@ fn short_first_write_is_relayed(s: &Setup, dst: &str, first: &[u8], rest: &[u8],
 #[test]
 fn short_first_writes_to_an_auto_detected_port_are_relayed_as_opaque_after_the_sniff_timeout() {
     let s = setup(&["--sniff-timeout-ms", "300"]);
-    // One byte that begins a TLS record, and two letters that begin `HEAD`.
+    // One byte that begins a TLS record, two letters that begin `HEAD`, and silence.
     short_first_write_is_relayed(&s, "203.0.113.12", b"\x16", b" one byte first\n", "timeout");
     short_first_write_is_relayed(&s, "203.0.113.12", b"HE", b"LLO two letters first\n", "timeout");
+    short_first_write_is_relayed(&s, "203.0.113.12", b"", b"silent first\n", "timeout");
     s.capture.assert_no_bypass_to(&[7]);
     drop((s.gw, s.echo, s.capture));
     s.topo.teardown();

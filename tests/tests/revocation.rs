@@ -113,12 +113,12 @@ print("listening", flush=True)
 s.serve_forever()
 "#;
 
-/// In the pod: one keep-alive connection; a request, then (once told on stdin) another on the
-/// same connection, which it then keeps open until told again. Prints `first STATUS LOCAL` and
-/// `second STATUS DENIED-HEADER LOCAL`.
+/// In the pod: one keep-alive connection to ARGV[1]:ARGV[2]; a request, then (once told on
+/// stdin) another on the same connection, which it then keeps open until told again. Prints
+/// `first STATUS LOCAL` and `second STATUS DENIED-HEADER LOCAL`.
 const KEEP_ALIVE_CLIENT: &str = r#"
 import http.client, sys
-c = http.client.HTTPConnection("203.0.113.10", 80, timeout=20)
+c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=20)
 c.request("GET", "/one", headers={"Host": "web.test"})
 r = c.getresponse(); r.read()
 print("first %d %s:%d" % ((r.status,) + c.sock.getsockname()[:2]), flush=True)
@@ -135,7 +135,7 @@ fn a_keep_alive_connection_gets_403_once_its_host_is_removed_and_the_pooled_upst
     let s = setup(&format!("{WEB}{OTHER}"), &[]);
     let server = Script::spawn(s.topo.internet.command("/usr/bin/python3", &["-c", HTTP_SERVER]));
     server.wait_line(STEP, "listening", |l| l == "listening");
-    let mut client = Script::spawn(s.topo.pod_a.command("/usr/bin/python3", &["-c", KEEP_ALIVE_CLIENT]));
+    let mut client = Script::spawn(s.topo.pod_a.command("/usr/bin/python3", &["-c", KEEP_ALIVE_CLIENT, "203.0.113.10", "80"]));
     let first = client.wait_line(STEP, "its first answer", |l| l.starts_with("first "));
     assert!(first.starts_with("first 200 "), "{first}\n{}", s.gw.stderr_tail());
     let node = NODE_INTERNET_V4.to_string();
@@ -290,5 +290,50 @@ fn revocation_resets_a_gateway_tcp_route_whose_endpoint_is_gone() {
     let seen = echo.accepted();
     assert_eq!((seen.len(), seen[0].bytes, seen[0].finished), (1, "gwt-token revoked gateway\n".len() as u64, false), "reset, not closed cleanly: {seen:?}");
     drop((client, echo, gw));
+    topo.teardown();
+}
+
+/// An ingress gateway's HTTP route to a STATIC entry `web` (203.0.113.10:80), with or without
+/// the entry.
+fn http_gateway_yaml(registered: bool) -> String {
+    let entry = if registered { gateway_tests::istio::static_service("web", 80, "HTTP", &["203.0.113.10"]) } else { String::new() };
+    entry
+        + &gateway_tests::istio::ingress_gateway("web-gateway", 8080, "HTTP", &["'*'"])
+        + "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [web-gateway]
+  http:
+  - route: [{destination: {host: web.default.svc.cluster.local, port: {number: 80}}}]
+"
+}
+
+/// The gateway role decides each request against the current configuration too, and its shared
+/// pool closes the upstream connection the reload no longer allows.
+#[test]
+fn a_gateway_keep_alive_connection_is_refused_once_its_destination_is_removed() {
+    let topo = Topology::build();
+    let server = Script::spawn(topo.internet.command("/usr/bin/python3", &["-c", HTTP_SERVER]));
+    server.wait_line(STEP, "listening", |l| l == "listening");
+    let gw = Gateway::start_ingress(&topo, &http_gateway_yaml(true), &["--revocation-drain-secs", "1"]);
+    let mut client = Script::spawn(topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", KEEP_ALIVE_CLIENT, "198.18.1.1", "8080"]));
+    let first = client.wait_line(STEP, "its first answer", |l| l.starts_with("first "));
+    assert!(first.starts_with("first 200 "), "{first}\n{}", gw.stderr_tail());
+    let node = NODE_INTERNET_V4.to_string();
+    server.wait_line(STEP, "the first request", |l| l == "request web.test /one");
+
+    std::fs::write(topo.temp.path().join("istio").join("gateway.yaml"), http_gateway_yaml(false)).unwrap();
+    let (status, body) = gw.admin_request("POST", "/reload");
+    assert_eq!((status, generation(&gw)), (200, 2), "{body}");
+    server.wait_line(STEP, "the pooled connection's close", |l| l == format!("closed {node}"));
+    client.say("go");
+    let second = client.wait_line(STEP, "its second answer", |l| l.starts_with("second "));
+    let local = first.rsplit(' ').next().unwrap();
+    assert_eq!(second, format!("second 403 not-registered {local}"), "the same connection, decided again\n{}", gw.stderr_tail());
+    assert!(!server.lines().iter().any(|l| l.contains("/two")), "the refused request reached the server: {:?}", server.lines());
+    client.say("bye");
+    drop((client, server, gw));
     topo.teardown();
 }

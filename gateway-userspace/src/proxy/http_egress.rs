@@ -127,7 +127,9 @@ impl HttpEgress {
             };
             decide_and_keep(&facts, &config.policy, self.ctx.dns.as_ref())
         };
-        // A kept upstream connection stays allowed while a reload lets this host reach it.
+        // A kept upstream connection stays while a reload still lets this host reach it (asked
+        // as a `GET /`: one kept for a request routed by path or headers may close early, which
+        // costs a new connection, never a request).
         let grant = {
             let dns = self.ctx.dns.clone();
             Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }

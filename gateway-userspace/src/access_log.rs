@@ -57,6 +57,9 @@ pub enum Outcome {
     Denied,
     /// Neither side sent a byte for the idle timeout; both were closed.
     IdleTimeout,
+    /// A newer configuration no longer allowed it; both sides were reset
+    /// after `--revocation-drain-secs`.
+    Revoked,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,6 +76,12 @@ pub struct ConnectionRecord {
     pub peer_identity: Option<String>,
     /// `tls`, `http`, `http2` or `tcp`, from the first bytes.
     pub protocol: Option<&'static str>,
+    /// How the protocol was found: `declared` (the registry declares the
+    /// destination opaque TCP, so it was decided at accept, nothing read),
+    /// `first-bytes`, or `timeout` (nothing recognisable within
+    /// `--sniff-timeout-ms`: opaque).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detection: Option<&'static str>,
     pub sni: Option<String>,
     pub host: Option<String>,
     pub decision: Decision,
@@ -96,6 +105,9 @@ pub struct ConnectionRecord {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub duration_ms: u64,
+    /// The configuration generation that revoked it (`"reason":"revoked"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<u64>,
 }
 
 impl ConnectionRecord {
@@ -109,6 +121,7 @@ impl ConnectionRecord {
             workload: None,
             peer_identity: None,
             protocol: None,
+            detection: None,
             sni: None,
             host: None,
             decision: Decision::Deny,
@@ -125,7 +138,22 @@ impl ConnectionRecord {
             bytes_up: 0,
             bytes_down: 0,
             duration_ms: 0,
+            revoked_by: None,
         }
+    }
+
+    /// How a relayed stream ended and what it carried. A revoked one takes
+    /// the reason `revoked`; its decision and matched entry stay as they were.
+    pub fn relayed(&mut self, stats: &crate::proxy::relay::RelayStats) {
+        (self.bytes_up, self.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
+        self.outcome = match (stats.revoked, stats.reset) {
+            (Some(generation), _) => {
+                (self.reason, self.revoked_by) = ("revoked", Some(generation));
+                Outcome::Revoked
+            }
+            (None, true) => Outcome::Reset,
+            (None, false) => Outcome::Closed,
+        };
     }
 
     pub fn finish(&mut self, elapsed: Duration) {

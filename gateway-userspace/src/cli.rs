@@ -109,10 +109,18 @@ pub struct RunArgs {
     /// outboundTrafficPolicy overrides it for the workloads it selects.
     #[arg(long, value_enum, default_value_t = OutboundPolicy::RegistryOnly)]
     pub outbound_policy: OutboundPolicy,
-    /// Milliseconds to wait for a client's first bytes; a silent client
-    /// (server-speaks-first protocols) is then decided by address and port.
+    /// Milliseconds to wait for a client's first bytes to name a protocol
+    /// (TLS ClientHello, HTTP head); a client that is silent or sent bytes
+    /// that did not complete one is then an opaque stream, decided by
+    /// address. Destinations the registry declares opaque TCP are decided
+    /// at once, without waiting.
     #[arg(long, default_value_t = 1000)]
     pub sniff_timeout_ms: u64,
+    /// Seconds a relayed stream that a reloaded configuration no longer
+    /// allows stays open before both sides are reset (a newer configuration
+    /// that allows it again meanwhile keeps it).
+    #[arg(long, default_value_t = 5)]
+    pub revocation_drain_secs: u64,
     /// Port of the DNS server on each proxy address, where the intercepted
     /// workloads' DNS queries (port 53) are sent; 0 leaves DNS alone.
     #[arg(long, default_value_t = 15053)]
@@ -381,6 +389,7 @@ mod tests {
         let cli = Cli::try_parse_from(["gateway", "run", "--config", "x"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert_eq!((run.max_connections_per_listener, run.idle_timeout_secs), (100_000, 3600));
+        assert_eq!(run.revocation_drain_secs, 5);
         assert!(Cli::try_parse_from(["gateway", "run", "--config", "x", "--max-connections-per-listener", "0"]).is_err());
     }
 

@@ -103,24 +103,37 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         true => Some(pods_cgroup(&args).context("finding the kubelet's pods cgroup")?),
         false => None,
     };
-    let interceptor = match intercepting {
-        true => {
+    // The kernel programs and maps: for interception, and for the kernel
+    // relay. An instance that only relays runs without them (copying) where
+    // it lacks the privileges: a gateway Deployment needs no bpffs.
+    let wants_kernel_relay = [args.relay].iter().chain(args.relay_ports.iter().map(|(_, m)| m)).any(|m| m.uses_kernel());
+    let interceptor = if intercepting || wants_kernel_relay {
+        let installed = own_cgroup_id().and_then(|proxy_cgroup| {
             let settings = InterceptSettings {
                 bpffs: args.bpffs.clone(),
                 proxy_addresses: proxy_ips.clone(),
                 proxy_port: args.proxy_port,
-                proxy_cgroup: own_cgroup_id().context("finding the proxy's own cgroup")?,
+                proxy_cgroup,
                 exempt_levels: pods_cgroup.as_ref().map(|(_, level)| (level + 1, level + 2)),
                 dns_port: dns_server.as_ref().map(|_| args.dns_port),
                 registry_only: args.outbound_policy == OutboundPolicy::RegistryOnly,
             };
-            if !proxy_ips.iter().any(|ip| ip.is_ipv6()) {
-                tracing::warn!("no IPv6 --proxy-address: intercepted IPv6 connects are refused");
+            Ok(Interceptor::install(&settings)?)
+        });
+        match installed {
+            Ok(i) => Some(Arc::new(i)),
+            Err(e) if intercepting => return Err(e.context("installing the interceptor")),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "kernel relay unavailable; decided streams are copied");
+                None
             }
-            Some(Arc::new(Interceptor::install(&settings).context("installing the interceptor")?))
         }
-        false => None,
+    } else {
+        None
     };
+    if intercepting && !proxy_ips.iter().any(|ip| ip.is_ipv6()) {
+        tracing::warn!("no IPv6 --proxy-address: intercepted IPv6 connects are refused");
+    }
     // The pods of this node: synced, with opted-out pods exempted in the
     // kernel, before the pods cgroup is attached, so no opted-out pod sees a gap.
     let node_agent = match (&kube, &pods_cgroup) {
@@ -174,6 +187,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         originations: Default::default(),
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
         relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().map(|i| i.relay_maps.clone()) },
+        revocation_drain: Duration::from_secs(args.revocation_drain_secs),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {

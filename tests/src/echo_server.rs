@@ -33,6 +33,8 @@ pub struct Accepted {
     pub bytes: u64,
     /// The client closed its side and the server finished echoing.
     pub finished: bool,
+    /// The connection ended, cleanly (`finished`) or not (a reset, an error).
+    pub ended: bool,
 }
 
 type Records = Arc<Mutex<Vec<Accepted>>>;
@@ -161,6 +163,7 @@ fn serve(stream: TcpStream, records: &Records) {
             first_line: String::new(),
             bytes: 0,
             finished: false,
+            ended: false,
         });
         records.len() - 1
     };
@@ -209,4 +212,5 @@ fn echo(mut stream: TcpStream, index: usize, records: &Records) {
     records[index].bytes = total;
     records[index].first_line = String::from_utf8_lossy(&first_line).into_owned();
     records[index].finished = clean_eof;
+    records[index].ended = true;
 }

@@ -10,10 +10,12 @@
 //! The path of one connection through these files: `topology` builds the hosts, `pod_command`
 //! starts the client in a pod, `gateway_process` runs the proxy, `echo_server` / `nginx` answer in
 //! `internet`, `gateway_log` reads the proxy's verdict, `checks` matches the three views of a
-//! connection, and `bpf_inspect` looks at the kernel side.
+//! connection, `capture` watches for bypasses on the far side of the routing node, and
+//! `bpf_inspect` looks at the kernel side.
 
 pub mod addresses;
 pub mod bpf_inspect;
+pub mod capture;
 pub mod certs;
 pub mod cgroup;
 pub mod checks;
@@ -32,9 +34,9 @@ pub mod kubelet;
 pub mod names;
 pub mod netns;
 pub mod nginx;
-pub mod oracle;
 pub mod pod_command;
 pub mod prereq;
+pub mod script;
 pub mod temp_dir;
 pub mod topology;
 pub mod udp_sink;

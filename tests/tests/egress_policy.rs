@@ -307,13 +307,13 @@ fn a_silent_client_is_decided_by_address_and_the_audit_log_can_go_to_a_file() {
         let out = topo.pod_a.command("python3", &["-c", SILENT_CLIENT, ip]).output().expect("python3");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    assert_eq!(run("203.0.113.12"), "late hello", "registered range: decided by address after the timeout");
+    assert_eq!(run("203.0.113.12"), "late hello", "registered range, declared TCP: decided by address at accept");
     let refused = run("203.0.113.11");
     assert!(refused == "closed" || refused.starts_with("error"), "unregistered: {refused}");
     let lines = wait_for_file_lines(&log, 2);
     let by_dst = |d: &str| lines.iter().find(|v| v["orig_dst"] == d).cloned().unwrap_or_else(|| panic!("no line for {d}: {lines:?}"));
     let ok = by_dst("203.0.113.12:7");
-    assert_eq!((ok["protocol"].as_str(), ok["reason"].as_str()), (Some("tcp"), Some("registered-address")), "{ok}");
+    assert_eq!((ok["protocol"].as_str(), ok["reason"].as_str(), ok["detection"].as_str()), (Some("tcp"), Some("registered-address"), Some("declared")), "{ok}");
     assert!(ok["duration_ms"].as_u64().unwrap() >= 1000, "{ok}");
     assert_eq!(by_dst("203.0.113.11:7")["reason"], "not-registered");
     assert!(gw.json_lines("connection").is_empty(), "with --access-log nothing goes to stdout");

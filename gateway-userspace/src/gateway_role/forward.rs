@@ -18,12 +18,12 @@ use super::{
 use crate::{
     access_log::RequestRecord,
     config::resources::http_route::HttpRoute,
-    policy::{Exit, RouteChoice, Verdict, decide_exit},
+    policy::{Exit, ExitDecided, RouteChoice, Verdict, decide_route_exit},
     proxy::{
         Dialer,
         addrs::UpstreamAddr,
         deny::forbidden_body,
-        http_pool::{Body, Reuse, Upstream, text},
+        http_pool::{Body, Grant, Reuse, Upstream, text},
     },
     reload::ActiveConfig,
 };
@@ -104,16 +104,21 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     // Originated TLS goes out as TLS: the registry checks it as such.
     let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
     let exit = if matches!(tls, Ok(Some(_))) { Exit::Any } else { Exit::Http };
-    let target = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, exit) {
+    // A subset narrows the entry's endpoints by its DestinationRule labels.
+    let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Deny { reason, matched } => {
             record.deny(reason.as_str(), matched);
             return text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()));
         }
         Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
             record.allow(reason.as_str(), matched);
-            // A subset narrows the entry's endpoints by its DestinationRule labels.
-            if route.subset.is_some() { config.policy.route_target(&ctx.workload, &route, port) } else { target }
+            target
         }
+    };
+    // A pooled connection stays while a reload still lets this destination out.
+    let grant = {
+        let kept = ExitDecided { workload: ctx.workload.clone(), route: route.clone(), port, exit, target: target.clone() };
+        Grant { generation: config.generation, stands: Arc::new(move |c, addr| kept.stands(&c.policy, addr)) }
     };
     let tls = match tls {
         Ok(tls) => tls,
@@ -151,7 +156,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         let mut result = Err(StatusCode::SERVICE_UNAVAILABLE);
         // Only a connect failure moves on to the next endpoint.
         for addr in &ordered {
-            match ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2).await {
+            match ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2, grant.clone()).await {
                 Ok(conn) => {
                     active = Some(cluster.start(conn.addr().0));
                     result = conn.send(&dialer, req).await;

@@ -24,7 +24,8 @@ use tokio::{
 
 use crate::proxy::{
     http_pool::Body,
-    relay::{RelayStats, Resettable, relay},
+    relay::{RelayStats, Resettable, relay_until},
+    revocation::Revoke,
 };
 
 /// When a connection last carried bytes, how many, and its requests in flight.
@@ -302,15 +303,15 @@ impl<F: Future, G: FnOnce(Pin<&mut F>) + Unpin> Future for CloseWhenIdle<F, G> {
 
 /// Relays `client` and `upstream` until both are done, or until neither
 /// side sent a byte for `timeout`; then both are closed. The flag says
-/// whether the idle timeout ended it.
-pub async fn relay_until_idle<C: Resettable, U: Resettable>(client: C, upstream: &mut U, timeout: Duration) -> (RelayStats, bool) {
+/// whether the idle timeout ended it. `revoke` ends it as the relay does.
+pub async fn relay_until_idle<C: Resettable, U: Resettable>(client: C, upstream: &mut U, timeout: Duration, revoke: &mut Revoke) -> (RelayStats, bool) {
     let activity = Activity::new();
     let mut client = Tracked::new(client, activity.clone());
     tokio::select! {
-        stats = relay(&mut client, upstream) => (stats, false),
+        stats = relay_until(&mut client, upstream, revoke) => (stats, false),
         () = activity.idle_for(timeout) => {
             let (up, down) = activity.bytes();
-            (RelayStats { client_to_upstream: up, upstream_to_client: down, reset: false }, true)
+            (RelayStats { client_to_upstream: up, upstream_to_client: down, ..Default::default() }, true)
         }
     }
 }

@@ -117,6 +117,14 @@ pub async fn serve(
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
         mesh_server,
     });
+    // Each reload closes the pooled upstream connections it no longer allows.
+    let (pool, mut configs) = (ctx.pool.clone(), ctx.outbound.config.subscribe());
+    tokio::spawn(async move {
+        while configs.changed().await.is_ok() {
+            let config = configs.borrow_and_update().clone();
+            pool.revoke(config);
+        }
+    });
     let mut bound = Vec::new();
     for mut plan in ports {
         let terminate = match &plan.tls {

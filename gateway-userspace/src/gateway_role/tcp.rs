@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
-    policy::{Exit, RouteChoice, Verdict, decide_exit},
+    policy::{Exit, ExitDecided, RouteChoice, Verdict, decide_route_exit},
     proxy::{addrs::OrigDstAddr, deny, pick_percent, relay::Resettable},
     reload::ActiveConfig,
 };
@@ -50,8 +50,10 @@ pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: C
 
 /// The registry check on the route's destination (`tls`: checked as TLS),
 /// the upstream connection and the relay, ended by the idle timeout if
-/// neither side speaks. A refused client is handed back, for the caller to
-/// answer in its protocol; one whose destination is unreachable is reset.
+/// neither side speaks, or after a reload that no longer lets the
+/// destination out (`proxy/revocation.rs`). A refused client is handed
+/// back, for the caller to answer in its protocol; one whose destination is
+/// unreachable is reset.
 pub(super) async fn connect_and_relay<S: Resettable>(
     client: S,
     route: RouteChoice,
@@ -66,11 +68,11 @@ pub(super) async fn connect_and_relay<S: Resettable>(
     record.route = Some(route.clone());
     // An opaque stream fits a port of any protocol; a TLS one a TLS port.
     let exit = if tls { Exit::Tls } else { Exit::Any };
-    let target = match decide_exit(&config.policy, &ctx.workload, &route.destination, port, exit) {
+    // A subset narrows the entry's endpoints by its DestinationRule labels.
+    let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
-            // A subset narrows the entry's endpoints by its DestinationRule labels.
-            if route.subset.is_some() { config.policy.route_target(&ctx.workload, &route, port) } else { target }
+            target
         }
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.as_str(), matched);
@@ -81,23 +83,23 @@ pub(super) async fn connect_and_relay<S: Resettable>(
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
             record.orig_dst = Some(OrigDstAddr(addr.0));
+            let kept = ExitDecided { workload: ctx.workload.clone(), route, port, exit, target };
+            let mut revoke = out.revoke_when(config.generation, move |c| kept.stands(&c.policy, addr.0));
             // The idle timeout watches the bytes, so it needs them copied;
             // without one, the configured relay carries the stream.
             let (stats, idled) = if ctx.limits.idle_timeout.is_zero() {
                 let mut client = client;
-                let (stats, mode) = out.relay.relay(&mut client, &mut up, addr.0.port()).await;
+                let (stats, mode) = out.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
                 record.relay = Some(mode.name());
                 (stats, false)
             } else {
                 record.relay = Some("copy");
-                idle::relay_until_idle(client, &mut up, ctx.limits.idle_timeout).await
+                idle::relay_until_idle(client, &mut up, ctx.limits.idle_timeout, &mut revoke).await
             };
-            (record.bytes_up, record.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
-            record.outcome = match (idled, stats.reset) {
-                (true, _) => Outcome::IdleTimeout,
-                (false, true) => Outcome::Reset,
-                (false, false) => Outcome::Closed,
-            };
+            record.relayed(&stats);
+            if idled {
+                record.outcome = Outcome::IdleTimeout;
+            }
         }
         Err(e) => {
             tracing::debug!(?target, error = %e, "gateway upstream connect failed");

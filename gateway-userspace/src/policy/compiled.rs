@@ -126,6 +126,7 @@ impl EgressPolicy {
             number: port,
             name: None,
             protocol: super::registry::PortProtocol::Tcp,
+            declared_opaque: false,
             target_port: None,
         });
         match svc.resolution {

@@ -11,11 +11,16 @@
 //! - `compiled.rs`: everything above built once per configuration snapshot.
 //! - `dns_bridge.rs`: the names the DNS server may answer, and what it told
 //!   each workload.
+//! - `declared.rs`: destinations declared opaque TCP, decided at accept.
+//! - `recheck.rs`: an open connection's facts, re-decided against each newer
+//!   configuration.
 
 mod compiled;
 mod decide;
+mod declared;
 mod dns_bridge;
 pub(crate) mod mesh_routes;
+mod recheck;
 mod registry;
 mod workload;
 
@@ -23,5 +28,7 @@ pub use compiled::{EgressPolicy, PolicySettings};
 pub use dns_bridge::RegisteredNames;
 pub use mesh_routes::{HttpFacts, RouteChoice, string_matches};
 pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, Exit, NoDns, Target, Verdict, decide, decide_exit};
+pub use declared::declared_opaque;
+pub use recheck::{Decided, ExitDecided, decide_and_keep, decide_route_exit};
 pub use registry::{MatchedEntry, PortProtocol};
 pub use workload::Workload;

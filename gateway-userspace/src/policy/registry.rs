@@ -31,6 +31,21 @@ pub enum PortProtocol {
     Tcp,
 }
 
+/// Whether a port declares an opaque protocol (`TCP`, `MONGO`, `MYSQL`,
+/// `REDIS`, or, without a protocol, a name such as `tcp-db`): Istio's
+/// explicit protocol selection, under which nothing is sniffed. A port that
+/// declares nothing is auto-detected, though it is decided like TCP.
+fn declares_opaque(port: &ServicePort) -> bool {
+    const OPAQUE: [&str; 4] = ["tcp", "mongo", "mysql", "redis"];
+    match port.protocol {
+        Some(p) => matches!(p, Protocol::Tcp | Protocol::Mongo | Protocol::Mysql | Protocol::Redis),
+        None => {
+            let name = port.name.as_deref().unwrap_or("").to_ascii_lowercase();
+            OPAQUE.contains(&name.split('-').next().unwrap_or(""))
+        }
+    }
+}
+
 impl PortProtocol {
     /// Istio's protocol, or else its port-name prefix convention (`http-…`).
     fn of(port: &ServicePort) -> Self {
@@ -56,6 +71,8 @@ pub struct RegisteredPort {
     pub number: u16,
     pub name: Option<String>,
     pub protocol: PortProtocol,
+    /// Declared opaque TCP: connections to it are decided at accept.
+    pub declared_opaque: bool,
     pub target_port: Option<u16>,
 }
 
@@ -106,6 +123,7 @@ impl RegisteredService {
                     number: p.number,
                     name: p.name.clone(),
                     protocol: PortProtocol::of(p),
+                    declared_opaque: declares_opaque(p),
                     target_port: p.target_port,
                 })
                 .collect(),

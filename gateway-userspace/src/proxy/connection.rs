@@ -12,13 +12,14 @@ use super::{
     http_egress::HttpEgress,
     listener::OutboundContext,
     peek::{Peeked, peek_first_bytes},
-    relay::relay,
+    relay::relay_until,
+    revocation::Revoke,
     upstream::pick_percent,
 };
 use crate::{
     kubernetes::PodLookup,
     access_log::{ConnectionRecord, Decision, Outcome},
-    policy::{ConnectionFacts, Detected, Verdict, decide},
+    policy::{ConnectionFacts, Decided, Detected, Verdict, declared_opaque, decide_and_keep},
     reload::ActiveConfig,
     sniff::{Sniffed, host_without_port},
 };
@@ -31,7 +32,7 @@ pub async fn handle(
     ctx: Arc<OutboundContext>,
 ) {
     let started = Instant::now();
-    // The configuration this connection started with, kept to its end.
+    // The configuration it is decided with; a newer one may revoke it (revocation.rs).
     let config = ctx.config.current();
     let mut record = ConnectionRecord::new(client_addr);
     match original_destination(&ctx, &client, source, local, &mut record) {
@@ -55,7 +56,17 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         }
     };
     record.workload = Some(workload.clone());
-    let peeked = peek_first_bytes(&client, ctx.sniff_timeout).await;
+    // Declared opaque TCP: decided now, so a server that speaks first is not kept waiting.
+    let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, ctx.dns.as_ref()) {
+        Peeked::Declared
+    } else {
+        peek_first_bytes(&client, ctx.sniff_timeout).await
+    };
+    record.detection = Some(match peeked {
+        Peeked::Declared => "declared",
+        Peeked::Silent | Peeked::Incomplete => "timeout",
+        _ => "first-bytes",
+    });
     let detected = match &peeked {
         Peeked::Gone => {
             (record.reason, record.outcome) = ("client-closed", Outcome::Closed);
@@ -70,7 +81,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         Peeked::Sniffed(Sniffed::Http1(req)) => {
             record.protocol = Some("http");
             record.host = req.absolute_authority.clone().or_else(|| req.host.clone());
-            return serve_http(client, orig, ctx, config, workload, record).await;
+            return serve_http(client, orig, ctx, workload, record).await;
         }
         Peeked::Sniffed(Sniffed::Tls(hello)) => {
             record.protocol = Some("tls");
@@ -82,13 +93,13 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
             record.host = req.authority.clone();
             Detected::Http { host: req.authority.as_deref().map(host_without_port) }
         }
-        Peeked::Sniffed(Sniffed::Opaque) | Peeked::Silent => {
+        Peeked::Sniffed(Sniffed::Opaque) | Peeked::Silent | Peeked::Incomplete | Peeked::Declared => {
             record.protocol = Some("tcp");
             Detected::Opaque
         }
     };
     let t0 = Instant::now();
-    let verdict = {
+    let (verdict, decided) = {
         let facts = ConnectionFacts {
             workload: &workload,
             client: record.src.0.ip(),
@@ -97,8 +108,9 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
             request: None,
             pick: pick_percent(),
         };
-        decide(&facts, &config.policy, ctx.dns.as_ref())
+        decide_and_keep(&facts, &config.policy, ctx.dns.as_ref())
     };
+    let kept = Kept { decided, generation: config.generation };
     ctx.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
     match verdict {
         Verdict::Deny { reason, matched } => {
@@ -110,13 +122,13 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         }
         Verdict::Allow { target, matched, reason } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
-            forward_stream(client, &target, ctx, record).await;
+            forward_stream(client, &target, kept, ctx, record).await;
         }
         Verdict::Steer { target, matched, reason, route } => {
             (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
             match mesh_tls(ctx, config, &workload, &route, &target) {
-                Ok(None) => forward_stream(client, &target, ctx, record).await,
-                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, ctx, record).await,
+                Ok(None) => forward_stream(client, &target, kept, ctx, record).await,
+                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, ctx, record).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "no mesh identity for a steered connection");
                     record.outcome = Outcome::UpstreamUnreachable;
@@ -144,8 +156,23 @@ async fn workload_of(ctx: &OutboundContext, config: &ActiveConfig, record: &Conn
     }
 }
 
+/// What a relayed stream was decided on, and under which generation.
+struct Kept {
+    decided: Decided,
+    generation: u64,
+}
+
+impl Kept {
+    /// Ends the relay once a newer configuration no longer lets the stream
+    /// go to `upstream`.
+    fn revoke(self, ctx: &OutboundContext, upstream: std::net::SocketAddr) -> Revoke {
+        let dns = ctx.dns.clone();
+        ctx.revoke_when(self.generation, move |config| self.decided.stands(&config.policy, dns.as_ref(), upstream))
+    }
+}
+
 /// Carries an allowed stream (TLS, HTTP/2, opaque TCP) to its target.
-async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, ctx: &OutboundContext, record: &mut ConnectionRecord) {
+async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Kept, ctx: &OutboundContext, record: &mut ConnectionRecord) {
     match ctx.dialer().connect(target).await {
         Err(e) => {
             tracing::debug!(?target, error = %e, "upstream connect failed");
@@ -154,11 +181,10 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, c
         }
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
-            let (stats, mode) = ctx.relay.relay(&mut client, &mut up, addr.0.port()).await;
+            let mut revoke = kept.revoke(ctx, addr.0);
+            let (stats, mode) = ctx.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
             record.relay = Some(mode.name());
-            record.bytes_up = stats.client_to_upstream;
-            record.bytes_down = stats.upstream_to_client;
-            record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
+            record.relayed(&stats);
         }
     }
 }
@@ -185,6 +211,7 @@ async fn forward_mesh(
     mut client: TcpStream,
     target: &crate::policy::Target,
     (config, name): super::origination::Origination,
+    kept: Kept,
     ctx: &OutboundContext,
     record: &mut ConnectionRecord,
 ) {
@@ -195,15 +222,15 @@ async fn forward_mesh(
                 .await
                 .map_err(|_| "mutual TLS handshake timed out".to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(|tls| (tls, addr))
         }
         Err(e) => Err(e.to_string()),
     };
     match connected {
-        Ok(mut tls) => {
-            let stats = relay(&mut client, &mut tls).await;
+        Ok((mut tls, addr)) => {
+            let stats = relay_until(&mut client, &mut tls, &mut kept.revoke(ctx, addr.0)).await;
             record.relay = Some("copy");
-            (record.bytes_up, record.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
-            record.outcome = if stats.reset { Outcome::Reset } else { Outcome::Closed };
+            record.relayed(&stats);
         }
         Err(e) => {
             tracing::debug!(?target, error = %e, "mutual TLS to the gateway failed");
@@ -217,11 +244,10 @@ async fn serve_http(
     client: TcpStream,
     orig: OrigDstAddr,
     ctx: &Arc<OutboundContext>,
-    config: &Arc<ActiveConfig>,
     workload: crate::policy::Workload,
     record: &mut ConnectionRecord,
 ) {
-    let http = HttpEgress::new(ctx.clone(), config.clone(), workload, record.src, orig);
+    let http = HttpEgress::new(ctx.clone(), workload, record.src, orig);
     let tally = http.serve(client).await;
     record.requests = Some(tally.requests);
     record.denied_requests = Some(tally.denied);

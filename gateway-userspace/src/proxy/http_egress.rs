@@ -1,6 +1,8 @@
 //! Plain HTTP/1 egress: every request on a keep-alive connection is decided
-//! on its own Host, and allowed requests are forwarded over upstream
-//! connections kept per target.
+//! on its own Host against the configuration current when it arrives (as
+//! Envoy applies a route update to the next request), and allowed requests
+//! are forwarded over upstream connections kept per target; a reload closes
+//! the kept ones it no longer allows.
 
 use std::{convert::Infallible, sync::Arc, time::Instant};
 
@@ -12,7 +14,7 @@ use tokio::net::TcpStream;
 use super::{
     addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
     counting::{ByteCounts, Counting},
-    http_pool::{Body, Reuse, Upstream, UpstreamPool, text},
+    http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
     origination::Origination,
     deny::forbidden_body,
     listener::OutboundContext,
@@ -20,7 +22,7 @@ use super::{
 };
 use crate::{
     access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide},
+    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide_and_keep},
     reload::ActiveConfig,
     sniff::host_without_port,
 };
@@ -28,7 +30,6 @@ use crate::{
 /// One client connection's requests and the upstream connections they use.
 pub struct HttpEgress {
     pub ctx: Arc<OutboundContext>,
-    pub config: Arc<ActiveConfig>,
     pub workload: Workload,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
@@ -50,12 +51,12 @@ pub struct RequestTally {
 }
 
 impl HttpEgress {
-    fn mesh_tls(&self, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
-        super::connection::mesh_tls(&self.ctx, &self.config, &self.workload, route, target)
+    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
+        super::connection::mesh_tls(&self.ctx, config, &self.workload, route, target)
     }
 
-    pub fn new(ctx: Arc<OutboundContext>, config: Arc<ActiveConfig>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
-        Arc::new(Self { ctx, config, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
+    pub fn new(ctx: Arc<OutboundContext>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
+        Arc::new(Self { ctx, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
 
     /// Serves the client's requests until it closes; returns the tally.
@@ -67,15 +68,26 @@ impl HttpEgress {
         });
         let counts = Arc::new(ByteCounts::default());
         let client = Counting::new(client, counts.clone());
-        if let Err(e) = http1::Builder::new()
+        let conn = http1::Builder::new()
             .preserve_header_case(true)
             // A client may shut its side and still await the answers.
             .half_close(true)
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(std::time::Duration::from_secs(30))
-            .serve_connection(TokioIo::new(client), svc)
-            .await
-        {
+            .serve_connection(TokioIo::new(client), svc);
+        let mut conn = std::pin::pin!(conn);
+        // Each reload, in this connection's own task: close what it no longer allows.
+        let mut configs = self.ctx.config.subscribe();
+        let served = loop {
+            tokio::select! {
+                served = conn.as_mut() => break served,
+                Ok(()) = configs.changed() => {
+                    let config = configs.borrow_and_update().clone();
+                    self.upstreams.revoke(config);
+                }
+            }
+        };
+        if let Err(e) = served {
             tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error");
         }
         let mut tally = self.tally.lock().expect("tally lock").clone();
@@ -85,13 +97,14 @@ impl HttpEgress {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
+        let config = self.ctx.config.current();
         let authority = req
             .uri()
             .authority()
             .map(|a| a.as_str().to_string())
             .or_else(|| req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
         let host = authority.as_deref().map(|a| host_without_port(a).to_ascii_lowercase());
-        let verdict = {
+        let (verdict, decided) = {
             let path = req.uri().path().to_string();
             let headers = req.headers();
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -112,7 +125,14 @@ impl HttpEgress {
                 request: Some(request),
                 pick: pick_percent(),
             };
-            decide(&facts, &self.config.policy, self.ctx.dns.as_ref())
+            decide_and_keep(&facts, &config.policy, self.ctx.dns.as_ref())
+        };
+        // A kept upstream connection stays while a reload still lets this host reach it (asked
+        // as a `GET /`: one kept for a request routed by path or headers may close early, which
+        // costs a new connection, never a request).
+        let grant = {
+            let dns = self.ctx.dns.clone();
+            Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
         };
         let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
         let response = match &verdict {
@@ -128,11 +148,11 @@ impl HttpEgress {
                 }
                 let tls = match &verdict {
                     // Steered: mutual TLS to the gateway when its DestinationRule says so.
-                    Verdict::Steer { route, .. } => self.mesh_tls(route, target),
+                    Verdict::Steer { route, .. } => self.mesh_tls(&config, route, target),
                     _ => {
                         let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
                         match host {
-                            Some(h) => self.ctx.originations.for_destination(&self.config, &self.workload.namespace, &h, target.port()),
+                            Some(h) => self.ctx.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
                             None => Ok(None),
                         }
                     }
@@ -140,7 +160,7 @@ impl HttpEgress {
                 let forwarded = match tls {
                     Ok(tls) => {
                         let upstream = Upstream::Target(target.clone());
-                        self.upstreams.send(self.ctx.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed())).await
+                        self.upstreams.send(self.ctx.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed()), grant).await
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "TLS origination settings do not load");

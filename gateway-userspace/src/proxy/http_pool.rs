@@ -1,6 +1,11 @@
 //! Connections to upstreams, kept and reused. An HTTP/1.1 connection
 //! carries one request at a time and returns to the pool once its response
 //! has been read; an HTTP/2 connection (gRPC) carries many at once.
+//!
+//! Each kept connection holds the [`Grant`] of the request that last used
+//! it. On a reload, [`UpstreamPool::revoke`] closes those the new
+//! configuration no longer allows to their destination; a connection busy
+//! with a request then is checked when it comes back.
 
 use std::{
     collections::HashMap,
@@ -17,7 +22,7 @@ use hyper::{Request, Response, StatusCode, body::Bytes, client::conn::http1, cli
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{addrs::UpstreamAddr, origination::Origination, upstream::Dialer};
-use crate::policy::Target;
+use crate::{policy::Target, reload::ActiveConfig};
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -44,6 +49,24 @@ impl Default for Reuse {
     }
 }
 
+/// Whether a configuration still lets a request reach an address.
+pub type Stands = dyn Fn(&ActiveConfig, SocketAddr) -> bool + Send + Sync;
+
+/// What let a request use an upstream connection: the generation it was
+/// decided under, and whether a newer configuration still lets it reach
+/// the connection's address.
+#[derive(Clone)]
+pub struct Grant {
+    pub generation: u64,
+    pub stands: Arc<Stands>,
+}
+
+impl Grant {
+    fn stands(&self, config: &ActiveConfig, addr: UpstreamAddr) -> bool {
+        config.generation == self.generation || (self.stands)(config, addr.0)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     upstream: Upstream,
@@ -57,12 +80,14 @@ struct Idle {
     sender: http1::SendRequest<Body>,
     addr: UpstreamAddr,
     requests: u32,
+    grant: Grant,
 }
 
 struct Shared {
     sender: http2::SendRequest<Body>,
     addr: UpstreamAddr,
     requests: u32,
+    grant: Grant,
 }
 
 #[derive(Default)]
@@ -70,6 +95,8 @@ pub struct UpstreamPool {
     idle: Mutex<HashMap<Key, Vec<Idle>>>,
     h2: Mutex<HashMap<Key, Shared>>,
     reaping: AtomicBool,
+    /// The newest configuration [`UpstreamPool::revoke`] was given.
+    latest: Mutex<Option<Arc<ActiveConfig>>>,
 }
 
 /// A connection checked out for one request.
@@ -83,6 +110,8 @@ pub struct Conn {
     addr: UpstreamAddr,
     /// Requests it carried before this one.
     requests: u32,
+    /// This request's.
+    grant: Grant,
 }
 
 enum Sender {
@@ -99,9 +128,10 @@ impl UpstreamPool {
         tls: Option<Origination>,
         reuse: Reuse,
         req: Request<Body>,
+        grant: Grant,
     ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
         let h2 = req.version() == hyper::Version::HTTP_2;
-        self.connection(&dialer, upstream, tls, reuse, h2).await?.send(&dialer, req).await
+        self.connection(&dialer, upstream, tls, reuse, h2, grant).await?.send(&dialer, req).await
     }
 
     /// A kept connection to `upstream`, or a new one.
@@ -112,20 +142,59 @@ impl UpstreamPool {
         tls: Option<Origination>,
         reuse: Reuse,
         h2: bool,
+        grant: Grant,
     ) -> Result<Conn, StatusCode> {
         let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
-        if let Some(conn) = self.kept(&key, &tls, reuse) {
+        if let Some(conn) = self.kept(&key, &tls, reuse, &grant) {
             return Ok(conn);
         }
-        self.open(dialer, upstream, tls, reuse, h2).await
+        self.open(dialer, upstream, tls, reuse, h2, grant).await
     }
 
-    fn kept(self: &Arc<Self>, key: &Key, tls: &Option<Origination>, reuse: Reuse) -> Option<Conn> {
-        let conn = |sender, addr, requests| Conn { pool: self.clone(), key: key.clone(), tls: tls.clone(), reuse, sender, addr, requests };
+    /// Closes the kept connections `config` no longer allows to their
+    /// destination (dropping a sender closes its connection; an HTTP/2 one
+    /// once its streams in flight are done).
+    pub fn revoke(&self, config: Arc<ActiveConfig>) {
+        let mut closed = 0;
+        self.idle.lock().expect("pool lock").retain(|_, list| {
+            let before = list.len();
+            list.retain(|i| i.grant.stands(&config, i.addr));
+            closed += before - list.len();
+            !list.is_empty()
+        });
+        self.h2.lock().expect("pool lock").retain(|_, s| {
+            let stands = s.grant.stands(&config, s.addr);
+            closed += usize::from(!stands);
+            stands
+        });
+        if closed > 0 {
+            tracing::info!(generation = config.generation, closed, "closed pooled upstream connections the configuration no longer allows");
+        }
+        *self.latest.lock().expect("pool lock") = Some(config);
+    }
+
+    /// Whether a connection coming back under `grant` is still allowed.
+    fn still_allowed(&self, grant: &Grant, addr: UpstreamAddr) -> bool {
+        let latest = self.latest.lock().expect("pool lock").clone();
+        latest.is_none_or(|config| config.generation <= grant.generation || grant.stands(&config, addr))
+    }
+
+    fn kept(self: &Arc<Self>, key: &Key, tls: &Option<Origination>, reuse: Reuse, grant: &Grant) -> Option<Conn> {
+        let conn = |sender, addr, requests| Conn {
+            pool: self.clone(),
+            key: key.clone(),
+            tls: tls.clone(),
+            reuse,
+            sender,
+            addr,
+            requests,
+            grant: grant.clone(),
+        };
         if key.h2 {
             let mut shared = self.h2.lock().expect("pool lock");
             let s = shared.get_mut(key).filter(|s| !s.sender.is_closed())?;
             s.requests += 1;
+            s.grant = grant.clone();
             let found = conn(Sender::H2(s.sender.clone()), s.addr, s.requests - 1);
             if reuse.max_requests.is_some_and(|m| s.requests >= m) {
                 shared.remove(key);
@@ -149,6 +218,7 @@ impl UpstreamPool {
         tls: Option<Origination>,
         reuse: Reuse,
         h2: bool,
+        grant: Grant,
     ) -> Result<Conn, StatusCode> {
         let (stream, addr) = match upstream {
             Upstream::Target(t) => dialer.connect(t).await,
@@ -185,16 +255,20 @@ impl UpstreamPool {
             }
         };
         if let Sender::H2(s) = &sender {
-            self.h2.lock().expect("pool lock").insert(key.clone(), Shared { sender: s.clone(), addr, requests: 1 });
+            let shared = Shared { sender: s.clone(), addr, requests: 1, grant: grant.clone() };
+            self.h2.lock().expect("pool lock").insert(key.clone(), shared);
         }
-        Ok(Conn { pool: self.clone(), key, tls, reuse, sender, addr, requests: 0 })
+        Ok(Conn { pool: self.clone(), key, tls, reuse, sender, addr, requests: 0, grant })
     }
 
     /// Keeps an HTTP/1.1 connection that is ready again, until its idle
-    /// timeout.
-    fn put_back(self: &Arc<Self>, key: Key, sender: http1::SendRequest<Body>, addr: UpstreamAddr, requests: u32, reuse: Reuse) {
+    /// timeout, if the configuration still allows it.
+    fn put_back(self: &Arc<Self>, key: Key, sender: http1::SendRequest<Body>, addr: UpstreamAddr, requests: u32, reuse: Reuse, grant: Grant) {
+        if !self.still_allowed(&grant, addr) {
+            return; // dropping the sender closes the connection
+        }
         let expires = Instant::now() + reuse.idle_timeout;
-        self.idle.lock().expect("pool lock").entry(key).or_default().push(Idle { expires, sender, addr, requests });
+        self.idle.lock().expect("pool lock").entry(key).or_default().push(Idle { expires, sender, addr, requests, grant });
         if !self.reaping.swap(true, Ordering::AcqRel) {
             tokio::spawn(reap(Arc::downgrade(self)));
         }
@@ -256,11 +330,11 @@ impl Conn {
     /// request not written) gives it to a new one, once. A connect failure
     /// is 503, as Envoy answers it; a failed exchange 502.
     pub async fn send(self, dialer: &Dialer<'_>, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        let (pool, key, tls, reuse) = (self.pool.clone(), self.key.clone(), self.tls.clone(), self.reuse);
+        let (pool, key, tls, reuse, grant) = (self.pool.clone(), self.key.clone(), self.tls.clone(), self.reuse, self.grant.clone());
         match self.send_once(req).await {
             Ok(answer) => Ok(answer),
             Err(Failure::Failed(status)) => Err(status),
-            Err(Failure::Unsent(req)) => match pool.open(dialer, &key.upstream, tls, reuse, key.h2).await?.send_once(*req).await {
+            Err(Failure::Unsent(req)) => match pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant).await?.send_once(*req).await {
                 Ok(answer) => Ok(answer),
                 Err(Failure::Failed(status)) => Err(status),
                 Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),
@@ -271,7 +345,7 @@ impl Conn {
     /// Sends `req`; an HTTP/1.1 connection goes back to the pool once the
     /// response has been read, unless it carried its last request.
     async fn send_once(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Failure> {
-        let Conn { pool, key, reuse, sender, addr, requests, .. } = self;
+        let Conn { pool, key, reuse, sender, addr, requests, grant, .. } = self;
         let failed = |e: hyper::Error| {
             tracing::debug!(error = %e, "upstream request failed");
             Failure::Failed(StatusCode::BAD_GATEWAY)
@@ -290,7 +364,7 @@ impl Conn {
                 if reuse.max_requests.is_none_or(|m| carried < m) {
                     tokio::spawn(async move {
                         if s.ready().await.is_ok() {
-                            pool.put_back(key, s, addr, carried, reuse);
+                            pool.put_back(key, s, addr, carried, reuse, grant);
                         }
                     });
                 }

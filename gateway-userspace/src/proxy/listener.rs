@@ -12,7 +12,13 @@ use super::{
     connection,
 };
 use super::upstream::{Dialer, NameResolver};
-use crate::{access_log::AccessLog, interceptor::OrigDstLookup, metrics::Metrics, policy::DnsKnowledge, reload::ConfigStore};
+use crate::{
+    access_log::AccessLog,
+    interceptor::OrigDstLookup,
+    metrics::Metrics,
+    policy::DnsKnowledge,
+    reload::{ActiveConfig, ConfigStore},
+};
 
 /// What every connection on every outbound listener shares.
 pub struct OutboundContext {
@@ -43,6 +49,9 @@ pub struct OutboundContext {
     pub mesh: Option<super::mesh::MeshTls>,
     /// How decided streams are relayed (`--relay`).
     pub relay: super::relay_mode::RelayChoice,
+    /// How long a relayed stream a newer configuration no longer allows
+    /// stays open before both sides are reset (`--revocation-drain-secs`).
+    pub revocation_drain: Duration,
 }
 
 impl OutboundContext {
@@ -51,6 +60,12 @@ impl OutboundContext {
         record.finish(elapsed);
         self.metrics.record_connection(record);
         self.access_log.write(record).await;
+    }
+
+    /// Fires once a configuration newer than generation `decided` no longer
+    /// lets a relayed stream stand, and the drain has passed.
+    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> super::revocation::Revoke {
+        super::revocation::Revoke::when(self.config.subscribe(), decided, self.revocation_drain, stands)
     }
 
     pub fn dialer(&self) -> Dialer<'_> {

@@ -16,6 +16,8 @@
 //!   `splice.rs` (through a pipe), `sockmap.rs` (in the kernel; it waits on
 //!   `sockmap_watch.rs`), or
 //!   `relay_auto.rs` (copy first, then the kernel relay for lasting, non-bulk streams).
+//! - `revocation.rs`: closes a relayed stream that a newer configuration no
+//!   longer allows, after a drain.
 
 pub mod addrs;
 mod connection;
@@ -30,6 +32,7 @@ pub mod peek;
 pub mod relay;
 pub mod relay_auto;
 pub mod relay_mode;
+pub mod revocation;
 pub mod rewind;
 mod sockmap;
 mod sockmap_watch;

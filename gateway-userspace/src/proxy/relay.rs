@@ -2,7 +2,8 @@
 //!
 //! An end of stream on one side becomes a half-close (`shutdown(SHUT_WR)`) on
 //! the other; an error on either side resets both, so a peer's reset is
-//! never turned into a clean close.
+//! never turned into a clean close. A revocation (`revocation.rs`) resets
+//! both as well.
 
 use std::io;
 
@@ -10,6 +11,8 @@ use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
 };
+
+use super::revocation::Revoke;
 
 /// Each direction starts with a small buffer, so an idle connection costs
 /// little, and grows it when a read fills it: bulk transfers get large reads.
@@ -22,6 +25,19 @@ pub struct RelayStats {
     pub client_to_upstream: u64,
     pub upstream_to_client: u64,
     pub reset: bool,
+    /// A configuration no longer allowed the stream: the generation that
+    /// revoked it (both sides were reset).
+    pub revoked: Option<u64>,
+}
+
+impl RelayStats {
+    /// Marks the stream revoked by `generation` and resets both sides.
+    pub fn revoke(&mut self, generation: u64, client: &impl Resettable, upstream: &impl Resettable) {
+        tracing::debug!(generation, "relay revoked by a newer configuration; resetting both sides");
+        (self.revoked, self.reset) = (Some(generation), true);
+        client.reset();
+        upstream.reset();
+    }
 }
 
 /// A stream whose peer can be sent a TCP reset.
@@ -64,20 +80,35 @@ impl<S: Resettable> Resettable for super::rewind::Rewind<S> {
 }
 
 pub async fn relay<C: Resettable, U: Resettable>(client: &mut C, upstream: &mut U) -> RelayStats {
+    relay_until(client, upstream, &mut Revoke::never()).await
+}
+
+/// [`relay`], unless `revoke` fires first: then both sides are reset.
+pub async fn relay_until<C: Resettable, U: Resettable>(client: &mut C, upstream: &mut U, revoke: &mut Revoke) -> RelayStats {
     let mut stats = RelayStats::default();
     let result = {
         let (mut cr, mut cw) = tokio::io::split(&mut *client);
         let (mut ur, mut uw) = tokio::io::split(&mut *upstream);
-        tokio::try_join!(
-            pump(&mut cr, &mut uw, &mut stats.client_to_upstream),
-            pump(&mut ur, &mut cw, &mut stats.upstream_to_client),
-        )
+        let both = async {
+            tokio::try_join!(
+                pump(&mut cr, &mut uw, &mut stats.client_to_upstream),
+                pump(&mut ur, &mut cw, &mut stats.upstream_to_client),
+            )
+        };
+        tokio::select! {
+            done = both => done.map(|_| None),
+            generation = revoke => Ok(Some(generation)),
+        }
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "relay ended with an error; resetting both sides");
-        stats.reset = true;
-        client.reset();
-        upstream.reset();
+    match result {
+        Ok(None) => {}
+        Ok(Some(generation)) => stats.revoke(generation, &*client, &*upstream),
+        Err(e) => {
+            tracing::debug!(error = %e, "relay ended with an error; resetting both sides");
+            stats.reset = true;
+            client.reset();
+            upstream.reset();
+        }
     }
     stats
 }

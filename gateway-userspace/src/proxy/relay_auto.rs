@@ -13,7 +13,8 @@
 //!
 //! The copy here reads only when a socket is readable and writes what it
 //! read before it reads again, so it can stop between two reads without
-//! holding a byte: the next relay starts where it left off.
+//! holding a byte: the next relay starts where it left off. A revocation
+//! (`revocation.rs`) ends whichever part is running and resets both sides.
 
 use std::{
     io,
@@ -27,6 +28,7 @@ use tokio::{io::Interest, net::TcpStream, time::Instant};
 use super::{
     relay::{RelayStats, Resettable},
     relay_mode::RelayMode,
+    revocation::Revoke,
 };
 use crate::interceptor::RelayMaps;
 
@@ -49,7 +51,7 @@ enum Pumped {
     Ended,
 }
 
-pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream) -> (RelayStats, RelayMode) {
+pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream, revoke: &mut Revoke) -> (RelayStats, RelayMode) {
     let mut stats = RelayStats::default();
     let mut bufs = (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER]);
     // Before the first byte is written; without it the kernel relay is not used.
@@ -59,59 +61,81 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
     loop {
         let before = stats.client_to_upstream + stats.upstream_to_client;
         let deadline = Instant::now() + WATCH;
-        let watched = tokio::try_join!(
-            pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some((deadline, &last, UP))),
-            pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some((deadline, &last, DOWN))),
-        );
+        let watched = {
+            let window = async {
+                tokio::try_join!(
+                    pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some((deadline, &last, UP))),
+                    pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some((deadline, &last, DOWN))),
+                )
+            };
+            tokio::select! {
+                ends = window => ends.map(Some),
+                generation = &mut *revoke => {
+                    stats.revoke(generation, client, upstream);
+                    return (stats, RelayMode::Copy);
+                }
+            }
+        };
         match watched {
             Err(e) => return (reset(stats, client, upstream, &e), RelayMode::Copy),
-            Ok((Pumped::Paused, Pumped::Paused)) => {}
-            Ok(ends) => return (finish_copy(stats, client, upstream, ends, bufs).await, RelayMode::Copy),
+            Ok(Some((Pumped::Paused, Pumped::Paused))) | Ok(None) => {}
+            Ok(Some(ends)) => return (finish_copy(stats, client, upstream, ends, bufs, revoke).await, RelayMode::Copy),
         }
         let copied = [stats.client_to_upstream, stats.upstream_to_client];
         if copied[0] + copied[1] - before >= BULK_BYTES {
             continue; // bulk: copying is as fast as anything here
         }
         let (Some(maps), Some(base)) = (maps, base) else {
-            return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs).await, RelayMode::Copy);
+            return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, RelayMode::Copy);
         };
-        match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP).await {
+        match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP, revoke).await {
             Ok(moved) => {
                 stats.client_to_upstream += moved.client_to_upstream;
                 stats.upstream_to_client += moved.upstream_to_client;
-                stats.reset = moved.reset;
+                (stats.reset, stats.revoked) = (moved.reset, moved.revoked);
                 return (stats, RelayMode::Sockmap);
             }
             Err(e) => {
                 tracing::debug!(error = %e, "copying on");
-                return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs).await, RelayMode::Copy);
+                return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, RelayMode::Copy);
             }
         }
     }
 }
 
-/// Copies the directions still open to their end.
+/// Copies the directions still open to their end (or until `revoke`).
 async fn finish_copy(
     mut stats: RelayStats,
     client: &TcpStream,
     upstream: &TcpStream,
     ends: (Pumped, Pumped),
     mut bufs: (Vec<u8>, Vec<u8>),
+    revoke: &mut Revoke,
 ) -> RelayStats {
+    let (mut up_count, mut down_count) = (stats.client_to_upstream, stats.upstream_to_client);
     let up = async {
         if ends.0 == Pumped::Paused {
-            pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, None).await?;
+            pump(client, upstream, &mut bufs.0, &mut up_count, None).await?;
         }
         Ok::<_, io::Error>(())
     };
     let down = async {
         if ends.1 == Pumped::Paused {
-            pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, None).await?;
+            pump(upstream, client, &mut bufs.1, &mut down_count, None).await?;
         }
         Ok(())
     };
-    match tokio::try_join!(up, down) {
-        Ok(_) => stats,
+    let result = tokio::select! {
+        done = async { tokio::try_join!(up, down) } => done.map(|_| None),
+        generation = revoke => Ok(Some(generation)),
+    };
+    (stats.client_to_upstream, stats.upstream_to_client) = (up_count, down_count);
+    match result {
+        Ok(None) => stats,
+        Ok(Some(generation)) => {
+            stats.revoke(generation, client, upstream);
+            stats
+        }
         Err(e) => reset(stats, client, upstream, &e),
     }
 }

@@ -10,13 +10,17 @@
 //!
 //! Only plain TCP on both sides qualifies; a stream the proxy encrypts or
 //! decrypts is always copied. If the kernel relay cannot take a connection,
-//! it is copied instead.
+//! it is copied instead. Every mode ends early, resetting both sides, when
+//! the connection's [`Revoke`] fires.
 
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use super::relay::{RelayStats, Resettable, relay};
+use super::{
+    relay::{RelayStats, Resettable, relay_until},
+    revocation::Revoke,
+};
 use crate::interceptor::RelayMaps;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -32,6 +36,11 @@ pub enum RelayMode {
 }
 
 impl RelayMode {
+    /// Whether this mode moves bytes with the kernel relay's maps.
+    pub fn uses_kernel(self) -> bool {
+        matches!(self, Self::Sockmap | Self::Auto)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RelayMode::Copy => "copy",
@@ -60,15 +69,16 @@ impl RelayChoice {
     }
 
     /// Relays `client` and `upstream` (connected to `port`) both ways until
-    /// both are done; returns the counts and the mode that carried them.
-    pub async fn relay<C: Resettable>(&self, client: &mut C, upstream: &mut TcpStream, port: u16) -> (RelayStats, RelayMode) {
+    /// both are done, or until `revoke` fires (then both are reset);
+    /// returns the counts and the mode that carried them.
+    pub async fn relay<C: Resettable>(&self, client: &mut C, upstream: &mut TcpStream, port: u16, revoke: &mut Revoke) -> (RelayStats, RelayMode) {
         let plain = client.plain_tcp();
         match (self.mode_for(port), plain) {
-            (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream).await, RelayMode::Splice),
+            (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream, revoke).await, RelayMode::Splice),
             (RelayMode::Sockmap, Some(c)) => match &self.maps {
                 Some(maps) => {
                     let joined = match super::sockmap::Baseline::take(c, upstream) {
-                        Ok(base) => super::sockmap::relay(maps, c, upstream, base, [0, 0], true).await,
+                        Ok(base) => super::sockmap::relay(maps, c, upstream, base, [0, 0], true, revoke).await,
                         Err(e) => Err(e),
                     };
                     match joined {
@@ -78,9 +88,9 @@ impl RelayChoice {
                 }
                 None => tracing::debug!("no kernel relay maps; copying instead"),
             },
-            (RelayMode::Auto, Some(c)) => return super::relay_auto::relay(self.maps.as_deref(), c, upstream).await,
+            (RelayMode::Auto, Some(c)) => return super::relay_auto::relay(self.maps.as_deref(), c, upstream, revoke).await,
             _ => {}
         }
-        (relay(client, upstream).await, RelayMode::Copy)
+        (relay_until(client, upstream, revoke).await, RelayMode::Copy)
     }
 }

@@ -11,6 +11,9 @@
 //! delivered in order, so the connection is reset rather than corrupted. The
 //! side that waits for an answer joins first, which leaves that window to
 //! the one side that cannot have sent yet.
+//!
+//! A revocation (`revocation.rs`) takes both sockets out of the map, so the
+//! kernel moves nothing more, and resets them.
 
 use std::{
     io,
@@ -22,6 +25,7 @@ use tokio::net::TcpStream;
 
 use super::{
     relay::{RelayStats, Resettable},
+    revocation::Revoke,
     sockmap_watch::Watch,
 };
 use crate::interceptor::RelayMaps;
@@ -57,7 +61,7 @@ impl Baseline {
 /// way (client to upstream, back) since `base`, and is not counted again.
 /// `answer_from_upstream`: the client spoke last, so the upstream is the
 /// side that may send next (see [`join`]). `Err`: nothing was changed,
-/// relay another way.
+/// relay another way. Until both directions end, or `revoke` fires.
 pub async fn relay(
     maps: &RelayMaps,
     client: &TcpStream,
@@ -65,6 +69,7 @@ pub async fn relay(
     base: Baseline,
     copied: [u64; 2],
     answer_from_upstream: bool,
+    revoke: &mut Revoke,
 ) -> Result<RelayStats, NotTaken> {
     // What one side sent, the other one was written.
     let sides = [Side::new(client, copied[0], base.0[0] + copied[1])?, Side::new(upstream, copied[1], base.0[1] + copied[0])?];
@@ -82,15 +87,23 @@ pub async fn relay(
         upstream.reset();
         return Ok(RelayStats { reset: true, ..Default::default() });
     }
-    let result = run(maps, &sides, &watch).await;
+    let result = tokio::select! {
+        ended = run(maps, &sides, &watch) => ended.map(|()| None),
+        generation = revoke => Ok(Some(generation)),
+    };
     let counted = |s: &Side| maps.peer(s.cookie).map_or(0, |p| p.bytes);
-    let mut stats = RelayStats { client_to_upstream: counted(&sides[0]), upstream_to_client: counted(&sides[1]), reset: false };
+    let mut stats = RelayStats { client_to_upstream: counted(&sides[0]), upstream_to_client: counted(&sides[1]), ..Default::default() };
     sides.iter().for_each(|s| maps.forget(s.cookie));
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "kernel relay ended with an error; resetting both sides");
-        stats.reset = true;
-        client.reset();
-        upstream.reset();
+    match result {
+        Ok(None) => {}
+        // Out of the map, the kernel moves nothing more; then both are reset.
+        Ok(Some(generation)) => stats.revoke(generation, client, upstream),
+        Err(e) => {
+            tracing::debug!(error = %e, "kernel relay ended with an error; resetting both sides");
+            stats.reset = true;
+            client.reset();
+            upstream.reset();
+        }
     }
     Ok(stats)
 }

@@ -4,7 +4,8 @@
 //! Each direction owns a pipe. It fills the pipe from one socket only while
 //! the pipe is empty, then empties it into the other, so a slow reader
 //! applies back-pressure exactly as the copy relay does. An end of stream
-//! becomes a half-close on the other side; an error resets both.
+//! becomes a half-close on the other side; an error, or a revocation,
+//! resets both.
 
 use std::{
     io,
@@ -13,22 +14,37 @@ use std::{
 
 use tokio::{io::Interest, net::TcpStream};
 
-use super::relay::{Resettable, RelayStats};
+use super::{
+    relay::{RelayStats, Resettable},
+    revocation::Revoke,
+};
 
 /// What one `splice()` call moves at most; the pipe holds this much.
 const PIPE_BYTES: usize = 256 * 1024;
 
-pub async fn relay(client: &TcpStream, upstream: &TcpStream) -> RelayStats {
+pub async fn relay(client: &TcpStream, upstream: &TcpStream, revoke: &mut Revoke) -> RelayStats {
     let mut stats = RelayStats::default();
-    let result = tokio::try_join!(
-        pump(client, upstream, &mut stats.client_to_upstream),
-        pump(upstream, client, &mut stats.upstream_to_client),
-    );
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "splice relay ended with an error; resetting both sides");
-        stats.reset = true;
-        client.reset();
-        upstream.reset();
+    let result = {
+        let both = async {
+            tokio::try_join!(
+                pump(client, upstream, &mut stats.client_to_upstream),
+                pump(upstream, client, &mut stats.upstream_to_client),
+            )
+        };
+        tokio::select! {
+            done = both => done.map(|_| None),
+            generation = revoke => Ok(Some(generation)),
+        }
+    };
+    match result {
+        Ok(None) => {}
+        Ok(Some(generation)) => stats.revoke(generation, client, upstream),
+        Err(e) => {
+            tracing::debug!(error = %e, "splice relay ended with an error; resetting both sides");
+            stats.reset = true;
+            client.reset();
+            upstream.reset();
+        }
     }
     stats
 }

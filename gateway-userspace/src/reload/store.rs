@@ -1,11 +1,9 @@
 //! The active configuration and how a new one replaces it.
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, RwLock},
-};
+use std::{path::PathBuf, sync::Arc};
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::{
     config::{self, ConfigError, Finding, LoadOptions, Snapshot, api_documents::{ApiDocuments, load_with_api}},
@@ -13,8 +11,10 @@ use crate::{
     policy::{EgressPolicy, PolicySettings},
 };
 
-/// One validated configuration and where it came from. Connections hold the
-/// `Arc` they started with, so a reload never changes them midway.
+/// One validated configuration and where it came from. A connection decides
+/// with the one current when it starts; open ones are asked again about each
+/// newer one (see `proxy/revocation.rs`), and each HTTP request takes the
+/// current one.
 #[derive(Debug, Serialize)]
 pub struct ActiveConfig {
     pub generation: u64,
@@ -58,7 +58,8 @@ pub struct ConfigStore {
     paths: Vec<PathBuf>,
     options: LoadOptions,
     policy_settings: PolicySettings,
-    active: RwLock<Arc<ActiveConfig>>,
+    /// The active configuration; every swap is published to the subscribers.
+    active: watch::Sender<Arc<ActiveConfig>>,
     /// One reload at a time; triggers that arrive meanwhile wait their turn.
     reloading: tokio::sync::Mutex<()>,
     /// Documents from the Kubernetes API, once the first lists are in.
@@ -92,19 +93,18 @@ impl ConfigStore {
         let policy = Arc::new(EgressPolicy::build(snapshot.clone(), policy_settings.clone()));
         tracing::info!(summary = %snapshot.summary(), "configuration loaded");
         let active = Arc::new(ActiveConfig { generation: 1, loaded_at: now(), sources: paths.clone(), snapshot, policy });
-        Ok(Self {
-            paths,
-            options,
-            policy_settings,
-            active: RwLock::new(active),
-            reloading: Default::default(),
-            api: Default::default(),
-            metrics,
-        })
+        let (active, _) = watch::channel(active);
+        Ok(Self { paths, options, policy_settings, active, reloading: Default::default(), api: Default::default(), metrics })
     }
 
     pub fn current(&self) -> Arc<ActiveConfig> {
-        self.active.read().expect("config lock poisoned").clone()
+        self.active.borrow().clone()
+    }
+
+    /// Each configuration swapped in from now on, newest first: a receiver
+    /// sees the latest one, never a queue of them.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ActiveConfig>> {
+        self.active.subscribe()
     }
 
     /// Builds a new snapshot off to the side and swaps it in if it is valid
@@ -176,14 +176,22 @@ impl ConfigStore {
     }
 
     fn swap(&self, snapshot: Arc<Snapshot>, policy: Arc<EgressPolicy>) -> ReloadOutcome {
-        let mut active = self.active.write().expect("config lock poisoned");
-        if active.snapshot == snapshot {
-            return ReloadOutcome::Unchanged { generation: active.generation };
+        let mut outcome = ReloadOutcome::Unchanged { generation: 0 };
+        // Reloads take turns (`reloading`), so nothing swaps in between.
+        self.active.send_if_modified(|active| {
+            if active.snapshot == snapshot {
+                outcome = ReloadOutcome::Unchanged { generation: active.generation };
+                return false;
+            }
+            let generation = active.generation + 1;
+            *active = Arc::new(ActiveConfig { generation, loaded_at: now(), sources: self.paths.clone(), snapshot, policy });
+            outcome = ReloadOutcome::Applied { generation };
+            true
+        });
+        if let ReloadOutcome::Applied { generation } = outcome {
+            self.metrics.config_generation.set(generation as i64);
         }
-        let generation = active.generation + 1;
-        *active = Arc::new(ActiveConfig { generation, loaded_at: now(), sources: self.paths.clone(), snapshot, policy });
-        self.metrics.config_generation.set(generation as i64);
-        ReloadOutcome::Applied { generation }
+        outcome
     }
 
     fn record(&self, trigger: &'static str, outcome: &ReloadOutcome) {

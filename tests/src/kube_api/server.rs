@@ -32,7 +32,9 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
-        ServerOptions { bookmark_interval: Duration::from_secs(1) }
+        ServerOptions {
+            bookmark_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -53,13 +55,19 @@ impl ApiServer {
     }
 
     pub fn start_with(options: ServerOptions) -> ApiServer {
-        let listener = listener::bind_loopback().unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
+        let listener = listener::bind_loopback()
+            .unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
         let address = listener::local_addr(&listener);
         let tls = ServerTls::generate();
         let token = tls::random_token();
         let dir = TempDir::create(&format!("{}-kube-api", names::unique_tag()));
         let kubeconfig = dir.path().join("kubeconfig");
-        tls::write_kubeconfig(&kubeconfig, &format!("https://{address}"), tls.ca_pem(), &token);
+        tls::write_kubeconfig(
+            &kubeconfig,
+            &format!("https://{address}"),
+            tls.ca_pem(),
+            &token,
+        );
         let shared = Arc::new(Shared::new(token, address, options.bookmark_interval, tls));
         let server = ApiServer {
             shared,
@@ -74,7 +82,10 @@ impl ApiServer {
     }
 
     fn spawn_accept(&self) {
-        let listener = self.listener.try_clone().unwrap_or_else(|e| panic!("cannot clone the listening socket: {e}"));
+        let listener = self
+            .listener
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone the listening socket: {e}"));
         let handle = listener::spawn_accept(listener, Arc::clone(&self.shared));
         *self.accept.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
     }
@@ -113,8 +124,16 @@ impl ApiServer {
     /// object.
     pub fn apply(&self, object: Value) -> Value {
         let rt = self.served_kind(&object);
-        let mut object = prepare(rt, &Target { namespace: None, name: None }, object, true)
-            .unwrap_or_else(|e| panic!("apply: {e}"));
+        let mut object = prepare(
+            rt,
+            &Target {
+                namespace: None,
+                name: None,
+            },
+            object,
+            true,
+        )
+        .unwrap_or_else(|e| panic!("apply: {e}"));
         if let Some(meta) = object["metadata"].as_object_mut() {
             meta.remove("resourceVersion");
         }
@@ -188,7 +207,9 @@ impl ApiServer {
         let _ = handle.join();
         let left = self.shared.close_connections(STOP_GRACE);
         if left > 0 {
-            eprintln!("kube-api: {left} connection thread(s) still running {STOP_GRACE:?} after stop");
+            eprintln!(
+                "kube-api: {left} connection thread(s) still running {STOP_GRACE:?} after stop"
+            );
         }
     }
 
@@ -197,36 +218,47 @@ impl ApiServer {
         if self.is_serving() {
             return;
         }
-        listener::relisten(&self.listener).unwrap_or_else(|e| panic!("cannot listen again on {}: {e}", self.shared.address));
+        listener::relisten(&self.listener)
+            .unwrap_or_else(|e| panic!("cannot listen again on {}: {e}", self.shared.address));
         self.spawn_accept();
     }
 
     pub fn is_serving(&self) -> bool {
-        self.accept.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.accept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// Stops serving a resource, as when its CRD is deleted: its objects go, its watches end, and
     /// its paths and discovery entries answer 404 until [`ApiServer::add_resource`].
     pub fn remove_resource(&self, group: &str, plural: &str) {
-        let rt = resources::by_plural(group, plural).unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
+        let rt = resources::by_plural(group, plural)
+            .unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
         self.shared.write(|s| s.remove_resource(rt));
     }
 
     /// Serves a resource of the table again (empty).
     pub fn add_resource(&self, group: &str, plural: &str) {
-        let rt = resources::by_plural(group, plural).unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
+        let rt = resources::by_plural(group, plural)
+            .unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
         self.shared.write(|s| s.add_resource(rt));
     }
 
     fn known_kind(&self, api_version: &str, kind: &str) -> &'static ResourceType {
-        resources::by_kind(api_version, kind).unwrap_or_else(|| panic!("no kind {kind} in {api_version} in the table"))
+        resources::by_kind(api_version, kind)
+            .unwrap_or_else(|| panic!("no kind {kind} in {api_version} in the table"))
     }
 
     fn served_kind(&self, object: &Value) -> &'static ResourceType {
         let text = |f: &str| object[f].as_str().unwrap_or("");
         let rt = self.known_kind(text("apiVersion"), text("kind"));
         if !self.shared.store().serves(rt) {
-            panic!("apply: no matches for kind {:?} in version {:?} (the resource is removed)", rt.kind, rt.api_version());
+            panic!(
+                "apply: no matches for kind {:?} in version {:?} (the resource is removed)",
+                rt.kind,
+                rt.api_version()
+            );
         }
         rt
     }

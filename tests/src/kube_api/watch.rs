@@ -34,7 +34,13 @@ pub struct WatchPlan {
 
 impl WatchPlan {
     /// Checks a watch request's parameters; errors are answered before the stream starts.
-    pub fn parse(store: &Store, rt: &'static ResourceType, namespace: Option<&str>, name: Option<&str>, req: &Request) -> Result<WatchPlan, ApiError> {
+    pub fn parse(
+        store: &Store,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        req: &Request,
+    ) -> Result<WatchPlan, ApiError> {
         let mut selection = Selection::parse(rt, namespace, req)?;
         if let Some(name) = name {
             selection.fields = std::mem::take(&mut selection.fields).and(FieldSelector::name(name));
@@ -42,15 +48,28 @@ impl WatchPlan {
         let initial_events = req.flag("sendInitialEvents");
         let bookmarks = req.flag("allowWatchBookmarks");
         match req.param("resourceVersionMatch").filter(|m| !m.is_empty()) {
-            None if initial_events => return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")),
+            None if initial_events => {
+                return Err(ApiError::bad_request(
+                    "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
+            }
             Some("NotOlderThan") if initial_events => {}
             None => {}
-            Some(other) => return Err(ApiError::bad_request(format!("resourceVersionMatch: Forbidden: {other:?} is not allowed for watch without sendInitialEvents=true"))),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "resourceVersionMatch: Forbidden: {other:?} is not allowed for watch without sendInitialEvents=true"
+                )));
+            }
         }
         if initial_events && !bookmarks {
-            return Err(ApiError::bad_request("allowWatchBookmarks: Forbidden: sendInitialEvents requires allowWatchBookmarks=true"));
+            return Err(ApiError::bad_request(
+                "allowWatchBookmarks: Forbidden: sendInitialEvents requires allowWatchBookmarks=true",
+            ));
         }
-        let after = match req.param("resourceVersion").filter(|v| !v.is_empty() && *v != "0") {
+        let after = match req
+            .param("resourceVersion")
+            .filter(|v| !v.is_empty() && *v != "0")
+        {
             None => None,
             Some(text) => {
                 let rv = parse_rv(text)?;
@@ -61,13 +80,26 @@ impl WatchPlan {
             }
         };
         let timeout = match req.param("timeoutSeconds") {
-            Some(t) => t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("timeoutSeconds: Invalid value: {t:?}")))?,
+            Some(t) => t.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("timeoutSeconds: Invalid value: {t:?}"))
+            })?,
             None => 0,
         };
-        let timeout = if timeout == 0 { DEFAULT_TIMEOUT } else { Duration::from_secs(timeout) };
+        let timeout = if timeout == 0 {
+            DEFAULT_TIMEOUT
+        } else {
+            Duration::from_secs(timeout)
+        };
         // Streaming lists start from the current state whatever version they name.
         let after = if initial_events { None } else { after };
-        Ok(WatchPlan { rt, selection, after, bookmarks, initial_events, timeout })
+        Ok(WatchPlan {
+            rt,
+            selection,
+            after,
+            bookmarks,
+            initial_events,
+            timeout,
+        })
     }
 }
 
@@ -90,7 +122,12 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
             Some(_) => Vec::new(),
             None => store.snapshot(rt, None).unwrap_or_default(),
         };
-        (plan.after.unwrap_or(store.rv()), initial, store.watch_epoch, store.bookmark_epoch)
+        (
+            plan.after.unwrap_or(store.rv()),
+            initial,
+            store.watch_epoch,
+            store.bookmark_epoch,
+        )
     };
     for object in initial.into_iter().filter(|o| plan.selection.matches(o)) {
         send(&mut out, "ADDED", object)?;
@@ -109,13 +146,18 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
                 if store.rv() > cursor {
                     let changes = store.changes_after(rt, cursor).unwrap_or_default();
                     cursor = store.rv();
-                    let events: Vec<Value> = changes.iter().filter_map(|c| event_for(c, &plan.selection)).collect();
+                    let events: Vec<Value> = changes
+                        .iter()
+                        .filter_map(|c| event_for(c, &plan.selection))
+                        .collect();
                     if !events.is_empty() {
                         break Step::Events(events);
                     }
                 }
                 let now = Instant::now();
-                if plan.bookmarks && (store.bookmark_epoch != bookmark_epoch || now >= next_bookmark) {
+                if plan.bookmarks
+                    && (store.bookmark_epoch != bookmark_epoch || now >= next_bookmark)
+                {
                     bookmark_epoch = store.bookmark_epoch;
                     next_bookmark = now + shared.bookmark_interval;
                     break Step::Bookmark(cursor);
@@ -123,7 +165,11 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
                 if store.watch_epoch != epoch || !store.serves(rt) || now >= deadline {
                     break Step::End;
                 }
-                let wake = if plan.bookmarks { next_bookmark.min(deadline) } else { deadline };
+                let wake = if plan.bookmarks {
+                    next_bookmark.min(deadline)
+                } else {
+                    deadline
+                };
                 store = shared.wait(store, wake.saturating_duration_since(now));
             }
         };

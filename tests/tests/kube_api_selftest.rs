@@ -10,6 +10,8 @@ mod kube_api {
     use std::process::Command;
 
     use gateway_tests::kube_api::ApiServer;
+    use gateway_tests::names;
+    use gateway_tests::netns::NetNs;
     use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -333,6 +335,18 @@ mod kube_api {
             server.csrs()[0]["status"]["conditions"][0]["type"],
             "Approved"
         );
+        let approval_call = server
+            .requests()
+            .into_iter()
+            .find(|r| r.verb == "patch")
+            .unwrap();
+        assert_eq!(
+            (
+                approval_call.group.as_str(),
+                approval_call.rbac_resource().as_str()
+            ),
+            ("certificates.k8s.io", "certificatesigningrequests/approval")
+        );
         let cert = server.sign_csr("node-1-serving");
         let fetched = csrs.get("node-1-serving").await.unwrap();
         let issued = fetched
@@ -411,6 +425,47 @@ mod kube_api {
             pods.list(&ListParams::default()).await.unwrap().items.len(),
             1,
             "same port, same state"
+        );
+    }
+
+    /// The gateway runs in the topology's node namespace: the server can listen on that loopback.
+    #[test]
+    fn serves_on_the_loopback_of_a_network_namespace() {
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "this test needs root to create a network namespace"
+        );
+        let node = NetNs::create(&format!("{}-kapi", names::unique_tag()));
+        let server = ApiServer::start_in(&node);
+        server.apply(pod("default", "p1", "node-1", json!({})));
+        let kubeconfig = server.kubeconfig();
+        let listed = node.run_in(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let pods: Api<Pod> = Api::all(client_from(&kubeconfig).await);
+                let list = pods
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(list.items.iter().map(|p| p.name_any()).collect::<Vec<_>>())
+            })
+        });
+        assert_eq!(
+            listed,
+            Ok(vec!["p1".to_string()]),
+            "kube-rs inside the namespace"
+        );
+        let address = server.url().trim_start_matches("https://").to_string();
+        let outside = TcpStream::connect(&address).unwrap_err();
+        assert_eq!(
+            outside.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "not on the runner's loopback"
         );
     }
 }

@@ -40,6 +40,7 @@
 //! use serde_json::json;
 //!
 //! let server = ApiServer::start();          // 127.0.0.1:<free port>, TLS, a CA of its own
+//! // or ApiServer::start_in(&topology.node): on the loopback of the namespace the gateway runs in
 //! let kubeconfig = server.kubeconfig();     // give this to `gateway --kubeconfig`
 //! server.apply(json!({ "apiVersion": "v1", "kind": "Pod",
 //!     "metadata": { "name": "p1", "namespace": "default" }, "spec": { "nodeName": "node-1" } }));

@@ -125,6 +125,15 @@ impl ApiRequest {
         !self.resource.is_empty()
     }
 
+    /// The resource as a ClusterRole rule names it: `pods`, `certificatesigningrequests/approval`.
+    pub fn rbac_resource(&self) -> String {
+        if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
+    }
+
     /// A decoded query parameter.
     pub fn param(&self, name: &str) -> Option<String> {
         let params = super::wire::parse_query(&self.query)?;

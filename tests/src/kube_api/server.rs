@@ -1,11 +1,12 @@
 //! [`ApiServer`]: starting and stopping the stand-in, and what a test reads and writes directly
 //! (playing the kubelet, controllers and `kubectl`) while the code under test uses the HTTP API.
 
+use std::fs::File;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,6 +19,7 @@ use super::shared::Shared;
 use super::store::{Part, object_key};
 use super::tls::{self, ServerTls};
 use crate::names;
+use crate::netns::{self, NetNs};
 use crate::temp_dir::TempDir;
 
 /// How long `stop` waits for connection threads to finish.
@@ -28,12 +30,16 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct ServerOptions {
     /// How often an open watch that allows bookmarks gets one (the real server: about a minute).
     pub bookmark_interval: Duration,
+    /// The network namespace (`/run/netns/NAME`) whose loopback the server listens on, so that a
+    /// `gateway` started there reaches it at 127.0.0.1; `None`: the test process's own.
+    pub netns: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
         ServerOptions {
             bookmark_interval: Duration::from_secs(1),
+            netns: None,
         }
     }
 }
@@ -54,9 +60,33 @@ impl ApiServer {
         ApiServer::start_with(ServerOptions::default())
     }
 
+    /// Starts a server listening on the loopback of `netns` (where the gateway under test runs).
+    /// The test side still reaches it through the methods below; its HTTP port is only reachable
+    /// from inside that namespace.
+    pub fn start_in(netns: &NetNs) -> ApiServer {
+        ApiServer::start_with(ServerOptions {
+            netns: Some(netns.path()),
+            ..ServerOptions::default()
+        })
+    }
+
     pub fn start_with(options: ServerOptions) -> ApiServer {
-        let listener = listener::bind_loopback()
-            .unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
+        let listener = match &options.netns {
+            None => listener::bind_loopback(),
+            Some(path) => {
+                let handle = File::open(path).unwrap_or_else(|e| {
+                    panic!("cannot open network namespace {}: {e}", path.display())
+                });
+                // setns on a thread of its own: the socket lives in the namespace, the runner stays out.
+                thread::spawn(move || {
+                    netns::enter_on_this_thread(&handle);
+                    listener::bind_loopback()
+                })
+                .join()
+                .unwrap_or_else(|_| panic!("cannot enter network namespace {}", path.display()))
+            }
+        }
+        .unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
         let address = listener::local_addr(&listener);
         let tls = ServerTls::generate();
         let token = tls::random_token();

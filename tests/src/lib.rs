@@ -11,6 +11,9 @@
 //! starts the client in a pod, `gateway_process` runs the proxy, `echo_server` / `nginx` answer in
 //! `internet`, `gateway_log` reads the proxy's verdict, `checks` matches the three views of a
 //! connection, and `bpf_inspect` looks at the kernel side.
+//!
+//! `kube_api` stands in for kube-apiserver (which no package here carries): the node agent reaches
+//! it through a kubeconfig, and the test reads and writes the cluster state directly.
 
 pub mod addresses;
 pub mod bpf_inspect;

@@ -8,9 +8,11 @@ mod support;
 
 mod kube_api {
     use futures::StreamExt;
-    use gateway_tests::kube_api::ApiServer;
+    use gateway_tests::kube_api::{ApiRequest, ApiServer};
     use k8s_openapi::api::core::v1::Pod;
+    use kube::api::ListParams;
     use kube::api::{WatchEvent, WatchParams};
+    use kube::core::PartialObjectMeta;
     use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
     use kube::runtime::watcher;
     use kube::{Api, ResourceExt};
@@ -225,5 +227,52 @@ mod kube_api {
         assert!(server.requests().iter().any(|r| r.verb == "watch"
             && r.resource == "sidecars"
             && r.group == "networking.istio.io"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streaming_lists_and_metadata_only_watches() {
+        let server = ApiServer::start();
+        server.apply(web("a", "p1", "node-1"));
+        server.apply(web("a", "p2", "node-2"));
+        let client = client(&server).await;
+        let config = watcher::Config::default()
+            .streaming_lists()
+            .fields("spec.nodeName=node-1");
+        let mut watch = PodWatch::start(Api::all(client.clone()), config);
+        watch.expect_init(&["p1"]).await;
+        server.apply(web("a", "p3", "node-1"));
+        watch.expect(&[Seen::Apply("p3".into())]).await;
+        let initial = |r: &ApiRequest| {
+            pod_watch(r) && r.param("sendInitialEvents").as_deref() == Some("true")
+        };
+        assert!(
+            server.requests().iter().any(initial),
+            "the first watch asked for initial events"
+        );
+        assert!(
+            !server.requests().iter().any(pod_list),
+            "a streaming list makes no LIST"
+        );
+
+        // An Api of PartialObjectMeta asks for metadata only (the Accept header says so).
+        let pods: Api<PartialObjectMeta<Pod>> = Api::all(client);
+        let metas = pods.list(&ListParams::default()).await.unwrap();
+        let kinds: Vec<_> = metas
+            .items
+            .iter()
+            .map(|m| m.types.as_ref().map(|t| t.kind.clone()))
+            .collect();
+        assert_eq!(kinds, vec![Some("PartialObjectMetadata".to_string()); 3]);
+        let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default()));
+        let mut listed = Vec::new();
+        loop {
+            match tokio::time::timeout(PATIENCE, stream.next()).await.unwrap() {
+                Some(Ok(watcher::Event::Init)) => {}
+                Some(Ok(watcher::Event::InitApply(m))) => listed.push(m.name_any()),
+                Some(Ok(watcher::Event::InitDone)) => break,
+                other => panic!("unexpected {other:?} from the metadata watcher"),
+            }
+        }
+        assert_eq!(listed, ["p1", "p2", "p3"]);
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::discovery;
 use super::list::{self, Selection};
+use super::meta_only;
 use super::objects::{Target, prepare};
 use super::patch::{self, PatchKind};
 use super::resources::ResourceType;
@@ -37,6 +38,22 @@ impl Reply {
 
     fn error(e: &ApiError) -> Reply {
         Reply::ok(e.code, e.to_status())
+    }
+
+    /// The same answer with objects reduced to `PartialObjectMetadata`.
+    fn metadata_only(self) -> Reply {
+        match self {
+            Reply::Json {
+                code,
+                body,
+                content_type,
+            } => Reply::Json {
+                code,
+                body: meta_only::reduce(body),
+                content_type,
+            },
+            Reply::Watch(plan) => Reply::Watch(plan.metadata_only()),
+        }
     }
 
     pub fn code(&self) -> u16 {
@@ -76,7 +93,11 @@ pub fn dispatch(shared: &Shared, req: &Request) -> (Reply, ApiRequest) {
         Reply::error(&ApiError::unauthorized())
     } else {
         match route {
-            Route::Resource(p) => resource(shared, &p, req).unwrap_or_else(|e| Reply::error(&e)),
+            Route::Resource(p) => match resource(shared, &p, req) {
+                Ok(reply) if meta_only::wanted(req.header("accept")) => reply.metadata_only(),
+                Ok(reply) => reply,
+                Err(e) => Reply::error(&e),
+            },
             other => discovery_reply(shared, &other, req).unwrap_or_else(|e| Reply::error(&e)),
         }
     };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::list::{Selection, parse_rv};
+use super::meta_only;
 use super::resources::ResourceType;
 use super::selectors::FieldSelector;
 use super::shared::Shared;
@@ -30,6 +31,8 @@ pub struct WatchPlan {
     /// `sendInitialEvents=true`: the current objects, then a bookmark marking their end.
     initial_events: bool,
     timeout: Duration,
+    /// Objects go out as `PartialObjectMetadata`.
+    metadata_only: bool,
 }
 
 impl WatchPlan {
@@ -99,13 +102,23 @@ impl WatchPlan {
             bookmarks,
             initial_events,
             timeout,
+            metadata_only: false,
         })
+    }
+}
+
+impl WatchPlan {
+    pub fn metadata_only(self) -> WatchPlan {
+        WatchPlan {
+            metadata_only: true,
+            ..self
+        }
     }
 }
 
 /// What the watch does next.
 enum Step {
-    Events(Vec<Value>),
+    Events(Vec<(&'static str, Value)>),
     Bookmark(u64),
     Gone(ApiError),
     End,
@@ -129,11 +142,12 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
             store.bookmark_epoch,
         )
     };
+    let meta = plan.metadata_only;
     for object in initial.into_iter().filter(|o| plan.selection.matches(o)) {
-        send(&mut out, "ADDED", object)?;
+        send(&mut out, "ADDED", object, meta)?;
     }
     if plan.initial_events {
-        send(&mut out, "BOOKMARK", bookmark(rt, cursor, true))?;
+        send(&mut out, "BOOKMARK", bookmark(rt, cursor, true), meta)?;
     }
     let mut next_bookmark = Instant::now() + shared.bookmark_interval;
     loop {
@@ -146,7 +160,7 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
                 if store.rv() > cursor {
                     let changes = store.changes_after(rt, cursor).unwrap_or_default();
                     cursor = store.rv();
-                    let events: Vec<Value> = changes
+                    let events: Vec<(&str, Value)> = changes
                         .iter()
                         .filter_map(|c| event_for(c, &plan.selection))
                         .collect();
@@ -175,13 +189,13 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
         };
         match step {
             Step::Events(events) => {
-                for event in events {
-                    out.send(&line(&event))?;
+                for (kind, object) in events {
+                    send(&mut out, kind, object, meta)?;
                 }
             }
-            Step::Bookmark(rv) => send(&mut out, "BOOKMARK", bookmark(rt, rv, false))?,
+            Step::Bookmark(rv) => send(&mut out, "BOOKMARK", bookmark(rt, rv, false), meta)?,
             Step::Gone(error) => {
-                send(&mut out, "ERROR", error.to_status())?;
+                send(&mut out, "ERROR", error.to_status(), false)?;
                 return out.finish();
             }
             Step::End => return out.finish(),
@@ -190,7 +204,7 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
 }
 
 /// The event a change makes for a watch with `selection`, if any.
-fn event_for(change: &Change, selection: &Selection) -> Option<Value> {
+fn event_for(change: &Change, selection: &Selection) -> Option<(&'static str, Value)> {
     let was_in = change.old.as_ref().is_some_and(|o| selection.matches(o));
     let (kind, object) = match &change.new {
         Some(new) => match (was_in, selection.matches(new)) {
@@ -206,7 +220,7 @@ fn event_for(change: &Change, selection: &Selection) -> Option<Value> {
         }
         None => return None,
     };
-    Some(json!({ "type": kind, "object": object }))
+    Some((kind, object))
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
@@ -217,12 +231,20 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
     json!({ "kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata })
 }
 
-fn send(out: &mut Chunked<'_, impl Write>, kind: &str, object: Value) -> io::Result<()> {
-    out.send(&line(&json!({ "type": kind, "object": object })))
-}
-
-fn line(event: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(event).expect("a JSON value serialises");
-    bytes.push(b'\n');
-    bytes
+/// One event line; `metadata_only` reduces the object to `PartialObjectMetadata`.
+fn send(
+    out: &mut Chunked<'_, impl Write>,
+    kind: &str,
+    object: Value,
+    metadata_only: bool,
+) -> io::Result<()> {
+    let object = if metadata_only {
+        meta_only::reduce(object)
+    } else {
+        object
+    };
+    let mut line = serde_json::to_vec(&json!({ "type": kind, "object": object }))
+        .expect("a JSON value serialises");
+    line.push(b'\n');
+    out.send(&line)
 }

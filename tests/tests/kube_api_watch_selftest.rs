@@ -57,6 +57,9 @@ mod kube_api {
                 Seen::Delete("p3".into()),
             ])
             .await;
+        server.apply(web("a", "p5", "")); // pending, not scheduled yet: not ours
+        server.apply(web("a", "p5", "node-1")); // bound to this node: enters the selection
+        watch.expect(&[Seen::Apply("p5".into())]).await;
 
         // Writes the watcher does not see move the version on; a bookmark carries it.
         let watches_before = server.requests().len();

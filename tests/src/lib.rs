@@ -12,6 +12,10 @@
 //! `internet`, `gateway_log` reads the proxy's verdict, `checks` matches the three views of a
 //! connection, `capture` watches for bypasses on the far side of the routing node, and
 //! `bpf_inspect` looks at the kernel side.
+//!
+//! `kube_api` stands in for kube-apiserver (which no package here carries): the node agent reaches
+//! it through a kubeconfig, and the test reads and writes the cluster state directly. `kubelet`
+//! and `kube_node` shape a node of that cluster: a kubelet cgroup tree and the agent's flags.
 
 pub mod addresses;
 pub mod bpf_inspect;

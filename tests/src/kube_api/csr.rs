@@ -46,9 +46,10 @@ impl ApiServer {
     pub fn sign_csr(&self, name: &str) -> String {
         let mut issued = String::new();
         self.modify_csr(name, |csr| {
-            let approved = csr["status"]["conditions"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "Approved" && c["status"] == "True"));
+            let approved = csr["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Approved" && c["status"] == "True")
+            });
             assert!(approved, "CSR {name} is not approved: {csr}");
             let request = csr["spec"]["request"]
                 .as_str()
@@ -57,10 +58,21 @@ impl ApiServer {
                 .unwrap_or_else(|| panic!("CSR {name} has no readable spec.request"));
             let usages: Vec<String> = csr["spec"]["usages"]
                 .as_array()
-                .map(|u| u.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|u| {
+                    u.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
-            let validity = csr["spec"]["expirationSeconds"].as_u64().map_or(DEFAULT_VALIDITY, Duration::from_secs);
-            issued = self.shared.tls.sign(&request, &usages, validity).unwrap_or_else(|e| panic!("CSR {name}: {e}"));
+            let validity = csr["spec"]["expirationSeconds"]
+                .as_u64()
+                .map_or(DEFAULT_VALIDITY, Duration::from_secs);
+            issued = self
+                .shared
+                .tls
+                .sign(&request, &usages, validity)
+                .unwrap_or_else(|e| panic!("CSR {name}: {e}"));
             csr["status"]["certificate"] = json!(tls::base64_encode(issued.as_bytes()));
         });
         issued
@@ -71,7 +83,10 @@ impl ApiServer {
         let rt = super::resources::by_kind(CSR_API, CSR_KIND).expect("CSRs are in the table");
         self.shared
             .write(|s| {
-                let mut csr = s.get(rt, "", name).cloned().ok_or_else(|| ApiError::not_found(rt, name))?;
+                let mut csr = s
+                    .get(rt, "", name)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found(rt, name))?;
                 change(&mut csr);
                 s.update(rt, csr, Part::Whole)
             })

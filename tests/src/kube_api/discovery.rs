@@ -10,14 +10,17 @@ use super::resources::{ResourceType, SUBRESOURCE_VERBS, VERBS};
 use super::status::ApiError;
 
 /// The media type of aggregated discovery, as answered.
-pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Does this `Accept` header ask for aggregated discovery (version 2)?
 pub fn wants_aggregated(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| {
         a.split(',').any(|t| {
             let params: Vec<&str> = t.split(';').map(str::trim).collect();
-            params.contains(&"g=apidiscovery.k8s.io") && params.contains(&"v=v2") && params.contains(&"as=APIGroupDiscoveryList")
+            params.contains(&"g=apidiscovery.k8s.io")
+                && params.contains(&"v=v2")
+                && params.contains(&"as=APIGroupDiscoveryList")
         })
     })
 }
@@ -60,7 +63,10 @@ fn group_doc(name: &str, versions: &[&str]) -> Value {
 }
 
 pub fn group_list(served: &[&'static ResourceType]) -> Value {
-    let groups: Vec<Value> = groups(served).iter().map(|(name, versions)| group_doc(name, versions)).collect();
+    let groups: Vec<Value> = groups(served)
+        .iter()
+        .map(|(name, versions)| group_doc(name, versions))
+        .collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
 
@@ -74,8 +80,15 @@ pub fn group(served: &[&'static ResourceType], name: &str) -> Result<Value, ApiE
 }
 
 /// The APIResourceList of one group version; 404 when nothing in it is served.
-pub fn resource_list(served: &[&'static ResourceType], group: &str, version: &str) -> Result<Value, ApiError> {
-    let rows: Vec<&&ResourceType> = served.iter().filter(|rt| rt.group == group && rt.version == version).collect();
+pub fn resource_list(
+    served: &[&'static ResourceType],
+    group: &str,
+    version: &str,
+) -> Result<Value, ApiError> {
+    let rows: Vec<&&ResourceType> = served
+        .iter()
+        .filter(|rt| rt.group == group && rt.version == version)
+        .collect();
     if rows.is_empty() {
         return Err(ApiError::no_such_resource());
     }
@@ -96,8 +109,14 @@ pub fn resource_list(served: &[&'static ResourceType], group: &str, version: &st
             }));
         }
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Ok(json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources }))
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok(
+        json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources }),
+    )
 }
 
 /// Aggregated discovery of the core group (`core == true`, for `/api`) or of every other group.
@@ -116,7 +135,12 @@ pub fn aggregated(served: &[&'static ResourceType], core: bool) -> Value {
             "singularResource": rt.singular, "verbs": VERBS, "shortNames": rt.short_names,
             "subresources": subresources,
         });
-        by_group.entry(rt.group).or_default().entry(rt.version).or_default().push(resource);
+        by_group
+            .entry(rt.group)
+            .or_default()
+            .entry(rt.version)
+            .or_default()
+            .push(resource);
     }
     let items: Vec<Value> = by_group
         .into_iter()
@@ -141,18 +165,48 @@ mod tests {
     fn documents_follow_the_served_table() {
         let all: Vec<&ResourceType> = ALL.iter().collect();
         let list = group_list(&all);
-        let names: Vec<&str> = list["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"networking.istio.io") && !names.contains(&""));
         let core = resource_list(&all, "", "v1").unwrap();
-        let pods = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods").unwrap();
-        assert_eq!((pods["namespaced"].as_bool(), pods["kind"].as_str()), (Some(true), Some("Pod")));
+        let pods = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .unwrap();
+        assert_eq!(
+            (pods["namespaced"].as_bool(), pods["kind"].as_str()),
+            (Some(true), Some("Pod"))
+        );
         let csr = resource_list(&all, "certificates.k8s.io", "v1").unwrap();
-        assert!(csr["resources"].as_array().unwrap().iter().any(|r| r["name"] == "certificatesigningrequests/approval"));
-        let without_istio: Vec<&ResourceType> = all.iter().copied().filter(|rt| rt.group != "networking.istio.io").collect();
-        assert_eq!(resource_list(&without_istio, "networking.istio.io", "v1").unwrap_err().code, 404);
+        assert!(
+            csr["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "certificatesigningrequests/approval")
+        );
+        let without_istio: Vec<&ResourceType> = all
+            .iter()
+            .copied()
+            .filter(|rt| rt.group != "networking.istio.io")
+            .collect();
+        assert_eq!(
+            resource_list(&without_istio, "networking.istio.io", "v1")
+                .unwrap_err()
+                .code,
+            404
+        );
         let agg = aggregated(&all, true);
         assert_eq!(agg["items"].as_array().unwrap().len(), 1);
-        assert!(wants_aggregated(Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")));
+        assert!(wants_aggregated(Some(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+        )));
         assert!(!wants_aggregated(Some("application/json")));
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::discovery;
 use super::list::{self, Selection};
+use super::meta_only;
 use super::objects::{Target, prepare};
 use super::patch::{self, PatchKind};
 use super::resources::ResourceType;
@@ -18,17 +19,41 @@ use super::wire::Request;
 
 /// The answer to one request.
 pub enum Reply {
-    Json { code: u16, body: Value, content_type: &'static str },
+    Json {
+        code: u16,
+        body: Value,
+        content_type: &'static str,
+    },
     Watch(WatchPlan),
 }
 
 impl Reply {
     fn ok(code: u16, body: Value) -> Reply {
-        Reply::Json { code, body, content_type: "application/json" }
+        Reply::Json {
+            code,
+            body,
+            content_type: "application/json",
+        }
     }
 
     fn error(e: &ApiError) -> Reply {
         Reply::ok(e.code, e.to_status())
+    }
+
+    /// The same answer with objects reduced to `PartialObjectMetadata`.
+    fn metadata_only(self) -> Reply {
+        match self {
+            Reply::Json {
+                code,
+                body,
+                content_type,
+            } => Reply::Json {
+                code,
+                body: meta_only::reduce(body),
+                content_type,
+            },
+            Reply::Watch(plan) => Reply::Watch(plan.metadata_only()),
+        }
     }
 
     pub fn code(&self) -> u16 {
@@ -68,7 +93,11 @@ pub fn dispatch(shared: &Shared, req: &Request) -> (Reply, ApiRequest) {
         Reply::error(&ApiError::unauthorized())
     } else {
         match route {
-            Route::Resource(p) => resource(shared, &p, req).unwrap_or_else(|e| Reply::error(&e)),
+            Route::Resource(p) => match resource(shared, &p, req) {
+                Ok(reply) if meta_only::wanted(req.header("accept")) => reply.metadata_only(),
+                Ok(reply) => reply,
+                Err(e) => Reply::error(&e),
+            },
             other => discovery_reply(shared, &other, req).unwrap_or_else(|e| Reply::error(&e)),
         }
     };
@@ -86,19 +115,28 @@ fn discovery_reply(shared: &Shared, route: &Route, req: &Request) -> Result<Repl
         Route::Version => discovery::version(),
         Route::CoreVersions | Route::Groups if aggregated => {
             let body = discovery::aggregated(&served, *route == Route::CoreVersions);
-            return Ok(Reply::Json { code: 200, body, content_type: discovery::AGGREGATED_V2 });
+            return Ok(Reply::Json {
+                code: 200,
+                body,
+                content_type: discovery::AGGREGATED_V2,
+            });
         }
         Route::CoreVersions => discovery::core_versions(&shared.address.to_string()),
         Route::Groups => discovery::group_list(&served),
         Route::Group(group) => discovery::group(&served, group)?,
-        Route::GroupVersion { group, version } => discovery::resource_list(&served, group, version)?,
+        Route::GroupVersion { group, version } => {
+            discovery::resource_list(&served, group, version)?
+        }
         Route::Resource(_) | Route::Unknown => return Err(ApiError::no_such_resource()),
     };
     Ok(Reply::ok(200, body))
 }
 
 fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, ApiError> {
-    let rt = shared.store().served(&p.group, &p.version, &p.plural).ok_or_else(ApiError::no_such_resource)?;
+    let rt = shared
+        .store()
+        .served(&p.group, &p.version, &p.plural)
+        .ok_or_else(ApiError::no_such_resource)?;
     let scope_ok = match (&p.namespace, &p.name) {
         (Some(_), _) => rt.namespaced,
         (None, Some(_)) => !rt.namespaced,
@@ -113,26 +151,46 @@ fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, A
             if !matches!(req.method.as_str(), "GET" | "PUT" | "PATCH") {
                 return Err(ApiError::method_not_allowed(&req.method));
             }
-            if sub == "approval" { Part::Approval } else { Part::Status }
+            if sub == "approval" {
+                Part::Approval
+            } else {
+                Part::Status
+            }
         }
         Some(_) => return Err(ApiError::no_such_resource()),
     };
     if req.param("dryRun").is_some() {
-        return Err(ApiError::bad_request("dryRun is not supported by this test API server"));
+        return Err(ApiError::bad_request(
+            "dryRun is not supported by this test API server",
+        ));
     }
     let ns = p.namespace.as_deref();
-    let target = Target { namespace: ns, name: p.name.as_deref() };
+    let target = Target {
+        namespace: ns,
+        name: p.name.as_deref(),
+    };
     let name = p.name.as_deref();
     match (req.method.as_str(), name) {
-        ("GET", _) if req.flag("watch") => Ok(Reply::Watch(WatchPlan::parse(&shared.store(), rt, ns, name, req)?)),
+        ("GET", _) if req.flag("watch") => Ok(Reply::Watch(WatchPlan::parse(
+            &shared.store(),
+            rt,
+            ns,
+            name,
+            req,
+        )?)),
         ("GET", Some(name)) => {
             let store = shared.store();
-            let object = store.get(rt, ns.unwrap_or(""), name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            let object = store
+                .get(rt, ns.unwrap_or(""), name)
+                .ok_or_else(|| ApiError::not_found(rt, name))?;
             Ok(Reply::ok(200, object.clone()))
         }
         ("GET", None) => {
             let selection = Selection::parse(rt, ns, req)?;
-            Ok(Reply::ok(200, list::list(&shared.store(), rt, &selection, req)?))
+            Ok(Reply::ok(
+                200,
+                list::list(&shared.store(), rt, &selection, req)?,
+            ))
         }
         ("POST", None) => {
             let object = prepare(rt, &target, body_json(req)?, true)?;
@@ -141,15 +199,21 @@ fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, A
         }
         ("PUT", Some(_)) => {
             let object = prepare(rt, &target, body_json(req)?, false)?;
-            Ok(Reply::ok(200, shared.write(|s| s.update(rt, object, part))?))
+            Ok(Reply::ok(
+                200,
+                shared.write(|s| s.update(rt, object, part))?,
+            ))
         }
         ("PATCH", Some(name)) => patch_object(shared, rt, &target, name, part, req),
         ("DELETE", Some(name)) => {
             let preconditions = delete_preconditions(req)?;
             shared.write(|s| {
-                let current = s.get(rt, ns.unwrap_or(""), name).ok_or_else(|| ApiError::not_found(rt, name))?;
+                let current = s
+                    .get(rt, ns.unwrap_or(""), name)
+                    .ok_or_else(|| ApiError::not_found(rt, name))?;
                 check_preconditions(rt, name, current, &preconditions)?;
-                s.delete(rt, ns.unwrap_or(""), name).map(|o| Reply::ok(200, o))
+                s.delete(rt, ns.unwrap_or(""), name)
+                    .map(|o| Reply::ok(200, o))
             })
         }
         ("DELETE", None) => {
@@ -160,10 +224,21 @@ fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, A
     }
 }
 
-fn patch_object(shared: &Shared, rt: &'static ResourceType, target: &Target, name: &str, part: Part, req: &Request) -> Result<Reply, ApiError> {
+fn patch_object(
+    shared: &Shared,
+    rt: &'static ResourceType,
+    target: &Target,
+    name: &str,
+    part: Part,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let kind = PatchKind::from_content_type(req.header("content-type").unwrap_or(""))?;
     if kind == PatchKind::Apply && req.param("fieldManager").is_none_or(str::is_empty) {
-        return Err(ApiError::invalid(rt, name, "fieldManager: Required value: is required for apply patch"));
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "fieldManager: Required value: is required for apply patch",
+        ));
     }
     shared.write(|s| {
         let current = s.get(rt, target.namespace.unwrap_or(""), name).cloned();
@@ -174,7 +249,12 @@ fn patch_object(shared: &Shared, rt: &'static ResourceType, target: &Target, nam
             }
             None => Err(ApiError::not_found(rt, name)),
             Some(current) => {
-                let patched = prepare(rt, target, patch::apply(kind, Some(&current), &req.body)?, false)?;
+                let patched = prepare(
+                    rt,
+                    target,
+                    patch::apply(kind, Some(&current), &req.body)?,
+                    false,
+                )?;
                 Ok(Reply::ok(200, s.update(rt, patched, part)?))
             }
         }
@@ -182,7 +262,8 @@ fn patch_object(shared: &Shared, rt: &'static ResourceType, target: &Target, nam
 }
 
 fn body_json(req: &Request) -> Result<Value, ApiError> {
-    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))
 }
 
 /// What the real server fills in on create for the kinds whose defaults matter here.
@@ -210,13 +291,26 @@ fn delete_preconditions(req: &Request) -> Result<(Option<String>, Option<String>
         return Ok((None, None));
     }
     let options = body_json(req)?;
-    let get = |f: &str| options.pointer(&format!("/preconditions/{f}")).and_then(Value::as_str).map(str::to_string);
+    let get = |f: &str| {
+        options
+            .pointer(&format!("/preconditions/{f}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     Ok((get("uid"), get("resourceVersion")))
 }
 
-fn check_preconditions(rt: &ResourceType, name: &str, current: &Value, pre: &(Option<String>, Option<String>)) -> Result<(), ApiError> {
+fn check_preconditions(
+    rt: &ResourceType,
+    name: &str,
+    current: &Value,
+    pre: &(Option<String>, Option<String>),
+) -> Result<(), ApiError> {
     let meta = &current["metadata"];
-    let holds = |want: &Option<String>, field: &str| want.as_deref().is_none_or(|w| meta[field].as_str() == Some(w));
+    let holds = |want: &Option<String>, field: &str| {
+        want.as_deref()
+            .is_none_or(|w| meta[field].as_str() == Some(w))
+    };
     if holds(&pre.0, "uid") && holds(&pre.1, "resourceVersion") {
         Ok(())
     } else {
@@ -224,8 +318,16 @@ fn check_preconditions(rt: &ResourceType, name: &str, current: &Value, pre: &(Op
     }
 }
 
-fn delete_collection(s: &mut Store, rt: &'static ResourceType, selection: &Selection) -> Result<Reply, ApiError> {
-    let doomed: Vec<Value> = s.snapshot(rt, None)?.into_iter().filter(|o| selection.matches(o)).collect();
+fn delete_collection(
+    s: &mut Store,
+    rt: &'static ResourceType,
+    selection: &Selection,
+) -> Result<Reply, ApiError> {
+    let doomed: Vec<Value> = s
+        .snapshot(rt, None)?
+        .into_iter()
+        .filter(|o| selection.matches(o))
+        .collect();
     let mut items = Vec::new();
     for object in doomed {
         let (ns, name) = super::store::object_key(&object);

@@ -19,7 +19,11 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn parse(rt: &ResourceType, namespace: Option<&str>, req: &Request) -> Result<Selection, ApiError> {
+    pub fn parse(
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        req: &Request,
+    ) -> Result<Selection, ApiError> {
         Ok(Selection {
             namespace: namespace.map(str::to_string),
             fields: FieldSelector::parse(req.param("fieldSelector").unwrap_or(""), rt)?,
@@ -28,29 +32,46 @@ impl Selection {
     }
 
     pub fn matches(&self, object: &Value) -> bool {
-        let in_namespace = self.namespace.as_deref().is_none_or(|ns| object["metadata"]["namespace"] == ns);
+        let in_namespace = self
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| object["metadata"]["namespace"] == ns);
         in_namespace && self.fields.matches(object) && self.labels.matches(object)
     }
 }
 
 /// A `resourceVersion` query parameter as a number.
 pub fn parse_rv(text: &str) -> Result<u64, ApiError> {
-    text.parse().map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: {text:?}: must be a non-negative integer")))
+    text.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "resourceVersion: Invalid value: {text:?}: must be a non-negative integer"
+        ))
+    })
 }
 
 /// Answers a list request from `store`.
-pub fn list(store: &Store, rt: &'static ResourceType, selection: &Selection, req: &Request) -> Result<Value, ApiError> {
+pub fn list(
+    store: &Store,
+    rt: &'static ResourceType,
+    selection: &Selection,
+    req: &Request,
+) -> Result<Value, ApiError> {
     let rv_param = req.param("resourceVersion").filter(|v| !v.is_empty());
     let version_match = req.param("resourceVersionMatch").filter(|v| !v.is_empty());
     let limit = match req.param("limit") {
-        Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::bad_request(format!("limit: Invalid value: {l:?}")))?),
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("limit: Invalid value: {l:?}")))?,
+        ),
         None => None,
     }
     .filter(|l| *l > 0);
 
     let (at, after) = if let Some(token) = req.param("continue").filter(|t| !t.is_empty()) {
         if rv_param.is_some() {
-            return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
         }
         let (rv, after) = decode_continue(token)?;
         if rv < store.compacted() {
@@ -64,8 +85,16 @@ pub fn list(store: &Store, rt: &'static ResourceType, selection: &Selection, req
         (rv, Some(after))
     } else {
         match (rv_param, version_match) {
-            (None, Some(_)) => return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")),
-            (Some("0"), Some("Exact")) => return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"")),
+            (None, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            (Some("0"), Some("Exact")) => {
+                return Err(ApiError::bad_request(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
+            }
             (None | Some("0"), None | Some("NotOlderThan")) => (store.rv(), None),
             (Some(rv), Some("Exact")) => (parse_rv(rv)?, None),
             (Some(rv), None | Some("NotOlderThan")) => {
@@ -75,7 +104,11 @@ pub fn list(store: &Store, rt: &'static ResourceType, selection: &Selection, req
                 }
                 (store.rv(), None)
             }
-            (_, Some(other)) => return Err(ApiError::bad_request(format!("resourceVersionMatch: Unsupported value: {other:?}"))),
+            (_, Some(other)) => {
+                return Err(ApiError::bad_request(format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}"
+                )));
+            }
         }
     };
 
@@ -95,16 +128,24 @@ pub fn list(store: &Store, rt: &'static ResourceType, selection: &Selection, req
         metadata["continue"] = json!(encode_continue(at, &last));
         metadata["remainingItemCount"] = json!(remaining);
     }
-    Ok(json!({ "kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": metadata, "items": items }))
+    Ok(
+        json!({ "kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": metadata, "items": items }),
+    )
 }
 
 fn encode_continue(rv: u64, last: &(String, String)) -> String {
-    tls::base64_encode(json!({ "rv": rv, "ns": last.0, "name": last.1 }).to_string().as_bytes())
+    tls::base64_encode(
+        json!({ "rv": rv, "ns": last.0, "name": last.1 })
+            .to_string()
+            .as_bytes(),
+    )
 }
 
 fn decode_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    let decoded: Value = tls::base64_decode(token).and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
+    let decoded: Value = tls::base64_decode(token)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(bad)?;
     let rv = decoded["rv"].as_u64().ok_or_else(bad)?;
     let text = |f: &str| decoded[f].as_str().map(str::to_string).ok_or_else(bad);
     Ok((rv, (text("ns")?, text("name")?)))

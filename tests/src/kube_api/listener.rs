@@ -46,7 +46,9 @@ fn bind_exact(port: u16) -> io::Result<TcpListener> {
         let addr = libc::sockaddr_in {
             sin_family: libc::AF_INET as libc::sa_family_t,
             sin_port: port.to_be(),
-            sin_addr: libc::in_addr { s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be() },
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+            },
             sin_zero: [0; 8],
         };
         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
@@ -81,7 +83,13 @@ fn set_reuse_addr(listener: &TcpListener, on: bool) -> io::Result<()> {
     let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: setsockopt(2) with a pointer to a live c_int of the length given.
     let rc = unsafe {
-        libc::setsockopt(listener.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, (&raw const value).cast(), len)
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&raw const value).cast(),
+            len,
+        )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
@@ -90,7 +98,9 @@ fn set_reuse_addr(listener: &TcpListener, on: bool) -> io::Result<()> {
 }
 
 pub fn local_addr(listener: &TcpListener) -> SocketAddr {
-    listener.local_addr().unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)))
+    listener
+        .local_addr()
+        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)))
 }
 
 /// Accepts until the socket is shut down, one thread per connection.
@@ -104,7 +114,9 @@ pub fn spawn_accept(listener: TcpListener, shared: Arc<Shared>) -> JoinHandle<()
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => return, // shut down by stop()
                 };
-                let Some(id) = shared.register(&tcp) else { continue };
+                let Some(id) = shared.register(&tcp) else {
+                    continue;
+                };
                 let spawned = thread::Builder::new().name("kube-api-conn".into()).spawn({
                     let shared = Arc::clone(&shared);
                     move || {
@@ -123,7 +135,9 @@ pub fn spawn_accept(listener: TcpListener, shared: Arc<Shared>) -> JoinHandle<()
 /// Serves one TLS connection until the client closes it, asks to, or sends garbage.
 fn serve_connection(shared: &Shared, tcp: TcpStream) {
     let _ = tcp.set_nodelay(true);
-    let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&shared.tls.config)) else { return };
+    let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&shared.tls.config)) else {
+        return;
+    };
     let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
     loop {
         let req = match wire::read_request(&mut reader) {
@@ -131,7 +145,13 @@ fn serve_connection(shared: &Shared, tcp: TcpStream) {
             Err(ReadError::Closed | ReadError::Io) => return,
             Err(ReadError::Malformed(why)) => {
                 let body = ApiError::bad_request(why).to_status().to_string();
-                let _ = wire::write_response(reader.get_mut(), 400, "application/json", body.as_bytes(), true);
+                let _ = wire::write_response(
+                    reader.get_mut(),
+                    400,
+                    "application/json",
+                    body.as_bytes(),
+                    true,
+                );
                 return;
             }
         };
@@ -140,9 +160,17 @@ fn serve_connection(shared: &Shared, tcp: TcpStream) {
         // Logged before answering: once a client has its answer, the log shows the request.
         shared.log(log);
         let written = match reply {
-            Reply::Json { code, body, content_type } => {
-                wire::write_response(reader.get_mut(), code, content_type, body.to_string().as_bytes(), close)
-            }
+            Reply::Json {
+                code,
+                body,
+                content_type,
+            } => wire::write_response(
+                reader.get_mut(),
+                code,
+                content_type,
+                body.to_string().as_bytes(),
+                close,
+            ),
             Reply::Watch(plan) => watch::run(shared, plan, reader.get_mut()),
         };
         if written.is_err() || close {

@@ -25,6 +25,7 @@
 //! - field selectors (per-resource field labels such as `spec.nodeName`, `=`/`==`/`!=`) and label
 //!   selectors (`=`, `!=`, `in`, `notin`, `key`, `!key`) on lists and watches; a watched object
 //!   that leaves the selection arrives as DELETED, one that enters it as ADDED;
+//! - metadata-only answers (`PartialObjectMetadata[List]`) when the `Accept` header asks for them;
 //! - 401 without the right token; 404 `NotFound` Status for a resource not served (a missing CRD);
 //!   409 on a name taken or a stale resourceVersion; 422 for invalid names and incomplete Events
 //!   and CSRs.
@@ -40,6 +41,7 @@
 //! use serde_json::json;
 //!
 //! let server = ApiServer::start();          // 127.0.0.1:<free port>, TLS, a CA of its own
+//! // or ApiServer::start_in(&topology.node): on the loopback of the namespace the gateway runs in
 //! let kubeconfig = server.kubeconfig();     // give this to `gateway --kubeconfig`
 //! server.apply(json!({ "apiVersion": "v1", "kind": "Pod",
 //!     "metadata": { "name": "p1", "namespace": "default" }, "spec": { "nodeName": "node-1" } }));
@@ -65,6 +67,7 @@ mod discovery;
 mod handlers;
 mod list;
 mod listener;
+mod meta_only;
 mod objects;
 mod patch;
 pub mod resources;

@@ -19,7 +19,9 @@ impl PatchKind {
     /// From the request's `Content-Type` (parameters after `;` ignored).
     pub fn from_content_type(content_type: &str) -> Result<PatchKind, ApiError> {
         match content_type.split(';').next().unwrap_or("").trim() {
-            "application/merge-patch+json" | "application/strategic-merge-patch+json" => Ok(PatchKind::Merge),
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                Ok(PatchKind::Merge)
+            }
             "application/json-patch+json" => Ok(PatchKind::Json),
             "application/apply-patch+yaml" => Ok(PatchKind::Apply),
             _ => Err(ApiError::unsupported_media_type(content_type)),
@@ -29,7 +31,8 @@ impl PatchKind {
 
 /// The object after applying `body` to `current` (`None` only for apply, which then creates).
 pub fn apply(kind: PatchKind, current: Option<&Value>, body: &[u8]) -> Result<Value, ApiError> {
-    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("error decoding patch: {e}"));
+    let bad =
+        |e: &dyn std::fmt::Display| ApiError::bad_request(format!("error decoding patch: {e}"));
     match kind {
         PatchKind::Merge => {
             let patch: Value = serde_json::from_slice(body).map_err(|e| bad(&e))?;
@@ -43,8 +46,12 @@ pub fn apply(kind: PatchKind, current: Option<&Value>, body: &[u8]) -> Result<Va
         PatchKind::Json => {
             let patch: json_patch::Patch = serde_json::from_slice(body).map_err(|e| bad(&e))?;
             let mut doc = current.cloned().unwrap_or(Value::Null);
-            json_patch::patch(&mut doc, &patch)
-                .map_err(|e| ApiError { code: 422, reason: "Invalid", message: format!("the JSON patch could not be applied: {e}"), details: None })?;
+            json_patch::patch(&mut doc, &patch).map_err(|e| ApiError {
+                code: 422,
+                reason: "Invalid",
+                message: format!("the JSON patch could not be applied: {e}"),
+                details: None,
+            })?;
             Ok(doc)
         }
         PatchKind::Apply => {
@@ -52,7 +59,9 @@ pub fn apply(kind: PatchKind, current: Option<&Value>, body: &[u8]) -> Result<Va
             if !config.is_object() {
                 return Err(ApiError::bad_request("an apply patch must be an object"));
             }
-            let mut doc = current.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            let mut doc = current
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()));
             json_patch::merge(&mut doc, &config);
             Ok(doc)
         }
@@ -64,11 +73,16 @@ pub fn parse_json_or_yaml(body: &[u8]) -> Result<Value, ApiError> {
     if let Ok(value) = serde_json::from_slice(body) {
         return Ok(value);
     }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is neither JSON nor UTF-8 YAML"))?;
-    let docs = YamlLoader::load_from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the body is neither JSON nor UTF-8 YAML"))?;
+    let docs = YamlLoader::load_from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     match docs.as_slice() {
         [doc] => yaml_to_json(doc),
-        _ => Err(ApiError::bad_request(format!("expected one YAML document, got {}", docs.len()))),
+        _ => Err(ApiError::bad_request(format!(
+            "expected one YAML document, got {}",
+            docs.len()
+        ))),
     }
 }
 
@@ -84,7 +98,9 @@ fn yaml_to_json(yaml: &Yaml) -> Result<Value, ApiError> {
             .map(Value::Number)
             .ok_or_else(|| ApiError::bad_request(format!("bad YAML number {text:?}")))?,
         Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Array(items) => Value::Array(items.iter().map(yaml_to_json).collect::<Result<_, _>>()?),
+        Yaml::Array(items) => {
+            Value::Array(items.iter().map(yaml_to_json).collect::<Result<_, _>>()?)
+        }
         Yaml::Hash(hash) => {
             let mut map = Map::new();
             for (k, v) in hash {
@@ -92,13 +108,21 @@ fn yaml_to_json(yaml: &Yaml) -> Result<Value, ApiError> {
                     Yaml::String(s) => s.clone(),
                     Yaml::Integer(i) => i.to_string(),
                     Yaml::Boolean(b) => b.to_string(),
-                    other => return Err(ApiError::bad_request(format!("unsupported YAML key {other:?}"))),
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "unsupported YAML key {other:?}"
+                        )));
+                    }
                 };
                 map.insert(key, yaml_to_json(v)?);
             }
             Value::Object(map)
         }
-        other => return Err(ApiError::bad_request(format!("unsupported YAML value {other:?}"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unsupported YAML value {other:?}"
+            )));
+        }
     })
 }
 
@@ -114,8 +138,14 @@ mod tests {
         let out = apply(PatchKind::Merge, Some(&current), body).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({ "x": "1", "z": "3" }));
         assert_eq!(out["spec"]["n"], 2);
-        assert_eq!(PatchKind::from_content_type("application/strategic-merge-patch+json").unwrap(), PatchKind::Merge);
-        assert_eq!(PatchKind::from_content_type("text/plain").unwrap_err().code, 415);
+        assert_eq!(
+            PatchKind::from_content_type("application/strategic-merge-patch+json").unwrap(),
+            PatchKind::Merge
+        );
+        assert_eq!(
+            PatchKind::from_content_type("text/plain").unwrap_err().code,
+            415
+        );
     }
 
     #[test]
@@ -125,11 +155,30 @@ mod tests {
         let out = apply(PatchKind::Json, Some(&current), body).unwrap();
         assert_eq!(out["status"]["conditions"][0]["type"], "Approved");
         let failing = br#"[{"op":"test","path":"/status","value":1}]"#;
-        assert_eq!(apply(PatchKind::Json, Some(&current), failing).unwrap_err().code, 422);
-        let yaml = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {a: b}\nspec:\n  n: 1.5\n";
+        assert_eq!(
+            apply(PatchKind::Json, Some(&current), failing)
+                .unwrap_err()
+                .code,
+            422
+        );
+        let yaml =
+            b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {a: b}\nspec:\n  n: 1.5\n";
         let created = apply(PatchKind::Apply, None, yaml).unwrap();
-        assert_eq!(created, json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "p", "labels": { "a": "b" } }, "spec": { "n": 1.5 } }));
-        assert_eq!(apply(PatchKind::Apply, None, b"- a\n- b\n").unwrap_err().code, 400);
-        assert_eq!(apply(PatchKind::Merge, None, b"{not json").unwrap_err().code, 400);
+        assert_eq!(
+            created,
+            json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "p", "labels": { "a": "b" } }, "spec": { "n": 1.5 } })
+        );
+        assert_eq!(
+            apply(PatchKind::Apply, None, b"- a\n- b\n")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            apply(PatchKind::Merge, None, b"{not json")
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

@@ -21,8 +21,16 @@ pub struct ResourceType {
 }
 
 /// The verbs of every served resource, as discovery lists them.
-pub const VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// The verbs of the `status` and `approval` subresources.
 pub const SUBRESOURCE_VERBS: &[&str] = &["get", "patch", "update"];
@@ -64,12 +72,14 @@ impl ResourceType {
 
 /// The row for (group, plural), served or not.
 pub fn by_plural(group: &str, plural: &str) -> Option<&'static ResourceType> {
-    ALL.iter().find(|rt| rt.group == group && rt.plural == plural)
+    ALL.iter()
+        .find(|rt| rt.group == group && rt.plural == plural)
 }
 
 /// The row for an object's `apiVersion` and `kind`.
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
-    ALL.iter().find(|rt| rt.api_version() == api_version && rt.kind == kind)
+    ALL.iter()
+        .find(|rt| rt.api_version() == api_version && rt.kind == kind)
 }
 
 const fn rt(
@@ -128,14 +138,22 @@ const EVENT_FIELDS: &[&str] = &[
 
 /// Every resource the stand-in knows. All are served from the start unless a test removes some.
 pub static ALL: &[ResourceType] = &[
-    ResourceType { short_names: &["po"], field_labels: POD_FIELDS, ..rt("", "pods", "pod", "Pod", true) },
+    ResourceType {
+        short_names: &["po"],
+        field_labels: POD_FIELDS,
+        ..rt("", "pods", "pod", "Pod", true)
+    },
     ResourceType {
         short_names: &["ns"],
         field_labels: &["status.phase"],
         label_names: true,
         ..rt("", "namespaces", "namespace", "Namespace", false)
     },
-    ResourceType { short_names: &["svc"], label_names: true, ..rt("", "services", "service", "Service", true) },
+    ResourceType {
+        short_names: &["svc"],
+        label_names: true,
+        ..rt("", "services", "service", "Service", true)
+    },
     ResourceType {
         short_names: &["ev"],
         subresources: &[],
@@ -149,36 +167,92 @@ pub static ALL: &[ResourceType] = &[
     },
     ResourceType {
         subresources: &[],
-        ..rt("discovery.k8s.io", "endpointslices", "endpointslice", "EndpointSlice", true)
+        ..rt(
+            "discovery.k8s.io",
+            "endpointslices",
+            "endpointslice",
+            "EndpointSlice",
+            true,
+        )
     },
-    ResourceType { short_names: &["ds"], ..rt("apps", "daemonsets", "daemonset", "DaemonSet", true) },
+    ResourceType {
+        short_names: &["ds"],
+        ..rt("apps", "daemonsets", "daemonset", "DaemonSet", true)
+    },
     ResourceType {
         short_names: &["ev"],
         subresources: &[],
         field_labels: EVENT_FIELDS,
         ..rt("events.k8s.io", "events", "event", "Event", true)
     },
-    ResourceType { short_names: &["gw"], ..rt(ISTIO_NET, "gateways", "gateway", "Gateway", true) },
+    ResourceType {
+        short_names: &["gw"],
+        ..rt(ISTIO_NET, "gateways", "gateway", "Gateway", true)
+    },
     ResourceType {
         short_names: &["vs"],
-        ..rt(ISTIO_NET, "virtualservices", "virtualservice", "VirtualService", true)
+        ..rt(
+            ISTIO_NET,
+            "virtualservices",
+            "virtualservice",
+            "VirtualService",
+            true,
+        )
     },
     ResourceType {
         short_names: &["dr"],
-        ..rt(ISTIO_NET, "destinationrules", "destinationrule", "DestinationRule", true)
+        ..rt(
+            ISTIO_NET,
+            "destinationrules",
+            "destinationrule",
+            "DestinationRule",
+            true,
+        )
     },
-    ResourceType { short_names: &["se"], ..rt(ISTIO_NET, "serviceentries", "serviceentry", "ServiceEntry", true) },
-    ResourceType { ..rt(ISTIO_NET, "sidecars", "sidecar", "Sidecar", true) },
-    ResourceType { short_names: &["we"], ..rt(ISTIO_NET, "workloadentries", "workloadentry", "WorkloadEntry", true) },
+    ResourceType {
+        short_names: &["se"],
+        ..rt(
+            ISTIO_NET,
+            "serviceentries",
+            "serviceentry",
+            "ServiceEntry",
+            true,
+        )
+    },
+    ResourceType {
+        ..rt(ISTIO_NET, "sidecars", "sidecar", "Sidecar", true)
+    },
+    ResourceType {
+        short_names: &["we"],
+        ..rt(
+            ISTIO_NET,
+            "workloadentries",
+            "workloadentry",
+            "WorkloadEntry",
+            true,
+        )
+    },
     ResourceType {
         short_names: &["ap"],
-        ..rt("security.istio.io", "authorizationpolicies", "authorizationpolicy", "AuthorizationPolicy", true)
+        ..rt(
+            "security.istio.io",
+            "authorizationpolicies",
+            "authorizationpolicy",
+            "AuthorizationPolicy",
+            true,
+        )
     },
     ResourceType {
         short_names: &["csr"],
         subresources: &["approval", "status"],
         field_labels: &["spec.signerName"],
-        ..rt("certificates.k8s.io", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", false)
+        ..rt(
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+            "certificatesigningrequest",
+            "CertificateSigningRequest",
+            false,
+        )
     },
 ];
 
@@ -193,17 +267,27 @@ mod tests {
             assert_eq!(by_kind(&row.api_version(), row.kind), Some(row));
         }
         assert_eq!(by_kind("v1", "Pod").map(|r| r.plural), Some("pods"));
-        assert_eq!(by_kind("events.k8s.io/v1", "Event").map(|r| r.group), Some("events.k8s.io"));
+        assert_eq!(
+            by_kind("events.k8s.io/v1", "Event").map(|r| r.group),
+            Some("events.k8s.io")
+        );
         assert!(by_plural("", "configmaps").is_none());
     }
 
     #[test]
     fn scope_and_field_labels() {
         let pods = by_plural("", "pods").unwrap();
-        assert!(pods.selectable_field("spec.nodeName") && pods.selectable_field("metadata.namespace"));
+        assert!(
+            pods.selectable_field("spec.nodeName") && pods.selectable_field("metadata.namespace")
+        );
         assert!(!pods.selectable_field("spec.containers"));
         let nodes = by_plural("", "nodes").unwrap();
         assert!(!nodes.namespaced && !nodes.selectable_field("metadata.namespace"));
-        assert_eq!(by_plural("networking.istio.io", "serviceentries").unwrap().qualified(), "serviceentries.networking.istio.io");
+        assert_eq!(
+            by_plural("networking.istio.io", "serviceentries")
+                .unwrap()
+                .qualified(),
+            "serviceentries.networking.istio.io"
+        );
     }
 }

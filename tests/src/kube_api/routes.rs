@@ -13,7 +13,10 @@ pub enum Route {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1`, `/apis/<group>/<version>`
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     Resource(ResourcePath),
     /// Anything else: 404.
     Unknown,
@@ -31,7 +34,11 @@ pub struct ResourcePath {
 }
 
 pub fn parse(path: &str) -> Route {
-    let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
+    let segments: Vec<&str> = path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
     if segments.iter().any(|s| s.is_empty()) {
         return Route::Unknown;
     }
@@ -40,8 +47,14 @@ pub fn parse(path: &str) -> Route {
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
         ["apis", group] => Route::Group(group.to_string()),
-        ["api", version] => Route::GroupVersion { group: String::new(), version: version.to_string() },
-        ["apis", group, version] => Route::GroupVersion { group: group.to_string(), version: version.to_string() },
+        ["api", version] => Route::GroupVersion {
+            group: String::new(),
+            version: version.to_string(),
+        },
+        ["apis", group, version] => Route::GroupVersion {
+            group: group.to_string(),
+            version: version.to_string(),
+        },
         ["api", version, rest @ ..] => resource("", version, rest),
         ["apis", group, version, rest @ ..] => resource(group, version, rest),
         _ => Route::Unknown,
@@ -112,6 +125,15 @@ impl ApiRequest {
         !self.resource.is_empty()
     }
 
+    /// The resource as a ClusterRole rule names it: `pods`, `certificatesigningrequests/approval`.
+    pub fn rbac_resource(&self) -> String {
+        if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
+    }
+
     /// A decoded query parameter.
     pub fn param(&self, name: &str) -> Option<String> {
         let params = super::wire::parse_query(&self.query)?;
@@ -135,18 +157,58 @@ mod tests {
         assert_eq!(parse("/version"), Route::Version);
         assert_eq!(parse("/api"), Route::CoreVersions);
         assert_eq!(parse("/apis/"), Route::Groups);
-        assert_eq!(parse("/api/v1"), Route::GroupVersion { group: "".into(), version: "v1".into() });
-        assert_eq!(parse("/apis/apps/v1"), Route::GroupVersion { group: "apps".into(), version: "v1".into() });
+        assert_eq!(
+            parse("/api/v1"),
+            Route::GroupVersion {
+                group: "".into(),
+                version: "v1".into()
+            }
+        );
+        assert_eq!(
+            parse("/apis/apps/v1"),
+            Route::GroupVersion {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
         let p = res("/api/v1/namespaces/ns1/pods/p1/status");
-        assert_eq!((p.namespace.as_deref(), p.plural.as_str(), p.name.as_deref(), p.subresource.as_deref()), (Some("ns1"), "pods", Some("p1"), Some("status")));
+        assert_eq!(
+            (
+                p.namespace.as_deref(),
+                p.plural.as_str(),
+                p.name.as_deref(),
+                p.subresource.as_deref()
+            ),
+            (Some("ns1"), "pods", Some("p1"), Some("status"))
+        );
         let p = res("/api/v1/pods");
-        assert_eq!((p.namespace, p.plural.as_str(), p.name), (None, "pods", None));
+        assert_eq!(
+            (p.namespace, p.plural.as_str(), p.name),
+            (None, "pods", None)
+        );
         let p = res("/api/v1/namespaces/ns1");
-        assert_eq!((p.namespace, p.plural.as_str(), p.name.as_deref()), (None, "namespaces", Some("ns1")));
+        assert_eq!(
+            (p.namespace, p.plural.as_str(), p.name.as_deref()),
+            (None, "namespaces", Some("ns1"))
+        );
         let p = res("/api/v1/namespaces/ns1/status");
-        assert_eq!((p.plural.as_str(), p.name.as_deref(), p.subresource.as_deref()), ("namespaces", Some("ns1"), Some("status")));
+        assert_eq!(
+            (
+                p.plural.as_str(),
+                p.name.as_deref(),
+                p.subresource.as_deref()
+            ),
+            ("namespaces", Some("ns1"), Some("status"))
+        );
         let p = res("/apis/certificates.k8s.io/v1/certificatesigningrequests/c1/approval");
-        assert_eq!((p.group.as_str(), p.name.as_deref(), p.subresource.as_deref()), ("certificates.k8s.io", Some("c1"), Some("approval")));
+        assert_eq!(
+            (
+                p.group.as_str(),
+                p.name.as_deref(),
+                p.subresource.as_deref()
+            ),
+            ("certificates.k8s.io", Some("c1"), Some("approval"))
+        );
         assert_eq!(parse("/api/v1/namespaces/a/pods/b/c/d"), Route::Unknown);
         assert_eq!(parse("/healthz/x"), Route::Unknown);
         assert_eq!(parse("/api//v1"), Route::Unknown);

@@ -35,7 +35,9 @@ impl FieldSelector {
             } else if let Some((p, v)) = split_once_unescaped(&term, "=") {
                 (p, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{text}'; can't understand '{term}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{text}'; can't understand '{term}'"
+                )));
             };
             let path = path.trim().to_string();
             if !rt.selectable_field(&path) {
@@ -44,18 +46,28 @@ impl FieldSelector {
                     rt.qualified()
                 )));
             }
-            terms.push(FieldTerm { path, equal, value: unescape(value.trim()) });
+            terms.push(FieldTerm {
+                path,
+                equal,
+                value: unescape(value.trim()),
+            });
         }
         Ok(FieldSelector(terms))
     }
 
     /// `metadata.name=<name>`, as a watch on a single object uses.
     pub fn name(name: &str) -> FieldSelector {
-        FieldSelector(vec![FieldTerm { path: "metadata.name".into(), equal: true, value: name.into() }])
+        FieldSelector(vec![FieldTerm {
+            path: "metadata.name".into(),
+            equal: true,
+            value: name.into(),
+        }])
     }
 
     pub fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|t| (field_value(object, &t.path) == t.value) == t.equal)
+        self.0
+            .iter()
+            .all(|t| (field_value(object, &t.path) == t.value) == t.equal)
     }
 
     pub fn and(mut self, other: FieldSelector) -> FieldSelector {
@@ -96,7 +108,9 @@ enum LabelTerm {
 
 impl LabelSelector {
     pub fn parse(text: &str) -> Result<LabelSelector, ApiError> {
-        let bad = |why: &str| ApiError::bad_request(format!("unable to parse requirement: {why} in {text:?}"));
+        let bad = |why: &str| {
+            ApiError::bad_request(format!("unable to parse requirement: {why} in {text:?}"))
+        };
         let mut terms = Vec::new();
         for term in split_outside_parens(text) {
             let term = term.trim();
@@ -107,8 +121,10 @@ impl LabelSelector {
                 LabelTerm::NotExists(label_key(key).ok_or_else(|| bad("bad key"))?)
             } else if let Some(open) = term.find('(') {
                 let close = term.strip_suffix(')').ok_or_else(|| bad("missing ')'"))?;
-                let values: BTreeSet<String> =
-                    close[open + 1..].split(',').map(|v| v.trim().to_string()).collect();
+                let values: BTreeSet<String> = close[open + 1..]
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .collect();
                 let mut head = term[..open].split_whitespace();
                 let (key, op) = (head.next(), head.next());
                 let key = key.and_then(label_key).ok_or_else(|| bad("bad key"))?;
@@ -118,9 +134,15 @@ impl LabelSelector {
                     _ => return Err(bad("expected 'in' or 'notin'")),
                 }
             } else if let Some((k, v)) = term.split_once("!=") {
-                LabelTerm::NotIn(label_key(k).ok_or_else(|| bad("bad key"))?, [v.trim().to_string()].into())
+                LabelTerm::NotIn(
+                    label_key(k).ok_or_else(|| bad("bad key"))?,
+                    [v.trim().to_string()].into(),
+                )
             } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                LabelTerm::In(label_key(k).ok_or_else(|| bad("bad key"))?, [v.trim().to_string()].into())
+                LabelTerm::In(
+                    label_key(k).ok_or_else(|| bad("bad key"))?,
+                    [v.trim().to_string()].into(),
+                )
             } else {
                 LabelTerm::Exists(label_key(term).ok_or_else(|| bad("bad key"))?)
             };
@@ -239,13 +261,36 @@ mod tests {
     #[test]
     fn label_selectors_cover_every_operator() {
         let p = pod("n1", json!({ "app": "web", "tier": "front" }));
-        let yes = ["app=web", "app==web", "app!=db", "app in (web, db)", "tier notin (back)", "app", "!missing", "app=web,tier"];
-        let no = ["app=db", "app!=web", "app in (db)", "tier notin (front,back)", "missing", "!app", "app=web,missing"];
+        let yes = [
+            "app=web",
+            "app==web",
+            "app!=db",
+            "app in (web, db)",
+            "tier notin (back)",
+            "app",
+            "!missing",
+            "app=web,tier",
+        ];
+        let no = [
+            "app=db",
+            "app!=web",
+            "app in (db)",
+            "tier notin (front,back)",
+            "missing",
+            "!app",
+            "app=web,missing",
+        ];
         for s in yes {
-            assert!(LabelSelector::parse(s).unwrap().matches(&p), "{s} should match");
+            assert!(
+                LabelSelector::parse(s).unwrap().matches(&p),
+                "{s} should match"
+            );
         }
         for s in no {
-            assert!(!LabelSelector::parse(s).unwrap().matches(&p), "{s} should not match");
+            assert!(
+                !LabelSelector::parse(s).unwrap().matches(&p),
+                "{s} should not match"
+            );
         }
         assert!(LabelSelector::parse("missing!=x").unwrap().matches(&p));
         assert!(LabelSelector::parse("").unwrap().matches(&p));

@@ -1,11 +1,12 @@
 //! [`ApiServer`]: starting and stopping the stand-in, and what a test reads and writes directly
 //! (playing the kubelet, controllers and `kubectl`) while the code under test uses the HTTP API.
 
+use std::fs::File;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,6 +19,7 @@ use super::shared::Shared;
 use super::store::{Part, object_key};
 use super::tls::{self, ServerTls};
 use crate::names;
+use crate::netns::{self, NetNs};
 use crate::temp_dir::TempDir;
 
 /// How long `stop` waits for connection threads to finish.
@@ -28,14 +30,17 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct ServerOptions {
     /// How often an open watch that allows bookmarks gets one (the real server: about a minute).
     pub bookmark_interval: Duration,
-    /// Listen on the loopback of this network namespace (`/run/netns/NAME`)
-    /// instead of the test runner's, so a gateway started there reaches it.
+    /// The network namespace (`/run/netns/NAME`) whose loopback the server listens on, so that a
+    /// `gateway` started there reaches it at 127.0.0.1; `None`: the test process's own.
     pub netns: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
-        ServerOptions { bookmark_interval: Duration::from_secs(1), netns: None }
+        ServerOptions {
+            bookmark_interval: Duration::from_secs(1),
+            netns: None,
+        }
     }
 }
 
@@ -55,34 +60,44 @@ impl ApiServer {
         ApiServer::start_with(ServerOptions::default())
     }
 
-    /// Starts a server listening on the loopback of `netns` (a gateway run
-    /// there reaches it at 127.0.0.1, as a node reaches its API server).
-    pub fn start_in(netns: &crate::netns::NetNs) -> ApiServer {
-        ApiServer::start_with(ServerOptions { netns: Some(netns.path()), ..ServerOptions::default() })
+    /// Starts a server listening on the loopback of `netns` (where the gateway under test runs).
+    /// The test side still reaches it through the methods below; its HTTP port is only reachable
+    /// from inside that namespace.
+    pub fn start_in(netns: &NetNs) -> ApiServer {
+        ApiServer::start_with(ServerOptions {
+            netns: Some(netns.path()),
+            ..ServerOptions::default()
+        })
     }
 
     pub fn start_with(options: ServerOptions) -> ApiServer {
-        let bind = || listener::bind_loopback().unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
         let listener = match &options.netns {
-            None => bind(),
-            Some(handle) => {
-                let handle = handle.clone();
-                // A socket stays in the namespace it was made in.
-                std::thread::spawn(move || {
-                    let file = std::fs::File::open(&handle).unwrap_or_else(|e| panic!("cannot open {}: {e}", handle.display()));
-                    crate::netns::enter_on_this_thread(&file);
-                    bind()
+            None => listener::bind_loopback(),
+            Some(path) => {
+                let handle = File::open(path).unwrap_or_else(|e| {
+                    panic!("cannot open network namespace {}: {e}", path.display())
+                });
+                // setns on a thread of its own: the socket lives in the namespace, the runner stays out.
+                thread::spawn(move || {
+                    netns::enter_on_this_thread(&handle);
+                    listener::bind_loopback()
                 })
                 .join()
-                .unwrap_or_else(|_| panic!("binding the API server in its namespace failed"))
+                .unwrap_or_else(|_| panic!("cannot enter network namespace {}", path.display()))
             }
-        };
+        }
+        .unwrap_or_else(|e| panic!("cannot bind a loopback port for the API server: {e}"));
         let address = listener::local_addr(&listener);
         let tls = ServerTls::generate();
         let token = tls::random_token();
         let dir = TempDir::create(&format!("{}-kube-api", names::unique_tag()));
         let kubeconfig = dir.path().join("kubeconfig");
-        tls::write_kubeconfig(&kubeconfig, &format!("https://{address}"), tls.ca_pem(), &token);
+        tls::write_kubeconfig(
+            &kubeconfig,
+            &format!("https://{address}"),
+            tls.ca_pem(),
+            &token,
+        );
         let shared = Arc::new(Shared::new(token, address, options.bookmark_interval, tls));
         let server = ApiServer {
             shared,
@@ -97,7 +112,10 @@ impl ApiServer {
     }
 
     fn spawn_accept(&self) {
-        let listener = self.listener.try_clone().unwrap_or_else(|e| panic!("cannot clone the listening socket: {e}"));
+        let listener = self
+            .listener
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone the listening socket: {e}"));
         let handle = listener::spawn_accept(listener, Arc::clone(&self.shared));
         *self.accept.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
     }
@@ -139,8 +157,16 @@ impl ApiServer {
     pub fn apply(&self, object: Value) -> Value {
         let rt = self.served_kind(&object);
         let given_uid = object.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string);
-        let mut object = prepare(rt, &Target { namespace: None, name: None }, object, true)
-            .unwrap_or_else(|e| panic!("apply: {e}"));
+        let mut object = prepare(
+            rt,
+            &Target {
+                namespace: None,
+                name: None,
+            },
+            object,
+            true,
+        )
+        .unwrap_or_else(|e| panic!("apply: {e}"));
         if let Some(meta) = object["metadata"].as_object_mut() {
             meta.remove("resourceVersion");
         }
@@ -217,7 +243,9 @@ impl ApiServer {
         let _ = handle.join();
         let left = self.shared.close_connections(STOP_GRACE);
         if left > 0 {
-            eprintln!("kube-api: {left} connection thread(s) still running {STOP_GRACE:?} after stop");
+            eprintln!(
+                "kube-api: {left} connection thread(s) still running {STOP_GRACE:?} after stop"
+            );
         }
     }
 
@@ -226,36 +254,47 @@ impl ApiServer {
         if self.is_serving() {
             return;
         }
-        listener::relisten(&self.listener).unwrap_or_else(|e| panic!("cannot listen again on {}: {e}", self.shared.address));
+        listener::relisten(&self.listener)
+            .unwrap_or_else(|e| panic!("cannot listen again on {}: {e}", self.shared.address));
         self.spawn_accept();
     }
 
     pub fn is_serving(&self) -> bool {
-        self.accept.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.accept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// Stops serving a resource, as when its CRD is deleted: its objects go, its watches end, and
     /// its paths and discovery entries answer 404 until [`ApiServer::add_resource`].
     pub fn remove_resource(&self, group: &str, plural: &str) {
-        let rt = resources::by_plural(group, plural).unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
+        let rt = resources::by_plural(group, plural)
+            .unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
         self.shared.write(|s| s.remove_resource(rt));
     }
 
     /// Serves a resource of the table again (empty).
     pub fn add_resource(&self, group: &str, plural: &str) {
-        let rt = resources::by_plural(group, plural).unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
+        let rt = resources::by_plural(group, plural)
+            .unwrap_or_else(|| panic!("no resource {plural} in group {group:?} in the table"));
         self.shared.write(|s| s.add_resource(rt));
     }
 
     fn known_kind(&self, api_version: &str, kind: &str) -> &'static ResourceType {
-        resources::by_kind(api_version, kind).unwrap_or_else(|| panic!("no kind {kind} in {api_version} in the table"))
+        resources::by_kind(api_version, kind)
+            .unwrap_or_else(|| panic!("no kind {kind} in {api_version} in the table"))
     }
 
     fn served_kind(&self, object: &Value) -> &'static ResourceType {
         let text = |f: &str| object[f].as_str().unwrap_or("");
         let rt = self.known_kind(text("apiVersion"), text("kind"));
         if !self.shared.store().serves(rt) {
-            panic!("apply: no matches for kind {:?} in version {:?} (the resource is removed)", rt.kind, rt.api_version());
+            panic!(
+                "apply: no matches for kind {:?} in version {:?} (the resource is removed)",
+                rt.kind,
+                rt.api_version()
+            );
         }
         rt
     }

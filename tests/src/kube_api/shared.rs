@@ -37,7 +37,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(token: String, address: SocketAddr, bookmark_interval: Duration, tls: ServerTls) -> Shared {
+    pub fn new(
+        token: String,
+        address: SocketAddr,
+        bookmark_interval: Duration,
+        tls: ServerTls,
+    ) -> Shared {
         Shared {
             store: Mutex::new(Store::new()),
             changed: Condvar::new(),
@@ -64,7 +69,11 @@ impl Shared {
     }
 
     /// Waits on the store's condition variable for at most `timeout`.
-    pub fn wait<'a>(&self, guard: MutexGuard<'a, Store>, timeout: Duration) -> MutexGuard<'a, Store> {
+    pub fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, Store>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Store> {
         match self.changed.wait_timeout(guard, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,

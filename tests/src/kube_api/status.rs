@@ -17,7 +17,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn with_details(mut self, rt: &ResourceType, name: &str) -> ApiError {
@@ -39,22 +44,38 @@ impl ApiError {
 
     /// A path that names no served resource, as for a CRD that is not installed.
     pub fn no_such_resource() -> ApiError {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-            .with_empty_details()
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_empty_details()
     }
 
     pub fn not_found(rt: &ResourceType, name: &str) -> ApiError {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", rt.qualified()))
-            .with_details(rt, name)
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.qualified()),
+        )
+        .with_details(rt, name)
     }
 
     pub fn method_not_allowed(method: &str) -> ApiError {
-        ApiError::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource: {method}"))
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource: {method}"),
+        )
     }
 
     pub fn already_exists(rt: &ResourceType, name: &str) -> ApiError {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", rt.qualified()))
-            .with_details(rt, name)
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", rt.qualified()),
+        )
+        .with_details(rt, name)
     }
 
     /// A stale `resourceVersion` (or uid) precondition.
@@ -72,23 +93,41 @@ impl ApiError {
 
     /// 410: the history before `requested` was compacted (`oldest` is the oldest version kept).
     pub fn expired(requested: u64, oldest: u64) -> ApiError {
-        ApiError::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        ApiError::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
     }
 
     pub fn unsupported_media_type(content_type: &str) -> ApiError {
-        ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {content_type:?}"))
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {content_type:?}"
+            ),
+        )
     }
 
     /// 422: the object fails validation.
     pub fn invalid(rt: &ResourceType, name: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
-        ApiError::new(422, "Invalid", format!("{} \"{name}\" is invalid: {message}", rt.kind))
-            .with_details(rt, name)
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {message}", rt.kind),
+        )
+        .with_details(rt, name)
     }
 
     /// 504 for a `resourceVersion` the server has not reached.
     pub fn too_large_resource_version(requested: u64, current: u64) -> ApiError {
-        let mut e = ApiError::new(504, "Timeout", format!("Too large resource version: {requested}, current: {current}"));
+        let mut e = ApiError::new(
+            504,
+            "Timeout",
+            format!("Too large resource version: {requested}, current: {current}"),
+        );
         e.details = Some(json!({
             "causes": [{ "reason": "ResourceVersionTooLarge", "message": "Too large resource version" }],
             "retryAfterSeconds": 1

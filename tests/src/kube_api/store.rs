@@ -58,7 +58,10 @@ impl Store {
             compacted: 0,
             objects: BTreeMap::new(),
             history: VecDeque::new(),
-            served: resources::ALL.iter().map(|rt| (rt.group, rt.plural)).collect(),
+            served: resources::ALL
+                .iter()
+                .map(|rt| (rt.group, rt.plural))
+                .collect(),
             uid_seed: nanos ^ (u64::from(std::process::id()) << 32),
             bookmark_epoch: 0,
             watch_epoch: 0,
@@ -75,9 +78,13 @@ impl Store {
     }
 
     /// The served row for (group, version, plural).
-    pub fn served(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-        resources::by_plural(group, plural)
-            .filter(|rt| rt.version == version && self.serves(rt))
+    pub fn served(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<&'static ResourceType> {
+        resources::by_plural(group, plural).filter(|rt| rt.version == version && self.serves(rt))
     }
 
     pub fn serves(&self, rt: &ResourceType) -> bool {
@@ -101,12 +108,22 @@ impl Store {
     }
 
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<&Value> {
-        self.objects.get(&(rt.group, rt.plural))?.get(&(ns.to_string(), name.to_string()))
+        self.objects
+            .get(&(rt.group, rt.plural))?
+            .get(&(ns.to_string(), name.to_string()))
     }
 
     /// The objects of `rt` now (`at == None`) or as they were at version `at`, in key order.
-    pub fn snapshot(&self, rt: &'static ResourceType, at: Option<u64>) -> Result<Vec<Value>, ApiError> {
-        let mut objects = self.objects.get(&(rt.group, rt.plural)).cloned().unwrap_or_default();
+    pub fn snapshot(
+        &self,
+        rt: &'static ResourceType,
+        at: Option<u64>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut objects = self
+            .objects
+            .get(&(rt.group, rt.plural))
+            .cloned()
+            .unwrap_or_default();
         if let Some(at) = at {
             if at < self.compacted {
                 return Err(ApiError::expired(at, self.compacted));
@@ -118,7 +135,13 @@ impl Store {
                 if !std::ptr::eq(change.rt, rt) {
                     continue;
                 }
-                let key = object_key(change.old.as_ref().or(change.new.as_ref()).expect("a change has an object"));
+                let key = object_key(
+                    change
+                        .old
+                        .as_ref()
+                        .or(change.new.as_ref())
+                        .expect("a change has an object"),
+                );
                 match &change.old {
                     Some(old) => objects.insert(key, old.clone()),
                     None => objects.remove(&key),
@@ -129,12 +152,21 @@ impl Store {
     }
 
     /// The changes to `rt` after version `after`, or 410 when some were compacted.
-    pub fn changes_after(&self, rt: &'static ResourceType, after: u64) -> Result<Vec<Change>, ApiError> {
+    pub fn changes_after(
+        &self,
+        rt: &'static ResourceType,
+        after: u64,
+    ) -> Result<Vec<Change>, ApiError> {
         if after < self.compacted {
             return Err(ApiError::expired(after, self.compacted));
         }
         let start = self.history.partition_point(|c| c.rv <= after);
-        Ok(self.history.range(start..).filter(|c| std::ptr::eq(c.rt, rt)).cloned().collect())
+        Ok(self
+            .history
+            .range(start..)
+            .filter(|c| std::ptr::eq(c.rt, rt))
+            .cloned()
+            .collect())
     }
 
     /// Drops all history: a watch or list from any earlier version now gets 410 Expired.
@@ -158,7 +190,9 @@ impl Store {
             return Err(ApiError::already_exists(rt, &key.1));
         }
         self.rv += 1;
-        let meta = object["metadata"].as_object_mut().expect("metadata was checked");
+        let meta = object["metadata"]
+            .as_object_mut()
+            .expect("metadata was checked");
         meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         meta.insert("generation".into(), json!(1));
@@ -173,13 +207,26 @@ impl Store {
     /// Replaces `part` of a stored object. A `metadata.resourceVersion` in `object` must be the
     /// stored one (409 otherwise). A write that changes nothing keeps the version, as the real
     /// server does.
-    pub fn update(&mut self, rt: &'static ResourceType, object: Value, part: Part) -> Result<Value, ApiError> {
+    pub fn update(
+        &mut self,
+        rt: &'static ResourceType,
+        object: Value,
+        part: Part,
+    ) -> Result<Value, ApiError> {
         let key = object_key(&object);
         let Some(old) = self.get(rt, &key.0, &key.1).cloned() else {
             return Err(ApiError::not_found(rt, &key.1));
         };
-        let wanted_rv = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-        if !wanted_rv.is_empty() && Some(wanted_rv) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+        let wanted_rv = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !wanted_rv.is_empty()
+            && Some(wanted_rv)
+                != old
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+        {
             return Err(ApiError::conflict(rt, &key.1));
         }
         let mut new = match part {
@@ -207,7 +254,10 @@ impl Store {
             return Ok(old);
         }
         if spec_of(&new) != spec_of(&old) {
-            let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             new["metadata"]["generation"] = json!(generation + 1);
         }
         self.rv += 1;
@@ -217,7 +267,12 @@ impl Store {
     }
 
     /// Removes an object; returns it as the deletion left it (with the deletion's version).
-    pub fn delete(&mut self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn delete(
+        &mut self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let Some(old) = self.get(rt, ns, name).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
@@ -228,13 +283,24 @@ impl Store {
         Ok(gone)
     }
 
-    fn record(&mut self, rt: &'static ResourceType, key: ObjKey, old: Option<Value>, new: Option<Value>) {
+    fn record(
+        &mut self,
+        rt: &'static ResourceType,
+        key: ObjKey,
+        old: Option<Value>,
+        new: Option<Value>,
+    ) {
         let objects = self.objects.entry((rt.group, rt.plural)).or_default();
         match &new {
             Some(object) => objects.insert(key, object.clone()),
             None => objects.remove(&key),
         };
-        self.history.push_back(Change { rv: self.rv, rt, old, new });
+        self.history.push_back(Change {
+            rv: self.rv,
+            rt,
+            old,
+            new,
+        });
     }
 
     /// A version-4-shaped UUID, unique within this server.
@@ -282,5 +348,12 @@ fn with_field(mut object: Value, field: &str, value: Option<&Value>) -> Value {
 /// Now, as Kubernetes writes timestamps: `2026-01-02T03:04:05Z`.
 pub fn now_rfc3339() -> String {
     let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now).format(&Rfc3339).unwrap_or_default()
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

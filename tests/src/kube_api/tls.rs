@@ -9,8 +9,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
@@ -30,9 +30,15 @@ impl ServerTls {
     pub fn generate() -> ServerTls {
         let now = OffsetDateTime::now_utc();
         let mut ca_params = CertificateParams::default();
-        ca_params.distinguished_name.push(DnType::CommonName, "kube-api stand-in CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-api stand-in CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         ca_params.not_before = now - BACKDATE;
         ca_params.not_after = now + VALIDITY;
         let ca_key = KeyPair::generate().expect("generating the CA key");
@@ -40,7 +46,9 @@ impl ServerTls {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
         params.subject_alt_names = vec![
             SanType::IpAddress([127, 0, 0, 1].into()),
             SanType::DnsName("localhost".try_into().expect("a valid DNS name")),
@@ -50,7 +58,9 @@ impl ServerTls {
         params.not_before = now - BACKDATE;
         params.not_after = now + VALIDITY;
         let key = KeyPair::generate().expect("generating the server key");
-        let cert = params.signed_by(&key, &issuer).expect("signing the server certificate");
+        let cert = params
+            .signed_by(&key, &issuer)
+            .expect("signing the server certificate");
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -63,7 +73,11 @@ impl ServerTls {
             )
             .expect("the server key matches its certificate");
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        ServerTls { ca_pem: ca_cert.pem(), issuer, config: Arc::new(config) }
+        ServerTls {
+            ca_pem: ca_cert.pem(),
+            issuer,
+            config: Arc::new(config),
+        }
     }
 
     /// The CA certificate, PEM.
@@ -74,13 +88,22 @@ impl ServerTls {
     /// Issues a certificate for a PEM `CERTIFICATE REQUEST`, as a CSR signer does: the subject and
     /// names requested, the extended usages of `usages` (`client auth`, `server auth`), valid for
     /// `validity`. Returns the certificate, PEM.
-    pub fn sign(&self, request_pem: &str, usages: &[String], validity: Duration) -> Result<String, String> {
-        let mut csr = CertificateSigningRequestParams::from_pem(request_pem).map_err(|e| format!("bad certificate request: {e}"))?;
+    pub fn sign(
+        &self,
+        request_pem: &str,
+        usages: &[String],
+        validity: Duration,
+    ) -> Result<String, String> {
+        let mut csr = CertificateSigningRequestParams::from_pem(request_pem)
+            .map_err(|e| format!("bad certificate request: {e}"))?;
         let now = OffsetDateTime::now_utc();
         csr.params.is_ca = IsCa::ExplicitNoCa;
         csr.params.not_before = now - BACKDATE;
         csr.params.not_after = now + validity;
-        csr.params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        csr.params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         csr.params.extended_key_usages = usages
             .iter()
             .filter_map(|u| match u.as_str() {
@@ -89,7 +112,9 @@ impl ServerTls {
                 _ => None,
             })
             .collect();
-        let cert = csr.signed_by(&self.issuer).map_err(|e| format!("cannot sign: {e}"))?;
+        let cert = csr
+            .signed_by(&self.issuer)
+            .map_err(|e| format!("cannot sign: {e}"))?;
         Ok(cert.pem())
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::list::{Selection, parse_rv};
+use super::meta_only;
 use super::resources::ResourceType;
 use super::selectors::FieldSelector;
 use super::shared::Shared;
@@ -30,11 +31,19 @@ pub struct WatchPlan {
     /// `sendInitialEvents=true`: the current objects, then a bookmark marking their end.
     initial_events: bool,
     timeout: Duration,
+    /// Objects go out as `PartialObjectMetadata`.
+    metadata_only: bool,
 }
 
 impl WatchPlan {
     /// Checks a watch request's parameters; errors are answered before the stream starts.
-    pub fn parse(store: &Store, rt: &'static ResourceType, namespace: Option<&str>, name: Option<&str>, req: &Request) -> Result<WatchPlan, ApiError> {
+    pub fn parse(
+        store: &Store,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        req: &Request,
+    ) -> Result<WatchPlan, ApiError> {
         let mut selection = Selection::parse(rt, namespace, req)?;
         if let Some(name) = name {
             selection.fields = std::mem::take(&mut selection.fields).and(FieldSelector::name(name));
@@ -42,15 +51,28 @@ impl WatchPlan {
         let initial_events = req.flag("sendInitialEvents");
         let bookmarks = req.flag("allowWatchBookmarks");
         match req.param("resourceVersionMatch").filter(|m| !m.is_empty()) {
-            None if initial_events => return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")),
+            None if initial_events => {
+                return Err(ApiError::bad_request(
+                    "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
+            }
             Some("NotOlderThan") if initial_events => {}
             None => {}
-            Some(other) => return Err(ApiError::bad_request(format!("resourceVersionMatch: Forbidden: {other:?} is not allowed for watch without sendInitialEvents=true"))),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "resourceVersionMatch: Forbidden: {other:?} is not allowed for watch without sendInitialEvents=true"
+                )));
+            }
         }
         if initial_events && !bookmarks {
-            return Err(ApiError::bad_request("allowWatchBookmarks: Forbidden: sendInitialEvents requires allowWatchBookmarks=true"));
+            return Err(ApiError::bad_request(
+                "allowWatchBookmarks: Forbidden: sendInitialEvents requires allowWatchBookmarks=true",
+            ));
         }
-        let after = match req.param("resourceVersion").filter(|v| !v.is_empty() && *v != "0") {
+        let after = match req
+            .param("resourceVersion")
+            .filter(|v| !v.is_empty() && *v != "0")
+        {
             None => None,
             Some(text) => {
                 let rv = parse_rv(text)?;
@@ -61,19 +83,42 @@ impl WatchPlan {
             }
         };
         let timeout = match req.param("timeoutSeconds") {
-            Some(t) => t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("timeoutSeconds: Invalid value: {t:?}")))?,
+            Some(t) => t.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("timeoutSeconds: Invalid value: {t:?}"))
+            })?,
             None => 0,
         };
-        let timeout = if timeout == 0 { DEFAULT_TIMEOUT } else { Duration::from_secs(timeout) };
+        let timeout = if timeout == 0 {
+            DEFAULT_TIMEOUT
+        } else {
+            Duration::from_secs(timeout)
+        };
         // Streaming lists start from the current state whatever version they name.
         let after = if initial_events { None } else { after };
-        Ok(WatchPlan { rt, selection, after, bookmarks, initial_events, timeout })
+        Ok(WatchPlan {
+            rt,
+            selection,
+            after,
+            bookmarks,
+            initial_events,
+            timeout,
+            metadata_only: false,
+        })
+    }
+}
+
+impl WatchPlan {
+    pub fn metadata_only(self) -> WatchPlan {
+        WatchPlan {
+            metadata_only: true,
+            ..self
+        }
     }
 }
 
 /// What the watch does next.
 enum Step {
-    Events(Vec<Value>),
+    Events(Vec<(&'static str, Value)>),
     Bookmark(u64),
     Gone(ApiError),
     End,
@@ -90,13 +135,19 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
             Some(_) => Vec::new(),
             None => store.snapshot(rt, None).unwrap_or_default(),
         };
-        (plan.after.unwrap_or(store.rv()), initial, store.watch_epoch, store.bookmark_epoch)
+        (
+            plan.after.unwrap_or(store.rv()),
+            initial,
+            store.watch_epoch,
+            store.bookmark_epoch,
+        )
     };
+    let meta = plan.metadata_only;
     for object in initial.into_iter().filter(|o| plan.selection.matches(o)) {
-        send(&mut out, "ADDED", object)?;
+        send(&mut out, "ADDED", object, meta)?;
     }
     if plan.initial_events {
-        send(&mut out, "BOOKMARK", bookmark(rt, cursor, true))?;
+        send(&mut out, "BOOKMARK", bookmark(rt, cursor, true), meta)?;
     }
     let mut next_bookmark = Instant::now() + shared.bookmark_interval;
     loop {
@@ -109,13 +160,18 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
                 if store.rv() > cursor {
                     let changes = store.changes_after(rt, cursor).unwrap_or_default();
                     cursor = store.rv();
-                    let events: Vec<Value> = changes.iter().filter_map(|c| event_for(c, &plan.selection)).collect();
+                    let events: Vec<(&str, Value)> = changes
+                        .iter()
+                        .filter_map(|c| event_for(c, &plan.selection))
+                        .collect();
                     if !events.is_empty() {
                         break Step::Events(events);
                     }
                 }
                 let now = Instant::now();
-                if plan.bookmarks && (store.bookmark_epoch != bookmark_epoch || now >= next_bookmark) {
+                if plan.bookmarks
+                    && (store.bookmark_epoch != bookmark_epoch || now >= next_bookmark)
+                {
                     bookmark_epoch = store.bookmark_epoch;
                     next_bookmark = now + shared.bookmark_interval;
                     break Step::Bookmark(cursor);
@@ -123,19 +179,23 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
                 if store.watch_epoch != epoch || !store.serves(rt) || now >= deadline {
                     break Step::End;
                 }
-                let wake = if plan.bookmarks { next_bookmark.min(deadline) } else { deadline };
+                let wake = if plan.bookmarks {
+                    next_bookmark.min(deadline)
+                } else {
+                    deadline
+                };
                 store = shared.wait(store, wake.saturating_duration_since(now));
             }
         };
         match step {
             Step::Events(events) => {
-                for event in events {
-                    out.send(&line(&event))?;
+                for (kind, object) in events {
+                    send(&mut out, kind, object, meta)?;
                 }
             }
-            Step::Bookmark(rv) => send(&mut out, "BOOKMARK", bookmark(rt, rv, false))?,
+            Step::Bookmark(rv) => send(&mut out, "BOOKMARK", bookmark(rt, rv, false), meta)?,
             Step::Gone(error) => {
-                send(&mut out, "ERROR", error.to_status())?;
+                send(&mut out, "ERROR", error.to_status(), false)?;
                 return out.finish();
             }
             Step::End => return out.finish(),
@@ -144,7 +204,7 @@ pub fn run(shared: &Shared, plan: WatchPlan, w: &mut impl Write) -> io::Result<(
 }
 
 /// The event a change makes for a watch with `selection`, if any.
-fn event_for(change: &Change, selection: &Selection) -> Option<Value> {
+fn event_for(change: &Change, selection: &Selection) -> Option<(&'static str, Value)> {
     let was_in = change.old.as_ref().is_some_and(|o| selection.matches(o));
     let (kind, object) = match &change.new {
         Some(new) => match (was_in, selection.matches(new)) {
@@ -160,7 +220,7 @@ fn event_for(change: &Change, selection: &Selection) -> Option<Value> {
         }
         None => return None,
     };
-    Some(json!({ "type": kind, "object": object }))
+    Some((kind, object))
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
@@ -171,12 +231,20 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
     json!({ "kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata })
 }
 
-fn send(out: &mut Chunked<'_, impl Write>, kind: &str, object: Value) -> io::Result<()> {
-    out.send(&line(&json!({ "type": kind, "object": object })))
-}
-
-fn line(event: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(event).expect("a JSON value serialises");
-    bytes.push(b'\n');
-    bytes
+/// One event line; `metadata_only` reduces the object to `PartialObjectMetadata`.
+fn send(
+    out: &mut Chunked<'_, impl Write>,
+    kind: &str,
+    object: Value,
+    metadata_only: bool,
+) -> io::Result<()> {
+    let object = if metadata_only {
+        meta_only::reduce(object)
+    } else {
+        object
+    };
+    let mut line = serde_json::to_vec(&json!({ "type": kind, "object": object }))
+        .expect("a JSON value serialises");
+    line.push(b'\n');
+    out.send(&line)
 }

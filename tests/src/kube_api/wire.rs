@@ -32,11 +32,17 @@ pub enum ReadError {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A boolean query parameter: `true` or `1`.
@@ -46,7 +52,8 @@ impl Request {
 
     /// Does the client want the connection closed after this answer?
     pub fn wants_close(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
@@ -60,11 +67,17 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, ReadError> {
         }
     };
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(ReadError::Malformed(format!("bad request line {request_line:?}")));
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReadError::Malformed(format!(
+            "bad request line {request_line:?}"
+        )));
     };
     if version != "HTTP/1.1" && version != "HTTP/1.0" {
-        return Err(ReadError::Malformed(format!("unsupported protocol {version:?}")));
+        return Err(ReadError::Malformed(format!(
+            "unsupported protocol {version:?}"
+        )));
     }
     let mut headers = Vec::new();
     loop {
@@ -80,9 +93,11 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, ReadError> {
     let (raw_path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut request = Request {
         method: method.to_string(),
-        path: percent_decode(raw_path, false).ok_or_else(|| ReadError::Malformed(format!("bad path {raw_path:?}")))?,
+        path: percent_decode(raw_path, false)
+            .ok_or_else(|| ReadError::Malformed(format!("bad path {raw_path:?}")))?,
         query: query.to_string(),
-        params: parse_query(query).ok_or_else(|| ReadError::Malformed(format!("bad query {query:?}")))?,
+        params: parse_query(query)
+            .ok_or_else(|| ReadError::Malformed(format!("bad query {query:?}")))?,
         headers,
         body: Vec::new(),
     };
@@ -92,13 +107,22 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, ReadError> {
 
 fn read_line(r: &mut impl BufRead, head_len: &mut usize) -> Result<String, ReadError> {
     let mut line = Vec::new();
-    let n = (&mut *r).take((MAX_HEAD - *head_len) as u64 + 1).read_until(b'\n', &mut line).map_err(|_| ReadError::Io)?;
+    let n = (&mut *r)
+        .take((MAX_HEAD - *head_len) as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|_| ReadError::Io)?;
     if n == 0 {
-        return Err(if *head_len == 0 { ReadError::Closed } else { ReadError::Malformed("truncated head".into()) });
+        return Err(if *head_len == 0 {
+            ReadError::Closed
+        } else {
+            ReadError::Malformed("truncated head".into())
+        });
     }
     *head_len += n;
     if *head_len > MAX_HEAD || line.last() != Some(&b'\n') {
-        return Err(ReadError::Malformed("request head too long or truncated".into()));
+        return Err(ReadError::Malformed(
+            "request head too long or truncated".into(),
+        ));
     }
     line.pop();
     if line.last() == Some(&b'\r') {
@@ -108,15 +132,22 @@ fn read_line(r: &mut impl BufRead, head_len: &mut usize) -> Result<String, ReadE
 }
 
 fn read_body(r: &mut impl BufRead, request: &Request) -> Result<Vec<u8>, ReadError> {
-    if request.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    if request
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
         return read_chunked(r);
     }
     let Some(length) = request.header("content-length") else {
         return Ok(Vec::new());
     };
-    let length: usize = length.parse().map_err(|_| ReadError::Malformed(format!("bad content-length {length:?}")))?;
+    let length: usize = length
+        .parse()
+        .map_err(|_| ReadError::Malformed(format!("bad content-length {length:?}")))?;
     if length > MAX_BODY {
-        return Err(ReadError::Malformed(format!("body of {length} bytes is too large")));
+        return Err(ReadError::Malformed(format!(
+            "body of {length} bytes is too large"
+        )));
     }
     let mut body = vec![0; length];
     r.read_exact(&mut body).map_err(|_| ReadError::Io)?;
@@ -140,7 +171,8 @@ fn read_chunked(r: &mut impl BufRead) -> Result<Vec<u8>, ReadError> {
         }
         let start = body.len();
         body.resize(start + size, 0);
-        r.read_exact(&mut body[start..]).map_err(|_| ReadError::Io)?;
+        r.read_exact(&mut body[start..])
+            .map_err(|_| ReadError::Io)?;
         if !read_line(r, &mut head_len)?.is_empty() {
             return Err(ReadError::Malformed("chunk not followed by CRLF".into()));
         }
@@ -203,7 +235,13 @@ fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Writes a whole answer with a `Content-Length`.
-pub fn write_response(w: &mut impl Write, status: u16, content_type: &str, body: &[u8], close: bool) -> io::Result<()> {
+pub fn write_response(
+    w: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    close: bool,
+) -> io::Result<()> {
     let connection = if close { "close" } else { "keep-alive" };
     write!(
         w,
@@ -255,7 +293,10 @@ mod tests {
     #[test]
     fn reads_requests_with_query_and_bodies() {
         let r = parse("GET /api/v1/pods?watch=true&fieldSelector=spec.nodeName%3Dn1&labelSelector=a+in+(b) HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n").unwrap();
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/v1/pods"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/api/v1/pods")
+        );
         assert!(r.flag("watch"));
         assert_eq!(r.param("fieldSelector"), Some("spec.nodeName=n1"));
         assert_eq!(r.param("labelSelector"), Some("a in (b)"));
@@ -269,8 +310,18 @@ mod tests {
     #[test]
     fn refuses_malformed_requests() {
         assert!(matches!(parse(""), Err(ReadError::Closed)));
-        for raw in ["GARBAGE\r\n\r\n", "GET /x HTTP/2\r\n\r\n", "GET /x HTTP/1.1\r\nno colon\r\n\r\n", "GET /%zz HTTP/1.1\r\n\r\n", "POST /x HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", "GET /x HTTP/1.1\r\nHost: x"] {
-            assert!(matches!(parse(raw), Err(ReadError::Malformed(_))), "{raw:?} should be malformed");
+        for raw in [
+            "GARBAGE\r\n\r\n",
+            "GET /x HTTP/2\r\n\r\n",
+            "GET /x HTTP/1.1\r\nno colon\r\n\r\n",
+            "GET /%zz HTTP/1.1\r\n\r\n",
+            "POST /x HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+            "GET /x HTTP/1.1\r\nHost: x",
+        ] {
+            assert!(
+                matches!(parse(raw), Err(ReadError::Malformed(_))),
+                "{raw:?} should be malformed"
+            );
         }
     }
 
@@ -281,6 +332,10 @@ mod tests {
         c.send(b"{}\n").unwrap();
         c.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\n3\r\n{}\n\r\n0\r\n\r\n"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n")
+                && text.ends_with("\r\n\r\n3\r\n{}\n\r\n0\r\n\r\n"),
+            "{text}"
+        );
     }
 }

@@ -22,7 +22,8 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A client configured from `kubeconfig`, as `gateway --kubeconfig` makes one.
 pub async fn client_from(kubeconfig: &Path) -> Client {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("reading {}: {e}", kubeconfig.display()));
+    let kubeconfig = Kubeconfig::read_from(kubeconfig)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", kubeconfig.display()));
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .unwrap_or_else(|e| panic!("kube-rs refuses the kubeconfig: {e}"));
@@ -105,7 +106,10 @@ impl PodWatch {
     pub async fn expect(&mut self, expected: &[Seen]) {
         for want in expected {
             let got = self.next().await;
-            assert_eq!(&got, want, "watcher events out of line (wanted {expected:?})");
+            assert_eq!(
+                &got, want,
+                "watcher events out of line (wanted {expected:?})"
+            );
         }
     }
 
@@ -134,13 +138,22 @@ impl Drop for PodWatch {
 }
 
 /// Waits until the server has logged a request that `wanted` accepts; returns its position.
-pub async fn wait_for_request(server: &ApiServer, from: usize, what: &str, wanted: impl Fn(&ApiRequest) -> bool) -> usize {
+pub async fn wait_for_request(
+    server: &ApiServer,
+    from: usize,
+    what: &str,
+    wanted: impl Fn(&ApiRequest) -> bool,
+) -> usize {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         if let Some(i) = server.requests().iter().skip(from).position(&wanted) {
             return from + i;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no {what} within {PATIENCE:?}: {:#?}", &server.requests()[from..]);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {what} within {PATIENCE:?}: {:#?}",
+            &server.requests()[from..]
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -107,7 +107,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // relay. An instance that only relays runs without them (copying) where
     // it lacks the privileges: a gateway Deployment needs no bpffs.
     let wants_kernel_relay = [args.relay].iter().chain(args.relay_ports.iter().map(|(_, m)| m)).any(|m| m.uses_kernel());
-    let interceptor = if intercepting || wants_kernel_relay {
+    let interceptor = if intercepting || (wants_kernel_relay && may_load_bpf()) {
         let installed = own_cgroup_id().and_then(|proxy_cgroup| {
             let settings = InterceptSettings {
                 bpffs: args.bpffs.clone(),
@@ -253,6 +253,18 @@ fn pods_cgroup(args: &RunArgs) -> anyhow::Result<(std::path::PathBuf, u32)> {
     cgroups::cgroup_id(&root)?;
     let level = cgroups::level(&mount, &root).with_context(|| format!("{} is not below {}", root.display(), mount.display()))?;
     Ok((root, level))
+}
+
+/// Whether this process holds CAP_BPF or CAP_SYS_ADMIN (bits 39 and 21 of
+/// its effective set): without either, loading kernel programs cannot work.
+fn may_load_bpf() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    let may = effective.is_some_and(|caps| caps & (1 << 39 | 1 << 21) != 0);
+    if !may {
+        tracing::info!("no CAP_BPF: decided streams are copied, not relayed in the kernel");
+    }
+    may
 }
 
 /// The cgroup id of the cgroup this process runs in.

@@ -63,6 +63,9 @@ pub struct GatewayConfig {
     pub bpffs: PathBuf,
     /// Run the gateway itself inside this cgroup (given by its directory).
     pub own_cgroup: Option<PathBuf>,
+    /// Run as this user id (and group id) instead of root, with no capability
+    /// but CAP_NET_BIND_SERVICE, as a gateway Deployment's container runs.
+    pub run_as: Option<u32>,
     /// Further `gateway run` arguments, appended as given.
     pub extra_args: Vec<String>,
 }
@@ -88,6 +91,7 @@ impl GatewayConfig {
             admin: "127.0.0.1:15000".parse().unwrap(),
             bpffs: topology.egress_bpffs.clone(),
             own_cgroup: None,
+            run_as: None,
             extra_args: ["--labels", "istio=egressgateway", "--dns-upstream", dns_upstream].iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -111,6 +115,7 @@ impl GatewayConfig {
             admin: "127.0.0.1:15000".parse().unwrap(),
             bpffs: topology.bpffs.clone(),
             own_cgroup: None,
+            run_as: None,
             extra_args: Vec::new(),
         }
     }
@@ -188,16 +193,27 @@ impl Gateway {
         assert!(self.child.is_none(), "a gateway run is still going");
         let bin = gateway_bin();
         self.runs += 1;
-        let args = self.config.args();
+        let mut args = self.config.args();
+        let mut program = bin.clone();
+        if let Some(uid) = self.config.run_as {
+            let id = uid.to_string();
+            let privileges = [
+                format!("--reuid={id}"), format!("--regid={id}"), "--clear-groups".into(),
+                "--inh-caps=-all,+net_bind_service".into(), "--ambient-caps=+net_bind_service".into(),
+                "--bounding-set=-all,+net_bind_service".into(), "--".into(), bin.to_string_lossy().into_owned(),
+            ];
+            args.splice(0..0, privileges);
+            program = tool("setpriv");
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = match &self.config.own_cgroup {
             Some(cg) => pod_command::in_cgroup_and_netns(
                 &cg.join("cgroup.procs"),
                 &self.node_netns,
-                &bin,
+                &program,
                 &args,
             ),
-            None => pod_command::in_netns_only(&self.node_netns, &bin, &args),
+            None => pod_command::in_netns_only(&self.node_netns, &program, &args),
         };
         let create = |path: PathBuf| {
             std::fs::File::create(&path)

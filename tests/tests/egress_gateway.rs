@@ -421,3 +421,33 @@ fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity(
     drop((node, egress));
     topo.teardown();
 }
+
+#[test]
+fn an_unprivileged_egress_gateway_serves_the_task_without_bpffs() {
+    let topo = Topology::build_with_egress_gateway();
+    let certs = certs::generate(&topo.temp.subdir("certs"), "httpbin.test");
+    let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
+    let _dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("httpbin.test", "203.0.113.10")]);
+    let config_dir = topo.temp.subdir("config");
+    std::fs::write(config_dir.join("egress.yaml"), format!("{SERVICE_ENTRY}---\n{EGRESS_GATEWAY}")).unwrap();
+    let egress_ns = topo.egress.as_ref().expect("egress namespace");
+    let mut config = GatewayConfig::egress_gateway(&topo, vec![config_dir.clone()], "203.0.113.10:53");
+    config.run_as = Some(65534);
+    let egress = Gateway::start_in(&topo, egress_ns, config);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", egress.pid())).unwrap_or_default();
+    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("65534")), "the gateway runs as nobody:\n{status}");
+    assert!(!topo.egress_bpffs.exists(), "an instance that intercepts nothing leaves bpffs alone");
+    let node = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![config_dir]));
+    let ca = certs.ca_cert.to_string_lossy().into_owned();
+    let (code, body, err) =
+        curl_status(|a| topo.pod_a.command("curl", a), &["--cacert", &ca, "--resolve", "httpbin.test:443:203.0.113.10", "https://httpbin.test/"]);
+    assert_eq!((code, body.as_str()), (200, format!("{BODY_PREFIX}httpbin.test\n").as_str()), "{err}\ngateway:\n{}", egress.stderr_tail());
+    let (code, _, err) = curl_status(|a| topo.pod_a.command("curl", a), &["--resolve", "httpbin.test:80:203.0.113.10", "http://httpbin.test/"]);
+    assert_eq!(code, 200, "{err}");
+    let seen = nginx.wait_for_entries(2, Duration::from_secs(10));
+    assert!(seen.iter().all(|e| e.remote_addr.to_string() == NODE_INTERNET_V4.to_string()), "the internet sees the gateway: {seen:?}");
+    let line = egress.wait_json_line("connection", "gateway TLS", |v| v["sni"] == "httpbin.test");
+    assert_eq!((line["role"].as_str(), line["decision"].as_str(), line["relay"].as_str()), (Some("egress-gateway"), Some("allow"), Some("copy")), "{line}");
+    drop((node, egress));
+    topo.teardown();
+}

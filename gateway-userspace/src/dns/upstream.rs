@@ -8,7 +8,6 @@
 use std::{io, net::SocketAddr, time::Duration};
 
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
-use nix::sys::socket::{setsockopt, sockopt};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream, UdpSocket},
@@ -135,7 +134,7 @@ pub(crate) async fn marked_udp(server: SocketAddr, mark: u32) -> io::Result<UdpS
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let socket = UdpSocket::bind(local).await?;
-    setsockopt(&socket, sockopt::Mark, &mark).map_err(io::Error::from)?;
+    crate::proxy::mark_socket(&socket, mark)?;
     socket.connect(server).await?;
     Ok(socket)
 }
@@ -146,7 +145,7 @@ pub(crate) async fn marked_tcp(server: SocketAddr, mark: u32) -> io::Result<TcpS
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    setsockopt(&socket, sockopt::Mark, &mark).map_err(io::Error::from)?;
+    crate::proxy::mark_socket(&socket, mark)?;
     socket.set_nodelay(true)?;
     socket.connect(server).await
 }

@@ -40,4 +40,4 @@ mod splice;
 mod upstream;
 
 pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
-pub use upstream::{Dialer, NameResolver, NoResolver, pick_percent, random_u64};
+pub use upstream::{Dialer, NameResolver, NoResolver, mark_socket, pick_percent, random_u64};

@@ -39,12 +39,22 @@ impl NameResolver for crate::dns::Resolver {
     }
 }
 
+/// Sets `SO_MARK` where the process may (CAP_NET_ADMIN). The mark only
+/// serves routing rules; interception knows the proxy by its cgroup, so an
+/// unprivileged gateway goes without it.
+pub fn mark_socket(socket: &impl std::os::fd::AsFd, mark: u32) -> io::Result<()> {
+    match setsockopt(socket, sockopt::Mark, &mark) {
+        Err(nix::errno::Errno::EPERM) => Ok(()),
+        other => other.map_err(io::Error::from),
+    }
+}
+
 pub async fn connect_marked(to: UpstreamAddr, mark: u32, timeout: Duration) -> io::Result<TcpStream> {
     let socket = match to.0 {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    setsockopt(&socket, sockopt::Mark, &mark).map_err(io::Error::from)?;
+    mark_socket(&socket, mark)?;
     socket.set_nodelay(true)?;
     match tokio::time::timeout(timeout, socket.connect(to.0)).await {
         Ok(result) => result,

@@ -79,6 +79,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let dns_memory = Arc::new(DnsMemory::new());
     let dns_stats = Arc::new(DnsStats::new());
     let upstreams = args.dns_upstreams();
+    let dns_pods = Arc::new(std::sync::OnceLock::new());
     let dns_server = if args.dns_port == 0 || !proxying {
         None
     } else {
@@ -91,7 +92,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             },
             mark: args.socket_mark,
         };
-        let names = Arc::new(RegisteredNames { config: config.clone() });
+        let names = Arc::new(RegisteredNames { config: config.clone(), pods: dns_pods.clone() });
         Some(
             DnsServer::bind(settings, names, dns_memory.clone(), dns_stats.clone())
                 .await
@@ -147,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 _ = agent.wait_synced() => {}
                 r = wait_for_signal() => return r,
             }
+            let _ = dns_pods.set(agent.clone());
             Some(agent)
         }
         _ => None,

@@ -13,14 +13,19 @@ use crate::{
 /// Answers the DNS server's question from the live configuration.
 pub struct RegisteredNames {
     pub config: Arc<ConfigStore>,
+    /// On a node agent, the pods of this node, known by their addresses;
+    /// set once they are synced.
+    pub pods: Arc<std::sync::OnceLock<Arc<crate::kubernetes::NodeAgent>>>,
 }
 
 impl NameRegistry for RegisteredNames {
     fn lookup(&self, client: IpAddr, name: &str) -> NameAnswer {
         let active = self.config.current();
         let policy = &active.policy;
-        // DNS queries carry no cgroup: by address.
-        let workload = policy.identify(client, None);
+        // DNS queries carry no cgroup: by address (a pod's own, else a
+        // WorkloadEntry's).
+        let pod = self.pods.get().and_then(|pods| pods.by_ip(client));
+        let workload = pod.map(|p| p.workload).unwrap_or_else(|| policy.identify(client, None));
         let scope = policy.scope_for(&workload);
         let registry = policy.registry_for(&workload.namespace);
         for (svc, host) in registry.by_name(name) {

@@ -168,6 +168,35 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// A DNS query refused because its name is not registered: who asked for
+/// what, so an attempt to carry data out in query names shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct DnsRecord {
+    pub time: String,
+    pub event: &'static str,
+    pub src: std::net::IpAddr,
+    pub workload: Workload,
+    pub name: String,
+    pub qtype: String,
+    pub decision: Decision,
+    pub reason: &'static str,
+}
+
+impl DnsRecord {
+    pub fn refused(src: std::net::IpAddr, workload: Workload, name: &str, qtype: &str) -> Self {
+        Self {
+            time: now_rfc3339(),
+            event: "dns",
+            src,
+            workload,
+            name: name.to_string(),
+            qtype: qtype.to_string(),
+            decision: Decision::Deny,
+            reason: "not-registered",
+        }
+    }
+}
+
 /// One HTTP request on an intercepted connection.
 #[derive(Clone, Debug, Serialize)]
 pub struct RequestRecord {
@@ -319,6 +348,10 @@ impl AccessLog {
     }
 
     pub async fn write_request(&self, record: &RequestRecord) {
+        self.write_json(record).await
+    }
+
+    pub async fn write_dns(&self, record: &DnsRecord) {
         self.write_json(record).await
     }
 

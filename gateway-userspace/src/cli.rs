@@ -183,9 +183,14 @@ pub struct RunArgs {
     /// to this file, appending, instead of stdout.
     #[arg(long)]
     pub access_log: Option<PathBuf>,
-    /// Names no ServiceEntry registers: forward them upstream, or answer NXDOMAIN.
-    #[arg(long, value_enum, default_value_t = DnsUnknown::Forward)]
-    pub dns_unknown: DnsUnknown,
+    /// Names no ServiceEntry registers: forward them upstream, or answer
+    /// NXDOMAIN [default: refuse under REGISTRY_ONLY, forward under ALLOW_ANY]
+    #[arg(long, value_enum)]
+    pub dns_unknown: Option<DnsUnknown>,
+    /// Domains whose unregistered names are still forwarded when unknown
+    /// names are refused (repeatable); the cluster domain always is.
+    #[arg(long = "dns-forward-domain")]
+    pub dns_forward_domains: Vec<String>,
 }
 
 /// Reading the cluster: Istio resources and Services from the API server,
@@ -236,6 +241,24 @@ pub enum DnsUnknown {
 }
 
 impl RunArgs {
+    /// What the DNS server does with unregistered names: under REGISTRY_ONLY
+    /// only the cluster's own domains (and `--dns-forward-domain`) are asked
+    /// upstream, so query names cannot carry data out.
+    pub fn unknown_names(&self) -> crate::dns::UnknownNames {
+        let refuse = match self.dns_unknown {
+            Some(d) => d == DnsUnknown::Refuse,
+            None => self.outbound_policy == OutboundPolicy::RegistryOnly,
+        };
+        if !refuse {
+            return crate::dns::UnknownNames::Forward;
+        }
+        let mut forward_domains: Vec<String> = self.dns_forward_domains.iter().map(|d| d.trim_matches('.').to_ascii_lowercase()).collect();
+        forward_domains.push(self.kubernetes.cluster_domain.trim_matches('.').to_ascii_lowercase());
+        forward_domains.sort();
+        forward_domains.dedup();
+        crate::dns::UnknownNames::Refuse { forward_domains }
+    }
+
     /// `--dns-upstream`, or the nameservers of /etc/resolv.conf.
     pub fn dns_upstreams(&self) -> Vec<SocketAddr> {
         if !self.dns_upstreams.is_empty() {

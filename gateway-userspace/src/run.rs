@@ -10,8 +10,8 @@ use tokio::{signal::unix::SignalKind, sync::watch};
 use crate::{
     access_log::AccessLog,
     admin::{AdminServer, AdminState},
-    cli::{DnsUnknown, OutboundPolicy, RunArgs},
-    dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver, UnknownNames},
+    cli::{OutboundPolicy, RunArgs},
+    dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver},
     interceptor::{InterceptSettings, Interceptor, cgroups},
     kubernetes::{ClusterConfig, NodeAgent, client::connect, events::FindingEvents, pod_cgroups, pods::Enrollment, uninstall::{OnStop, on_stop}},
     metrics::Metrics,
@@ -75,6 +75,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding admin address {}", args.admin_address))?;
 
+    let access_log = match &args.access_log {
+        None => AccessLog::spawn(tokio::io::stdout()),
+        Some(path) => {
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .await
+                .with_context(|| format!("opening the access log {}", path.display()))?;
+            AccessLog::spawn(file)
+        }
+    };
     // The DNS server, on each proxy address, for the queries the kernel redirects.
     let dns_memory = Arc::new(DnsMemory::new());
     let dns_stats = Arc::new(DnsStats::new());
@@ -86,13 +98,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let settings = DnsSettings {
             listen: proxy_ips.iter().map(|ip| SocketAddr::new(*ip, args.dns_port)).collect(),
             upstreams: upstreams.clone(),
-            unknown: match args.dns_unknown {
-                DnsUnknown::Forward => UnknownNames::Forward,
-                DnsUnknown::Refuse => UnknownNames::Refuse,
-            },
+            unknown: args.unknown_names(),
             mark: args.socket_mark,
         };
-        let names = Arc::new(RegisteredNames { config: config.clone(), pods: dns_pods.clone() });
+        let names = Arc::new(RegisteredNames { config: config.clone(), pods: dns_pods.clone(), audit: access_log.clone() });
         Some(
             DnsServer::bind(settings, names, dns_memory.clone(), dns_stats.clone())
                 .await
@@ -159,18 +168,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         interceptor.attach(&cgroups).context("attaching the kernel programs")?;
     }
 
-    let access_log = match &args.access_log {
-        None => AccessLog::spawn(tokio::io::stdout()),
-        Some(path) => {
-            let file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .await
-                .with_context(|| format!("opening the access log {}", path.display()))?;
-            AccessLog::spawn(file)
-        }
-    };
     let ctx = Arc::new(OutboundContext {
         orig_dst: interceptor.as_ref().map(|i| i.orig_dst.clone()),
         pods: node_agent.clone(),

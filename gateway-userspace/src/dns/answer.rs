@@ -29,12 +29,10 @@ pub(crate) enum Decision {
 /// family it has no address of gets NODATA); its other types are forwarded
 /// if it may be resolved, else NODATA. A registered name without addresses
 /// is forwarded if it may be resolved, else NODATA.
-pub(crate) fn decide(qtype: RecordType, known: &NameAnswer, unknown: UnknownNames) -> Decision {
+pub(crate) fn decide(qtype: RecordType, name: &str, known: &NameAnswer, unknown: &UnknownNames) -> Decision {
     match known {
-        NameAnswer::Unregistered => match unknown {
-            UnknownNames::Forward => Decision::Forward,
-            UnknownNames::Refuse => Decision::NxDomain,
-        },
+        NameAnswer::Unregistered if unknown.forwards(name) => Decision::Forward,
+        NameAnswer::Unregistered => Decision::NxDomain,
         NameAnswer::Registered { addresses, resolve } => {
             let of_family = |v4: bool| addresses.iter().copied().filter(|ip| ip.is_ipv4() == v4).collect();
             match qtype {

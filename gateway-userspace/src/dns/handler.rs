@@ -65,7 +65,7 @@ impl Handler {
 
     async fn answer(&self, client: IpAddr, request: &Request) -> (Message, Outcome) {
         let known = self.registry.lookup(client, &request.name);
-        match decide(request.query.query_type, &known, self.unknown) {
+        match decide(request.query.query_type, &request.name, &known, &self.unknown) {
             Decision::Local(addresses) => {
                 let mut reply = request.reply(ResponseCode::NoError);
                 reply.metadata.authoritative = true;
@@ -73,7 +73,10 @@ impl Handler {
                 self.memory.record(client, &request.name, &addresses, LOCAL_ANSWER_TTL);
                 (reply, Outcome::AnsweredRegistered)
             }
-            Decision::NxDomain => (request.reply(ResponseCode::NXDomain), Outcome::Refused),
+            Decision::NxDomain => {
+                self.registry.refused(client, &request.name, &request.query.query_type.to_string());
+                (request.reply(ResponseCode::NXDomain), Outcome::Refused)
+            }
             Decision::Forward => match self.upstreams.ask(&request.query).await {
                 Ok(answer) => {
                     let reply = forwarded(request, answer);

@@ -38,12 +38,26 @@ pub use server::DnsServer;
 pub use stats::DnsStats;
 
 /// What to do with a query for a name the workload has no ServiceEntry for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UnknownNames {
     /// Ask the upstream resolvers and pass their answer on.
     Forward,
-    /// Answer NXDOMAIN.
-    Refuse,
+    /// Answer NXDOMAIN, except for names in these domains (the cluster's
+    /// own), which are forwarded. Nothing else leaves, so names cannot
+    /// carry data out (DNS tunnelling).
+    Refuse { forward_domains: Vec<String> },
+}
+
+impl UnknownNames {
+    /// Whether an unregistered `name` (lowercase, no final dot) is forwarded.
+    pub fn forwards(&self, name: &str) -> bool {
+        match self {
+            Self::Forward => true,
+            Self::Refuse { forward_domains } => {
+                forward_domains.iter().any(|d| name == d || name.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.')))
+            }
+        }
+    }
 }
 
 /// Everything the DNS server needs besides the shared state.
@@ -79,6 +93,10 @@ pub trait NameRegistry: Send + Sync + 'static {
     /// `name` is lowercase, without the final dot; `client` is the querying
     /// workload's address.
     fn lookup(&self, client: IpAddr, name: &str) -> NameAnswer;
+
+    /// Told of each query refused because its name is not registered, for
+    /// the audit log.
+    fn refused(&self, _client: IpAddr, _name: &str, _qtype: &str) {}
 }
 
 /// How long one try at one upstream resolver may take.

@@ -53,7 +53,7 @@ impl DnsServer {
             listeners.push((Arc::new(udp), tcp));
         }
         let upstreams = Upstreams::new(settings.upstreams, settings.mark);
-        let handler = Handler { unknown: settings.unknown, registry, memory, stats, upstreams };
+        let handler = Handler { unknown: settings.unknown.clone(), registry, memory, stats, upstreams };
         Ok(Self { listeners, handler: Arc::new(handler) })
     }
 

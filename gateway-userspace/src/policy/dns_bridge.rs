@@ -16,16 +16,24 @@ pub struct RegisteredNames {
     /// On a node agent, the pods of this node, known by their addresses;
     /// set once they are synced.
     pub pods: Arc<std::sync::OnceLock<Arc<crate::kubernetes::NodeAgent>>>,
+    /// Where refused names are recorded.
+    pub audit: crate::access_log::AccessLog,
+}
+
+impl RegisteredNames {
+    /// The querying workload: a pod by its own address, else a WorkloadEntry's.
+    fn workload(&self, policy: &super::EgressPolicy, client: IpAddr) -> super::Workload {
+        let pod = self.pods.get().and_then(|pods| pods.by_ip(client));
+        pod.map(|p| p.workload).unwrap_or_else(|| policy.identify(client, None))
+    }
 }
 
 impl NameRegistry for RegisteredNames {
     fn lookup(&self, client: IpAddr, name: &str) -> NameAnswer {
         let active = self.config.current();
         let policy = &active.policy;
-        // DNS queries carry no cgroup: by address (a pod's own, else a
-        // WorkloadEntry's).
-        let pod = self.pods.get().and_then(|pods| pods.by_ip(client));
-        let workload = pod.map(|p| p.workload).unwrap_or_else(|| policy.identify(client, None));
+        // DNS queries carry no cgroup: by address.
+        let workload = self.workload(policy, client);
         let scope = policy.scope_for(&workload);
         let registry = policy.registry_for(&workload.namespace);
         for (svc, host) in registry.by_name(name) {
@@ -41,6 +49,13 @@ impl NameRegistry for RegisteredNames {
             return NameAnswer::Registered { addresses, resolve };
         }
         NameAnswer::Unregistered
+    }
+
+    fn refused(&self, client: IpAddr, name: &str, qtype: &str) {
+        let workload = self.workload(&self.config.current().policy, client);
+        let record = crate::access_log::DnsRecord::refused(client, workload, name, qtype);
+        let audit = self.audit.clone();
+        tokio::spawn(async move { audit.write_dns(&record).await });
     }
 }
 

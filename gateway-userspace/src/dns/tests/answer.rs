@@ -25,38 +25,53 @@ fn registered(addresses: &[&str], resolve: bool) -> NameAnswer {
     NameAnswer::Registered { addresses: addresses.iter().map(|a| ip(a)).collect(), resolve }
 }
 
+fn refuse() -> UnknownNames {
+    UnknownNames::Refuse { forward_domains: vec!["cluster.local".into()] }
+}
+
+#[test]
+fn only_the_cluster_domains_are_forwarded_when_unknown_names_are_refused() {
+    let unknown = refuse();
+    for forwarded in ["cluster.local", "kubernetes.default.svc.cluster.local", "svc.cluster.local"] {
+        assert_eq!(decide(RecordType::A, forwarded, &NameAnswer::Unregistered, &unknown), Decision::Forward, "{forwarded}");
+    }
+    for refused in ["evilcluster.local", "cluster.local.evil.com", "aGVsbG8.tunnel.example.com", "local"] {
+        assert_eq!(decide(RecordType::A, refused, &NameAnswer::Unregistered, &unknown), Decision::NxDomain, "{refused}");
+    }
+}
+
 #[test]
 fn unregistered_names_follow_the_policy() {
-    assert_eq!(decide(RecordType::A, &NameAnswer::Unregistered, UnknownNames::Forward), Decision::Forward);
-    assert_eq!(decide(RecordType::TXT, &NameAnswer::Unregistered, UnknownNames::Forward), Decision::Forward);
-    assert_eq!(decide(RecordType::A, &NameAnswer::Unregistered, UnknownNames::Refuse), Decision::NxDomain);
-    assert_eq!(decide(RecordType::AAAA, &NameAnswer::Unregistered, UnknownNames::Refuse), Decision::NxDomain);
+    assert_eq!(decide(RecordType::A, "x.example.com", &NameAnswer::Unregistered, &UnknownNames::Forward), Decision::Forward);
+    assert_eq!(decide(RecordType::TXT, "x.example.com", &NameAnswer::Unregistered, &UnknownNames::Forward), Decision::Forward);
+    assert_eq!(decide(RecordType::A, "x.example.com", &NameAnswer::Unregistered, &refuse()), Decision::NxDomain);
+    assert_eq!(decide(RecordType::AAAA, "x.example.com", &NameAnswer::Unregistered, &refuse()), Decision::NxDomain);
 }
 
 #[test]
 fn registered_addresses_answer_a_and_aaaa_by_family() {
     let known = registered(&["192.0.2.1", "2001:db8::1", "192.0.2.2"], true);
-    for unknown in [UnknownNames::Forward, UnknownNames::Refuse] {
-        assert_eq!(decide(RecordType::A, &known, unknown), Decision::Local(vec![ip("192.0.2.1"), ip("192.0.2.2")]));
-        assert_eq!(decide(RecordType::AAAA, &known, unknown), Decision::Local(vec![ip("2001:db8::1")]));
+    for unknown in [UnknownNames::Forward, refuse()] {
+        assert_eq!(decide(RecordType::A, "x.example.com", &known, &unknown), Decision::Local(vec![ip("192.0.2.1"), ip("192.0.2.2")]));
+        assert_eq!(decide(RecordType::AAAA, "x.example.com", &known, &unknown), Decision::Local(vec![ip("2001:db8::1")]));
     }
     let v4_only = registered(&["192.0.2.1"], true);
-    assert_eq!(decide(RecordType::AAAA, &v4_only, UnknownNames::Forward), Decision::Local(vec![]));
+    assert_eq!(decide(RecordType::AAAA, "x.example.com", &v4_only, &UnknownNames::Forward), Decision::Local(vec![]));
 }
 
 #[test]
 fn registered_other_types_forward_only_if_resolvable() {
     for qtype in [RecordType::TXT, RecordType::HTTPS, RecordType::SRV, RecordType::MX, RecordType::ANY] {
-        assert_eq!(decide(qtype, &registered(&["192.0.2.1"], true), UnknownNames::Refuse), Decision::Forward);
-        assert_eq!(decide(qtype, &registered(&["192.0.2.1"], false), UnknownNames::Forward), Decision::Local(vec![]));
+        assert_eq!(decide(qtype, "x.example.com", &registered(&["192.0.2.1"], true), &refuse()), Decision::Forward);
+        assert_eq!(decide(qtype, "x.example.com", &registered(&["192.0.2.1"], false), &UnknownNames::Forward), Decision::Local(vec![]));
     }
 }
 
 #[test]
 fn registered_without_addresses_resolves_or_has_no_data() {
     for qtype in [RecordType::A, RecordType::AAAA, RecordType::TXT] {
-        assert_eq!(decide(qtype, &registered(&[], true), UnknownNames::Refuse), Decision::Forward);
-        assert_eq!(decide(qtype, &registered(&[], false), UnknownNames::Forward), Decision::Local(vec![]));
+        assert_eq!(decide(qtype, "x.example.com", &registered(&[], true), &refuse()), Decision::Forward);
+        assert_eq!(decide(qtype, "x.example.com", &registered(&[], false), &UnknownNames::Forward), Decision::Local(vec![]));
     }
 }
 

@@ -28,7 +28,7 @@ fn registered_addresses_are_answered_locally() {
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("api.example.com", &["203.0.113.5", "2001:db8::5"], false);
-        let server = start(registry, &[UPSTREAM], UnknownNames::Refuse).await;
+        let server = start(registry, &[UPSTREAM], UnknownNames::Refuse { forward_domains: Vec::new() }).await;
         for via in [Via::Udp, Via::Tcp] {
             let v4 = ask(via, server.addr, POD_A, "API.Example.COM.", RecordType::A).await;
             assert_eq!(v4.metadata.response_code, ResponseCode::NoError, "{via:?}");
@@ -56,7 +56,7 @@ fn registered_names_that_resolve_are_forwarded_with_their_ttl() {
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("upstream.test", &[], true).with("alias.test", &[], true);
-        let server = start(registry, &[UPSTREAM], UnknownNames::Refuse).await;
+        let server = start(registry, &[UPSTREAM], UnknownNames::Refuse { forward_domains: Vec::new() }).await;
         for via in [Via::Udp, Via::Tcp] {
             let answer = ask(via, server.addr, POD_A, "upstream.test.", RecordType::A).await;
             assert_eq!(answer.metadata.response_code, ResponseCode::NoError, "{via:?}");
@@ -78,7 +78,7 @@ fn unregistered_names_are_forwarded_or_refused() {
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let forwarding = start(FixedRegistry::default(), &[UPSTREAM], UnknownNames::Forward).await;
-        let refusing = start(FixedRegistry::default(), &[UPSTREAM], UnknownNames::Refuse).await;
+        let refusing = start(FixedRegistry::default(), &[UPSTREAM], UnknownNames::Refuse { forward_domains: Vec::new() }).await;
         for via in [Via::Udp, Via::Tcp] {
             let v6 = ask(via, forwarding.addr, POD_A, "both.test.", RecordType::AAAA).await;
             assert_eq!(ips(&v6), vec![ip("2001:db8::8")], "{via:?}");
@@ -155,7 +155,7 @@ fn malformed_queries_get_formerr_and_the_server_survives() {
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("api.example.com", &["203.0.113.5"], false);
-        let server = start(registry, &[UPSTREAM], UnknownNames::Refuse).await;
+        let server = start(registry, &[UPSTREAM], UnknownNames::Refuse { forward_domains: Vec::new() }).await;
         let socket = UdpSocket::bind((ip(POD_A), 0)).await.unwrap_or_else(|error| panic!("bind: {error}"));
         let garbage: [&[u8]; 4] = [
             &[0xbe, 0xef, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3f, b'x'],

@@ -41,7 +41,9 @@ fn gateways() -> Vec<(&'static str, Workload<'static>)> {
     ["egressgateway", "ingressgateway"]
         .into_iter()
         .map(|role| {
-            let found = deployments.iter().find(|d| d.metadata.labels.as_ref().and_then(|l| l.get("istio")).is_some_and(|v| v == role));
+            let found = deployments
+                .iter()
+                .find(|d| d.metadata.labels.as_ref().and_then(|l| l.get("istio")).is_some_and(|v| v == role));
             (role, Workload::of_deployment(found.unwrap_or_else(|| panic!("no Deployment labelled istio: {role}"))))
         })
         .collect()
@@ -54,7 +56,10 @@ fn every_document_reads_back_as_its_kubernetes_type() {
     assert_eq!(names, [NAMESPACE]);
     assert_eq!((b.service_accounts.len(), b.cluster_roles.len(), b.cluster_role_bindings.len()), (2, 2, 2));
     assert_eq!((b.daemon_sets.len(), b.deployments.len(), b.services.len(), b.disruption_budgets.len()), (1, 2, 2, 2));
-    let namespaced = b.service_accounts.iter().map(|o| (&o.metadata, "ServiceAccount"))
+    let namespaced = b
+        .service_accounts
+        .iter()
+        .map(|o| (&o.metadata, "ServiceAccount"))
         .chain(b.daemon_sets.iter().map(|o| (&o.metadata, "DaemonSet")))
         .chain(b.deployments.iter().map(|o| (&o.metadata, "Deployment")))
         .chain(b.services.iter().map(|o| (&o.metadata, "Service")))
@@ -70,9 +75,11 @@ fn the_node_agent_runs_on_every_node_with_capabilities_instead_of_privilege() {
     let spec = agent.pod;
     assert_eq!(spec.host_network, Some(true), "hostNetwork");
     assert_eq!(spec.priority_class_name.as_deref(), Some("system-node-critical"));
-    let tolerates_all = spec.tolerations.iter().flatten().any(|t| {
-        t.operator.as_deref() == Some("Exists") && t.key.is_none() && t.effect.is_none()
-    });
+    let tolerates_all = spec
+        .tolerations
+        .iter()
+        .flatten()
+        .any(|t| t.operator.as_deref() == Some("Exists") && t.key.is_none() && t.effect.is_none());
     assert!(tolerates_all, "the agent must tolerate every taint (operator: Exists, no key, no effect)");
     let strategy = agent.daemon_set().spec.as_ref().and_then(|s| s.update_strategy.as_ref()).expect("updateStrategy");
     assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
@@ -104,7 +111,11 @@ fn the_node_agent_mounts_the_hosts_bpffs_and_cgroup2() {
     let bpffs = agent.host_mount(container, "/sys/fs/bpf").expect("the agent mounts the host's /sys/fs/bpf");
     let pins = line.values("bpffs");
     let pins = pins.first().copied().unwrap_or("/sys/fs/bpf/gateway");
-    assert!(pins.starts_with(&format!("{}/", bpffs.mount_path)), "--bpffs {pins} lies outside the bpffs mount {}", bpffs.mount_path);
+    assert!(
+        pins.starts_with(&format!("{}/", bpffs.mount_path)),
+        "--bpffs {pins} lies outside the bpffs mount {}",
+        bpffs.mount_path
+    );
     let propagation = bpffs.mount_propagation.as_deref();
     assert!(
         matches!(propagation, Some("HostToContainer" | "Bidirectional")),
@@ -116,7 +127,8 @@ fn the_node_agent_mounts_the_hosts_bpffs_and_cgroup2() {
         agent.host_mount(c, "/sys/fs/bpf").is_some_and(|m| m.mount_propagation.as_deref() == Some("Bidirectional"))
     });
     let mounter = mounter.expect("an init container mounts /sys/fs/bpf with Bidirectional propagation");
-    let script = mounter.command.iter().flatten().chain(mounter.args.iter().flatten()).cloned().collect::<Vec<_>>().join(" ");
+    let script =
+        mounter.command.iter().flatten().chain(mounter.args.iter().flatten()).cloned().collect::<Vec<_>>().join(" ");
     assert!(script.contains("mount -t bpf bpf /sys/fs/bpf"), "{}: {script}", mounter.name);
 
     let cgroup = agent.host_mount(container, "/sys/fs/cgroup").expect("the agent mounts the host's /sys/fs/cgroup");
@@ -140,7 +152,13 @@ fn bidirectional_mounts_are_only_in_privileged_containers() {
         for c in w.pod.init_containers.iter().flatten().chain(&w.pod.containers) {
             for m in c.volume_mounts.iter().flatten() {
                 if m.mount_propagation.as_deref() == Some("Bidirectional") {
-                    assert_eq!(effective_security(w.pod, c).privileged, Some(true), "{}: {} is Bidirectional", c.name, m.name);
+                    assert_eq!(
+                        effective_security(w.pod, c).privileged,
+                        Some(true),
+                        "{}: {} is Bidirectional",
+                        c.name,
+                        m.name
+                    );
                 }
             }
         }
@@ -153,16 +171,26 @@ fn probes_reach_the_admin_endpoint() {
     for w in workloads {
         for c in &w.pod.containers {
             let admin = CommandLine::of(c, NAMESPACE).admin_address();
-            for (kind, probe, path) in [("readiness", &c.readiness_probe, "/ready"), ("liveness", &c.liveness_probe, "/healthz")] {
+            for (kind, probe, path) in
+                [("readiness", &c.readiness_probe, "/ready"), ("liveness", &c.liveness_probe, "/healthz")]
+            {
                 let get = probe.as_ref().and_then(|p| p.http_get.as_ref());
                 let get = get.unwrap_or_else(|| panic!("{}: no {kind} httpGet probe", c.name));
                 assert_eq!(get.path.as_deref(), Some(path), "{}: {kind} path", c.name);
-                assert_eq!(container_port(c, &get.port), admin.port(), "{}: {kind} port against --admin-address {admin}", c.name);
+                assert_eq!(
+                    container_port(c, &get.port),
+                    admin.port(),
+                    "{}: {kind} port against --admin-address {admin}",
+                    c.name
+                );
                 // The kubelet connects from the node to `host`, by default the
                 // pod's address: the node's own with hostNetwork.
                 let reachable = match get.host.as_deref() {
                     None => admin.ip().is_unspecified(),
-                    Some(host) => w.pod.host_network == Some(true) && (admin.ip().is_unspecified() || admin.ip().to_string() == host),
+                    Some(host) => {
+                        w.pod.host_network == Some(true)
+                            && (admin.ip().is_unspecified() || admin.ip().to_string() == host)
+                    }
                 };
                 assert!(reachable, "{}: the kubelet cannot reach --admin-address {admin} at {:?}", c.name, get.host);
             }
@@ -179,7 +207,10 @@ fn the_gateways_run_unprivileged_with_a_read_only_root() {
         assert_ne!(w.pod.host_network, Some(true), "{role}: hostNetwork");
         for c in &w.pod.containers {
             let line = CommandLine::of(c, NAMESPACE);
-            assert!(line.values("labels").iter().any(|l| l.split(',').any(|kv| kv == format!("istio={role}"))), "{role}: --labels");
+            assert!(
+                line.values("labels").iter().any(|l| l.split(',').any(|kv| kv == format!("istio={role}"))),
+                "{role}: --labels"
+            );
             let sc = effective_security(w.pod, c);
             assert_eq!(sc.run_as_non_root, Some(true), "{role}: runAsNonRoot");
             assert!(sc.run_as_user.is_some_and(|u| u > 0), "{role}: a numeric non-root runAsUser");
@@ -193,7 +224,10 @@ fn the_gateways_run_unprivileged_with_a_read_only_root() {
             let low_port = c.ports.iter().flatten().any(|p| p.container_port < 1024);
             let allowed: &[&str] = if low_port { &["NET_BIND_SERVICE"] } else { &[] };
             let added: Vec<_> = caps.add.iter().flatten().map(String::as_str).collect();
-            assert!(added.iter().all(|a| allowed.contains(a)), "{role}: capabilities added {added:?}; allowed {allowed:?}");
+            assert!(
+                added.iter().all(|a| allowed.contains(a)),
+                "{role}: capabilities added {added:?}; allowed {allowed:?}"
+            );
             pods::assert_resources(c);
         }
     }
@@ -204,9 +238,13 @@ fn services_and_disruption_budgets_select_the_gateways() {
     for (role, w) in gateways() {
         let labels = w.pod_labels();
         let service = base().services.iter().find(|s| {
-            s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            s.spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
         });
-        let spec = service.and_then(|s| s.spec.as_ref()).unwrap_or_else(|| panic!("no Service selects the {role} pods"));
+        let spec =
+            service.and_then(|s| s.spec.as_ref()).unwrap_or_else(|| panic!("no Service selects the {role} pods"));
         let wanted_type = if role == "ingressgateway" { "LoadBalancer" } else { "ClusterIP" };
         assert_eq!(spec.type_.as_deref().unwrap_or("ClusterIP"), wanted_type, "{role}: Service type");
         let c = &w.pod.containers[0];
@@ -219,13 +257,18 @@ fn services_and_disruption_budgets_select_the_gateways() {
         mapping.sort();
         assert_eq!(mapping, [(80, 8080), (443, 8443)], "{role}: Service ports → container ports");
         for (_, target) in &mapping {
-            assert!(c.ports.iter().flatten().any(|p| p.container_port == *target), "{role}: port {target} is not declared");
+            assert!(
+                c.ports.iter().flatten().any(|p| p.container_port == *target),
+                "{role}: port {target} is not declared"
+            );
         }
 
-        let budget = base().disruption_budgets.iter().find(|b| {
-            b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| selects(sel, labels))
-        });
-        let budget = budget.and_then(|b| b.spec.as_ref()).unwrap_or_else(|| panic!("no PodDisruptionBudget covers {role}"));
+        let budget = base()
+            .disruption_budgets
+            .iter()
+            .find(|b| b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| selects(sel, labels)));
+        let budget =
+            budget.and_then(|b| b.spec.as_ref()).unwrap_or_else(|| panic!("no PodDisruptionBudget covers {role}"));
         let replicas = w.replicas();
         assert_eq!(budget.min_available, Some(IntOrString::Int(1)), "{role}: minAvailable");
         assert!(replicas > 1, "{role}: with {replicas} replica(s) a budget of one blocks every drain");
@@ -238,10 +281,20 @@ fn role_bound_to(account: &ServiceAccount) -> &'static k8s_openapi::api::rbac::v
     let bindings: Vec<_> = base()
         .cluster_role_bindings
         .iter()
-        .filter(|b| b.subjects.iter().flatten().any(|s| s.kind == "ServiceAccount" && s.name == name && s.namespace.as_deref() == Some(ns)))
+        .filter(|b| {
+            b.subjects
+                .iter()
+                .flatten()
+                .any(|s| s.kind == "ServiceAccount" && s.name == name && s.namespace.as_deref() == Some(ns))
+        })
         .collect();
-    let [binding] = bindings.as_slice() else { panic!("ServiceAccount {ns}/{name} has {} ClusterRoleBindings, not one", bindings.len()) };
-    assert_eq!((binding.role_ref.kind.as_str(), binding.role_ref.api_group.as_str()), ("ClusterRole", "rbac.authorization.k8s.io"));
+    let [binding] = bindings.as_slice() else {
+        panic!("ServiceAccount {ns}/{name} has {} ClusterRoleBindings, not one", bindings.len())
+    };
+    assert_eq!(
+        (binding.role_ref.kind.as_str(), binding.role_ref.api_group.as_str()),
+        ("ClusterRole", "rbac.authorization.k8s.io")
+    );
     let role = base().cluster_roles.iter().find(|r| r.metadata.name.as_deref() == Some(binding.role_ref.name.as_str()));
     role.unwrap_or_else(|| panic!("ClusterRole {} is bound but not defined", binding.role_ref.name))
 }
@@ -262,7 +315,11 @@ fn the_node_agent_is_granted_exactly_its_api_calls() {
 fn the_gateways_are_granted_exactly_their_api_calls() {
     for (role, w) in gateways() {
         let account = service_account(&w);
-        assert_ne!(account.metadata.name, service_account(&node_agent()).metadata.name, "{role} borrows the agent's account");
+        assert_ne!(
+            account.metadata.name,
+            service_account(&node_agent()).metadata.name,
+            "{role} borrows the agent's account"
+        );
         rbac_rules::assert_grants_exactly(role_bound_to(account), rbac::GATEWAY, "GATEWAY");
     }
 }
@@ -280,9 +337,18 @@ fn every_command_line_is_one_gateway_run_accepts() {
 #[test]
 fn an_overlay_can_replace_the_image() {
     let every_image = |r: &Rendered| -> Vec<String> {
-        let pods = r.daemon_sets.iter().map(Workload::of_daemon_set).chain(r.deployments.iter().map(Workload::of_deployment));
-        pods.flat_map(|w| w.pod.init_containers.iter().flatten().chain(&w.pod.containers).map(|c| c.image.clone().unwrap_or_default()).collect::<Vec<_>>())
-            .collect()
+        let pods =
+            r.daemon_sets.iter().map(Workload::of_daemon_set).chain(r.deployments.iter().map(Workload::of_deployment));
+        pods.flat_map(|w| {
+            w.pod
+                .init_containers
+                .iter()
+                .flatten()
+                .chain(&w.pod.containers)
+                .map(|c| c.image.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+        })
+        .collect()
     };
     let base_images = every_image(base());
     assert!(base_images.iter().all(|i| i == "gateway:latest"), "{base_images:?}");

@@ -47,7 +47,8 @@ impl CommandLine {
                 let value = match (&var.value, &var.value_from) {
                     (Some(v), None) => v.clone(),
                     (None, Some(from)) => {
-                        let field = from.field_ref.as_ref().unwrap_or_else(|| panic!("{name}: {} reads no field", var.name));
+                        let field =
+                            from.field_ref.as_ref().unwrap_or_else(|| panic!("{name}: {} reads no field", var.name));
                         field_sample(&field.field_path, namespace)
                     }
                     _ => panic!("container {name}: env {} needs exactly one of value and valueFrom", var.name),
@@ -126,7 +127,9 @@ fn expand(arg: &str, env: &[(String, String)], container: &str) -> String {
         let end = rest[start..].find(')').unwrap_or_else(|| panic!("{container}: unclosed $( in {arg}")) + start;
         let name = &rest[start + 2..end];
         let value = env.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        out.push_str(value.unwrap_or_else(|| panic!("{container}: {arg} refers to $({name}), which its env does not set")));
+        out.push_str(
+            value.unwrap_or_else(|| panic!("{container}: {arg} refers to $({name}), which its env does not set")),
+        );
         rest = &rest[end + 1..];
     }
     out.push_str(rest);

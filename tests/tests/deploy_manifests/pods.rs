@@ -109,7 +109,10 @@ pub fn container_port(c: &Container, port: &IntOrString) -> u16 {
 
 /// Whether `selector` selects pods labelled `labels`.
 pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    assert!(selector.match_expressions.as_ref().is_none_or(Vec::is_empty), "matchExpressions are not read by this test");
+    assert!(
+        selector.match_expressions.as_ref().is_none_or(Vec::is_empty),
+        "matchExpressions are not read by this test"
+    );
     let wanted = selector.match_labels.as_ref().filter(|m| !m.is_empty()).expect("a selector with matchLabels");
     wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
@@ -127,7 +130,7 @@ pub fn assert_resources(c: &Container) {
 /// A kustomization, in the test's scratch directory, that takes deploy/ as
 /// its base and replaces the image as a user's overlay would.
 pub fn overlay_setting_image(name: &str, tag: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("deploy-overlay-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy-overlay-image");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let base = relative(&dir, &deploy_dir());
     // `bases:` rather than `resources:`, which the kustomize of older kubectl

@@ -39,7 +39,9 @@ fn grants(role: &ClusterRole) -> BTreeSet<Grant> {
 fn wanted(table: &[ApiCall]) -> BTreeSet<Grant> {
     table
         .iter()
-        .flat_map(|call| call.verbs.iter().map(|verb| (call.group.to_string(), call.resource.to_string(), verb.to_string())))
+        .flat_map(|call| {
+            call.verbs.iter().map(|verb| (call.group.to_string(), call.resource.to_string(), verb.to_string()))
+        })
         .collect()
 }
 

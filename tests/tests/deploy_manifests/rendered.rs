@@ -85,7 +85,8 @@ fn typed<K: Resource + DeserializeOwned + Serialize>(doc: &Value) -> K {
     let name = doc["metadata"]["name"].as_str().unwrap_or("(no name)");
     let what = format!("{} {name}", K::KIND);
     assert_eq!(doc["apiVersion"], K::API_VERSION, "{what}: apiVersion");
-    let object: K = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{what} is not a valid {}: {e}", K::KIND));
+    let object: K =
+        serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{what} is not a valid {}: {e}", K::KIND));
     let back = serde_json::to_value(&object).expect("a typed object serialises");
     if let Some(difference) = first_difference("", doc, &back) {
         panic!("{what}: a field is unknown to Kubernetes {} or misplaced: {difference}", K::API_VERSION);

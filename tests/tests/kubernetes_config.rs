@@ -71,8 +71,24 @@ fn resources_from_the_api_take_effect_and_a_broken_one_is_reported_on_itself() {
     assert_eq!(probe(&cg, &netns, &first, 7), "ok ping", "and the earlier one stays");
     let (_, metrics) = gw.admin_request("GET", "/metrics");
     assert!(metrics.contains("gateway_config_rejected_resources 1"), "the rejection is counted:\n{metrics}");
+    assert_calls_granted(&api);
     drop((gw, tree));
     topo.teardown();
+}
+
+/// Every call the agent made (watches, lists, Events) is one its
+/// ClusterRole grants: the table in `kubernetes::rbac` that `deploy/`
+/// renders, and that `deploy_manifests` checks against the manifests.
+fn assert_calls_granted(api: &ApiServer) {
+    let calls = api.requests();
+    assert!(calls.iter().any(|c| c.verb == "watch" && c.resource == "pods"), "the agent watched pods: {calls:?}");
+    assert!(calls.iter().any(|c| c.verb == "create" && c.resource == "events"), "the agent wrote an Event: {calls:?}");
+    for call in calls.iter().filter(|c| !c.resource.is_empty()) {
+        let granted = gateway_userspace::kubernetes::rbac::NODE_AGENT
+            .iter()
+            .any(|g| g.group == call.group && g.resource == call.resource && g.verbs.contains(&call.verb.as_str()));
+        assert!(granted, "the node agent's ClusterRole does not grant {} {}/{}", call.verb, call.group, call.resource);
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod cgroup;
+mod image;
 mod prereqs;
 mod run;
 mod shell;
@@ -24,6 +25,8 @@ enum Command {
     Bench(bench::Options),
     /// Install what is missing, then build the kernel programs and `gateway`.
     Build(build::Options),
+    /// Build the container image from Containerfile, with podman or docker.
+    Image(image::Options),
     /// Build, then run `gateway` on examples/, intercepting a demo cgroup.
     Run(run::Options),
     /// Open a shell inside the demo cgroup that `cargo xtask run` intercepts.
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(o) => bench::bench(o),
         Command::Build(o) => build::build(&o),
+        Command::Image(o) => image::image(&o),
         Command::Run(o) => run::run(&o),
         Command::Shell => shell::shell(),
         Command::Test(o) => test::test(&o),

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 
 /// Debian packages that build the kernel programs: a rustc with a prebuilt
 /// `core` for the BPF targets, and the LLVM that bpf-linker links against.
-const BUILD_PACKAGES: &[&str] =
+pub const BUILD_PACKAGES: &[&str] =
     &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf", "llvm-22-dev", "libpolly-22-dev"];
 
 /// Tools the integration tests drive: namespaces, kernel inspection, real
@@ -19,7 +19,7 @@ pub const TEST_PACKAGES: &[&str] =
 pub const BENCH_PACKAGES: &[&str] =
     &["iproute2", "bpftool", "curl", "util-linux", "procps", "iptables", "haproxy", "nginx-light", "wrk", "iperf3"];
 
-const BPF_LINKER_VERSION: &str = "0.13.0";
+pub const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn ensure_build_tools() -> anyhow::Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
@@ -32,6 +32,17 @@ pub fn ensure_build_tools() -> anyhow::Result<()> {
             .env("PATH", path))?;
     }
     Ok(())
+}
+
+/// `kubectl`, which renders deploy/ in the manifest test. Any working one
+/// will do (a machine may carry one from another source); without one,
+/// Debian's `kubernetes-client`.
+pub fn ensure_kubectl() -> anyhow::Result<()> {
+    let works = Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
+    if works {
+        return Ok(());
+    }
+    ensure_packages(&["kubernetes-client"])
 }
 
 pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {

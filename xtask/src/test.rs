@@ -22,6 +22,7 @@ pub struct Options {
 pub fn test(o: &Options) -> anyhow::Result<()> {
     require_root("build network namespaces and attach kernel programs in the tests")?;
     ensure_packages(TEST_PACKAGES)?;
+    crate::prereqs::ensure_kubectl()?;
     crate::prereqs::ensure_bpffs()?;
     build::build(&build::Options { release: false })?;
 

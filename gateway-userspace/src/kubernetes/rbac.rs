@@ -1,6 +1,6 @@
-//! Every call the node agent makes to the Kubernetes API, by resource and
-//! verb. The ClusterRole in `deploy/` grants exactly these; a test checks
-//! that it covers each one.
+//! Every call the node agent and the gateways make to the Kubernetes API, by
+//! resource and verb. The ClusterRoles in `deploy/` grant exactly these, no
+//! more; `tests/tests/deploy_manifests.rs` checks both.
 
 /// One kind of request the agent makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,4 +30,20 @@ pub const NODE_AGENT: &[ApiCall] = &[
     ApiCall { group: "security.istio.io", resource: "authorizationpolicies", verbs: WATCH },
     ApiCall { group: "events.k8s.io", resource: "events", verbs: &["create", "patch"] },
     ApiCall { group: "apps", resource: "daemonsets", verbs: &["get"] },
+];
+
+/// What the egress and ingress gateways (`gateway run --kubernetes --labels
+/// istio=…`) call: the configuration they serve, and the Services and
+/// EndpointSlices behind it. They touch no pods, namespaces, events or
+/// daemonsets.
+pub const GATEWAY: &[ApiCall] = &[
+    ApiCall { group: "", resource: "services", verbs: WATCH },
+    ApiCall { group: "discovery.k8s.io", resource: "endpointslices", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "gateways", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "virtualservices", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "destinationrules", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "serviceentries", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "sidecars", verbs: WATCH },
+    ApiCall { group: "networking.istio.io", resource: "workloadentries", verbs: WATCH },
+    ApiCall { group: "security.istio.io", resource: "authorizationpolicies", verbs: WATCH },
 ];

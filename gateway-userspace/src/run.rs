@@ -144,6 +144,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if intercepting && !proxy_ips.iter().any(|ip| ip.is_ipv6()) {
         tracing::warn!("no IPv6 --proxy-address: intercepted IPv6 connects are refused");
     }
+    // Alive from here on (/healthz), ready later (/ready).
+    let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics.clone(), (args.dns_port != 0).then(|| dns_stats.clone())));
+    tokio::spawn(admin.run(admin_state.clone()));
     // The pods of this node: synced, with opted-out pods exempted in the
     // kernel, before the pods cgroup is attached, so no opted-out pod sees a gap.
     let node_agent = match (&kube, &pods_cgroup) {
@@ -212,9 +215,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tokio::spawn(watch_files(config.clone(), args.config.clone()));
     tokio::spawn(watch_sighup(config.clone()));
-    let dns_stats = (args.dns_port != 0).then_some(dns_stats);
-    let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics, dns_stats));
-    tokio::spawn(admin.run(admin_state.clone()));
     // Ready once the first configuration from the API is in force.
     if let Some(client) = &kube {
         let instance = args.kubernetes.node_name.clone().unwrap_or_else(|| "gateway".into());

@@ -190,6 +190,25 @@ impl Gateway {
     }
 
     fn spawn_and_wait_ready(&mut self) {
+        self.spawn_and_wait_for("/ready");
+    }
+
+    /// Starts `gateway run` and waits only until it is alive (`/healthz`), for
+    /// tests of what keeps it from being ready; `wait_ready` then waits for that.
+    pub fn start_alive(topology: &Topology, config: GatewayConfig) -> Gateway {
+        let log_dir = topology.temp.subdir(&format!("gateway-{}", topology.node.name()));
+        let mut gateway = Gateway { config, node_netns: topology.node.path(), log_dir, child: None, runs: 0 };
+        gateway.spawn_and_wait_for("/healthz");
+        gateway
+    }
+
+    /// Waits until `/ready` answers 200; panics (with stderr) on timeout.
+    pub fn wait_ready(&mut self) {
+        let ready = wait::poll(READY_TIMEOUT, Duration::from_millis(100), || (self.admin_status("/ready") == Some(200)).then_some(()));
+        assert!(ready.is_some(), "gateway did not become ready within {READY_TIMEOUT:?}; stderr:\n{}", self.stderr_tail());
+    }
+
+    fn spawn_and_wait_for(&mut self, path: &str) {
         assert!(self.child.is_none(), "a gateway run is still going");
         let bin = gateway_bin();
         self.runs += 1;
@@ -236,11 +255,11 @@ impl Gateway {
                     self.stderr_tail()
                 );
             }
-            (self.admin_status("/ready") == Some(200)).then_some(())
+            (self.admin_status(path) == Some(200)).then_some(())
         });
         if ready.is_none() {
             panic!(
-                "gateway did not answer 200 on /ready within {READY_TIMEOUT:?}; command: {described}\nstderr:\n{}",
+                "gateway did not answer 200 on {path} within {READY_TIMEOUT:?}; command: {described}\nstderr:\n{}",
                 self.stderr_tail()
             );
         }

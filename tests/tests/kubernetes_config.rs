@@ -154,3 +154,68 @@ fn the_agents_memory_with_a_hundred_pods_and_a_thousand_services() {
     drop((gw, tree, pods));
     topo.teardown();
 }
+
+#[test]
+fn a_missing_crd_keeps_the_agent_not_ready_until_it_is_installed() {
+    let topo = Topology::build();
+    let api = ApiServer::start_in(&topo.node);
+    api.remove_resource("networking.istio.io", "sidecars");
+    let tree = kubelet(&topo, Driver::Systemd);
+    let mut gw = Gateway::start_alive(&topo, agent_config(&topo, &api, &tree, &[]));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(gw.admin_status("/ready"), Some(200), "without the Sidecar CRD the configuration is incomplete, so not ready");
+    api.add_resource("networking.istio.io", "sidecars");
+    gw.wait_ready();
+    drop((gw, tree));
+    topo.teardown();
+}
+
+#[test]
+fn at_sigterm_the_interception_stays_while_the_daemonset_exists_and_goes_with_it() {
+    let topo = Topology::build();
+    let api = ApiServer::start_in(&topo.node);
+    let daemonset = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "gateway-node", "namespace": "gateway-system"},
+        "spec": {"selector": {"matchLabels": {"app": "gw"}}, "template": {"metadata": {"labels": {"app": "gw"}},
+                 "spec": {"containers": [{"name": "agent", "image": "gateway"}]}}}});
+    api.apply(daemonset);
+    let tree = kubelet(&topo, Driver::Systemd);
+    let config = agent_config(&topo, &api, &tree, &["--daemonset", "gateway-system/gateway-node"]);
+    let links = topo.bpffs.join("links");
+    let mut gw = Gateway::start(&topo, config);
+    gw.stop();
+    assert!(std::fs::read_dir(&links).map(|mut d| d.next().is_some()).unwrap_or(false), "an upgrade or drain keeps the links pinned");
+
+    api.delete("apps/v1", "DaemonSet", "gateway-system", "gateway-node");
+    gw.restart();
+    gw.stop();
+    assert!(!topo.bpffs.exists(), "an uninstall removes everything pinned: {:?}", std::fs::read_dir(&topo.bpffs).map(|d| d.count()));
+    let granted = api.requests().iter().any(|c| c.verb == "get" && c.resource == "daemonsets");
+    assert!(granted, "the agent asked for its DaemonSet");
+    drop((gw, tree));
+    topo.teardown();
+}
+
+#[test]
+fn validate_analyzes_the_live_clusters_resources() {
+    let api = ApiServer::start();
+    api.apply(service_entry("shop", "fine", "203.0.113.10", 7));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "broken", "namespace": "shop"},
+        "spec": {"hosts": ["fine.example.com"], "tcp": [{"route": [{"destination": {"host": "fine.example.com"}, "weight": 30}]}]}}));
+    let bin = gateway_tests::gateway_process::gateway_bin();
+    let kubeconfig = api.kubeconfig();
+    let out = std::process::Command::new(&bin)
+        .args(["validate", "--kubernetes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .output()
+        .expect("gateway validate runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "errors exit 1:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("kubernetes:VirtualService/shop/broken") && text.contains("GW1009"), "the finding names the resource and its code:\n{text}");
+    api.delete("networking.istio.io/v1", "VirtualService", "shop", "broken");
+    let out = std::process::Command::new(&bin).args(["validate", "--kubernetes", "--kubeconfig"]).arg(&kubeconfig).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    api.remove_resource("networking.istio.io", "sidecars");
+    let out = std::process::Command::new(&bin).args(["validate", "--kubernetes", "--kubeconfig"]).arg(&kubeconfig).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a missing CRD cannot be analyzed: {}", String::from_utf8_lossy(&out.stderr));
+}

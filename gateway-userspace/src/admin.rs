@@ -79,7 +79,7 @@ async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>>
         (&Method::GET, "/ready") if state.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n".into()),
         (&Method::GET, "/ready") => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         (&Method::GET, "/metrics") => {
-            state.metrics.set_kernel_events(&kernel_stats(&state));
+            state.metrics.set_kernel_events(&kernel_stats(state));
             if let Some(dns) = &state.dns {
                 state.metrics.set_dns_answers(&dns.snapshot());
             }

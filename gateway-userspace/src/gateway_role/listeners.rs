@@ -109,14 +109,12 @@ impl Listeners {
         self.status.clone()
     }
 
-    /// Applies every generation the store publishes, from the current one on.
+    /// Applies every generation the store publishes after the one
+    /// `configs` last saw.
     pub async fn follow(mut self, mut configs: watch::Receiver<Arc<ActiveConfig>>) {
-        loop {
+        while configs.changed().await.is_ok() {
             let config = configs.borrow_and_update().clone();
             self.apply(&config).await;
-            if configs.changed().await.is_err() {
-                return;
-            }
         }
     }
 

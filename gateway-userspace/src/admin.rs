@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     dns::DnsStats,
+    gateway_role::ListenerStatus,
     interceptor::Interceptor,
     metrics::Metrics,
     reload::{ConfigStore, ReloadOutcome},
@@ -28,11 +29,23 @@ pub struct AdminState {
     pub config: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub dns: Option<Arc<DnsStats>>,
+    /// The gateway role's listeners, when it runs.
+    pub listeners: std::sync::OnceLock<Arc<ListenerStatus>>,
 }
 
 impl AdminState {
-    pub fn new(interceptor: Option<Arc<Interceptor>>, config: Arc<ConfigStore>, metrics: Arc<Metrics>, dns: Option<Arc<DnsStats>>) -> Self {
-        Self { ready: AtomicBool::new(false), interceptor, config, metrics, dns }
+    pub fn new(
+        interceptor: Option<Arc<Interceptor>>,
+        config: Arc<ConfigStore>,
+        metrics: Arc<Metrics>,
+        dns: Option<Arc<DnsStats>>,
+    ) -> Self {
+        Self { ready: AtomicBool::new(false), interceptor, config, metrics, dns, listeners: Default::default() }
+    }
+
+    /// The gateway role's listeners, once they are served.
+    pub fn set_listeners(&self, listeners: Arc<ListenerStatus>) {
+        let _ = self.listeners.set(listeners);
     }
 
     pub fn set_ready(&self) {
@@ -77,10 +90,15 @@ async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>>
             text(StatusCode::OK, state.metrics.encode())
         }
         (&Method::GET, "/stats") => {
-            let body = kernel_stats(state).iter().map(|(name, v)| format!("kernel.{name} {v}\n")).collect();
+            let mut body: String = kernel_stats(state).iter().map(|(name, v)| format!("kernel.{name} {v}\n")).collect();
+            if let Some(listeners) = state.listeners.get() {
+                for p in &listeners.lock().expect("listener status lock").ports {
+                    body.push_str(&format!("listener.{} {} {}\n", p.address, p.kind, p.state));
+                }
+            }
             text(StatusCode::OK, body)
         }
-        (&Method::GET, "/config_dump") => match serde_json::to_string_pretty(&*state.config.current()) {
+        (&Method::GET, "/config_dump") => match config_dump(state) {
             Ok(body) => json(StatusCode::OK, body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         },
@@ -88,6 +106,17 @@ async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>>
         (_, "/reload") => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into()),
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
+}
+
+/// The live configuration, and the gateway listeners (with the generation
+/// they were last brought to) when the role runs.
+fn config_dump(state: &AdminState) -> serde_json::Result<String> {
+    let mut dump = serde_json::to_value(&*state.config.current())?;
+    if let (Some(listeners), Some(object)) = (state.listeners.get(), dump.as_object_mut()) {
+        let view = listeners.lock().expect("listener status lock").clone();
+        object.insert("listeners".into(), serde_json::to_value(view)?);
+    }
+    serde_json::to_string_pretty(&dump)
 }
 
 async fn reload(state: &AdminState) -> Response<Full<Bytes>> {

@@ -88,8 +88,18 @@ pub struct ListenerLabels {
     pub port: u16,
 }
 
+/// A gateway listener that could not be opened or re-keyed, and why
+/// (`bind`, `tls`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerFailureLabels {
+    pub port: u16,
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Gateway listeners not opened (or not re-keyed) at a configuration.
+    pub listener_failures: Family<ListenerFailureLabels, Counter>,
     /// Connections a gateway listener closed at accept, over its limit.
     pub listener_overflow: Family<ListenerLabels, Counter>,
     /// Connections open on each gateway listener.
@@ -116,6 +126,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut root = Registry::default();
         let m = Self {
+            listener_failures: Family::default(),
             listener_overflow: Family::default(),
             listener_connections: Family::default(),
             config_reloads: Family::default(),
@@ -163,6 +174,11 @@ impl Default for Metrics {
         registry.register("dns_answers", "DNS queries answered, by outcome", m.dns_answers.clone());
         registry.register("listener_overflow", "Connections closed at accept over the listener's limit", m.listener_overflow.clone());
         registry.register("listener_connections", "Connections open on each gateway listener", m.listener_connections.clone());
+        registry.register(
+            "listener_failures",
+            "Gateway listeners a configuration could not open (bind) or re-key (tls); tried again at the next one",
+            m.listener_failures.clone(),
+        );
         Self { registry: root, ..m }
     }
 }

@@ -199,21 +199,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // The gateway role: the Gateways whose selector matches --labels.
     let labels = &args.config_args.labels;
     if !labels.is_empty() {
-        let credentials = args.config_args.credential_dir.as_deref();
         let limits = crate::gateway_role::Limits {
             header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
             max_header_bytes: args.max_header_bytes,
             max_connections_per_listener: args.max_connections_per_listener as usize,
             idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         };
-        let ports = crate::gateway_role::serve(labels, &args.config_args.namespace, credentials, limits, ctx.clone()).await?;
-        tracing::info!(?labels, ?ports, "serving Gateway listeners");
+        let status = crate::gateway_role::serve(labels, &args.config_args.namespace, limits, ctx.clone()).await;
+        let ports: Vec<_> = status.lock().expect("listener status lock").ports.iter().map(|p| (p.address, p.state)).collect();
+        tracing::info!(?labels, ?ports, "serving Gateway listeners; they follow the configuration");
+        admin_state.set_listeners(status);
     }
     if let Some(server) = dns_server {
         tracing::info!(addresses = ?server.local_addrs(), "DNS server listening");
         tokio::spawn(server.run());
     }
-    tokio::spawn(watch_files(config.clone(), args.config.clone()));
+    tokio::spawn(watch_files(config.clone(), args.config.clone(), args.config_args.credential_dir.clone()));
     tokio::spawn(watch_sighup(config.clone()));
     // Ready once the first configuration from the API is in force.
     if let Some(client) = &kube {

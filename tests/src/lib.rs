@@ -28,6 +28,7 @@ pub mod client;
 pub mod command;
 pub mod dnsmasq;
 pub mod echo_server;
+pub mod gateway_listeners;
 pub mod gateway_log;
 pub mod gateway_process;
 pub mod http_backend;

@@ -17,8 +17,9 @@ use crate::{
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
-    let Some(config) = ctx.mesh_server.clone() else { return deny::reset(stream) };
+/// `config` requires a client certificate from the mesh CA.
+pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, config: Option<Arc<rustls::ServerConfig>>, ctx: Arc<GatewayContext>) {
+    let Some(config) = config else { return deny::reset(stream) };
     let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(stream)).await;
     let mut tls = match accepted {
         Ok(Ok(tls)) => tls,

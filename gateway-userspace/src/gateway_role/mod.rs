@@ -4,6 +4,8 @@
 //! again, and make the real connection to the destination.
 //!
 //! - `servers.rs`: which ports, and the routes (pure).
+//! - `listeners.rs`: the running listeners, following each configuration
+//!   generation (ports opened, closed, re-keyed); this file accepts.
 //! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
@@ -26,6 +28,7 @@ mod destination_policy;
 mod forward;
 mod http;
 mod idle;
+mod listeners;
 mod mesh;
 mod mirror;
 mod passthrough;
@@ -36,9 +39,9 @@ mod terminate;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use anyhow::Context;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::{net::TcpListener, sync::watch};
 
+pub use listeners::{ListenerStatus, ListenerView};
 pub use servers::{PortPlan, ServerKind};
 
 use crate::{config::Labels, policy::Workload, proxy::OutboundContext};
@@ -69,8 +72,6 @@ pub struct GatewayContext {
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
-    /// For ISTIO_MUTUAL servers: requires a client certificate from the mesh CA.
-    pub mesh_server: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A connection line of this role.
@@ -83,26 +84,10 @@ pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static
     record
 }
 
-/// Binds one listener per port the matching Gateways declare, on all
-/// addresses, and serves them. Returns the ports bound.
-pub async fn serve(
-    labels: &Labels,
-    namespace: &str,
-    credential_dir: Option<&std::path::Path>,
-    limits: Limits,
-    outbound: Arc<OutboundContext>,
-) -> anyhow::Result<Vec<u16>> {
-    let snapshot = outbound.config.current().snapshot.clone();
-    let (ports, skipped) = servers::plan(&snapshot, labels, credential_dir);
-    for s in skipped {
-        tracing::warn!(server = %s, "Gateway server not served by this role");
-    }
-    let mesh_server = if ports.iter().any(|p| p.kind == ServerKind::Mesh) {
-        let mesh = outbound.mesh.as_ref().context("an ISTIO_MUTUAL Gateway server needs --mesh-ca, --cert and --key")?;
-        Some(mesh.server_config().map_err(anyhow::Error::msg)?)
-    } else {
-        None
-    };
+/// Serves the listeners of the Gateways whose selector matches `labels`,
+/// as the current configuration plans them and every later generation
+/// changes them. Returns what the listeners look like, kept current.
+pub async fn serve(labels: &Labels, namespace: &str, limits: Limits, outbound: Arc<OutboundContext>) -> Arc<ListenerStatus> {
     let role = match labels.get("istio").map(String::as_str) {
         Some("ingressgateway") => "ingress-gateway",
         Some("egressgateway") => "egress-gateway",
@@ -115,7 +100,6 @@ pub async fn serve(
         pool: Default::default(),
         outbound,
         workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
-        mesh_server,
     });
     // Each reload closes the pooled upstream connections it no longer allows.
     let (pool, mut configs) = (ctx.pool.clone(), ctx.outbound.config.subscribe());
@@ -125,19 +109,14 @@ pub async fn serve(
             pool.revoke(config);
         }
     });
-    let mut bound = Vec::new();
-    for mut plan in ports {
-        let terminate = match &plan.tls {
-            Some(t) => Some(terminate::server_config(t, plan.kind == ServerKind::Terminate).with_context(|| format!("TLS for Gateway port {}", plan.port))?),
-            None => None,
-        };
-        plan.https_redirect &= plan.kind == ServerKind::Http;
-        let listener = bind(plan.bind, plan.port).with_context(|| format!("binding Gateway port {}", plan.port))?;
-        tracing::info!(port = plan.port, kind = ?plan.kind, gateways = ?plan.gateways, "gateway listening");
-        bound.push(plan.port);
-        tokio::spawn(accept_loop(listener, Arc::new(plan), terminate, ctx.clone()));
-    }
-    Ok(bound)
+    // The first plan is in place before this returns; then every generation.
+    let mut configs = ctx.outbound.config.subscribe();
+    let mut listeners = listeners::Listeners::new(ctx.clone(), labels.clone());
+    let first = configs.borrow_and_update().clone();
+    listeners.apply(&first).await;
+    let status = listeners.status();
+    tokio::spawn(listeners.follow(configs));
+    status
 }
 
 /// A connection being served.
@@ -163,48 +142,40 @@ impl Drop for OpenConnection {
     }
 }
 
-/// The server's `bind` address, or `[::]` accepting IPv4 too.
-fn bind(addr: Option<std::net::IpAddr>, port: u16) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        Some(std::net::IpAddr::V4(_)) => TcpSocket::new_v4()?,
-        _ => TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    if addr.is_none() {
-        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6V6Only, &false).map_err(std::io::Error::from)?;
-    }
-    socket.bind(SocketAddr::new(addr.unwrap_or(std::net::IpAddr::from([0u16; 8])), port))?;
-    socket.listen(4096)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    plan: Arc<PortPlan>,
-    terminate: Option<Arc<rustls::ServerConfig>>,
-    ctx: Arc<GatewayContext>,
-) {
+/// Accepts until the listener's setup channel closes (the port left the
+/// configuration). Each connection is served with the setup current when
+/// it is accepted; the slot limit and gauge outlive re-keys.
+async fn accept_loop(listener: TcpListener, mut setup: watch::Receiver<Arc<listeners::Setup>>, ctx: Arc<GatewayContext>) {
     let open = Arc::new(tokio::sync::Semaphore::new(ctx.limits.max_connections_per_listener));
-    let port = crate::metrics::ListenerLabels { port: plan.port };
+    let port = crate::metrics::ListenerLabels { port: setup.borrow().plan.port };
     let metrics = ctx.outbound.metrics.clone();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            changed = setup.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+        };
+        match accepted {
             Ok((stream, peer)) => {
                 let Ok(slot) = open.clone().try_acquire_owned() else {
                     // Over the limit: closed at once, as Envoy does.
                     metrics.listener_overflow.get_or_create(&port).inc();
-                    tracing::debug!(%peer, port = plan.port, "listener connection limit reached; closed");
+                    tracing::debug!(%peer, port = port.port, "listener connection limit reached; closed");
                     drop(stream);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-                let (plan, ctx, terminate) = (plan.clone(), ctx.clone(), terminate.clone());
+                let current = setup.borrow().clone();
+                let (plan, tls, ctx) = (current.plan.clone(), current.tls.clone(), ctx.clone());
                 let open = OpenConnection::new(slot, metrics.listener_connections.get_or_create(&port).clone());
                 let serve: Serving = match plan.kind {
                     ServerKind::Passthrough => Box::pin(passthrough::handle(stream, peer, plan, ctx)),
                     ServerKind::Http => Box::pin(http::handle(stream, peer, plan, ctx)),
-                    ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, ctx)),
-                    ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, terminate, ctx)),
+                    ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, tls, ctx)),
+                    ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };
                 tokio::spawn(async move {

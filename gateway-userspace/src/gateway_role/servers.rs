@@ -1,11 +1,7 @@
 //! Which `Gateway` servers this instance serves, and how a connection on
 //! one of their ports is routed by the VirtualServices bound to them.
 
-use std::{
-    collections::BTreeMap,
-    net::IpAddr,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, net::IpAddr};
 
 use crate::{
     config::{
@@ -13,7 +9,7 @@ use crate::{
         hosts::host_matches,
         resources::{
             common::Headers,
-            gateway::{Bind, ServerTls, TlsVersion},
+            gateway::{Bind, ServerTls, TlsFiles, TlsVersion},
             http_route::{HttpRoute, Redirect, ResponseBody},
             virtual_service::L4Match,
         },
@@ -43,19 +39,31 @@ pub enum ServerKind {
     TerminateTcp,
 }
 
+impl ServerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerKind::Passthrough => "passthrough",
+            ServerKind::Http => "http",
+            ServerKind::Mesh => "istio-mutual",
+            ServerKind::Terminate => "https",
+            ServerKind::Tcp => "tcp",
+            ServerKind::TerminateTcp => "tls-terminated",
+        }
+    }
+}
+
 /// The certificate a terminating server presents, and how it treats
-/// client certificates.
+/// client certificates. The files carry a digest of their contents, so a
+/// rotated certificate makes a different plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TerminateTls {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub client_ca: Option<PathBuf>,
+    /// The first server's certificate, key and client CA, as checked.
+    pub files: TlsFiles,
     pub mode: ServerTlsMode,
     pub min: Option<TlsVersion>,
     pub max: Option<TlsVersion>,
-    /// Other servers on the same port: their hosts, certificate and key,
-    /// chosen by SNI.
-    pub by_sni: Vec<(Vec<String>, PathBuf, PathBuf)>,
+    /// Other servers on the same port: their hosts and files, chosen by SNI.
+    pub by_sni: Vec<(Vec<String>, TlsFiles)>,
 }
 
 /// One listening port and the Gateways (namespace, name) that claim it.
@@ -84,8 +92,10 @@ impl PortPlan {
 }
 
 /// The ports to listen on, from the Gateways whose selector matches `labels`.
-/// Servers this role cannot serve yet are reported, not served.
-pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>) -> (Vec<PortPlan>, Vec<String>) {
+/// Servers this role cannot serve yet are reported, not served. Certificate
+/// files are those the configuration checked (`credentialName` resolved in
+/// the credential directory then).
+pub fn plan(snapshot: &Snapshot, labels: &Labels) -> (Vec<PortPlan>, Vec<String>) {
     let mut ports: BTreeMap<(Option<IpAddr>, u16), PortPlan> = BTreeMap::new();
     let mut skipped = Vec::new();
     for gw in snapshot.gateways_for_instance(labels) {
@@ -101,7 +111,7 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
                 (Protocol::Tcp | Protocol::Mongo | Protocol::Redis | Protocol::Mysql, None) => ServerKind::Tcp,
                 (Protocol::Tls | Protocol::Https | Protocol::Http | Protocol::Http2, Some(ServerTlsMode::IstioMutual)) => ServerKind::Mesh,
                 (p @ (Protocol::Https | Protocol::Tls), Some(mode @ (ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual))) => {
-                    match tls.and_then(|t| terminate_tls(t, mode, credential_dir)) {
+                    match tls.and_then(|t| terminate_tls(t, mode)) {
                         Some(t) => {
                             terminate = Some(t);
                             if p == Protocol::Tls { ServerKind::TerminateTcp } else { ServerKind::Terminate }
@@ -139,7 +149,8 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
                     port: server.port.number,
                     kind,
                     gateways: Vec::new(),
-                    https_redirect,
+                    // Only an HTTP server redirects.
+                    https_redirect: https_redirect && kind == ServerKind::Http,
                     tls: terminate.clone(),
                     server_hosts: Vec::new(),
                 });
@@ -150,22 +161,20 @@ pub fn plan(snapshot: &Snapshot, labels: &Labels, credential_dir: Option<&Path>)
             plan.server_hosts.extend(server.hosts.iter().map(|h| (id.clone(), h.clone())));
             // A further terminating server on the port: its certificate by SNI.
             if let (Some(first), Some(this)) = (plan.tls.as_mut(), terminate)
-                && first.cert != this.cert {
+                && first.files.certificate != this.files.certificate {
                     let hosts = server.hosts.iter().map(|h| h.host.clone()).collect();
-                    first.by_sni.push((hosts, this.cert, this.key));
+                    first.by_sni.push((hosts, this.files));
                 }
         }
     }
     (ports.into_values().collect(), skipped)
 }
 
-/// Certificate files from the server, or from `<credential_dir>/<credentialName>/`.
-fn terminate_tls(t: &ServerTls, mode: ServerTlsMode, credential_dir: Option<&Path>) -> Option<TerminateTls> {
-    let from_credential = |file: &str| Some(credential_dir?.join(t.credential_name.as_ref()?).join(file));
-    let cert = t.server_certificate.clone().or_else(|| from_credential("tls.crt"))?;
-    let key = t.private_key.clone().or_else(|| from_credential("tls.key"))?;
-    let client_ca = t.ca_certificates.clone().or_else(|| from_credential("ca.crt").filter(|p| p.exists()));
-    Some(TerminateTls { cert, key, client_ca, mode, min: t.min_protocol_version, max: t.max_protocol_version, by_sni: Vec::new() })
+/// The files the configuration checked for a terminating server; none when
+/// it could not (no credential directory for a `credentialName`).
+fn terminate_tls(t: &ServerTls, mode: ServerTlsMode) -> Option<TerminateTls> {
+    let files = t.files.clone()?;
+    Some(TerminateTls { files, mode, min: t.min_protocol_version, max: t.max_protocol_version, by_sni: Vec::new() })
 }
 
 /// The VirtualServices bound to the port's Gateways, each with the Gateway
@@ -314,7 +323,7 @@ mod tests {
     fn the_task_gateway_gives_one_passthrough_port_for_matching_labels_only() {
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
-        let (ports, skipped) = plan(&s, &labels, None);
+        let (ports, skipped) = plan(&s, &labels);
         assert_eq!(
             ports,
             vec![PortPlan {
@@ -328,7 +337,7 @@ mod tests {
             }]
         );
         assert!(skipped.is_empty());
-        assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.is_empty());
+        assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.is_empty());
     }
 
     #[test]
@@ -352,7 +361,7 @@ spec:
 ";
         let opts = LoadOptions { instance_labels: [("istio".into(), "ingressgateway".into())].into(), ..LoadOptions::default() };
         let s = load_str(Path::new("/fixtures/scope.yaml"), yaml, &opts).snapshot.expect("snapshot");
-        let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into(), None).0.remove(0);
+        let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.remove(0);
         let gateway = Workload { namespace: "edge".into(), name: None, labels: Default::default(), service_account: None };
         let ask = |host: &str| http_route(&s, &port, &HttpFacts::get(host), &gateway, 0);
         assert!(ask("open.test").is_some(), "any namespace may bind */open.test");
@@ -364,7 +373,7 @@ spec:
     fn sni_routes_to_the_external_host_only_through_gateway_bound_matches() {
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
-        let port = plan(&s, &labels, None).0.remove(0);
+        let port = plan(&s, &labels).0.remove(0);
         let gateway = Workload { namespace: "default".into(), name: None, labels: labels.clone(), service_account: None };
         let r = tls_route(&s, &port, "httpbin.org", &gateway, 0).expect("a route");
         assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));

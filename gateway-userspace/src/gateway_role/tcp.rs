@@ -164,7 +164,7 @@ spec:
         let opts = LoadOptions { instance_labels: gateway_labels.clone(), ..LoadOptions::default() };
         let loaded = load_str(Path::new("/fixtures/tcp.yaml"), YAML, &opts);
         let s = loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings));
-        let (ports, skipped) = super::super::servers::plan(&s, gateway_labels, None);
+        let (ports, skipped) = super::super::servers::plan(&s, gateway_labels);
         assert!(skipped.is_empty(), "{skipped:?}");
         let plan = ports.into_iter().find(|p| p.port == port).expect("the port is planned");
         assert_eq!(plan.kind, super::super::ServerKind::Tcp);

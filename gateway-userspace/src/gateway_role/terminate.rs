@@ -16,16 +16,17 @@ use crate::{
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `http`: offer `h2` and `http/1.1` by ALPN; a TCP server offers none.
-pub fn server_config(t: &TerminateTls, http: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// The files are read now: a new config picks up rotated certificates.
+pub fn server_config(t: &TerminateTls, http: bool) -> Result<Arc<rustls::ServerConfig>, crate::tls::TlsError> {
     let version = |v: Option<IstioVersion>| match v {
         Some(IstioVersion::V1_3) => Some(TlsVersion::Tls13),
         Some(IstioVersion::V1_2) => Some(TlsVersion::Tls12),
         _ => None,
     };
     let settings = ServerSettings {
-        cert: t.cert.clone(),
-        key: t.key.clone(),
-        client_ca: t.client_ca.clone(),
+        cert: t.files.certificate.clone(),
+        key: t.files.private_key.clone(),
+        client_ca: t.files.ca_certificates.clone(),
         client_auth: match t.mode {
             ServerTlsMode::Mutual => ClientAuth::Required,
             ServerTlsMode::OptionalMutual => ClientAuth::Optional,
@@ -34,9 +35,9 @@ pub fn server_config(t: &TerminateTls, http: bool) -> anyhow::Result<Arc<rustls:
         alpn: if http { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { Vec::new() },
         min_version: version(t.min),
         max_version: version(t.max),
-        by_sni: t.by_sni.clone(),
+        by_sni: t.by_sni.iter().map(|(hosts, f)| (hosts.clone(), f.certificate.clone(), f.private_key.clone())).collect(),
     };
-    Ok(crate::tls::server_config(&settings)?)
+    crate::tls::server_config(&settings)
 }
 
 pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, config: Option<Arc<rustls::ServerConfig>>, ctx: Arc<GatewayContext>) {

@@ -1,8 +1,10 @@
 //! Reload triggers: file changes and SIGHUP.
 //!
 //! Files are watched by polling their metadata through symlinks, which sees
-//! a Kubernetes ConfigMap update (an atomic swap of the `..data` symlink) as
-//! well as an edit in place, on any filesystem.
+//! a Kubernetes ConfigMap or Secret update (an atomic swap of the `..data`
+//! symlink) as well as an edit in place, on any filesystem. Watched: the
+//! YAML under the configuration paths, every file under the credential
+//! directory, and the certificate files the running configuration names.
 
 use std::{
     collections::BTreeMap,
@@ -19,19 +21,37 @@ use super::ConfigStore;
 
 const POLL: Duration = Duration::from_millis(500);
 
-/// (canonical path) → (inode, size, mtime ns) of every YAML file under the paths.
+/// (canonical path) → (inode, size, mtime ns) of every watched file.
 type Fingerprint = BTreeMap<PathBuf, (u64, u64, i64)>;
 
-pub async fn watch_files(store: Arc<ConfigStore>, paths: Vec<PathBuf>) {
-    let mut last = fingerprint(&paths);
+pub async fn watch_files(store: Arc<ConfigStore>, paths: Vec<PathBuf>, credential_dir: Option<PathBuf>) {
+    let watched = |store: &ConfigStore| {
+        let mut fp = fingerprint(&paths);
+        if let Some(dir) = &credential_dir {
+            walk(dir, 0, Files::All, &mut fp);
+        }
+        for file in certificate_files(&store.current().snapshot) {
+            walk(&file, 0, Files::All, &mut fp);
+        }
+        fp
+    };
+    let mut last = watched(&store);
     loop {
         tokio::time::sleep(POLL).await;
-        let now = fingerprint(&paths);
+        let now = watched(&store);
         if now != last {
+            // Files the new configuration names count from the next poll
+            // on: at worst one more reload, which finds nothing changed.
             last = now;
             store.reload("file-change").await;
         }
     }
+}
+
+/// The certificate, key and CA files of the Gateways' TLS servers.
+fn certificate_files(snapshot: &crate::config::Snapshot) -> Vec<PathBuf> {
+    let files = snapshot.gateways.iter().flat_map(|g| &g.servers).filter_map(|s| s.tls.as_ref()?.files.as_ref());
+    files.flat_map(|f| [Some(f.certificate.clone()), Some(f.private_key.clone()), f.ca_certificates.clone()]).flatten().collect()
 }
 
 pub async fn watch_sighup(store: Arc<ConfigStore>) {
@@ -44,15 +64,22 @@ pub async fn watch_sighup(store: Arc<ConfigStore>) {
     }
 }
 
+/// Which files of a directory count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Files {
+    Yaml,
+    All,
+}
+
 fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
     let mut out = Fingerprint::new();
     for p in paths {
-        walk(p, 0, &mut out);
+        walk(p, 0, Files::Yaml, &mut out);
     }
     out
 }
 
-fn walk(path: &Path, depth: usize, out: &mut Fingerprint) {
+fn walk(path: &Path, depth: usize, files: Files, out: &mut Fingerprint) {
     if depth > 16 {
         return;
     }
@@ -60,9 +87,9 @@ fn walk(path: &Path, depth: usize, out: &mut Fingerprint) {
     if meta.is_dir() {
         let Ok(entries) = fs::read_dir(path) else { return };
         for e in entries.flatten() {
-            walk(&e.path(), depth + 1, out);
+            walk(&e.path(), depth + 1, files, out);
         }
-    } else if depth == 0 || is_yaml(path) {
+    } else if depth == 0 || files == Files::All || is_yaml(path) {
         let key = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         out.insert(key, (meta.ino(), meta.size(), meta.mtime() * 1_000_000_000 + meta.mtime_nsec()));
     }

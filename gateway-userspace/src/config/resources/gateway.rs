@@ -125,6 +125,11 @@ pub struct TlsFiles {
     pub certificate: PathBuf,
     pub private_key: PathBuf,
     pub ca_certificates: Option<PathBuf>,
+    /// SHA-256 over the three files' contents as read when checked, so a
+    /// rotated certificate makes a new configuration (and re-keys its
+    /// listener) even though no path changed.
+    #[serde(skip)]
+    pub contents: [u8; 32],
 }
 
 pub(crate) fn decode(cx: &mut Cx<'_>, spec: &Node, meta: Meta) -> Option<Gateway> {

@@ -146,6 +146,39 @@ fn credential_names_resolve_in_the_credential_directory() {
 }
 
 #[test]
+fn a_rotated_credential_makes_a_different_snapshot_with_the_same_paths() {
+    let dir = scratch_dir("rotate");
+    let cred = dir.join("hello-cred");
+    std::fs::create_dir_all(&cred).unwrap();
+    let certs = fixtures().join("good/certs");
+    std::fs::copy(certs.join("hello.crt"), cred.join("tls.crt")).unwrap();
+    std::fs::copy(certs.join("hello.key"), cred.join("tls.key")).unwrap();
+    let opts = LoadOptions {
+        credential_dir: Some(dir.clone()),
+        ..options()
+    };
+    let simple = CREDENTIAL_GATEWAY.replace("MODE", "SIMPLE");
+    let load = || {
+        let loaded = load_str(Path::new("gw.yaml"), &simple, &opts);
+        assert!(loaded.findings.is_empty(), "{}", listing(&loaded));
+        loaded.snapshot.unwrap()
+    };
+    let before = load();
+    assert_eq!(before, load(), "the same files, the same snapshot");
+    // A new certificate and key under the same names.
+    let ca = crate::tls::generate_ca(&dir.join("ca"), "rotation CA").unwrap();
+    let request = crate::tls::IssueRequest { name: "next".into(), dns_names: vec!["hello.com".into()], server: true, ..Default::default() };
+    let next = crate::tls::issue(&ca, &dir.join("next"), &request).unwrap();
+    std::fs::copy(&next.cert, cred.join("tls.crt")).unwrap();
+    std::fs::copy(&next.key, cred.join("tls.key")).unwrap();
+    let after = load();
+    let files = |s: &crate::config::Snapshot| s.gateways[0].servers[0].tls.as_ref().unwrap().files.clone().unwrap();
+    assert_eq!(files(&before).certificate, files(&after).certificate);
+    assert_ne!(before, after, "new contents under the same path are a new configuration");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn directories_are_read_recursively_in_order_skipping_hidden_entries() {
     let dir = scratch_dir("walk");
     std::fs::create_dir_all(dir.join("b/nested")).unwrap();

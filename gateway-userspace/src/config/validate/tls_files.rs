@@ -82,6 +82,7 @@ fn resolve(
             certificate: base.join("tls.crt"),
             private_key: base.join("tls.key"),
             ca_certificates: ca,
+            contents: [0; 32],
         }
     } else {
         let (cert, key) = match (&tls.server_certificate, &tls.private_key) {
@@ -111,6 +112,7 @@ fn resolve(
             certificate: cert,
             private_key: key,
             ca_certificates: tls.ca_certificates.clone(),
+            contents: [0; 32],
         }
     };
     let via = if tls.credential_name.is_some() && !from_files {
@@ -118,47 +120,58 @@ fn resolve(
     } else {
         ""
     };
-    let mut ok = true;
     let cert_field = if via.is_empty() {
         ".serverCertificate"
     } else {
         via
     };
-    ok &= check_file(
-        &files.certificate,
-        Material::Certificates,
-        cert_field,
-        report,
-    );
     let key_field = if via.is_empty() { ".privateKey" } else { via };
-    ok &= check_file(&files.private_key, Material::PrivateKey, key_field, report);
-    match &files.ca_certificates {
+    let cert = check_file(&files.certificate, Material::Certificates, cert_field, report);
+    let key = check_file(&files.private_key, Material::PrivateKey, key_field, report);
+    let ca = match &files.ca_certificates {
         Some(ca) => {
             let ca_field = if via.is_empty() {
                 ".caCertificates"
             } else {
                 via
             };
-            ok &= check_file(ca, Material::Certificates, ca_field, report);
+            check_file(ca, Material::Certificates, ca_field, report).map(Some)
         }
         None if tls.mode.verifies_clients() => {
             let msg = format!(
                 "{mode} TLS verifies clients and needs caCertificates; add a CA bundle file"
             );
             report(Code::TlsMissingMaterial, ".caCertificates", msg);
-            ok = false;
+            None
         }
-        None => {}
-    }
-    ok.then_some(files)
+        None => Some(None),
+    };
+    let (cert, key, ca) = (cert?, key?, ca?);
+    Some(TlsFiles {
+        contents: digest(&[&cert[..], &key[..], ca.as_deref().unwrap_or_default()]),
+        ..files
+    })
 }
 
+/// SHA-256 over each file's length and bytes, in order.
+fn digest(files: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for bytes in files {
+        ctx.update(&(bytes.len() as u64).to_be_bytes());
+        ctx.update(bytes);
+    }
+    let mut out = [0; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// The file's bytes, if it holds the expected material; else reported.
 fn check_file(
     path: &Path,
     what: Material,
     field: &str,
     report: &mut impl FnMut(Code, &str, String),
-) -> bool {
+) -> Option<Vec<u8>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -167,18 +180,18 @@ fn check_file(
                 path.display()
             );
             report(Code::TlsFileUnreadable, field, msg);
-            return false;
+            return None;
         }
     };
     match parse_problem(&bytes, what) {
-        None => true,
+        None => Some(bytes),
         Some(problem) => {
             report(
                 Code::TlsFileInvalid,
                 field,
                 format!("`{}` {problem}", path.display()),
             );
-            false
+            None
         }
     }
 }
@@ -223,5 +236,14 @@ mod tests {
         assert!(parse_problem(b"hello", Material::PrivateKey).is_some());
         let bad = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(parse_problem(bad, Material::Certificates).is_some());
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_file_and_with_where_bytes_fall() {
+        let base = digest(&[b"cert", b"key", b""]);
+        assert_eq!(base, digest(&[b"cert", b"key", b""]));
+        assert_ne!(base, digest(&[b"cert2", b"key", b""]));
+        assert_ne!(base, digest(&[b"cert", b"key", b"ca"]));
+        assert_ne!(digest(&[b"ab", b"c", b""]), digest(&[b"a", b"bc", b""]));
     }
 }

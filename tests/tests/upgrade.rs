@@ -1,6 +1,6 @@
 //! Replacing a running gateway's kernel programs with another build's, as a DaemonSet rolling
 //! update does: the pinned links stay attached and only the program inside each one changes, so
-//! a pod connecting all along is never let through nor refused.
+//! pods connecting all along (over IPv4 and IPv6) are never let through nor refused.
 //!
 //! "Another build" is `$GATEWAY_VARIANT_BIN`: the same sources with the `kernel-variant` feature,
 //! whose programs carry other instructions (so another object, stamp and program tags) and
@@ -15,6 +15,7 @@ use std::time::Duration;
 use gateway_tests::addresses::*;
 use gateway_tests::bpf_inspect::{self, LinkShown};
 use gateway_tests::capture::Capture;
+use gateway_tests::checks::node_address_towards;
 use gateway_tests::cleanup::GATEWAY_PROGRAMS;
 use gateway_tests::echo_server::EchoServer;
 use gateway_tests::gateway_process::{Gateway, GatewayConfig, variant_gateway_bin};
@@ -112,8 +113,44 @@ impl KernelView {
     }
 }
 
-fn ok_count(lines: &[String]) -> usize {
-    lines.iter().filter(|l| l.starts_with("ok ")).count()
+/// The connection loops, one per pod: pod-a over IPv4, pod-b over IPv6.
+struct Loops(Vec<Script>);
+
+impl Loops {
+    fn start(topo: &Topology) -> Loops {
+        let port = ECHO_PORT.to_string();
+        let (v4, v6) = (INTERNET_V4.to_string(), INTERNET_V6.to_string());
+        let loops = [(&topo.pod_a, v4), (&topo.pod_b, v6)]
+            .into_iter()
+            .map(|(pod, target)| Script::spawn(pod.command("/usr/bin/python3", &["-c", CONNECT_LOOP, &target, &port])))
+            .collect();
+        Loops(loops)
+    }
+
+    /// Connections completed so far.
+    fn ok(&self) -> usize {
+        self.0.iter().map(|l| l.lines().iter().filter(|l| l.starts_with("ok ")).count()).sum()
+    }
+
+    fn wait_each(&self, n: usize) {
+        for l in &self.0 {
+            l.wait_line(STEP, &format!("{n} connections"), |line| line == format!("ok {n}") || line.starts_with("fail "));
+        }
+    }
+
+    /// Stops them: (connections made, failed, the failure lines).
+    fn stop(mut self) -> (usize, usize, Vec<String>) {
+        let (mut total, mut failed, mut failures) = (0, 0, Vec::new());
+        for l in &mut self.0 {
+            l.say("stop");
+            let done = l.wait_line(STEP, "its tally", |line| line.starts_with("done "));
+            let tally: Vec<usize> = done.split_whitespace().skip(1).map(|n| n.parse().expect("a count")).collect();
+            total += tally[0];
+            failed += tally[1];
+            failures.extend(l.lines().into_iter().filter(|line| line.starts_with("fail ")));
+        }
+        (total, failed, failures)
+    }
 }
 
 /// The variant's gateway beside the running one: its own proxy port, DNS port and admin address
@@ -137,7 +174,7 @@ fn wait_freed(programs: &BTreeMap<&'static str, (u64, String)>, what: &str) {
 }
 
 #[test]
-fn upgrade_replaces_the_programs_in_place_while_a_pod_keeps_connecting() {
+fn upgrade_replaces_the_programs_in_place_while_pods_keep_connecting() {
     let topo = Topology::build();
     let server = EchoServer::start(&topo.internet, &[ECHO_PORT]);
     let capture = Capture::from_pods(&topo.internet, topo.temp.path());
@@ -148,25 +185,19 @@ fn upgrade_replaces_the_programs_in_place_while_a_pod_keeps_connecting() {
     let before = KernelView::read(&topo);
     before.assert_links_run_pinned_programs("before the update");
 
-    let target = INTERNET_V4.to_string();
-    let mut client = Script::spawn(topo.pod_a.command("/usr/bin/python3", &["-c", CONNECT_LOOP, &target, &ECHO_PORT.to_string()]));
-    client.wait_line(STEP, "20 connections", |l| l == "ok 20");
-    let before_swap = ok_count(&client.lines());
+    let loops = Loops::start(&topo);
+    loops.wait_each(20);
+    let before_swap = loops.ok();
     let mut new = Gateway::start(&topo, variant_beside(&topo));
-    let after_swap = ok_count(&client.lines());
+    let after_swap = loops.ok();
     let swapped = new.stderr();
     assert!(
         swapped.contains("links_swapped=20"),
         "the variant should have swapped the 20 links of two pods in place:\n{swapped}"
     );
     // Keep going until the new proxy has carried a good share of the connections.
-    wait::until("100 connections through the new gateway", STEP, || new.events().len() >= 100);
-    client.say("stop");
-    let done = client.wait_line(STEP, "its tally", |l| l.starts_with("done "));
-    let lines = client.lines();
-    let failures: Vec<&String> = lines.iter().filter(|l| l.starts_with("fail ")).collect();
-    let tally: Vec<usize> = done.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect();
-    let (total, failed) = (tally[0], tally[1]);
+    wait::until("200 connections through the new gateway", STEP, || new.events().len() >= 200);
+    let (total, failed, failures) = loops.stop();
     eprintln!(
         "upgrade: {total} connections, {failed} failed; {} completed while the new gateway started and swapped the programs",
         after_swap - before_swap
@@ -182,7 +213,7 @@ fn upgrade_replaces_the_programs_in_place_while_a_pod_keeps_connecting() {
     });
     assert_eq!(logged, Some(total), "connection lines: old {} + new {}, client {total}", old.events().len(), new.events().len());
     let seen = server.wait_finished(total, STEP);
-    let from_pod: Vec<_> = seen.iter().filter(|a| a.peer.ip() != std::net::IpAddr::V4(NODE_INTERNET_V4)).collect();
+    let from_pod: Vec<_> = seen.iter().filter(|a| a.peer.ip() != node_address_towards(a.local)).collect();
     assert!(seen.len() == total && from_pod.is_empty(), "the server saw {} connections, these not from the node: {from_pod:?}", seen.len());
     capture.assert_no_bypass_to(&[ECHO_PORT]);
     eprintln!("upgrade: the capture saw {} packets from the pods to port {ECHO_PORT}", capture.to_port(ECHO_PORT).len());
@@ -251,13 +282,13 @@ fn upgrade_where_no_link_is_attached_loads_the_other_build_afresh() {
     }
     wait_freed(&first.programs, "the first build's programs");
 
-    let mut probe = Script::spawn(topo.pod_a.command("/usr/bin/python3", &["-c", CONNECT_LOOP, &INTERNET_V4.to_string(), &ECHO_PORT.to_string()]));
-    probe.wait_line(STEP, "5 connections", |l| l == "ok 5" || l.starts_with("fail "));
-    probe.say("stop");
-    let done = probe.wait_line(STEP, "its tally", |l| l.starts_with("done "));
-    assert!(done.ends_with(" 0"), "connections failed after loading the other build: {:?}", probe.lines());
-    let seen = server.wait_finished(5, STEP);
-    assert!(seen.iter().all(|a| a.peer.ip() == std::net::IpAddr::V4(NODE_INTERNET_V4)), "not proxied: {seen:?}");
+    let loops = Loops::start(&topo);
+    loops.wait_each(5);
+    let (total, failed, failures) = loops.stop();
+    assert!(failed == 0, "connections failed after loading the other build: {failures:?}");
+    let seen = server.wait_finished(total, STEP);
+    let from_pod: Vec<_> = seen.iter().filter(|a| a.peer.ip() != node_address_towards(a.local)).collect();
+    assert!(from_pod.is_empty(), "not proxied: {from_pod:?}");
     assert!(gw.stop().is_some(), "the gateway did not stop on SIGTERM");
     gw.detach();
     drop((gw, server));

@@ -23,7 +23,7 @@ use gateway_tests::script::Script;
 use gateway_tests::topology::Topology;
 use gateway_tests::wait;
 
-/// The echo port the pod's loop connects to; only the proxy may carry it.
+/// The echo port the pods' loops connect to; only the proxy may carry it.
 const ECHO_PORT: u16 = 7100;
 /// A port nothing uses, for the probe that shows the capture can see a bypass.
 const PROBE_PORT: u16 = 7999;

@@ -1,6 +1,9 @@
 //! Builds the kernel programs (crate `gateway-ebpf`) for `bpfel-unknown-none`
 //! and leaves the object in `OUT_DIR`, where `src/interceptor/load.rs` embeds
 //! it. The BPF target needs Debian's rustc, whose `core` is prebuilt for it.
+//!
+//! With the feature `kernel-variant` it builds the programs' variant 1 (see
+//! `gateway-ebpf/src/variant.rs`) instead, into a target directory of its own.
 
 use std::{
     env,
@@ -28,11 +31,13 @@ fn main() {
             );
         }
     }
-    let target_dir = root.join("target/ebpf");
+    let variant = env::var_os("CARGO_FEATURE_KERNEL_VARIANT").is_some();
+    let target_dir = root.join(if variant { "target/ebpf-variant" } else { "target/ebpf" });
     let mut cmd = Command::new(BPF_CARGO);
     cmd.current_dir(&ebpf)
         .args(["build", "--release", "--locked", "--target-dir"])
         .arg(&target_dir)
+        .args(if variant { &["--features", "variant"][..] } else { &[] })
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", BPF_RUSTC);
     // The outer cargo's settings are for the host target; keep them out.

@@ -11,6 +11,7 @@ use crate::redirect::redirect;
 
 #[cgroup_sock_addr(connect4)]
 pub fn gw_connect4(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     match redirect(&ctx, false) {
         Ok(v) | Err(v) => v,
     }
@@ -18,6 +19,7 @@ pub fn gw_connect4(ctx: SockAddrContext) -> i32 {
 
 #[cgroup_sock_addr(connect6)]
 pub fn gw_connect6(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     match redirect(&ctx, true) {
         Ok(v) | Err(v) => v,
     }

@@ -28,6 +28,7 @@ const ETH_P_IPV6: u32 = 0x86dd;
 
 #[cgroup_skb(egress)]
 pub fn gw_egress(ctx: SkBuffContext) -> i32 {
+    crate::variant::mark();
     match try_egress(&ctx) {
         Ok(v) => v,
         Err(_) => {

@@ -12,6 +12,7 @@ use crate::{
 
 #[cgroup_sock_addr(getpeername4)]
 pub fn gw_getpeername4(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     if let Some(orig) = stored(&ctx) {
         if let Some(v4) = unmap_v4(&orig.addr) {
             // SAFETY: valid context.
@@ -25,6 +26,7 @@ pub fn gw_getpeername4(ctx: SockAddrContext) -> i32 {
 
 #[cgroup_sock_addr(getpeername6)]
 pub fn gw_getpeername6(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     if let Some(orig) = stored(&ctx) {
         // SAFETY: valid context.
         let sa = unsafe { &mut *ctx.sock_addr };

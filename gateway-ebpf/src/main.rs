@@ -29,6 +29,7 @@ mod redirect;
 mod relay;
 mod sock_ops;
 mod udp;
+mod variant;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -5,7 +5,7 @@ use aya_ebpf::{
     macros::{btf_map, map},
     maps::{Array, HashMap, PerCpuArray},
 };
-use gateway_common::{EXEMPT_CAPACITY, ORIG_TUPLE_CAPACITY, OrigDst, ProxyConfig, SockTuple, Stat};
+use gateway_common::{ORIG_TUPLE_CAPACITY, OrigDst, ProxyConfig, SockTuple, Stat};
 
 /// The original destination of each redirected socket. Freed with the socket.
 #[btf_map]
@@ -27,7 +27,7 @@ pub static VERSION: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Opted-out pod cgroups (cgroup id → 1); written by userspace.
 #[map]
-pub static EXEMPT_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(EXEMPT_CAPACITY, 0);
+pub static EXEMPT_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(crate::variant::EXEMPT_ENTRIES, 0);
 
 /// Where to send intercepted connections; written by userspace.
 #[map]

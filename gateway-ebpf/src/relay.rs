@@ -29,6 +29,7 @@ pub static RELAY_PEERS: HashMap<u64, RelayPeer> = HashMap::with_max_entries(RELA
 
 #[stream_verdict]
 pub fn gw_relay(ctx: SkBuffContext) -> u32 {
+    crate::variant::mark();
     let len = ctx.len();
     if len == 0 {
         // A bare FIN: TCP has recorded the end of stream, which the proxy

@@ -22,6 +22,7 @@ use crate::{
 
 #[sock_ops]
 pub fn gw_sockops(ctx: SockOpsContext) -> u32 {
+    crate::variant::mark();
     match ctx.op() {
         BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB => on_established(&ctx),
         BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB => mark_inbound(&ctx),

@@ -15,6 +15,7 @@ use crate::{
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn gw_sendmsg4(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     match redirect(&ctx, false) {
         Ok(v) | Err(v) => v,
     }
@@ -22,6 +23,7 @@ pub fn gw_sendmsg4(ctx: SockAddrContext) -> i32 {
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn gw_sendmsg6(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     match redirect(&ctx, true) {
         Ok(v) | Err(v) => v,
     }
@@ -29,12 +31,14 @@ pub fn gw_sendmsg6(ctx: SockAddrContext) -> i32 {
 
 #[cgroup_sock_addr(recvmsg4)]
 pub fn gw_recvmsg4(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     restore_source(&ctx, false);
     ALLOW
 }
 
 #[cgroup_sock_addr(recvmsg6)]
 pub fn gw_recvmsg6(ctx: SockAddrContext) -> i32 {
+    crate::variant::mark();
     restore_source(&ctx, true);
     ALLOW
 }

@@ -113,3 +113,80 @@ pub fn pins_under(dir: &Path) -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// A pinned BPF link: its id and the program it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkShown {
+    pub id: u64,
+    pub prog_id: u64,
+}
+
+/// The link pinned at `path`; panics when nothing (or no link) is pinned there.
+pub fn pinned_link(path: &Path) -> LinkShown {
+    let shown = bpftool_json(&["link", "show", "pinned", &path.to_string_lossy()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prog_id = shown["prog_id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no \"prog_id\" in bpftool's description of {}: {shown}", path.display()));
+    LinkShown { id: id_of(&shown, &path.display().to_string()), prog_id }
+}
+
+/// The tag (a hash of its instructions) of the program pinned at `path`.
+pub fn pinned_prog_tag(path: &Path) -> String {
+    let shown = bpftool_json(&["prog", "show", "pinned", &path.to_string_lossy()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    shown["tag"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no \"tag\" in bpftool's description of {}: {shown}", path.display()))
+        .to_owned()
+}
+
+/// Entry 0 of the array map pinned at `path`, read as a little-endian u64 (the gateway's
+/// `VERSION` stamp).
+pub fn pinned_array_u64(path: &Path) -> u64 {
+    let bytes = pinned_map_get(path, &0u32.to_le_bytes())
+        .unwrap_or_else(|| panic!("{} has no entry 0", path.display()));
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .unwrap_or_else(|b| panic!("{} holds {b:?}, not 8 bytes", path.display()));
+    u64::from_le_bytes(bytes)
+}
+
+/// The `max_entries` of the map pinned at `path`.
+pub fn pinned_map_max_entries(path: &Path) -> u64 {
+    let shown = bpftool_json(&["map", "show", "pinned", &path.to_string_lossy()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    shown["max_entries"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no \"max_entries\" in bpftool's description of {}: {shown}", path.display()))
+}
+
+/// Writes `key` → `value` (raw bytes) into the map pinned at `path`.
+pub fn pinned_map_put(path: &Path, key: &[u8], value: &[u8]) {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("0x{x:02x}")).collect::<Vec<_>>();
+    let mut args = vec!["map".to_owned(), "update".to_owned(), "pinned".to_owned(), path.to_string_lossy().into_owned(), "key".to_owned()];
+    args.extend(hex(key));
+    args.push("value".to_owned());
+    args.extend(hex(value));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    bpftool_json(&args).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The value (raw bytes) under `key` in the map pinned at `path`, if any.
+pub fn pinned_map_get(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
+    let mut args = vec!["map".to_owned(), "lookup".to_owned(), "pinned".to_owned(), path.to_string_lossy().into_owned(), "key".to_owned()];
+    args.extend(key.iter().map(|x| format!("0x{x:02x}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let shown = bpftool_json(&args).ok()?;
+    let value = shown["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no byte array in bpftool's lookup in {}: {shown}", path.display()));
+    let bytes = value
+        .iter()
+        .map(|b| {
+            let hex = b.as_str().and_then(|s| s.strip_prefix("0x")).unwrap_or_default();
+            u8::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("byte {b} in bpftool's lookup in {}", path.display()))
+        })
+        .collect();
+    Some(bytes)
+}

@@ -44,6 +44,19 @@ pub fn gateway_bin() -> PathBuf {
     })
 }
 
+/// The gateway built with the other variant of the kernel programs (the same behaviour, other
+/// instructions): `$GATEWAY_VARIANT_BIN`, which `cargo xtask test` builds and sets.
+pub fn variant_gateway_bin() -> PathBuf {
+    let path = std::env::var_os("GATEWAY_VARIANT_BIN").map(PathBuf::from);
+    match path {
+        Some(p) if p.is_file() => p,
+        other => panic!(
+            "the variant gateway binary is missing (GATEWAY_VARIANT_BIN={other:?}): run the tests with \
+             `cargo xtask test`, which builds it (cargo build -p gateway-userspace --features kernel-variant)"
+        ),
+    }
+}
+
 /// The empty Istio configuration fixture.
 pub fn empty_config() -> PathBuf {
     PathBuf::from(concat!(
@@ -68,6 +81,8 @@ pub struct GatewayConfig {
     pub run_as: Option<u32>,
     /// Further `gateway run` arguments, appended as given.
     pub extra_args: Vec<String>,
+    /// The binary to run; `None`: [`gateway_bin`].
+    pub binary: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -93,6 +108,7 @@ impl GatewayConfig {
             own_cgroup: None,
             run_as: None,
             extra_args: ["--labels", "istio=egressgateway", "--dns-upstream", dns_upstream].iter().map(|s| s.to_string()).collect(),
+            binary: None,
         }
     }
 
@@ -117,6 +133,7 @@ impl GatewayConfig {
             own_cgroup: None,
             run_as: None,
             extra_args: Vec::new(),
+            binary: None,
         }
     }
 
@@ -169,7 +186,15 @@ impl Gateway {
     }
 
     pub fn start_in(topology: &Topology, netns: &crate::netns::NetNs, config: GatewayConfig) -> Gateway {
-        let log_dir = topology.temp.subdir(&format!("gateway-{}", netns.name()));
+        // One log directory per gateway, so two in one namespace keep their own logs.
+        let name = (1..)
+            .map(|n| match n {
+                1 => format!("gateway-{}", netns.name()),
+                n => format!("gateway-{}-{n}", netns.name()),
+            })
+            .find(|d| !topology.temp.path().join(d).exists())
+            .expect("a free log directory name");
+        let log_dir = topology.temp.subdir(&name);
         let mut gateway = Gateway {
             config,
             node_netns: netns.path(),
@@ -210,7 +235,7 @@ impl Gateway {
 
     fn spawn_and_wait_for(&mut self, path: &str) {
         assert!(self.child.is_none(), "a gateway run is still going");
-        let bin = gateway_bin();
+        let bin = self.config.binary.clone().unwrap_or_else(gateway_bin);
         self.runs += 1;
         let mut args = self.config.args();
         let mut program = bin.clone();
@@ -391,7 +416,7 @@ impl Gateway {
 
     /// `gateway detach --bpffs <dir>`; panics with its output unless it succeeds.
     pub fn detach(&self) {
-        let mut cmd = Command::new(gateway_bin());
+        let mut cmd = Command::new(self.config.binary.clone().unwrap_or_else(gateway_bin));
         cmd.arg("detach").arg("--bpffs").arg(&self.config.bpffs);
         command::run_ok(&mut cmd, Duration::from_secs(30));
     }

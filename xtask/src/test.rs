@@ -24,12 +24,14 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
     ensure_packages(TEST_PACKAGES)?;
     crate::prereqs::ensure_kubectl()?;
     crate::prereqs::ensure_bpffs()?;
+    let variant = build::build_variant()?;
     build::build(&build::Options { release: false })?;
 
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace_root())
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("GATEWAY_BIN", gateway_binary(false))
+        .env("GATEWAY_VARIANT_BIN", variant)
         .stdout(Stdio::piped());
     if let Some(f) = &o.filter {
         cmd.arg("--").arg(f);

@@ -2,7 +2,11 @@
 //! the proxy, pinned in bpffs so they keep working while userspace restarts.
 //!
 //! - `pins.rs`: where everything lives under `--bpffs`.
-//! - `load.rs`: first start: load the embedded object, pin maps and programs.
+//! - `load.rs`: the embedded object, its stamp, loading it with the pinned
+//!   maps it can keep (`map_reuse.rs` decides which).
+//! - `install.rs`: puts a loaded build in place, on a first start or over
+//!   another build's programs while their links stay attached
+//!   (`bpf_syscall.rs` swaps a link's program).
 //! - `attach.rs`: attach the pinned programs to cgroups, pin the links.
 //! - `orig_dst.rs`: the proxy's lookup of an accepted socket's original destination.
 //! - `relay_maps.rs`: the kernel relay's maps, for `--relay sockmap`.
@@ -10,9 +14,12 @@
 //! - `cgroups.rs`: the cgroup2 mount, cgroup ids, and the proxy's own cgroup.
 
 mod attach;
+mod bpf_syscall;
 pub mod cgroups;
 mod exempt;
+mod install;
 mod load;
+mod map_reuse;
 mod orig_dst;
 mod pins;
 mod relay_maps;
@@ -46,8 +53,10 @@ pub enum InterceptorError {
     Map { name: &'static str, source: aya::maps::MapError },
     #[error("{0} is not a cgroup v2 directory")]
     NotCgroup2(PathBuf),
-    #[error("pins under {0} are incomplete or from another build while links are attached; run `gateway detach --bpffs {0}`")]
-    Inconsistent(PathBuf),
+    #[error("kernel object: {0}")]
+    Object(String),
+    #[error("replacing the program of link {path}: {source}")]
+    LinkUpdate { path: PathBuf, source: std::io::Error },
 }
 
 /// What the kernel programs need to know, set on every start.
@@ -77,25 +86,28 @@ pub struct Interceptor {
 }
 
 impl Interceptor {
-    /// Loads (or reuses) the pinned programs and maps and writes the proxy
-    /// settings. Links already pinned keep redirecting; `attach` then makes
-    /// the set of intercepted cgroups exact.
+    /// Puts this build's programs and maps in place and writes the proxy
+    /// settings. Pins of this build are reused as they are. Pins of another
+    /// build are replaced in place, their links kept attached (`install.rs`);
+    /// with no links attached they are simply cleared first. `attach` then
+    /// makes the set of intercepted cgroups exact.
     pub fn install(settings: &InterceptSettings) -> Result<Self, InterceptorError> {
         let layout = PinLayout::new(&settings.bpffs);
         layout.ensure_bpffs()?;
-        let stamp = load::build_stamp();
-        if layout.is_complete() && load::pinned_stamp(&layout) == Some(stamp) {
+        let _lock = layout.lock()?;
+        let cfg = proxy_config(settings);
+        let (stamp, pinned) = (load::build_stamp(), load::pinned_stamp(&layout));
+        if layout.is_complete() && pinned == Some(stamp) {
             tracing::info!(bpffs = %layout.root.display(), "reusing pinned kernel programs and maps");
         } else {
-            if layout.has_links() {
-                return Err(InterceptorError::Inconsistent(layout.root.clone()));
+            if !layout.has_links() {
+                layout.clear()?;
+                layout.ensure_bpffs()?;
             }
-            layout.clear()?;
-            layout.ensure_bpffs()?;
-            load::load_and_pin(&layout)?;
-            tracing::info!(bpffs = %layout.root.display(), "loaded and pinned kernel programs");
+            tracing::info!(stamp = format!("{stamp:016x}"), pinned = ?pinned.map(|p| format!("{p:016x}")), "installing this build's kernel programs");
+            install::install_build(&layout, &cfg)?;
         }
-        write_proxy_config(&layout, &proxy_config(settings))?;
+        write_proxy_config(&layout, &cfg)?;
         let orig_dst = std::sync::Arc::new(OrigDstLookup::open(&layout)?);
         let stats = PerCpuArray::try_from(Map::PerCpuArray(open_map(&layout, map_names::STATS)?))
             .map_err(|source| InterceptorError::Map { name: map_names::STATS, source })?;
@@ -113,7 +125,12 @@ impl Interceptor {
     /// Removes every link, program and map pinned under `bpffs`.
     pub fn detach(bpffs: &std::path::Path) -> Result<(), InterceptorError> {
         let layout = PinLayout::new(bpffs);
+        if !layout.root.exists() {
+            return Ok(());
+        }
+        let lock = layout.lock()?;
         layout.clear()?;
+        drop(lock);
         layout.remove_root()
     }
 

@@ -1,4 +1,5 @@
-//! The bpffs layout: `maps/<MAP>`, `progs/<prog>`, `links/<cgroup inode>/<prog>`.
+//! The bpffs layout: `maps/<MAP>`, `progs/<prog>`, `links/<cgroup inode>/<prog>`,
+//! and `staging/` for a replacement about to be renamed into place.
 
 use std::{
     fs,
@@ -56,6 +57,11 @@ impl PinLayout {
         self.root.join("progs").join(name)
     }
 
+    /// Where a replacement is pinned before it is renamed into place.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
     pub fn links_dir(&self) -> PathBuf {
         self.root.join("links")
     }
@@ -83,13 +89,20 @@ impl PinLayout {
             && PROGRAMS.iter().chain([&RELAY_PROGRAM]).all(|p| self.prog(p).exists())
     }
 
+    /// An exclusive lock on the root, held while pins are changed, so two
+    /// instances starting at once do not replace each other's work.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>, InterceptorError> {
+        let dir = fs::File::open(&self.root).map_err(|e| io(&self.root, e))?;
+        nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io(&self.root, e.into()))
+    }
+
     pub fn has_links(&self) -> bool {
         fs::read_dir(self.links_dir()).map(|mut d| d.next().is_some()).unwrap_or(false)
     }
 
     /// Unpins everything; the kernel frees what no one else holds.
     pub fn clear(&self) -> Result<(), InterceptorError> {
-        for dir in [self.links_dir(), self.root.join("progs"), self.root.join("maps")] {
+        for dir in [self.links_dir(), self.root.join("progs"), self.root.join("maps"), self.staging_dir()] {
             if dir.exists() {
                 fs::remove_dir_all(&dir).map_err(|source| io(&dir, source))?;
             }

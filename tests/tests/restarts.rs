@@ -207,7 +207,7 @@ fn an_oom_killed_proxy_leaks_nothing_and_restarts_with_the_same_maps() {
     const CYCLES: usize = 5;
     const HEADROOM: u64 = 24 << 20;
     let mut rig = rig();
-    let memory = MemoryCgroup::create(&rig.topo.node_cgroup, "gateway-oom");
+    let memory = MemoryCgroup::create(&rig.topo.node_cgroup, &format!("{}-gateway-oom", rig.topo.tag));
     rig.config.own_cgroup = memory.unified_path();
     let _hold_server = {
         let target = INTERNET_V4.to_string();

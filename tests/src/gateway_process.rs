@@ -401,6 +401,14 @@ impl Gateway {
         let _ = child.wait();
     }
 
+    /// Waits (at most `timeout`) for the current run to end by itself, as an
+    /// out-of-memory kill ends it; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let status = wait::poll(timeout, Duration::from_millis(20), || self.exit_status())?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Starts the next run with the same configuration, and waits until it is ready.
     pub fn restart(&mut self) {
         self.spawn_and_wait_ready();

@@ -53,6 +53,11 @@ impl Script {
         self.lines.lock().unwrap().clone()
     }
 
+    /// The stdout lines from the `start`-th on (for callers that keep their own position).
+    pub fn lines_from(&self, start: usize) -> Vec<String> {
+        self.lines.lock().unwrap().get(start..).map(<[String]>::to_vec).unwrap_or_default()
+    }
+
     /// Waits (at most `timeout`) for a stdout line satisfying `pred`; panics with what the
     /// process said when none comes.
     pub fn wait_line(&self, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {

@@ -48,13 +48,17 @@ fuzz_target!(|data: &[u8]| {
         again.push('\n');
         trees.push(&node.value);
     }
-    let reparsed: Vec<Node> = parse_documents(&again)
-        .into_iter()
-        .map(|d| match d {
-            Doc::Ok(n) => n,
+    let mut reparsed: Vec<Node> = Vec::new();
+    for doc in parse_documents(&again) {
+        match doc {
+            Doc::Ok(n) => reparsed.push(n),
+            // Aliases count once in the source, but the canonical text spells
+            // out what they stand for, so it can pass a size limit the source
+            // stayed under; the limit still holds, which is what matters.
+            Doc::Err { message, .. } if is_size_limit(&message) => return,
             Doc::Err { pos, message } => panic!("canonical text does not parse at {pos:?}: {message}\n{again}"),
-        })
-        .collect();
+        }
+    }
     assert_eq!(reparsed.len(), trees.len(), "document count changed:\n{again}");
     for (before, after) in trees.iter().zip(&reparsed) {
         assert!(same_tree(before, &after.value), "tree changed:\n{before:?}\n{:?}\n{again}", after.value);
@@ -67,6 +71,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(snapshot_json(&first), snapshot_json(&second), "snapshot changed:\n{again}");
     assert_eq!(finding_keys(&first), finding_keys(&second), "findings changed:\n{again}");
 });
+
+fn is_size_limit(message: &str) -> bool {
+    message.starts_with("document expands to more than") || message.starts_with("document nests deeper than")
+}
 
 fn snapshot_json(loaded: &Loaded) -> Option<serde_json::Value> {
     loaded.snapshot.as_ref().map(|s| serde_json::to_value(&**s).expect("a snapshot serialises"))

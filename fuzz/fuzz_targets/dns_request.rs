@@ -3,7 +3,7 @@
 //! every kind of registry answer and both transports.
 //!
 //! Input: a 2-byte length, the client's message, then an upstream answer
-//! used on the forwarding path. No panic; every reply fits its transport
+//! used on the forwarding path once `upstream::Expected::check` accepts it. No panic; every reply fits its transport
 //! (512 bytes for an error over UDP, the client's EDNS size, 65535 over
 //! TCP), decodes again, and answers the client's ID.
 
@@ -16,6 +16,7 @@ use gateway_userspace::dns::{
     answer::{Decision, addresses_for, decide, local_records},
     handler::{Transport, forwarded, limit},
     request::{Incoming, Request, encode, parse},
+    upstream::Expected,
 };
 use hickory_proto::op::{Message, ResponseCode};
 use libfuzzer_sys::fuzz_target;
@@ -32,7 +33,12 @@ fuzz_target!(|data: &[u8]| {
         Incoming::Query(request) => {
             assert!((512..=4096).contains(&request.udp_limit), "udp limit {}", request.udp_limit);
             assert_eq!(request.name, request.name.to_ascii_lowercase(), "name not lowercased");
-            let answer = Message::from_vec(upstream).ok();
+            // The forwarding path gets what the upstream check lets through:
+            // a response with the ID we chose (here, the one it carries)
+            // about the client's question.
+            let upstream_id = upstream.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            let expect = Expected { id: upstream_id, query: &request.query, server: ([192, 0, 2, 53], 53).into() };
+            let answer = expect.check(upstream).ok();
             for known in registry_answers(upstream) {
                 for unknown in [UnknownNames::Forward, UnknownNames::Refuse { forward_domains: vec!["cluster.local".into()] }] {
                     let decision = decide(request.query.query_type, &request.name, &known, &unknown);
@@ -48,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// The reply the handler builds for `decision`; `None` on the forwarding
-/// path when the upstream bytes are no message (the handler then answers
+/// path when the upstream bytes are no acceptable answer (the handler then answers
 /// SERVFAIL, which the other decisions already cover).
 fn reply_for(request: &Request, decision: Decision, upstream: Option<&Message>) -> Option<Message> {
     Some(match decision {
@@ -91,6 +97,6 @@ fn registry_answers(seed: &[u8]) -> Vec<NameAnswer> {
 fn check_sent(reply: &Message, limit: usize, id: Option<u16>) {
     let Some(bytes) = encode(reply, limit) else { return };
     assert!(bytes.len() <= limit, "{}-byte reply over a {limit}-byte limit", bytes.len());
-    let back = Message::from_vec(&bytes).expect("our reply decodes");
+    let back = Message::from_vec(&bytes).unwrap_or_else(|e| panic!("our reply does not decode ({e}): {reply:?}"));
     assert_eq!(Some(back.metadata.id), id, "reply ID");
 }

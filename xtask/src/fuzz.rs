@@ -100,6 +100,21 @@ fn fuzz_dir() -> PathBuf {
 fn cargo_fuzz(dir: &Path) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(dir).args(["+nightly", "fuzz"]);
+    // `cargo xtask` runs under the stable cargo, which leaves its settings
+    // in the environment; the nightly build must not see them, or it
+    // rebuilds everything whenever it alternates with a build from a shell.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let outer = (key.starts_with("CARGO") && key != "CARGO_HOME")
+            || key.starts_with("RUSTC")
+            || key.starts_with("RUSTUP_TOOLCHAIN")
+            || key == "RUSTFLAGS"
+            || key == "RUSTDOC"
+            || key == "LD_LIBRARY_PATH";
+        if outer {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     cmd
 }
 

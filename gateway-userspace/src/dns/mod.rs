@@ -22,7 +22,7 @@ pub mod request;
 mod resolver;
 mod server;
 mod stats;
-mod upstream;
+pub mod upstream;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod cgroup;
+mod fuzz;
 mod image;
 mod prereqs;
 mod run;
@@ -25,6 +26,8 @@ enum Command {
     Bench(bench::Options),
     /// Install what is missing, then build the kernel programs and `gateway`.
     Build(build::Options),
+    /// Build the cargo-fuzz targets in fuzz/ and run each (30 s by default).
+    Fuzz(fuzz::Options),
     /// Build the container image from Containerfile, with podman or docker.
     Image(image::Options),
     /// Build, then run `gateway` on examples/, intercepting a demo cgroup.
@@ -39,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(o) => bench::bench(o),
         Command::Build(o) => build::build(&o),
+        Command::Fuzz(o) => fuzz::fuzz(&o),
         Command::Image(o) => image::image(&o),
         Command::Run(o) => run::run(&o),
         Command::Shell => shell::shell(),

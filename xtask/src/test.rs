@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::{
     build::{self, gateway_binary, workspace_root},
+    fuzz,
     prereqs::{TEST_PACKAGES, ensure_packages, require_root},
 };
 
@@ -44,6 +45,26 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
         tally.add(&line);
     }
     let status = child.wait()?;
+    // Each fuzz target counts as one test, chosen by the filter like the
+    // others; a crash, or failing to build them, fails the run.
+    let targets: Vec<&'static str> =
+        fuzz::TARGETS.iter().copied().filter(|t| o.filter.as_ref().is_none_or(|f| t.contains(f.as_str()))).collect();
+    match fuzz::run_targets(fuzz::DEFAULT_SECS, &targets) {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                if outcome.passed {
+                    tally.passed += 1;
+                } else {
+                    println!("fuzz target {} FAILED", outcome.target);
+                    tally.failed += 1;
+                }
+            }
+        }
+        Err(error) => {
+            println!("fuzz targets FAILED: {error:#}");
+            tally.failed += targets.len() as u64;
+        }
+    }
     println!("\nsummary: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
     if !status.success() || tally.failed > 0 {
         bail!("tests failed");

@@ -13,7 +13,7 @@ pub mod snapshot;
 pub(crate) mod source;
 mod validate;
 pub mod values;
-mod yaml;
+pub mod yaml;
 
 #[cfg(test)]
 mod tests;

@@ -15,14 +15,14 @@ const MAX_DEPTH: usize = 128;
 
 /// A YAML node with its 1-based position.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Node {
+pub struct Node {
     pub pos: Pos,
     pub value: Value,
 }
 
 /// A node's value, with plain scalars resolved by the YAML 1.2 core schema.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
@@ -61,13 +61,13 @@ impl Node {
 
 /// One document of a file: its root node, or the syntax error that ended it.
 #[derive(Debug)]
-pub(crate) enum Doc {
+pub enum Doc {
     Ok(Node),
     Err { pos: Pos, message: String },
 }
 
 /// Splits `text` into documents and parses each one.
-pub(crate) fn parse_documents(text: &str) -> Vec<Doc> {
+pub fn parse_documents(text: &str) -> Vec<Doc> {
     let mut out = Vec::new();
     for (offset, chunk) in split_documents(text) {
         parse_chunk(chunk, offset, &mut out);

@@ -12,7 +12,7 @@ use super::{LOCAL_ANSWER_TTL, NameAnswer, UnknownNames};
 
 /// What to answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub enum Decision {
     /// Answer NOERROR with these registered addresses, already filtered by
     /// the question's type; none means NODATA.
     Local(Vec<IpAddr>),
@@ -29,7 +29,7 @@ pub(crate) enum Decision {
 /// family it has no address of gets NODATA); its other types are forwarded
 /// if it may be resolved, else NODATA. A registered name without addresses
 /// is forwarded if it may be resolved, else NODATA.
-pub(crate) fn decide(qtype: RecordType, name: &str, known: &NameAnswer, unknown: &UnknownNames) -> Decision {
+pub fn decide(qtype: RecordType, name: &str, known: &NameAnswer, unknown: &UnknownNames) -> Decision {
     match known {
         NameAnswer::Unregistered if unknown.forwards(name) => Decision::Forward,
         NameAnswer::Unregistered => Decision::NxDomain,
@@ -46,7 +46,7 @@ pub(crate) fn decide(qtype: RecordType, name: &str, known: &NameAnswer, unknown:
 }
 
 /// The answer records for `addresses` under `name`, with the local TTL.
-pub(crate) fn local_records(name: &Name, addresses: &[IpAddr]) -> Vec<Record> {
+pub fn local_records(name: &Name, addresses: &[IpAddr]) -> Vec<Record> {
     let ttl = u32::try_from(LOCAL_ANSWER_TTL.as_secs()).unwrap_or(u32::MAX);
     addresses
         .iter()
@@ -64,7 +64,7 @@ pub(crate) fn local_records(name: &Name, addresses: &[IpAddr]) -> Vec<Record> {
 /// A and AAAA records owned by `name` or by a name its CNAME chain leads
 /// to. Records about unrelated names are ignored. A chain's address lives
 /// no longer than the CNAMEs leading to it.
-pub(crate) fn addresses_for(name: &Name, answers: &[Record]) -> Vec<(IpAddr, u32)> {
+pub fn addresses_for(name: &Name, answers: &[Record]) -> Vec<(IpAddr, u32)> {
     // (name in the chain, the smallest TTL of the CNAMEs leading to it)
     let mut chain: Vec<(&Name, u32)> = vec![(name, u32::MAX)];
     // A chain is at most as long as the section; each pass adds one link.

@@ -15,11 +15,11 @@ use super::{
 };
 
 /// The largest reply over TCP: what its two-byte length can say.
-const TCP_REPLY_LIMIT: usize = u16::MAX as usize;
+pub const TCP_REPLY_LIMIT: usize = u16::MAX as usize;
 
 /// The transport a query came over, which bounds the reply's size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transport {
+pub enum Transport {
     Udp,
     Tcp,
 }
@@ -104,7 +104,7 @@ impl Handler {
 
 /// The upstream's answer, as a reply to the client's request: the client's
 /// ID, flags and question, the upstream's code and records.
-fn forwarded(request: &Request, answer: Message) -> Message {
+pub fn forwarded(request: &Request, answer: Message) -> Message {
     let mut reply = request.reply(answer.metadata.response_code);
     reply.answers = answer.answers;
     reply.authorities = answer.authorities;
@@ -112,7 +112,9 @@ fn forwarded(request: &Request, answer: Message) -> Message {
     reply
 }
 
-fn limit(transport: Transport, udp_limit: u16) -> usize {
+/// The largest reply `transport` carries for a client that takes
+/// `udp_limit` bytes over UDP.
+pub fn limit(transport: Transport, udp_limit: u16) -> usize {
     match transport {
         Transport::Udp => usize::from(udp_limit),
         Transport::Tcp => TCP_REPLY_LIMIT,

@@ -15,14 +15,14 @@
 //! `resolver.rs` is the proxy's own resolution of DNS-type hosts, through the
 //! same upstreams and marked sockets.
 
-mod answer;
-mod handler;
+pub mod answer;
+pub mod handler;
 mod memory;
-mod request;
+pub mod request;
 mod resolver;
 mod server;
 mod stats;
-mod upstream;
+pub mod upstream;
 
 #[cfg(test)]
 mod tests;

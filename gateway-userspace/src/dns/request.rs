@@ -17,7 +17,7 @@ pub(crate) const OUR_EDNS_PAYLOAD: u16 = 1232;
 
 /// A query with exactly one question, in class IN.
 #[derive(Clone, Debug)]
-pub(crate) struct Request {
+pub struct Request {
     pub metadata: Metadata,
     pub query: Query,
     /// The question's name, lowercase and without the final dot.
@@ -30,7 +30,7 @@ pub(crate) struct Request {
 
 /// What to do with the bytes of one incoming message.
 #[derive(Debug)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     /// A query to decide on.
     Query(Request),
     /// Malformed or unsupported: send this error reply.
@@ -40,7 +40,7 @@ pub(crate) enum Incoming {
 }
 
 /// Reads one message from a client.
-pub(crate) fn parse(bytes: &[u8]) -> Incoming {
+pub fn parse(bytes: &[u8]) -> Incoming {
     let Some(header) = bytes.get(..HEADER_LEN) else { return Incoming::Drop };
     // Replying to a response would let two servers bounce messages forever.
     if header[2] & 0x80 != 0 {
@@ -72,7 +72,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Incoming {
 
 impl Request {
     /// An empty reply to this request with `code`, echoing the question.
-    pub(crate) fn reply(&self, code: ResponseCode) -> Message {
+    pub fn reply(&self, code: ResponseCode) -> Message {
         let mut reply = empty_reply(&self.metadata, code);
         reply.add_query(self.query.clone());
         if self.edns {
@@ -85,7 +85,7 @@ impl Request {
 /// Encodes `reply` for a transport that takes at most `limit` bytes: past
 /// it, the answer sections are dropped and TC is set, so the client retries
 /// over TCP. `None` only if even that cannot be encoded.
-pub(crate) fn encode(reply: &Message, limit: usize) -> Option<Vec<u8>> {
+pub fn encode(reply: &Message, limit: usize) -> Option<Vec<u8>> {
     match reply.to_vec() {
         Ok(bytes) if bytes.len() <= limit => Some(bytes),
         Ok(_) => reply.truncate().to_vec().ok().filter(|bytes| bytes.len() <= limit),

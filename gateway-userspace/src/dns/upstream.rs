@@ -7,7 +7,7 @@
 
 use std::{io, net::SocketAddr, time::Duration};
 
-use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream, UdpSocket},
@@ -104,18 +104,25 @@ impl Upstreams {
 }
 
 /// What the answer to one question must look like.
-struct Expected<'a> {
-    id: u16,
-    query: &'a Query,
-    server: SocketAddr,
+pub struct Expected<'a> {
+    pub id: u16,
+    pub query: &'a Query,
+    pub server: SocketAddr,
 }
 
 impl Expected<'_> {
-    fn check(&self, bytes: &[u8]) -> Result<Message, DnsError> {
+    /// The answer in `bytes`, if it is a response to our query.
+    pub fn check(&self, bytes: &[u8]) -> Result<Message, DnsError> {
         let malformed = |reason: String| DnsError::UpstreamMalformed { upstream: self.server, reason };
         let answer = Message::from_vec(bytes).map_err(|error| malformed(error.to_string()))?;
         if answer.metadata.id != self.id || answer.metadata.message_type != MessageType::Response {
             return Err(malformed(format!("unexpected message id {}", answer.metadata.id)));
+        }
+        // Another opcode's records (an UPDATE's empty ones) make no answer
+        // to a query, and passed on they would make the client's reply
+        // undecodable.
+        if answer.metadata.op_code != OpCode::Query {
+            return Err(malformed(format!("unexpected opcode {:?}", answer.metadata.op_code)));
         }
         // A truncated answer may leave its question out; anything else must echo ours.
         let echoes = matches!(answer.queries.as_slice(), [query] if query == self.query);
@@ -148,4 +155,34 @@ pub(crate) async fn marked_tcp(server: SocketAddr, mark: u32) -> io::Result<TcpS
     crate::proxy::mark_socket(&socket, mark)?;
     socket.set_nodelay(true)?;
     socket.connect(server).await
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::{Name, Record, RecordType};
+
+    use super::*;
+
+    fn answer(op_code: OpCode, query: &Query) -> Vec<u8> {
+        let mut message = Message::new(7, MessageType::Response, op_code);
+        message.add_query(query.clone());
+        message.add_additional(Record::update0(Name::root(), 0, RecordType::ZERO));
+        message.to_vec().unwrap_or_else(|e| panic!("encoding the answer: {e}"))
+    }
+
+    #[test]
+    fn an_answer_with_another_opcode_is_refused() {
+        let query = Query::query(Name::from_ascii("api.example.test.").expect("a name"), RecordType::A);
+        let expect = Expected { id: 7, query: &query, server: ([192, 0, 2, 53], 53).into() };
+        // An UPDATE's empty records, passed on in a reply to a query, made
+        // that reply undecodable for the client.
+        match expect.check(&answer(OpCode::Update, &query)) {
+            Err(DnsError::UpstreamMalformed { reason, .. }) => assert!(reason.contains("opcode"), "{reason}"),
+            other => panic!("an UPDATE answer was taken: {other:?}"),
+        }
+        let mut plain = Message::new(7, MessageType::Response, OpCode::Query);
+        plain.add_query(query.clone());
+        let bytes = plain.to_vec().unwrap_or_else(|e| panic!("encoding the answer: {e}"));
+        assert!(expect.check(&bytes).is_ok(), "a plain answer was refused");
+    }
 }

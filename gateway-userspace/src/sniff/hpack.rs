@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use super::huffman;
 
 /// A decoded header field: name and value, as raw bytes.
-pub(crate) type Field = (Vec<u8>, Vec<u8>);
+pub type Field = (Vec<u8>, Vec<u8>);
 
 /// Dynamic table size a client may use before the server's SETTINGS arrive
 /// (SETTINGS_HEADER_TABLE_SIZE default, RFC 9113 §6.5.2).
-pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
+pub const DEFAULT_TABLE_SIZE: usize = 4096;
 /// Most bytes the decoded header list may take, counted as in RFC 7541 §4.1.
-const MAX_HEADER_LIST_SIZE: usize = 64 * 1024;
+pub const MAX_HEADER_LIST_SIZE: usize = 64 * 1024;
 /// Per-entry overhead of the dynamic table (RFC 7541 §4.1).
 const ENTRY_OVERHEAD: usize = 32;
 
@@ -83,7 +83,7 @@ const STATIC_TABLE: [(&str, &str); 61] = [
 ];
 
 /// Decoder state: the dynamic table.
-pub(crate) struct Decoder {
+pub struct Decoder {
     entries: VecDeque<Field>,
     size: usize,
     max_size: usize,
@@ -92,7 +92,7 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub fn new(limit: usize) -> Self {
         Decoder {
             entries: VecDeque::new(),
             size: 0,
@@ -102,7 +102,7 @@ impl Decoder {
     }
 
     /// Decode one complete header block.
-    pub(crate) fn decode(&mut self, mut block: &[u8]) -> Result<Vec<Field>, &'static str> {
+    pub fn decode(&mut self, mut block: &[u8]) -> Result<Vec<Field>, &'static str> {
         let mut fields: Vec<Field> = Vec::new();
         let mut list_size = 0usize;
         while let Some(&first) = block.first() {

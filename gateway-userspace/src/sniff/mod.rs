@@ -16,7 +16,7 @@
 //! more, so a caller that peeks at most that many bytes always gets a verdict.
 //! Every function here is pure, allocation-bounded and panic-free on any input.
 
-mod hpack;
+pub mod hpack;
 mod http1;
 mod http2;
 mod huffman;

@@ -77,6 +77,13 @@ fn a_gateway_changed_through_the_api_opens_its_new_port_without_a_restart() {
     assert!(ports.is_empty(), "{ports:?}");
     assert_eq!((probe(80), probe(8081)), ("refused".into(), "refused".into()));
     assert_eq!(gw.pid(), pid);
+    // Every call the gateway made is one its ClusterRole (`deploy/`) grants.
+    for call in api.requests().iter().filter(|c| !c.resource.is_empty()) {
+        let granted = gateway_userspace::kubernetes::rbac::GATEWAY
+            .iter()
+            .any(|g| g.group == call.group && g.resource == call.resource && g.verbs.contains(&call.verb.as_str()));
+        assert!(granted, "the gateways' ClusterRole does not grant {} {}/{}", call.verb, call.group, call.resource);
+    }
     drop(gw);
     topo.teardown();
 }

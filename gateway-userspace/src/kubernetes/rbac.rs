@@ -33,8 +33,9 @@ pub const NODE_AGENT: &[ApiCall] = &[
 ];
 
 /// What the egress and ingress gateways (`gateway run --kubernetes --labels
-/// istio=…`) call: the configuration they serve, and the Services and
-/// EndpointSlices behind it. They touch no pods, namespaces, events or
+/// istio=…`) call: the configuration they serve, the Services and
+/// EndpointSlices behind it, and Events on resources with findings (every
+/// `--kubernetes` instance writes them). They touch no pods, namespaces or
 /// daemonsets.
 pub const GATEWAY: &[ApiCall] = &[
     ApiCall { group: "", resource: "services", verbs: WATCH },
@@ -46,4 +47,5 @@ pub const GATEWAY: &[ApiCall] = &[
     ApiCall { group: "networking.istio.io", resource: "sidecars", verbs: WATCH },
     ApiCall { group: "networking.istio.io", resource: "workloadentries", verbs: WATCH },
     ApiCall { group: "security.istio.io", resource: "authorizationpolicies", verbs: WATCH },
+    ApiCall { group: "events.k8s.io", resource: "events", verbs: &["create", "patch"] },
 ];

@@ -70,6 +70,8 @@ pub fn run_targets(secs: u64, targets: &[&'static str]) -> anyhow::Result<Vec<Ou
         // stays small; `cargo fuzz cmin` folds finds back in deliberately.
         let scratch = dir.join("target").join("new-corpus").join(target);
         std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+        let log_path = dir.join("target").join(format!("{target}.log"));
+        let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let status = cargo_fuzz(&dir)
             .args(["run", target])
             .args(SANITIZER)
@@ -80,10 +82,21 @@ pub fn run_targets(secs: u64, targets: &[&'static str]) -> anyhow::Result<Vec<Ou
             .arg("-timeout=10")
             .arg("-rss_limit_mb=2048")
             .arg("-print_final_stats=1")
+            .stdout(log.try_clone()?)
+            .stderr(log)
             .status()
             .with_context(|| format!("starting cargo fuzz run {target}"))?;
         let passed = status.success();
-        println!("xtask: fuzz target {target}: {}", if passed { "ok" } else { "FAILED" });
+        // libFuzzer's progress lines would bury the test report; they go
+        // to a log, and only its tail is shown, on failure.
+        if !passed {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(60)..] {
+                println!("{line}");
+            }
+        }
+        println!("xtask: fuzz target {target}: {} (log: {})", if passed { "ok" } else { "FAILED" }, log_path.display());
         outcomes.push(Outcome { target, passed });
     }
     Ok(outcomes)

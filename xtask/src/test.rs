@@ -65,6 +65,7 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
             tally.failed += targets.len() as u64;
         }
     }
+    tally.print_failures();
     println!("\nsummary: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
     if !status.success() || tally.failed > 0 {
         bail!("tests failed");
@@ -75,16 +76,43 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sums libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines.
+/// Sums libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines,
+/// and keeps each binary's `failures:` report (the failed tests' output and
+/// names) to print again just above the summary, where a truncated log
+/// still shows it.
 #[derive(Default)]
 struct Tally {
     passed: u64,
     failed: u64,
     ignored: u64,
+    in_failures: bool,
+    failures: Vec<String>,
 }
 
+/// Lines of failure reports kept for the closing recap.
+const FAILURE_LINES: usize = 400;
+
 impl Tally {
+    fn print_failures(&self) {
+        if self.failures.is_empty() {
+            return;
+        }
+        println!("\nfailures (recap):");
+        for line in &self.failures {
+            println!("{line}");
+        }
+    }
+
     fn add(&mut self, line: &str) {
+        if line == "failures:" {
+            self.in_failures = true;
+        }
+        if line.starts_with("test result: ") {
+            self.in_failures = false;
+        }
+        if self.in_failures && self.failures.len() < FAILURE_LINES {
+            self.failures.push(line.to_string());
+        }
         let Some(rest) = line.strip_prefix("test result: ") else { return };
         for part in rest.split(';') {
             let mut words = part.split_whitespace().rev();

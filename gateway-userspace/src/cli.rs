@@ -212,6 +212,13 @@ pub struct KubernetesArgs {
     /// This node's name, whose pods are watched.
     #[arg(long, env = "NODE_NAME", required_if_eq("intercept_pods", "true"))]
     pub node_name: Option<String>,
+    /// This gateway's pod (from the downward API). With it, a Gateway
+    /// server's port is the port of a Service that lists this pod in its
+    /// EndpointSlices, and the listener binds that port's target port, as
+    /// Istio does; without it, or for a port no such Service has, the port
+    /// is bound as declared. Read with --kubernetes only.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
     /// The kubelet's pods cgroup [default: kubepods.slice, kubepods, or the
     /// nested kind layouts, found under the cgroup2 mount].
     #[arg(long)]

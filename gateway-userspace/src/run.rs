@@ -13,7 +13,15 @@ use crate::{
     cli::{OutboundPolicy, RunArgs},
     dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver},
     interceptor::{InterceptSettings, Interceptor, cgroups},
-    kubernetes::{ClusterConfig, NodeAgent, client::connect, events::FindingEvents, pod_cgroups, pods::Enrollment, uninstall::{OnStop, on_stop}},
+    kubernetes::{
+        ClusterConfig, NodeAgent,
+        client::connect,
+        events::FindingEvents,
+        gateway_ports::{GatewayPod, PortMap},
+        pod_cgroups,
+        pods::Enrollment,
+        uninstall::{OnStop, on_stop},
+    },
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
     proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls, relay_mode::RelayChoice},
@@ -198,6 +206,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     // The gateway role: the Gateways whose selector matches --labels.
     let labels = &args.config_args.labels;
+    let mut gateway_ports = None;
     if !labels.is_empty() {
         let limits = crate::gateway_role::Limits {
             header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
@@ -205,7 +214,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             max_connections_per_listener: args.max_connections_per_listener as usize,
             idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         };
-        let status = crate::gateway_role::serve(labels, &args.config_args.namespace, limits, ctx.clone()).await;
+        let port_map = match (&kube, &args.kubernetes.pod_name) {
+            (Some(_), Some(pod)) => {
+                let (tx, rx) = watch::channel(PortMap::default());
+                gateway_ports = Some((GatewayPod { namespace: args.config_args.namespace.clone(), name: pod.clone() }, tx));
+                Some(rx)
+            }
+            (Some(_), None) => {
+                tracing::warn!("no --pod-name (POD_NAME): Gateway servers are bound on their declared ports, not their Service's target ports");
+                None
+            }
+            (None, _) => None,
+        };
+        let status = crate::gateway_role::serve(labels, &args.config_args.namespace, limits, ctx.clone(), port_map).await;
         let ports: Vec<_> = status.lock().expect("listener status lock").ports.iter().map(|p| (p.address, p.state)).collect();
         tracing::info!(?labels, ?ports, "serving Gateway listeners; they follow the configuration");
         admin_state.set_listeners(status);
@@ -220,7 +241,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(client) = &kube {
         let instance = args.kubernetes.node_name.clone().unwrap_or_else(|| "gateway".into());
         let events = Arc::new(FindingEvents::new(client.clone(), &instance));
-        let cluster = ClusterConfig::start(client.clone(), &args.kubernetes.cluster_domain, config.clone(), events);
+        let cluster = ClusterConfig::start(client.clone(), &args.kubernetes.cluster_domain, config.clone(), events, gateway_ports);
         tokio::select! {
             _ = wait_applied(&cluster) => {}
             r = wait_for_signal() => return r,

@@ -262,6 +262,10 @@ fn services_and_disruption_budgets_select_the_gateways() {
                 "{role}: port {target} is not declared"
             );
         }
+        // The gateway finds its Service's target ports through its own pod's name.
+        let pod_name = c.env.iter().flatten().find(|e| e.name == "POD_NAME").and_then(|e| e.value_from.as_ref());
+        let field = pod_name.and_then(|v| v.field_ref.as_ref()).map(|f| f.field_path.as_str());
+        assert_eq!(field, Some("metadata.name"), "{role}: POD_NAME from the downward API");
 
         let budget = base()
             .disruption_budgets

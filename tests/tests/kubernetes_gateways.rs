@@ -9,6 +9,7 @@ use gateway_tests::http_backend::HttpBackend;
 use gateway_tests::kube_api::ApiServer;
 use gateway_tests::topology::Topology;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The node as pod-a (here an outside client) reaches it.
 const NODE: &str = "198.18.1.1";
@@ -84,6 +85,70 @@ fn a_gateway_changed_through_the_api_opens_its_new_port_without_a_restart() {
             .any(|g| g.group == call.group && g.resource == call.resource && g.verbs.contains(&call.verb.as_str()));
         assert!(granted, "the gateways' ClusterRole does not grant {} {}/{}", call.verb, call.group, call.resource);
     }
+    drop(gw);
+    topo.teardown();
+}
+
+/// The Service `ingress` in front of the gateway's pod `ingress-0`: port 80 to the named
+/// target port `http`, which the pod's EndpointSlice resolves to `target`.
+fn ingress_service(target: u16) -> [Value; 2] {
+    [
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ingress", "namespace": "default"},
+               "spec": {"clusterIP": "10.96.0.80", "selector": {"istio": "ingressgateway"},
+                        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "ingress-abcde", "namespace": "default", "labels": {"kubernetes.io/service-name": "ingress"}},
+               "addressType": "IPv4",
+               "endpoints": [{"addresses": ["198.18.1.1"], "conditions": {"ready": true},
+                              "targetRef": {"kind": "Pod", "name": "ingress-0", "namespace": "default"}}],
+               "ports": [{"name": "http", "port": target, "protocol": "TCP"}]}),
+    ]
+}
+
+#[test]
+fn a_gateway_port_is_its_services_port_and_listens_on_the_target_port() {
+    let topo = Topology::build();
+    let _backend = HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
+    let api = ApiServer::start_in(&topo.node);
+    for object in api_objects().into_iter().chain(ingress_service(8080)) {
+        api.apply(object);
+    }
+    // Istio's YAML unchanged: the server says 80, the Service's port.
+    api.apply(edge(&[80]));
+    let kubeconfig = api.kubeconfig().to_string_lossy().into_owned();
+    let gw = Gateway::start(
+        &topo,
+        GatewayConfig::ingress(&topo, Vec::new(), &["--kubernetes", "--kubeconfig", &kubeconfig, "--pod-name", "ingress-0"]),
+    );
+    let first = generation(&gw);
+    let ports = caught_up(&gw, first);
+    let served = port(&ports, 8080).unwrap_or_else(|| panic!("nothing listens on 8080: {ports:?}\n{}", gw.stderr_tail()));
+    assert_eq!((served["port"].clone(), served["state"].clone()), (json!(80), json!("listening")), "{served}");
+    assert_eq!(get(&topo, 8080, "/mapped"), (200, "path=/mapped\nx-added=\n".into()), "{}", gw.stderr_tail());
+    let probe = |p: u16| connect(|a| topo.pod_a.command_outside_cgroup("python3", a), NODE, p);
+    assert_eq!(probe(80), "refused", "the declared port is not bound");
+
+    // The pod's named port now resolves elsewhere: the listener follows, with no new
+    // configuration generation.
+    api.apply(ingress_service(8081)[1].clone());
+    let moved = gateway_tests::wait::poll(Duration::from_secs(20), Duration::from_millis(50), || {
+        let ports = gw.admin_json("/config_dump")["listeners"]["ports"].as_array().cloned().unwrap_or_default();
+        port(&ports, 8081).filter(|p| p["state"] == "listening").cloned()
+    });
+    assert!(moved.is_some(), "the listener did not move to 8081\n{}", gw.stderr_tail());
+    assert_eq!(get(&topo, 8081, "/moved"), (200, "path=/moved\nx-added=\n".into()), "{}", gw.stderr_tail());
+    assert_eq!(probe(8080), "refused", "the old target port is closed");
+
+    // Without the Service, the server's port is bound as declared.
+    assert!(api.delete("v1", "Service", "default", "ingress"));
+    assert!(api.delete("discovery.k8s.io/v1", "EndpointSlice", "default", "ingress-abcde"));
+    let back = gateway_tests::wait::poll(Duration::from_secs(20), Duration::from_millis(50), || {
+        let ports = gw.admin_json("/config_dump")["listeners"]["ports"].as_array().cloned().unwrap_or_default();
+        port(&ports, 80).filter(|p| p["state"] == "listening").cloned()
+    });
+    assert!(back.is_some(), "the server did not go back to port 80\n{}", gw.stderr_tail());
+    assert_eq!(get(&topo, 80, "/declared"), (200, "path=/declared\nx-added=\n".into()), "{}", gw.stderr_tail());
+    assert_eq!(probe(8081), "refused");
     drop(gw);
     topo.teardown();
 }

@@ -8,6 +8,10 @@
 //! A port that cannot be bound, or whose TLS cannot be built, is logged,
 //! counted and tried again at the next generation; the others are not
 //! touched.
+//!
+//! In a cluster a server's port is the Service's port, and the listener
+//! binds that port's target (`kubernetes/gateway_ports.rs`); a change of
+//! the mapping moves the listener like a change of the port.
 
 use std::{
     collections::BTreeMap,
@@ -24,7 +28,7 @@ use tokio::{
 };
 
 use super::{GatewayContext, ServerKind, accept_loop, servers::{self, PortPlan}, terminate};
-use crate::{config::Labels, metrics::ListenerFailureLabels, reload::ActiveConfig};
+use crate::{config::Labels, kubernetes::gateway_ports::PortMap, metrics::ListenerFailureLabels, reload::ActiveConfig};
 
 /// What a listener serves its next connections with, swapped whole.
 pub struct Setup {
@@ -63,6 +67,10 @@ pub struct ListenerView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PortState {
+    /// The server's port as the Gateway declares it.
+    pub port: u16,
+    /// Where it listens: the declared port, or in a cluster its Service's
+    /// target port.
     pub address: SocketAddr,
     pub kind: &'static str,
     /// `namespace/name` of the Gateways that claim the port.
@@ -98,11 +106,13 @@ pub struct Listeners {
     mesh: Option<Arc<ServerConfig>>,
     skipped: Vec<String>,
     status: Arc<ListenerStatus>,
+    /// Service port → target ports, in a cluster.
+    port_map: Option<watch::Receiver<PortMap>>,
 }
 
 impl Listeners {
-    pub fn new(ctx: Arc<GatewayContext>, labels: Labels) -> Self {
-        Self { ctx, labels, running: BTreeMap::new(), mesh: None, skipped: Vec::new(), status: Default::default() }
+    pub fn new(ctx: Arc<GatewayContext>, labels: Labels, port_map: Option<watch::Receiver<PortMap>>) -> Self {
+        Self { ctx, labels, running: BTreeMap::new(), mesh: None, skipped: Vec::new(), status: Default::default(), port_map }
     }
 
     pub fn status(&self) -> Arc<ListenerStatus> {
@@ -111,8 +121,20 @@ impl Listeners {
 
     /// Applies every generation the store publishes after the one
     /// `configs` last saw.
+    /// Applies every generation the store publishes after the one
+    /// `configs` last saw, and every change of the port map.
     pub async fn follow(mut self, mut configs: watch::Receiver<Arc<ActiveConfig>>) {
-        while configs.changed().await.is_ok() {
+        loop {
+            let mapped = async {
+                match self.port_map.as_mut() {
+                    Some(map) => map.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = configs.changed() => if changed.is_err() { return },
+                open = mapped => if !open { self.port_map = None },
+            }
             let config = configs.borrow_and_update().clone();
             self.apply(&config).await;
         }
@@ -127,7 +149,17 @@ impl Listeners {
             }
             self.skipped = skipped;
         }
-        let wanted: BTreeMap<_, _> = ports.into_iter().map(|p| ((p.bind, p.port), Arc::new(p))).collect();
+        let map = self.port_map.as_mut().map(|m| m.borrow_and_update().clone()).unwrap_or_default();
+        let mut wanted = BTreeMap::new();
+        for plan in ports.into_iter().map(Arc::new) {
+            for listen in map.listen_ports(plan.port) {
+                if let Some(other) = wanted.get(&(plan.bind, listen)).map(|o: &Arc<PortPlan>| o.port) {
+                    tracing::warn!(port = plan.port, other, listen, "two Gateway ports map to one target port; the first is served");
+                    continue;
+                }
+                wanted.insert((plan.bind, listen), plan.clone());
+            }
+        }
         // Close first, so that a port whose bind address changed binds again.
         let gone: Vec<_> = self.running.keys().filter(|k| !wanted.contains_key(k)).copied().collect();
         for key in gone {
@@ -142,14 +174,15 @@ impl Listeners {
             let outcome = match current {
                 Some(old) if old == plan => Ok(()),
                 Some(old) => self.rekey(key, &old, plan.clone()),
-                None => self.open(plan.clone()),
+                None => self.open(key, plan.clone()),
             };
             if let Err(e) = &outcome {
                 self.ctx.outbound.metrics.listener_failures.get_or_create(&ListenerFailureLabels { port: plan.port, reason: e.reason() }).inc();
             }
             let listening = self.running.contains_key(&key);
             ports.push(PortState {
-                address: address(plan.bind, plan.port),
+                port: plan.port,
+                address: address(key.0, key.1),
                 kind: plan.kind.as_str(),
                 gateways: plan.gateways.iter().map(|(ns, n)| format!("{ns}/{n}")).collect(),
                 state: if listening { "listening" } else { "failed" },
@@ -159,8 +192,8 @@ impl Listeners {
         *self.status.lock().expect("listener status lock") = ListenerView { generation: config.generation, ports };
     }
 
-    fn open(&mut self, plan: Arc<PortPlan>) -> Result<(), ListenerError> {
-        let address = address(plan.bind, plan.port);
+    fn open(&mut self, key: (Option<IpAddr>, u16), plan: Arc<PortPlan>) -> Result<(), ListenerError> {
+        let address = address(key.0, key.1);
         let result = self.tls_for(&plan).and_then(|tls| Ok((tls, bind(address).map_err(|source| ListenerError::Bind { address, source })?)));
         let (tls, listener) = match result {
             Ok(ok) => ok,
@@ -169,8 +202,7 @@ impl Listeners {
                 return Err(e);
             }
         };
-        tracing::info!(%address, kind = plan.kind.as_str(), gateways = ?plan.gateways, "gateway listening");
-        let key = (plan.bind, plan.port);
+        tracing::info!(%address, port = plan.port, kind = plan.kind.as_str(), gateways = ?plan.gateways, "gateway listening");
         let (setup, watched) = watch::channel(Arc::new(Setup { plan, tls }));
         let accepting = tokio::spawn(accept_loop(listener, watched, self.ctx.clone()));
         self.running.insert(key, Running { setup, accepting });
@@ -180,7 +212,7 @@ impl Listeners {
     /// New connections get `plan` (and TLS built from it now); open ones
     /// keep what they were accepted with. On failure the previous setup stays.
     fn rekey(&mut self, key: (Option<IpAddr>, u16), old: &PortPlan, plan: Arc<PortPlan>) -> Result<(), ListenerError> {
-        let address = address(plan.bind, plan.port);
+        let address = address(key.0, key.1);
         let tls = match self.tls_for(&plan) {
             Ok(tls) => tls,
             Err(e) => {

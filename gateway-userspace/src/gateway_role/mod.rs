@@ -87,7 +87,14 @@ pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static
 /// Serves the listeners of the Gateways whose selector matches `labels`,
 /// as the current configuration plans them and every later generation
 /// changes them. Returns what the listeners look like, kept current.
-pub async fn serve(labels: &Labels, namespace: &str, limits: Limits, outbound: Arc<OutboundContext>) -> Arc<ListenerStatus> {
+/// In a cluster, `port_map` says which port each server's port binds.
+pub async fn serve(
+    labels: &Labels,
+    namespace: &str,
+    limits: Limits,
+    outbound: Arc<OutboundContext>,
+    port_map: Option<watch::Receiver<crate::kubernetes::gateway_ports::PortMap>>,
+) -> Arc<ListenerStatus> {
     let role = match labels.get("istio").map(String::as_str) {
         Some("ingressgateway") => "ingress-gateway",
         Some("egressgateway") => "egress-gateway",
@@ -111,7 +118,7 @@ pub async fn serve(labels: &Labels, namespace: &str, limits: Limits, outbound: A
     });
     // The first plan is in place before this returns; then every generation.
     let mut configs = ctx.outbound.config.subscribe();
-    let mut listeners = listeners::Listeners::new(ctx.clone(), labels.clone());
+    let mut listeners = listeners::Listeners::new(ctx.clone(), labels.clone(), port_map);
     let first = configs.borrow_and_update().clone();
     listeners.apply(&first).await;
     let status = listeners.status();

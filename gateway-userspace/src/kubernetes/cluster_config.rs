@@ -15,9 +15,11 @@ use std::{
 
 use k8s_openapi::api::{core::v1::{ObjectReference, Service}, discovery::v1::EndpointSlice};
 use kube::{Api, Client, api::DynamicObject, runtime::watcher};
+use tokio::sync::watch;
 
 use super::{
     events::FindingEvents,
+    gateway_ports::{GatewayPod, PortMap, port_map},
     istio::{IstioKind, KINDS, document_path, object_reference},
     mirror::{Mirror, Signals},
     services::service_entries,
@@ -33,11 +35,19 @@ pub struct ClusterConfig {
     istio: Vec<(IstioKind, Mirror<DynamicObject>)>,
     domain: String,
     applied: AtomicBool,
+    /// A gateway's pod, and where its Gateway port map is published.
+    gateway_ports: Option<(GatewayPod, watch::Sender<PortMap>)>,
 }
 
 impl ClusterConfig {
     /// Starts the watches and feeds every change into `store`.
-    pub fn start(client: Client, domain: &str, store: Arc<ConfigStore>, events: Arc<FindingEvents>) -> Arc<Self> {
+    pub fn start(
+        client: Client,
+        domain: &str,
+        store: Arc<ConfigStore>,
+        events: Arc<FindingEvents>,
+        gateway_ports: Option<(GatewayPod, watch::Sender<PortMap>)>,
+    ) -> Arc<Self> {
         let signals = Signals::default();
         let all = watcher::Config::default;
         let istio = KINDS
@@ -54,6 +64,7 @@ impl ClusterConfig {
             istio,
             domain: domain.to_string(),
             applied: AtomicBool::new(false),
+            gateway_ports,
         });
         let feeder = this.clone();
         tokio::spawn(async move {
@@ -91,6 +102,19 @@ impl ClusterConfig {
     async fn apply(&self, store: &Arc<ConfigStore>, events: &FindingEvents) {
         if !self.is_synced() {
             return;
+        }
+        // The port map first: the listeners then bind a new generation's
+        // servers on their target ports from the start.
+        if let Some((pod, ports)) = &self.gateway_ports {
+            let map = port_map(&self.services.objects(), &self.slices.objects(), pod);
+            ports.send_if_modified(|current| {
+                let changed = *current != map;
+                if changed {
+                    tracing::info!(?map, "Gateway ports mapped to the Service's target ports");
+                    *current = map;
+                }
+                changed
+            });
         }
         let (documents, objects) = self.documents();
         let report = store.reload_api(documents).await;

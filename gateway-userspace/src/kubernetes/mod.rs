@@ -7,13 +7,15 @@
 //!   a connection's cgroup belongs to.
 //! - `cluster_config.rs`: Services (`services.rs`) and Istio resources
 //!   (`istio.rs`) as configuration documents; findings become Events
-//!   (`events.rs`).
+//!   (`events.rs`); a gateway's Service port → target port map
+//!   (`gateway_ports.rs`).
 //! - `uninstall.rs`: at SIGTERM, keep the interception unless the DaemonSet is gone.
 //! - `rbac.rs`: every API call made, for the ClusterRole.
 
 pub mod client;
 pub mod cluster_config;
 pub mod events;
+pub mod gateway_ports;
 pub mod istio;
 pub mod mirror;
 pub mod node_agent;

@@ -4,7 +4,17 @@
 //! its bytes. Addresses are kept as 16 bytes in network order: IPv4 as an
 //! IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), so one key shape serves both
 //! families. Ports are in host order.
+//!
+//! Besides the data, two pure pieces of the kernel programs live here so
+//! they are tested on the host: `redirect::plan`, the decision every address
+//! hook shares, and the `addr` helpers it uses.
 #![no_std]
+
+pub mod addr;
+pub mod redirect;
+
+#[cfg(test)]
+mod tests;
 
 /// `AF_INET`, as the kernel spells it.
 pub const AF_INET: u16 = 2;

@@ -1,4 +1,5 @@
-//! Address helpers: kernel fields arrive as network-order words.
+//! Address helpers: kernel fields arrive as network-order words. The tests
+//! on the 16-byte form are `gateway_common::addr`.
 
 use gateway_common::v4_mapped;
 
@@ -39,41 +40,6 @@ pub fn ip6_words(bytes: &[u8; 16]) -> [u32; 4] {
         i += 1;
     }
     out
-}
-
-/// `::ffff:a.b.c.d` → `Some(a.b.c.d)`.
-#[inline(always)]
-pub fn unmap_v4(bytes: &[u8; 16]) -> Option<[u8; 4]> {
-    let mut i = 0;
-    while i < 10 {
-        if bytes[i] != 0 {
-            return None;
-        }
-        i += 1;
-    }
-    if bytes[10] == 0xff && bytes[11] == 0xff {
-        Some([bytes[12], bytes[13], bytes[14], bytes[15]])
-    } else {
-        None
-    }
-}
-
-/// Destinations that never leave the caller's network namespace.
-#[inline(always)]
-pub fn is_local_v4(a: [u8; 4]) -> bool {
-    a[0] == 127 || a == [0, 0, 0, 0]
-}
-
-#[inline(always)]
-pub fn is_local_v6(a: &[u8; 16]) -> bool {
-    let mut i = 0;
-    while i < 15 {
-        if a[i] != 0 {
-            return false;
-        }
-        i += 1;
-    }
-    a[15] <= 1 // :: or ::1
 }
 
 #[inline(always)]

@@ -12,12 +12,14 @@ use aya_ebpf::{
     macros::cgroup_skb,
     programs::SkBuffContext,
 };
-use gateway_common::{PROXY_BACKSTOP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat};
+use gateway_common::{
+    PROXY_BACKSTOP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat,
+    redirect::{IPPROTO_TCP, IPPROTO_UDP},
+};
 
 use crate::{
     caller::{skb_is_exempt, skb_is_proxy},
     maps::{PROXY_CONFIG, count, inbound_sk_ptr},
-    redirect::{IPPROTO_TCP, IPPROTO_UDP},
 };
 
 const PASS: i32 = 1;

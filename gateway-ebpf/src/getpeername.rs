@@ -2,10 +2,9 @@
 //! destination, so applications see the address they dialled.
 
 use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
-use gateway_common::OrigDst;
+use gateway_common::{OrigDst, addr::unmap_v4};
 
 use crate::{
-    addr::unmap_v4,
     maps::ORIG_SK,
     redirect::{ALLOW, write_ip6},
 };

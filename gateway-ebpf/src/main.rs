@@ -9,8 +9,8 @@
 //! 3. `getpeername.rs`: the caller's `getpeername()` shows the original
 //!    destination, not the proxy.
 //!
-//! Around that path: `redirect.rs` holds the decision every address hook
-//! shares; `udp.rs` sends DNS datagrams to the proxy's DNS server and denies
+//! Around that path: `redirect.rs` applies the decision every address hook
+//! shares (`gateway_common::redirect::plan`, tested on the host); `udp.rs` sends DNS datagrams to the proxy's DNS server and denies
 //! other UDP; `egress.rs` drops any packet that still is not bound for the
 //! proxy (raw sockets, ICMP).
 //!

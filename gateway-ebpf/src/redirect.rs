@@ -1,8 +1,7 @@
-//! The one decision every address hook shares: leave a destination alone,
-//! deny it, or send it to the proxy (and to which port).
-//!
-//! Destinations are in the 16-byte form (IPv4 mapped into IPv6), so IPv4,
-//! IPv6 and IPv4-mapped sockets follow the same rules.
+//! What every address hook does around the shared decision
+//! (`gateway_common::redirect::plan`, tested on the host): read the
+//! destination from the context, apply the plan, record the original
+//! destination and rewrite the address.
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
@@ -10,74 +9,23 @@ use aya_ebpf::{
     programs::SockAddrContext,
 };
 use gateway_common::{
-    AF_INET, AF_INET6, DNS_PORT, OrigDst, PROXY_DENY_UDP, PROXY_HAS_V4, PROXY_HAS_V6, ProxyConfig, Stat,
+    AF_INET, AF_INET6, OrigDst, ProxyConfig, Stat,
+    redirect::{Plan, plan},
 };
 
 use crate::{
+    addr::{ip4_bytes, ip6_bytes, ip6_words, mapped},
     caller::{current_is_exempt, current_is_proxy},
-    addr::{ip4_bytes, ip6_bytes, ip6_words, is_local_v4, is_local_v6, mapped, unmap_v4},
     maps::{ORIG_SK, PROXY_CONFIG, count},
 };
 
 pub const ALLOW: i32 = 1;
 pub const DENY: i32 = 0;
-pub const IPPROTO_TCP: u32 = 6;
-pub const IPPROTO_UDP: u32 = 17;
-
-pub enum Plan {
-    Leave,
-    Deny(Stat),
-    /// Rewrite to this proxy address (16-byte form) and port.
-    Redirect { addr: [u8; 16], port: u16 },
-}
 
 /// The proxy settings, or `DENY` when userspace has written none.
 #[inline(always)]
 pub fn config() -> Result<ProxyConfig, i32> {
     PROXY_CONFIG.get(0).copied().ok_or(DENY)
-}
-
-#[inline(always)]
-pub fn plan(cfg: &ProxyConfig, protocol: u32, dst: &[u8; 16], port: u16) -> Plan {
-    let v4 = unmap_v4(dst);
-    let local = match v4 {
-        Some(a) => is_local_v4(a),
-        None => is_local_v6(dst),
-    };
-    if local {
-        return Plan::Leave;
-    }
-    let (has, proxy) = match v4 {
-        Some(_) => (PROXY_HAS_V4, mapped(cfg.addr4)),
-        None => (PROXY_HAS_V6, cfg.addr6),
-    };
-    let to_proxy = cfg.flags & has != 0 && *dst == proxy;
-    let dns = port == DNS_PORT && cfg.dns_port != 0;
-    let to_port = match protocol {
-        IPPROTO_TCP => {
-            if to_proxy && (port == cfg.port || (cfg.dns_port != 0 && port == cfg.dns_port)) {
-                return Plan::Leave;
-            }
-            if dns { cfg.dns_port } else { cfg.port }
-        }
-        IPPROTO_UDP => {
-            if to_proxy && cfg.dns_port != 0 && port == cfg.dns_port {
-                return Plan::Leave;
-            }
-            if dns {
-                cfg.dns_port
-            } else if cfg.flags & PROXY_DENY_UDP != 0 {
-                return Plan::Deny(Stat::UdpDenied);
-            } else {
-                return Plan::Leave;
-            }
-        }
-        _ => return Plan::Leave,
-    };
-    if cfg.flags & has == 0 {
-        return Plan::Deny(Stat::DeniedNoProxy);
-    }
-    Plan::Redirect { addr: proxy, port: to_port }
 }
 
 /// Remembers where the socket meant to go, for the proxy (TCP, through

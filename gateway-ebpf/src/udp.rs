@@ -5,10 +5,10 @@
 //! the node's policy says so.
 
 use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
-use gateway_common::OrigDst;
+use gateway_common::{OrigDst, addr::unmap_v4};
 
 use crate::{
-    addr::{ip4_bytes, ip6_bytes, mapped, unmap_v4},
+    addr::{ip4_bytes, ip6_bytes, mapped},
     maps::ORIG_SK,
     redirect::{ALLOW, config, redirect, write_ip6},
 };

@@ -1,10 +1,8 @@
-//! Tests of the DNS module: the pure parts (`answer`, `memory`) open no
-//! socket; `server` and `resolver` run against dnsmasq inside a private
-//! network namespace per test (`netns`), and need root.
+//! Unit tests of the DNS module, one file per source file; none opens a
+//! socket or needs root. The server and the resolver against a real
+//! upstream, inside a network namespace, are tested in the privileged
+//! integration tests: `tests/tests/dns_server.rs` and `dns_resolver.rs`.
 
 mod answer;
-mod client;
 mod memory;
-mod netns;
-mod resolver;
-mod server;
+mod upstream;

@@ -1,10 +1,9 @@
-//! Synthetic HTTP/2 prior-knowledge connections and HPACK vectors.
+//! Synthetic HTTP/2 prior-knowledge connections.
 
-use super::super::hpack::{DEFAULT_TABLE_SIZE, Decoder};
-use super::super::{Http2Request, SniffOutcome, Sniffed, huffman, sniff};
+use super::super::{Http2Request, SniffOutcome, Sniffed, sniff};
 use super::{
-    assert_prefixes_need_more, done, get_block, h2_frame, h2_start, hpack_int, hpack_lit,
-    hpack_str, malformed,
+    assert_prefixes_need_more, done, get_block, h2_frame, h2_start, hpack_lit, hpack_str,
+    malformed, with_block,
 };
 
 const HEADERS: u8 = 1;
@@ -16,12 +15,6 @@ fn req(buf: &[u8]) -> Http2Request {
         Sniffed::Http2(req) => req,
         other => panic!("expected HTTP/2, got {other:?}"),
     }
-}
-
-fn with_block(block: &[u8]) -> Vec<u8> {
-    let mut buf = h2_start();
-    buf.extend(h2_frame(HEADERS, END_HEADERS | 0x1, 1, block));
-    buf
 }
 
 #[test]
@@ -218,63 +211,4 @@ fn preface_prefixes_need_more_and_lookalikes_are_not_http2() {
         sniff(b"PRI * HTTP/2.0\r\n\r\nXX"),
         SniffOutcome::Done(Sniffed::Opaque)
     );
-}
-
-#[test]
-fn rfc7541_huffman_vectors() {
-    // RFC 7541 C.4.1 and C.4.2.
-    let www = [
-        0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
-    ];
-    assert_eq!(
-        huffman::decode(&www).as_deref(),
-        Ok(&b"www.example.com"[..])
-    );
-    assert_eq!(
-        huffman::decode(&[0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf]).as_deref(),
-        Ok(&b"no-cache"[..])
-    );
-    assert_eq!(huffman::encode(b"www.example.com"), www);
-    let all: Vec<u8> = (0..=255).collect();
-    assert_eq!(huffman::decode(&huffman::encode(&all)), Ok(all));
-    // EOS (30 ones) and over-long padding are refused.
-    assert!(huffman::decode(&[0xff, 0xff, 0xff, 0xff]).is_err());
-    assert!(huffman::decode(&[0xf1, 0xff]).is_err());
-}
-
-#[test]
-fn rfc7541_request_sequence_with_dynamic_table() {
-    // RFC 7541 C.4.1: first request, then an indexed reference to the entry
-    // it added (index 62) within one block.
-    let mut block = vec![0x82, 0x86, 0x84, 0x41, 0x8c];
-    block.extend([
-        0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
-    ]);
-    let fields = Decoder::new(DEFAULT_TABLE_SIZE).decode(&block).unwrap();
-    assert_eq!(
-        fields[3],
-        (b":authority".to_vec(), b"www.example.com".to_vec())
-    );
-    block.push(0xbe);
-    assert_eq!(
-        malformed(&with_block(&block)),
-        "http2: duplicate pseudo-header"
-    );
-    // A table size update to 0 evicts the entry again.
-    let mut d = Decoder::new(DEFAULT_TABLE_SIZE);
-    assert!(d.decode(&[0x40, 0x01, b'a', 0x01, b'b', 0xbe]).is_ok());
-    assert!(d.decode(&[0x20, 0xbe]).is_err());
-    let long = hpack_int(0x20, 5, 4096);
-    assert!(Decoder::new(DEFAULT_TABLE_SIZE).decode(&long).is_ok());
-}
-
-#[test]
-fn header_list_expansion_is_bounded() {
-    // A 4 KiB entry referenced over and over would decode to megabytes.
-    let mut block = vec![0x40, 0x01, b'x'];
-    block.extend(hpack_int(0, 7, 4000));
-    block.extend(vec![b'v'; 4000]);
-    block.extend(vec![0xbe; 4000]);
-    let got = Decoder::new(DEFAULT_TABLE_SIZE).decode(&block);
-    assert_eq!(got.err(), Some("hpack: header list too large"));
 }

@@ -1,10 +1,13 @@
-//! Tests for the sniffers: real client captures, synthetic edge cases and a
-//! deterministic mutation sweep. Helpers here build TLS records and HTTP/2
-//! frames.
+//! Tests for the sniffers, one file per source file (`tls`, `http1`,
+//! `http2`, `hpack`, `huffman`) and two of the module as a whole: real
+//! client captures (`captures`) and a deterministic mutation sweep
+//! (`mutation`). Helpers here build TLS records and HTTP/2 frames.
 
 mod captures;
+mod hpack;
 mod http1;
 mod http2;
+mod huffman;
 mod mutation;
 mod tls;
 
@@ -138,6 +141,16 @@ pub(super) fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<
     f.extend(stream.to_be_bytes());
     f.extend_from_slice(payload);
     f
+}
+
+/// Preface, an empty SETTINGS frame, and one HEADERS frame (END_HEADERS,
+/// END_STREAM) on stream 1 carrying `block`.
+pub(super) fn with_block(block: &[u8]) -> Vec<u8> {
+    const HEADERS: u8 = 0x1;
+    const END_STREAM_AND_HEADERS: u8 = 0x1 | 0x4;
+    let mut buf = h2_start();
+    buf.extend(h2_frame(HEADERS, END_STREAM_AND_HEADERS, 1, block));
+    buf
 }
 
 /// Preface plus an empty SETTINGS frame.

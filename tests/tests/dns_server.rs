@@ -1,7 +1,12 @@
-//! The server against a real upstream (dnsmasq), queried with hickory's
-//! client over UDP and TCP, all inside a private network namespace.
+//! The node's DNS server (`gateway_userspace::dns::DnsServer`) against a
+//! real upstream (dnsmasq), queried with hickory's client over UDP and TCP,
+//! all inside a private network namespace. Needs root.
+//!
+//! No assertion here rests on how long something took: the client waits far
+//! longer than the server's own upstream timeout.
 
-use std::time::{Duration, Instant};
+#[path = "dns_support/mod.rs"]
+mod dns_support;
 
 use hickory_proto::{
     op::{Message, ResponseCode},
@@ -9,22 +14,18 @@ use hickory_proto::{
 };
 use tokio::net::UdpSocket;
 
-use super::{
-    client::{FixedRegistry, Via, ask, ip, ips, start},
-    netns::{TestNet, UPSTREAM, wait_for_upstream},
+use dns_support::{
+    client::{FixedRegistry, QUERY_BOUND, Via, ask, ip, ips, start},
+    upstream_net::{UPSTREAM, UpstreamNet, upstream, wait_for_upstream},
 };
-use crate::dns::UnknownNames;
+use gateway_userspace::dns::UnknownNames;
 
 const POD_A: &str = "127.0.0.2";
 const POD_B: &str = "127.0.0.3";
 
-fn upstream() -> std::net::SocketAddr {
-    UPSTREAM.parse().unwrap_or_else(|_| unreachable!())
-}
-
 #[test]
 fn registered_addresses_are_answered_locally() {
-    let net = TestNet::with_dnsmasq();
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("api.example.com", &["203.0.113.5", "2001:db8::5"], false);
@@ -52,7 +53,7 @@ fn registered_addresses_are_answered_locally() {
 
 #[test]
 fn registered_names_that_resolve_are_forwarded_with_their_ttl() {
-    let net = TestNet::with_dnsmasq();
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("upstream.test", &[], true).with("alias.test", &[], true);
@@ -74,7 +75,7 @@ fn registered_names_that_resolve_are_forwarded_with_their_ttl() {
 
 #[test]
 fn unregistered_names_are_forwarded_or_refused() {
-    let net = TestNet::with_dnsmasq();
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let forwarding = start(FixedRegistry::default(), &[UPSTREAM], UnknownNames::Forward).await;
@@ -103,7 +104,7 @@ fn unregistered_names_are_forwarded_or_refused() {
 
 #[test]
 fn memory_is_kept_per_client() {
-    let net = TestNet::with_dnsmasq();
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("api.example.com", &["203.0.113.5"], false);
@@ -120,7 +121,7 @@ fn memory_is_kept_per_client() {
 
 #[test]
 fn large_answers_come_over_tcp_and_are_truncated_over_udp() {
-    let net = TestNet::with_dnsmasq();
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let server = start(FixedRegistry::default(), &[UPSTREAM], UnknownNames::Forward).await;
@@ -138,7 +139,7 @@ fn large_answers_come_over_tcp_and_are_truncated_over_udp() {
         let bytes = query.to_vec().unwrap_or_else(|error| panic!("encode: {error}"));
         socket.send_to(&bytes, server.addr).await.unwrap_or_else(|error| panic!("send: {error}"));
         let mut buffer = vec![0u8; 4096];
-        let (len, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buffer))
+        let (len, _) = tokio::time::timeout(QUERY_BOUND, socket.recv_from(&mut buffer))
             .await
             .unwrap_or_else(|_| panic!("no UDP reply"))
             .unwrap_or_else(|error| panic!("recv: {error}"));
@@ -151,7 +152,7 @@ fn large_answers_come_over_tcp_and_are_truncated_over_udp() {
 
 #[test]
 fn malformed_queries_get_formerr_and_the_server_survives() {
-    let net = TestNet::with_dnsmasq();
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         let registry = FixedRegistry::default().with("api.example.com", &["203.0.113.5"], false);
@@ -167,7 +168,7 @@ fn malformed_queries_get_formerr_and_the_server_survives() {
             socket.send_to(bytes, server.addr).await.unwrap_or_else(|error| panic!("send: {error}"));
         }
         let mut buffer = vec![0u8; 4096];
-        let (len, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buffer))
+        let (len, _) = tokio::time::timeout(QUERY_BOUND, socket.recv_from(&mut buffer))
             .await
             .unwrap_or_else(|_| panic!("no FORMERR reply"))
             .unwrap_or_else(|error| panic!("recv: {error}"));
@@ -183,18 +184,18 @@ fn malformed_queries_get_formerr_and_the_server_survives() {
     });
 }
 
+/// That the refusal comes at once (an I/O error, not a timeout) is checked
+/// on the resolver, which reports why (`dns_resolver.rs`).
 #[test]
-fn a_stopped_upstream_gives_servfail_at_once() {
-    let mut net = TestNet::with_dnsmasq();
+fn a_stopped_upstream_gives_servfail() {
+    let mut net = UpstreamNet::with_dnsmasq();
     net.stop_dnsmasq();
     net.run(|| async {
         let registry = FixedRegistry::default().with("upstream.test", &[], true);
         let server = start(registry, &[UPSTREAM], UnknownNames::Forward).await;
         for (via, name) in [(Via::Udp, "upstream.test."), (Via::Tcp, "both.test.")] {
-            let started = Instant::now();
             let answer = ask(via, server.addr, POD_A, name, RecordType::A).await;
             assert_eq!(answer.metadata.response_code, ResponseCode::ServFail, "{via:?}");
-            assert!(started.elapsed() < Duration::from_secs(2), "{via:?} took {:?}", started.elapsed());
         }
         assert_eq!(server.stat("servfail"), 2);
         assert_eq!(server.memory.len(), 0);
@@ -202,19 +203,22 @@ fn a_stopped_upstream_gives_servfail_at_once() {
 }
 
 #[test]
-fn a_silent_upstream_gives_servfail_within_the_timeout() {
-    let net = TestNet::with_dnsmasq();
+fn a_silent_upstream_gives_servfail_and_the_next_one_is_asked() {
+    let net = UpstreamNet::with_dnsmasq();
     net.run(|| async {
         wait_for_upstream(upstream()).await;
         // Takes queries and never answers them.
         let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("bind: {error}"));
         let silent_addr = silent.local_addr().unwrap_or_else(|error| panic!("addr: {error}")).to_string();
         let server = start(FixedRegistry::default(), &[&silent_addr], UnknownNames::Forward).await;
-        let started = Instant::now();
         let answer = ask(Via::Udp, server.addr, POD_A, "both.test.", RecordType::A).await;
-        let took = started.elapsed();
         assert_eq!(answer.metadata.response_code, ResponseCode::ServFail);
-        assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "took {took:?}");
+        // The silent resolver was asked, and the server gave up on it.
+        let mut buffer = vec![0u8; 4096];
+        let (len, _) = silent.try_recv_from(&mut buffer).unwrap_or_else(|error| panic!("the silent upstream got no query: {error}"));
+        let asked = Message::from_vec(&buffer[..len]).unwrap_or_else(|error| panic!("decode: {error}"));
+        assert_eq!(asked.queries.first().map(|q| q.name.to_ascii()), Some("both.test.".to_string()));
+        assert_eq!(server.stat("servfail"), 1);
 
         // The next resolver in the list is tried after the silent one.
         let server = start(FixedRegistry::default(), &[&silent_addr, UPSTREAM], UnknownNames::Forward).await;

@@ -20,17 +20,21 @@ use hickory_proto::{
     rr::{DNSClass, Name, RData, RecordType},
 };
 
-use crate::dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, NameAnswer, NameRegistry, UnknownNames};
+use gateway_userspace::dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, NameAnswer, NameRegistry, UnknownNames};
+
+/// How long the client waits for one answer: far longer than the server's
+/// own upstream timeout, so what the test sees is the server's answer.
+pub const QUERY_BOUND: Duration = Duration::from_secs(30);
 
 /// Answers from a fixed table, the same for every client; remembers the lookups.
 #[derive(Default)]
-pub(super) struct FixedRegistry {
+pub struct FixedRegistry {
     names: HashMap<String, NameAnswer>,
-    pub(super) lookups: Mutex<Vec<(IpAddr, String)>>,
+    pub lookups: Mutex<Vec<(IpAddr, String)>>,
 }
 
 impl FixedRegistry {
-    pub(super) fn with(mut self, name: &str, addresses: &[&str], resolve: bool) -> Self {
+    pub fn with(mut self, name: &str, addresses: &[&str], resolve: bool) -> Self {
         let addresses = addresses.iter().map(|ip| ip.parse().unwrap_or_else(|_| panic!("bad ip {ip}"))).collect();
         self.names.insert(name.to_string(), NameAnswer::Registered { addresses, resolve });
         self
@@ -45,11 +49,11 @@ impl NameRegistry for FixedRegistry {
 }
 
 /// A server running on 127.0.0.1 (an ephemeral port) in the current namespace.
-pub(super) struct Running {
-    pub(super) addr: SocketAddr,
-    pub(super) memory: Arc<DnsMemory>,
-    pub(super) stats: Arc<DnsStats>,
-    pub(super) registry: Arc<FixedRegistry>,
+pub struct Running {
+    pub addr: SocketAddr,
+    pub memory: Arc<DnsMemory>,
+    pub stats: Arc<DnsStats>,
+    pub registry: Arc<FixedRegistry>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -59,7 +63,7 @@ impl Drop for Running {
     }
 }
 
-pub(super) async fn start(registry: FixedRegistry, upstreams: &[&str], unknown: UnknownNames) -> Running {
+pub async fn start(registry: FixedRegistry, upstreams: &[&str], unknown: UnknownNames) -> Running {
     let settings = DnsSettings {
         listen: vec!["127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!())],
         upstreams: upstreams.iter().map(|addr| addr.parse().unwrap_or_else(|_| panic!("bad addr {addr}"))).collect(),
@@ -76,22 +80,22 @@ pub(super) async fn start(registry: FixedRegistry, upstreams: &[&str], unknown: 
 }
 
 impl Running {
-    pub(super) fn stat(&self, name: &str) -> u64 {
+    pub fn stat(&self, name: &str) -> u64 {
         self.stats.snapshot().into_iter().find(|(stat, _)| *stat == name).map_or(0, |(_, value)| value)
     }
 }
 
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Via {
+pub enum Via {
     Udp,
     Tcp,
 }
 
 /// Asks `server` about `name` from `from` (port chosen by the system).
-pub(super) async fn ask(via: Via, server: SocketAddr, from: &str, name: &str, qtype: RecordType) -> Message {
+pub async fn ask(via: Via, server: SocketAddr, from: &str, name: &str, qtype: RecordType) -> Message {
     let bind = SocketAddr::new(from.parse().unwrap_or_else(|_| panic!("bad ip {from}")), 0);
     let name = Name::from_ascii(name).unwrap_or_else(|error| panic!("bad name {name}: {error}"));
-    let timeout = Duration::from_secs(5);
+    let timeout = QUERY_BOUND;
     let provider = TokioRuntimeProvider::new();
     let (mut client, background) = match via {
         Via::Udp => {
@@ -116,7 +120,7 @@ pub(super) async fn ask(via: Via, server: SocketAddr, from: &str, name: &str, qt
 }
 
 /// The A and AAAA addresses of an answer section, in order.
-pub(super) fn ips(message: &Message) -> Vec<IpAddr> {
+pub fn ips(message: &Message) -> Vec<IpAddr> {
     message
         .answers
         .iter()
@@ -128,6 +132,6 @@ pub(super) fn ips(message: &Message) -> Vec<IpAddr> {
         .collect()
 }
 
-pub(super) fn ip(text: &str) -> IpAddr {
+pub fn ip(text: &str) -> IpAddr {
     text.parse().unwrap_or_else(|_| panic!("bad ip {text}"))
 }

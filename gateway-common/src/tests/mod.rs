@@ -1,0 +1,4 @@
+//! Host tests of the pure parts the kernel programs share.
+
+mod addr;
+mod redirect;

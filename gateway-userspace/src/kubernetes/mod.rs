@@ -8,12 +8,14 @@
 //! - `cluster_config.rs`: Services (`services.rs`) and Istio resources
 //!   (`istio.rs`) as configuration documents; findings become Events
 //!   (`events.rs`); a gateway's Service port → target port map
-//!   (`gateway_ports.rs`).
+//!   (`gateway_ports.rs`); the TLS Secrets that `credentialName` names, as
+//!   files (`credential_secrets.rs`).
 //! - `uninstall.rs`: at SIGTERM, keep the interception unless the DaemonSet is gone.
 //! - `rbac.rs`: every API call made, for the ClusterRole.
 
 pub mod client;
 pub mod cluster_config;
+pub mod credential_secrets;
 pub mod events;
 pub mod gateway_ports;
 pub mod istio;
@@ -24,6 +26,9 @@ pub mod pods;
 pub mod rbac;
 pub mod services;
 pub mod uninstall;
+
+#[cfg(test)]
+mod tests;
 
 pub use cluster_config::ClusterConfig;
 pub use node_agent::{NodeAgent, PodLookup};

@@ -1,0 +1,4 @@
+//! Unit tests of the pure parts: what the API's objects become.
+
+mod credential_secrets;
+mod gateway_ports;

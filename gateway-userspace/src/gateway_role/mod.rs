@@ -68,7 +68,7 @@ pub struct GatewayContext {
     pub role: &'static str,
     pub clusters: clusters::Clusters,
     /// Upstream connections, shared by every downstream connection.
-    pub pool: Arc<crate::proxy::http_pool::UpstreamPool>,
+    pub pool: Arc<crate::transport::http_pool::UpstreamPool>,
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
@@ -76,7 +76,7 @@ pub struct GatewayContext {
 
 /// A connection line of this role.
 pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static str, identity: Option<String>) -> crate::access_log::ConnectionRecord {
-    let mut record = crate::access_log::ConnectionRecord::new(crate::proxy::addrs::ClientAddr(peer));
+    let mut record = crate::access_log::ConnectionRecord::new(crate::transport::addrs::ClientAddr(peer));
     record.role = ctx.role;
     record.protocol = Some(protocol);
     record.workload = Some(ctx.workload.clone());

@@ -18,8 +18,9 @@ use super::{
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
     policy::{Exit, ExitDecided, RouteChoice, Verdict, decide_route_exit},
-    proxy::{addrs::OrigDstAddr, deny, pick_percent, relay::Resettable},
+    proxy::deny,
     reload::ActiveConfig,
+    transport::{addrs::OrigDstAddr, pick_percent, relay::Resettable},
 };
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {

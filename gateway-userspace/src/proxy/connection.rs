@@ -6,17 +6,18 @@ use std::{sync::Arc, time::Instant};
 use tokio::net::TcpStream;
 
 use super::{
-    OrigDstSource,
-    addrs::{ClientAddr, OrigDstAddr, ProxyAddr},
-    deny,
+    OrigDstSource, deny,
     http_egress::HttpEgress,
     listener::OutboundContext,
     peek::{Peeked, peek_first_bytes},
-    relay::relay_until,
-    revocation::Revoke,
-    upstream::pick_percent,
 };
 use crate::{
+    transport::{
+        addrs::{ClientAddr, OrigDstAddr, ProxyAddr},
+        pick_percent,
+        relay::relay_until,
+        revoke::Revoke,
+    },
     kubernetes::PodLookup,
     access_log::{ConnectionRecord, Decision, Outcome},
     policy::{ConnectionFacts, Decided, Detected, Verdict, declared_opaque, decide_and_keep},

@@ -11,16 +11,14 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{
-    addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
-    counting::{ByteCounts, Counting},
-    http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
-    origination::Origination,
-    deny::forbidden_body,
-    listener::OutboundContext,
-    upstream::pick_percent,
-};
+use super::{deny::forbidden_body, listener::OutboundContext, origination::Origination};
 use crate::{
+    transport::{
+        addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
+        counting::{ByteCounts, Counting},
+        http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
+        pick_percent,
+    },
     access_log::{Decision, RequestRecord},
     policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide_and_keep},
     reload::ActiveConfig,

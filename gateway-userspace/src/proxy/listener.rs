@@ -7,13 +7,15 @@ use tokio::{
     sync::watch,
 };
 
-use super::{
-    addrs::{ClientAddr, ProxyAddr},
-    connection,
-};
-use super::upstream::{Dialer, NameResolver};
+use super::connection;
 use crate::{
     access_log::AccessLog,
+    transport::{
+        Dialer, NameResolver,
+        addrs::{ClientAddr, ProxyAddr},
+        relay_mode::RelayChoice,
+        revoke::Revoke,
+    },
     interceptor::OrigDstLookup,
     metrics::Metrics,
     policy::DnsKnowledge,
@@ -48,7 +50,7 @@ pub struct OutboundContext {
     /// Mutual TLS with the mesh CA, when configured.
     pub mesh: Option<super::mesh::MeshTls>,
     /// How decided streams are relayed (`--relay`).
-    pub relay: super::relay_mode::RelayChoice,
+    pub relay: RelayChoice,
     /// How long a relayed stream a newer configuration no longer allows
     /// stays open before both sides are reset (`--revocation-drain-secs`).
     pub revocation_drain: Duration,
@@ -64,8 +66,8 @@ impl OutboundContext {
 
     /// Fires once a configuration newer than generation `decided` no longer
     /// lets a relayed stream stand, and the drain has passed.
-    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> super::revocation::Revoke {
-        super::revocation::Revoke::when(self.config.subscribe(), decided, self.revocation_drain, stands)
+    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> Revoke {
+        Revoke::when(self.config.subscribe(), decided, self.revocation_drain, stands)
     }
 
     pub fn dialer(&self) -> Dialer<'_> {

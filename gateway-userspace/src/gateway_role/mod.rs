@@ -44,7 +44,7 @@ use tokio::{net::TcpListener, sync::watch};
 pub use listeners::{ListenerStatus, ListenerView};
 pub use servers::{PortPlan, ServerKind};
 
-use crate::{config::Labels, policy::Workload, proxy::OutboundContext};
+use crate::{config::Labels, policy::Workload, proxy::ProxyInputs};
 
 /// What a gateway listener allows a client.
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +69,8 @@ pub struct GatewayContext {
     pub clusters: clusters::Clusters,
     /// Upstream connections, shared by every downstream connection.
     pub pool: Arc<crate::transport::http_pool::UpstreamPool>,
-    pub outbound: Arc<OutboundContext>,
+    /// The settings and services shared with the node's outbound proxy.
+    pub outbound: Arc<ProxyInputs>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
 }
@@ -87,7 +88,7 @@ pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static
 /// Serves the listeners of the Gateways whose selector matches `labels`,
 /// as the current configuration plans them and every later generation
 /// changes them. Returns what the listeners look like, kept current.
-pub async fn serve(labels: &Labels, namespace: &str, limits: Limits, outbound: Arc<OutboundContext>) -> Arc<ListenerStatus> {
+pub async fn serve(labels: &Labels, namespace: &str, limits: Limits, outbound: Arc<ProxyInputs>) -> Arc<ListenerStatus> {
     let role = match labels.get("istio").map(String::as_str) {
         Some("ingressgateway") => "ingress-gateway",
         Some("egressgateway") => "egress-gateway",

@@ -19,7 +19,7 @@ use crate::{
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
     let record = super::gateway_record(peer, &ctx, "tls", None);
-    let sni = match peek_first_bytes(&client, ctx.outbound.sniff_timeout).await {
+    let sni = match peek_first_bytes(&client, ctx.outbound.settings.sniff_timeout).await {
         Peeked::Sniffed(Sniffed::Tls(hello)) => hello.sni,
         _ => None,
     };

@@ -6,9 +6,8 @@ use std::{sync::Arc, time::Instant};
 use tokio::net::TcpStream;
 
 use super::{
-    OrigDstSource, deny,
+    OrigDstSource, ProxyInputs, deny,
     http_egress::HttpEgress,
-    listener::OutboundContext,
     peek::{Peeked, peek_first_bytes},
 };
 use crate::{
@@ -30,38 +29,38 @@ pub async fn handle(
     client_addr: ClientAddr,
     local: ProxyAddr,
     source: OrigDstSource,
-    ctx: Arc<OutboundContext>,
+    inputs: Arc<ProxyInputs>,
 ) {
     let started = Instant::now();
     // The configuration it is decided with; a newer one may revoke it (revocation.rs).
-    let config = ctx.config.current();
+    let config = inputs.config.current();
     let mut record = ConnectionRecord::new(client_addr);
-    match original_destination(&ctx, &client, source, local, &mut record) {
+    match original_destination(&inputs, &client, source, local, &mut record) {
         Err(reason) => {
             record.reason = reason;
             deny::reset(client);
         }
-        Ok(orig) => serve(client, orig, &ctx, &config, &mut record).await,
+        Ok(orig) => serve(client, orig, &inputs, &config, &mut record).await,
     }
-    ctx.log_connection(&mut record, started.elapsed()).await;
+    inputs.log_connection(&mut record, started.elapsed()).await;
 }
 
-async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
-    let workload = match workload_of(ctx, config, record).await {
+async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
+    let workload = match workload_of(inputs, config, record).await {
         Ok(w) => w,
         Err(reason) => {
             record.reason = reason;
-            ctx.metrics.unknown_workload_denials.inc();
+            inputs.metrics.unknown_workload_denials.inc();
             deny::reset(client);
             return;
         }
     };
     record.workload = Some(workload.clone());
     // Declared opaque TCP: decided now, so a server that speaks first is not kept waiting.
-    let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, ctx.dns.as_ref()) {
+    let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, inputs.dns.as_ref()) {
         Peeked::Declared
     } else {
-        peek_first_bytes(&client, ctx.sniff_timeout).await
+        peek_first_bytes(&client, inputs.settings.sniff_timeout).await
     };
     record.detection = Some(match peeked {
         Peeked::Declared => "declared",
@@ -82,7 +81,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         Peeked::Sniffed(Sniffed::Http1(req)) => {
             record.protocol = Some("http");
             record.host = req.absolute_authority.clone().or_else(|| req.host.clone());
-            return serve_http(client, orig, ctx, workload, record).await;
+            return serve_http(client, orig, inputs, workload, record).await;
         }
         Peeked::Sniffed(Sniffed::Tls(hello)) => {
             record.protocol = Some("tls");
@@ -109,10 +108,10 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
             request: None,
             pick: pick_percent(),
         };
-        decide_and_keep(&facts, &config.policy, ctx.dns.as_ref())
+        decide_and_keep(&facts, &config.policy, inputs.dns.as_ref())
     };
     let kept = Kept { decided, generation: config.generation };
-    ctx.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
+    inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
     match verdict {
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.as_str(), matched);
@@ -123,13 +122,13 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         }
         Verdict::Allow { target, matched, reason } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
-            forward_stream(client, &target, kept, ctx, record).await;
+            forward_stream(client, &target, kept, inputs, record).await;
         }
         Verdict::Steer { target, matched, reason, route } => {
             (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
-            match mesh_tls(ctx, config, &workload, &route, &target) {
-                Ok(None) => forward_stream(client, &target, kept, ctx, record).await,
-                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, ctx, record).await,
+            match mesh_tls(inputs, config, &workload, &route, &target) {
+                Ok(None) => forward_stream(client, &target, kept, inputs, record).await,
+                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, inputs, record).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "no mesh identity for a steered connection");
                     record.outcome = Outcome::UpstreamUnreachable;
@@ -145,10 +144,10 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
 /// API has not announced yet is waited for, then refused. Elsewhere (and for
 /// cgroups outside the pods cgroup) a `--intercept-cgroup` WorkloadEntry, else
 /// the client address.
-async fn workload_of(ctx: &OutboundContext, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
+async fn workload_of(inputs: &ProxyInputs, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
     let static_identity = || config.policy.identify(record.src.0.ip(), record.cgroup_id);
-    let (Some(pods), Some(cgroup)) = (&ctx.pods, record.cgroup_id) else { return Ok(static_identity()) };
-    match pods.lookup(cgroup, ctx.unknown_workload_wait).await {
+    let (Some(pods), Some(cgroup)) = (&inputs.pods, record.cgroup_id) else { return Ok(static_identity()) };
+    match pods.lookup(cgroup, inputs.settings.unknown_workload_wait).await {
         // An opted-out pod whose connect raced its exemption is still
         // decided under policy: stricter, never looser.
         PodLookup::Pod(w) | PodLookup::OptedOut(w) => Ok(w),
@@ -166,15 +165,15 @@ struct Kept {
 impl Kept {
     /// Ends the relay once a newer configuration no longer lets the stream
     /// go to `upstream`.
-    fn revoke(self, ctx: &OutboundContext, upstream: std::net::SocketAddr) -> Revoke {
-        let dns = ctx.dns.clone();
-        ctx.revoke_when(self.generation, move |config| self.decided.stands(&config.policy, dns.as_ref(), upstream))
+    fn revoke(self, inputs: &ProxyInputs, upstream: std::net::SocketAddr) -> Revoke {
+        let dns = inputs.dns.clone();
+        inputs.revoke_when(self.generation, move |config| self.decided.stands(&config.policy, dns.as_ref(), upstream))
     }
 }
 
 /// Carries an allowed stream (TLS, HTTP/2, opaque TCP) to its target.
-async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Kept, ctx: &OutboundContext, record: &mut ConnectionRecord) {
-    match ctx.dialer().connect(target).await {
+async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Kept, inputs: &ProxyInputs, record: &mut ConnectionRecord) {
+    match inputs.dialer().connect(target).await {
         Err(e) => {
             tracing::debug!(?target, error = %e, "upstream connect failed");
             record.outcome = Outcome::UpstreamUnreachable;
@@ -182,8 +181,8 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, k
         }
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
-            let mut revoke = kept.revoke(ctx, addr.0);
-            let (stats, mode) = ctx.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
+            let mut revoke = kept.revoke(inputs, addr.0);
+            let (stats, mode) = inputs.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
             record.relay = Some(mode.name());
             record.relayed(&stats);
         }
@@ -194,7 +193,7 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, k
 /// the route's DestinationRule says ISTIO_MUTUAL. `Err`: it says so, but no
 /// identity can be presented; the connection must not go.
 pub fn mesh_tls(
-    ctx: &OutboundContext,
+    inputs: &ProxyInputs,
     config: &ActiveConfig,
     workload: &crate::policy::Workload,
     route: &crate::policy::RouteChoice,
@@ -203,7 +202,7 @@ pub fn mesh_tls(
     if !super::mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
         return Ok(None);
     }
-    let mesh = ctx.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
+    let mesh = inputs.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
     Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
 }
 
@@ -213,13 +212,13 @@ async fn forward_mesh(
     target: &crate::policy::Target,
     (config, name): super::origination::Origination,
     kept: Kept,
-    ctx: &OutboundContext,
+    inputs: &ProxyInputs,
     record: &mut ConnectionRecord,
 ) {
-    let connected = match ctx.dialer().connect(target).await {
+    let connected = match inputs.dialer().connect(target).await {
         Ok((tcp, addr)) => {
             record.upstream = Some(addr);
-            tokio::time::timeout(ctx.connect_timeout, crate::tls::originate(tcp, &name, config))
+            tokio::time::timeout(inputs.settings.connect_timeout, crate::tls::originate(tcp, &name, config))
                 .await
                 .map_err(|_| "mutual TLS handshake timed out".to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
@@ -229,7 +228,7 @@ async fn forward_mesh(
     };
     match connected {
         Ok((mut tls, addr)) => {
-            let stats = relay_until(&mut client, &mut tls, &mut kept.revoke(ctx, addr.0)).await;
+            let stats = relay_until(&mut client, &mut tls, &mut kept.revoke(inputs, addr.0)).await;
             record.relay = Some("copy");
             record.relayed(&stats);
         }
@@ -244,11 +243,11 @@ async fn forward_mesh(
 async fn serve_http(
     client: TcpStream,
     orig: OrigDstAddr,
-    ctx: &Arc<OutboundContext>,
+    inputs: &Arc<ProxyInputs>,
     workload: crate::policy::Workload,
     record: &mut ConnectionRecord,
 ) {
-    let http = HttpEgress::new(ctx.clone(), workload, record.src, orig);
+    let http = HttpEgress::new(inputs.clone(), workload, record.src, orig);
     let tally = http.serve(client).await;
     record.requests = Some(tally.requests);
     record.denied_requests = Some(tally.denied);
@@ -266,7 +265,7 @@ async fn serve_http(
 /// Looks the destination up once, at accept; everything further in uses the
 /// typed result. `Err` carries the reason the connection is refused.
 fn original_destination(
-    ctx: &OutboundContext,
+    inputs: &ProxyInputs,
     stream: &TcpStream,
     source: OrigDstSource,
     local: ProxyAddr,
@@ -276,7 +275,7 @@ fn original_destination(
     let addr = match source {
         OrigDstSource::Fixed(upstream) => upstream,
         OrigDstSource::Kernel => {
-            let found = match &ctx.orig_dst {
+            let found = match &inputs.orig_dst {
                 Some(lookup) => lookup.lookup(client.0, local.0).map_err(|e| {
                     tracing::warn!(%client, error = %e, "original destination lookup failed");
                     "orig-dst-lookup-failed"
@@ -289,13 +288,13 @@ fn original_destination(
                     record.cgroup_id = Some(found.cgroup_id);
                     found.addr
                 }
-                None if ctx.iptables_original_dst => netfilter_original_dst(stream).ok_or("no-original-destination")?,
+                None if inputs.settings.iptables_original_dst => netfilter_original_dst(stream).ok_or("no-original-destination")?,
                 None => return Err("no-original-destination"),
             }
         }
     };
     record.orig_dst = Some(OrigDstAddr(addr));
-    if ctx.listen_addrs.iter().any(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
+    if inputs.settings.listen_addrs.iter().any(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
         return Err("proxy-loop");
     }
     Ok(OrigDstAddr(addr))

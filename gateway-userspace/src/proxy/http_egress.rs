@@ -11,7 +11,7 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{deny::forbidden_body, listener::OutboundContext, origination::Origination};
+use super::{ProxyInputs, deny::forbidden_body, origination::Origination};
 use crate::{
     transport::{
         addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
@@ -27,7 +27,7 @@ use crate::{
 
 /// One client connection's requests and the upstream connections they use.
 pub struct HttpEgress {
-    pub ctx: Arc<OutboundContext>,
+    pub inputs: Arc<ProxyInputs>,
     pub workload: Workload,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
@@ -50,11 +50,11 @@ pub struct RequestTally {
 
 impl HttpEgress {
     fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
-        super::connection::mesh_tls(&self.ctx, config, &self.workload, route, target)
+        super::connection::mesh_tls(&self.inputs, config, &self.workload, route, target)
     }
 
-    pub fn new(ctx: Arc<OutboundContext>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
-        Arc::new(Self { ctx, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
+    pub fn new(inputs: Arc<ProxyInputs>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
+        Arc::new(Self { inputs, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
 
     /// Serves the client's requests until it closes; returns the tally.
@@ -75,7 +75,7 @@ impl HttpEgress {
             .serve_connection(TokioIo::new(client), svc);
         let mut conn = std::pin::pin!(conn);
         // Each reload, in this connection's own task: close what it no longer allows.
-        let mut configs = self.ctx.config.subscribe();
+        let mut configs = self.inputs.config.subscribe();
         let served = loop {
             tokio::select! {
                 served = conn.as_mut() => break served,
@@ -95,7 +95,7 @@ impl HttpEgress {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
-        let config = self.ctx.config.current();
+        let config = self.inputs.config.current();
         let authority = req
             .uri()
             .authority()
@@ -123,13 +123,13 @@ impl HttpEgress {
                 request: Some(request),
                 pick: pick_percent(),
             };
-            decide_and_keep(&facts, &config.policy, self.ctx.dns.as_ref())
+            decide_and_keep(&facts, &config.policy, self.inputs.dns.as_ref())
         };
         // A kept upstream connection stays while a reload still lets this host reach it (asked
         // as a `GET /`: one kept for a request routed by path or headers may close early, which
         // costs a new connection, never a request).
         let grant = {
-            let dns = self.ctx.dns.clone();
+            let dns = self.inputs.dns.clone();
             Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
         };
         let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
@@ -150,7 +150,7 @@ impl HttpEgress {
                     _ => {
                         let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
                         match host {
-                            Some(h) => self.ctx.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
+                            Some(h) => self.inputs.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
                             None => Ok(None),
                         }
                     }
@@ -158,7 +158,7 @@ impl HttpEgress {
                 let forwarded = match tls {
                     Ok(tls) => {
                         let upstream = Upstream::Target(target.clone());
-                        self.upstreams.send(self.ctx.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed()), grant).await
+                        self.upstreams.send(self.inputs.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed()), grant).await
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "TLS origination settings do not load");
@@ -177,8 +177,8 @@ impl HttpEgress {
         record.status = response.status().as_u16();
         record.finish(started.elapsed());
         self.note(&record);
-        self.ctx.metrics.record_request(&record);
-        self.ctx.access_log.write_request(&record).await;
+        self.inputs.metrics.record_request(&record);
+        self.inputs.access_log.write_request(&record).await;
         response
     }
 

@@ -11,6 +11,9 @@
 //! - `deny.rs`: what a denied client sees.
 //! - `revocation.rs`: closes a relayed stream that a newer configuration no
 //!   longer allows, after a drain.
+//!
+//! [`ProxyInputs`] is what every connection shares, here and in the gateway
+//! role: the plain [`Settings`] and the shared services.
 
 mod connection;
 pub mod deny;
@@ -21,4 +24,100 @@ pub mod origination;
 pub mod peek;
 pub mod revocation;
 
-pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
+use std::{
+    net::SocketAddr,
+    ops::Deref,
+    sync::{Arc, atomic::AtomicUsize},
+    time::Duration,
+};
+
+pub use listener::{OrigDstSource, OutboundListener};
+
+use crate::{
+    access_log::{AccessLog, ConnectionRecord},
+    interceptor::OrigDstLookup,
+    kubernetes::NodeAgent,
+    metrics::Metrics,
+    policy::DnsKnowledge,
+    reload::{ActiveConfig, ConfigStore},
+    transport::{Dialer, NameResolver, relay_mode::RelayChoice, revoke::Revoke},
+};
+
+/// The plain knobs of the proxy and the gateway role, fixed at start.
+pub struct Settings {
+    /// `SO_MARK` on the proxy's own upstream sockets.
+    pub socket_mark: u32,
+    pub connect_timeout: Duration,
+    /// How long to wait for a client's first bytes before deciding by address.
+    pub sniff_timeout: Duration,
+    /// How long a connection from a pod not yet announced is held.
+    pub unknown_workload_wait: Duration,
+    /// How long a relayed stream a newer configuration no longer allows
+    /// stays open before both sides are reset (`--revocation-drain-secs`).
+    pub revocation_drain: Duration,
+    /// How decided streams are relayed (`--relay`).
+    pub relay: RelayChoice,
+    /// Fall back to netfilter's `SO_ORIGINAL_DST` when the kernel programs
+    /// hold no record (iptables `REDIRECT` interception).
+    pub iptables_original_dst: bool,
+    /// The proxy's own listening addresses: a connection meant for one of
+    /// them is a loop.
+    pub listen_addrs: Vec<SocketAddr>,
+}
+
+/// What every connection on every listener shares: the settings and the
+/// services.
+pub struct ProxyInputs {
+    pub settings: Arc<Settings>,
+    pub config: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
+    pub access_log: AccessLog,
+    /// The kernel programs' records; `None` when nothing is intercepted.
+    pub orig_dst: Option<Arc<OrigDstLookup>>,
+    /// This node's pods, when it runs as the node agent.
+    pub pods: Option<Arc<NodeAgent>>,
+    /// What this gateway's DNS server answered each workload.
+    pub dns: Arc<dyn DnsKnowledge + Send + Sync>,
+    pub resolver: Arc<dyn NameResolver>,
+    /// TLS origination configs built from DestinationRules.
+    pub originations: origination::Originations,
+    /// Mutual TLS with the mesh CA, when configured.
+    pub mesh: Option<mesh::MeshTls>,
+    /// Rotates the starting endpoint of multi-address targets.
+    pub rotate: AtomicUsize,
+}
+
+impl ProxyInputs {
+    /// Closes a connection's record: its duration, its metrics, its audit line.
+    pub async fn log_connection(&self, record: &mut ConnectionRecord, elapsed: Duration) {
+        record.finish(elapsed);
+        self.metrics.record_connection(record);
+        self.access_log.write(record).await;
+    }
+
+    /// Fires once a configuration newer than generation `decided` no longer
+    /// lets a relayed stream stand, and the drain has passed.
+    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> Revoke {
+        Revoke::when(self.config.subscribe(), decided, self.settings.revocation_drain, stands)
+    }
+
+    /// Connects to policy targets from the proxy's marked sockets.
+    pub fn dialer(&self) -> Dialer<'_> {
+        Dialer {
+            mark: self.settings.socket_mark,
+            timeout: self.settings.connect_timeout,
+            resolver: self.resolver.as_ref(),
+            rotate: &self.rotate,
+        }
+    }
+}
+
+/// A knob reads through the inputs (`inputs.sniff_timeout`) as well as
+/// through their settings.
+impl Deref for ProxyInputs {
+    type Target = Settings;
+
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}

@@ -6,8 +6,9 @@ use std::{sync::Arc, time::Instant};
 use tokio::net::TcpStream;
 
 use super::{
-    OrigDstSource, ProxyInputs, deny,
+    ProxyInputs, deny,
     http_egress::HttpEgress,
+    orig_dst::{OrigDstSource, original_destination},
     peek::{Peeked, peek_first_bytes},
 };
 use crate::{
@@ -126,7 +127,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         }
         Verdict::Steer { target, matched, reason, route } => {
             (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
-            match mesh_tls(inputs, config, &workload, &route, &target) {
+            match inputs.mesh_tls(config, &workload, &route, &target) {
                 Ok(None) => forward_stream(client, &target, kept, inputs, record).await,
                 Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, inputs, record).await,
                 Err(e) => {
@@ -189,23 +190,6 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, k
     }
 }
 
-/// For a steered connection: the workload's mutual TLS to the gateway when
-/// the route's DestinationRule says ISTIO_MUTUAL. `Err`: it says so, but no
-/// identity can be presented; the connection must not go.
-pub fn mesh_tls(
-    inputs: &ProxyInputs,
-    config: &ActiveConfig,
-    workload: &crate::policy::Workload,
-    route: &crate::policy::RouteChoice,
-    target: &crate::policy::Target,
-) -> Result<Option<super::origination::Origination>, String> {
-    if !super::mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
-        return Ok(None);
-    }
-    let mesh = inputs.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
-    Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
-}
-
 /// A steered stream inside the workload's mutual TLS to the gateway.
 async fn forward_mesh(
     mut client: TcpStream,
@@ -259,58 +243,5 @@ async fn serve_http(
             (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
         }
         None => record.reason = "no-request",
-    }
-}
-
-/// Looks the destination up once, at accept; everything further in uses the
-/// typed result. `Err` carries the reason the connection is refused.
-fn original_destination(
-    inputs: &ProxyInputs,
-    stream: &TcpStream,
-    source: OrigDstSource,
-    local: ProxyAddr,
-    record: &mut ConnectionRecord,
-) -> Result<OrigDstAddr, &'static str> {
-    let client = record.src;
-    let addr = match source {
-        OrigDstSource::Fixed(upstream) => upstream,
-        OrigDstSource::Kernel => {
-            let found = match &inputs.orig_dst {
-                Some(lookup) => lookup.lookup(client.0, local.0).map_err(|e| {
-                    tracing::warn!(%client, error = %e, "original destination lookup failed");
-                    "orig-dst-lookup-failed"
-                })?,
-                None => None,
-            };
-            match found {
-                Some(found) => {
-                    record.pid = Some(found.pid);
-                    record.cgroup_id = Some(found.cgroup_id);
-                    found.addr
-                }
-                None if inputs.settings.iptables_original_dst => netfilter_original_dst(stream).ok_or("no-original-destination")?,
-                None => return Err("no-original-destination"),
-            }
-        }
-    };
-    record.orig_dst = Some(OrigDstAddr(addr));
-    if inputs.settings.listen_addrs.iter().any(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
-        return Err("proxy-loop");
-    }
-    Ok(OrigDstAddr(addr))
-}
-
-/// Netfilter's record of a connection an iptables `REDIRECT` sent here.
-fn netfilter_original_dst(stream: &TcpStream) -> Option<std::net::SocketAddr> {
-    use nix::sys::socket::{SockaddrIn, SockaddrIn6, getsockopt, sockopt};
-    match stream.local_addr().ok()? {
-        std::net::SocketAddr::V4(_) => {
-            let raw = getsockopt(stream, sockopt::OriginalDst).ok()?;
-            Some(std::net::SocketAddr::V4(SockaddrIn::from(raw).into()))
-        }
-        std::net::SocketAddr::V6(_) => {
-            let raw = getsockopt(stream, sockopt::Ip6tOriginalDst).ok()?;
-            Some(std::net::SocketAddr::V6(SockaddrIn6::from(raw).into()))
-        }
     }
 }

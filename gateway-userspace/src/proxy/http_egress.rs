@@ -11,7 +11,7 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{ProxyInputs, deny::forbidden_body, origination::Origination};
+use super::{ProxyInputs, deny::forbidden_body};
 use crate::{
     transport::{
         addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
@@ -20,8 +20,7 @@ use crate::{
         pick_percent,
     },
     access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide_and_keep},
-    reload::ActiveConfig,
+    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Verdict, Workload, decide_and_keep},
     sniff::host_without_port,
 };
 
@@ -49,10 +48,6 @@ pub struct RequestTally {
 }
 
 impl HttpEgress {
-    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
-        super::connection::mesh_tls(&self.inputs, config, &self.workload, route, target)
-    }
-
     pub fn new(inputs: Arc<ProxyInputs>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
         Arc::new(Self { inputs, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
@@ -146,7 +141,7 @@ impl HttpEgress {
                 }
                 let tls = match &verdict {
                     // Steered: mutual TLS to the gateway when its DestinationRule says so.
-                    Verdict::Steer { route, .. } => self.mesh_tls(&config, route, target),
+                    Verdict::Steer { route, .. } => self.inputs.mesh_tls(&config, &self.workload, route, target),
                     _ => {
                         let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
                         match host {

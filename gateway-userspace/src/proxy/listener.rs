@@ -7,18 +7,8 @@ use tokio::{
     sync::watch,
 };
 
-use super::{ProxyInputs, connection};
+use super::{ProxyInputs, connection, orig_dst::OrigDstSource};
 use crate::transport::addrs::{ClientAddr, ProxyAddr};
-
-/// Where a listener's connections were going.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrigDstSource {
-    /// Recorded by the kernel programs (and, with `--iptables-original-dst`,
-    /// by netfilter).
-    Kernel,
-    /// An explicit listener (`--forward`): always this destination.
-    Fixed(SocketAddr),
-}
 
 pub struct OutboundListener {
     listener: TcpListener,

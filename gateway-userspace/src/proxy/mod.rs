@@ -4,6 +4,7 @@
 //!
 //! - `listener.rs`: accept loop on each proxy address.
 //! - `connection.rs`: one connection from accept to its log line.
+//! - `orig_dst.rs`: where it was going, looked up once, at accept.
 //! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
 //! - `origination.rs`: TLS to the destination when a DestinationRule asks.
@@ -20,6 +21,7 @@ pub mod deny;
 mod http_egress;
 mod listener;
 pub mod mesh;
+mod orig_dst;
 pub mod origination;
 pub mod peek;
 pub mod revocation;
@@ -31,14 +33,15 @@ use std::{
     time::Duration,
 };
 
-pub use listener::{OrigDstSource, OutboundListener};
+pub use listener::OutboundListener;
+pub use orig_dst::OrigDstSource;
 
 use crate::{
     access_log::{AccessLog, ConnectionRecord},
     interceptor::OrigDstLookup,
     kubernetes::NodeAgent,
     metrics::Metrics,
-    policy::DnsKnowledge,
+    policy::{DnsKnowledge, RouteChoice, Target, Workload},
     reload::{ActiveConfig, ConfigStore},
     transport::{Dialer, NameResolver, relay_mode::RelayChoice, revoke::Revoke},
 };
@@ -99,6 +102,23 @@ impl ProxyInputs {
     /// lets a relayed stream stand, and the drain has passed.
     pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> Revoke {
         Revoke::when(self.config.subscribe(), decided, self.settings.revocation_drain, stands)
+    }
+
+    /// For a steered connection or request: the workload's mutual TLS to
+    /// the gateway when the route's DestinationRule says ISTIO_MUTUAL.
+    /// `Err`: it says so, but no identity can be presented; it must not go.
+    pub fn mesh_tls(
+        &self,
+        config: &ActiveConfig,
+        workload: &Workload,
+        route: &RouteChoice,
+        target: &Target,
+    ) -> Result<Option<origination::Origination>, String> {
+        if !mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
+            return Ok(None);
+        }
+        let mesh = self.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
+        Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
     }
 
     /// Connects to policy targets from the proxy's marked sockets.

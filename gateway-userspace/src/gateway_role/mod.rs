@@ -40,6 +40,7 @@ mod terminate;
 use std::{net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, sync::watch};
+use tracing::Instrument;
 
 pub use listeners::{ListenerStatus, ListenerView};
 pub use servers::{PortPlan, ServerKind};
@@ -179,10 +180,15 @@ async fn accept_loop(listener: TcpListener, mut setup: watch::Receiver<Arc<liste
                     ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };
-                tokio::spawn(async move {
-                    serve.await;
-                    drop(open);
-                });
+                // Every log line of the connection names it.
+                let span = tracing::info_span!("gateway_conn", id = crate::proxy::next_connection_id(), client = %peer, port = port.port);
+                tokio::spawn(
+                    async move {
+                        serve.await;
+                        drop(open);
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "gateway accept failed");

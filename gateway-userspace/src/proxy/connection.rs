@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Instant};
 
 use tokio::net::TcpStream;
+use tracing::{Span, field::display};
 
 use super::{
     ProxyInputs, deny,
@@ -25,6 +26,19 @@ use crate::{
     sniff::{Sniffed, host_without_port},
 };
 
+/// The span every log line of one connection carries: its id and client
+/// from accept; its original destination and workload once known.
+pub fn span(client: ClientAddr) -> Span {
+    tracing::info_span!(
+        "conn",
+        id = super::next_connection_id(),
+        %client,
+        orig_dst = tracing::field::Empty,
+        workload = tracing::field::Empty,
+    )
+}
+
+/// Serves one accepted connection; runs inside its [`span`].
 pub async fn handle(
     client: TcpStream,
     client_addr: ClientAddr,
@@ -36,7 +50,11 @@ pub async fn handle(
     // The configuration it is decided with; a newer one may revoke it (revocation.rs).
     let config = inputs.config.current();
     let mut record = ConnectionRecord::new(client_addr);
-    match original_destination(&inputs, &client, source, local, &mut record) {
+    let found = original_destination(&inputs, &client, source, local, &mut record);
+    if let Some(orig) = record.orig_dst {
+        Span::current().record("orig_dst", display(orig));
+    }
+    match found {
         Err(reason) => {
             record.reason = reason;
             deny::reset(client);
@@ -56,6 +74,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
             return;
         }
     };
+    Span::current().record("workload", display(WorkloadName(&workload)));
     record.workload = Some(workload.clone());
     // Declared opaque TCP: decided now, so a server that speaks first is not kept waiting.
     let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, inputs.dns.as_ref()) {
@@ -154,6 +173,19 @@ async fn workload_of(inputs: &ProxyInputs, config: &ActiveConfig, record: &Conne
         PodLookup::Pod(w) | PodLookup::OptedOut(w) => Ok(w),
         PodLookup::NotAPod if config.policy.knows_cgroup(cgroup) => Ok(static_identity()),
         PodLookup::NotAPod | PodLookup::UnknownPod => Err("unknown-workload"),
+    }
+}
+
+/// `namespace/name` of a workload for the connection's span; `namespace`
+/// alone for a client no WorkloadEntry or pod names.
+struct WorkloadName<'a>(&'a crate::policy::Workload);
+
+impl std::fmt::Display for WorkloadName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.name {
+            Some(name) => write!(f, "{}/{}", self.0.namespace, name),
+            None => f.write_str(&self.0.namespace),
+        }
     }
 }
 

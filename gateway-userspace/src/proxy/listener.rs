@@ -7,6 +7,8 @@ use tokio::{
     sync::watch,
 };
 
+use tracing::Instrument;
+
 use super::{ProxyInputs, connection, orig_dst::OrigDstSource};
 use crate::transport::addrs::{ClientAddr, ProxyAddr};
 
@@ -45,7 +47,9 @@ impl OutboundListener {
                                 continue;
                             }
                         };
-                        tokio::spawn(connection::handle(stream, ClientAddr(peer), local, self.source, inputs.clone()));
+                        let client = ClientAddr(peer);
+                        let span = connection::span(client);
+                        tokio::spawn(connection::handle(stream, client, local, self.source, inputs.clone()).instrument(span));
                     }
                     Err(e) => {
                         // Out of descriptors and the like: back off, keep serving.

@@ -14,7 +14,9 @@
 //!   longer allows, after a drain.
 //!
 //! [`ProxyInputs`] is what every connection shares, here and in the gateway
-//! role: the plain [`Settings`] and the shared services.
+//! role: the plain [`Settings`] and the shared services. Each connection
+//! runs in a `conn` tracing span (id, client, then original destination and
+//! workload once known), so every log line names its connection.
 
 mod connection;
 pub mod deny;
@@ -29,7 +31,10 @@ pub mod revocation;
 use std::{
     net::SocketAddr,
     ops::Deref,
-    sync::{Arc, atomic::AtomicUsize},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -140,4 +145,11 @@ impl Deref for ProxyInputs {
     fn deref(&self) -> &Settings {
         &self.settings
     }
+}
+
+/// Numbers this process's connections (outbound and gateway role alike)
+/// for their tracing spans, so each log line says which one it is about.
+pub fn next_connection_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

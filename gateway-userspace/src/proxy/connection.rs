@@ -1,5 +1,8 @@
 //! One intercepted connection, from accept to its log line:
-//! original destination → workload → first bytes → verdict → upstream.
+//! original destination (`orig_dst.rs`) → workload → first bytes
+//! (`peek.rs`) → verdict (`policy`) → denied (`deny.rs`), plain HTTP
+//! (`http_egress.rs`), or upstream (`transport::dial`, `proxy/mesh.rs`)
+//! and relay (`transport::relay_mode`) → log line.
 
 use std::{sync::Arc, time::Instant};
 

@@ -1,7 +1,7 @@
 //! The I/O toolkit: how the proxy and the gateway role reach an upstream
-//! and carry bytes, whatever decided that they may. Nothing here knows
-//! about interception or policy verdicts; `proxy/` (the node's outbound
-//! path) and `gateway_role/` use it.
+//! and carry bytes. It decides nothing: `proxy/` (the node's outbound path)
+//! and `gateway_role/` bring the decision (a policy `Target`, a `Grant`, a
+//! `Revoke`) and use it.
 //!
 //! - `addrs.rs`: typed addresses, so source and destination cannot be swapped.
 //! - `dial.rs`: the proxy's own, marked, outbound socket ([`Dialer`]), and

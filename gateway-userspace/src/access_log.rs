@@ -21,7 +21,7 @@ use tokio::{
 
 use crate::{
     policy::{MatchedEntry, RouteChoice, Workload},
-    proxy::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
+    transport::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -144,7 +144,7 @@ impl ConnectionRecord {
 
     /// How a relayed stream ended and what it carried. A revoked one takes
     /// the reason `revoked`; its decision and matched entry stay as they were.
-    pub fn relayed(&mut self, stats: &crate::proxy::relay::RelayStats) {
+    pub fn relayed(&mut self, stats: &crate::transport::relay::RelayStats) {
         (self.bytes_up, self.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
         self.outcome = match (stats.revoked, stats.reset) {
             (Some(generation), _) => {

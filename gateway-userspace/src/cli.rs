@@ -8,7 +8,7 @@ use std::{
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use crate::proxy::relay_mode::RelayMode;
+pub use crate::transport::relay_mode::RelayMode;
 
 #[derive(Debug, Parser)]
 #[command(name = "gateway", version, about = "Egress and ingress gateway for Istio service meshes")]

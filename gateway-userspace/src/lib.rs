@@ -1,9 +1,10 @@
 //! The gateway: node interceptor, egress gateway and ingress gateway.
 //!
 //! The path of an outbound connection: `interceptor` (kernel programs and
-//! the original-destination lookup) → `proxy` (accept, connect, relay) →
-//! `access_log`. `config` alone knows Istio's resource shapes; `reload` keeps
-//! the live snapshot; `admin` and `metrics` expose state.
+//! the original-destination lookup) → `proxy` (accept, decide, connect,
+//! relay, with the I/O toolkit in `transport`) → `access_log`. `config`
+//! alone knows Istio's resource shapes; `reload` keeps the live snapshot;
+//! `admin` and `metrics` expose state.
 
 pub mod access_log;
 pub mod admin;
@@ -20,4 +21,5 @@ pub mod reload;
 pub mod run;
 pub mod sniff;
 pub mod tls;
+pub mod transport;
 pub mod validate;

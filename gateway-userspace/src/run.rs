@@ -24,7 +24,8 @@ use crate::{
     },
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
-    proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls, relay_mode::RelayChoice},
+    proxy::{OrigDstSource, OutboundListener, ProxyInputs, Settings, mesh::MeshTls},
+    transport::relay_mode::RelayChoice,
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 
@@ -179,30 +180,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         interceptor.attach(&cgroups).context("attaching the kernel programs")?;
     }
 
-    let ctx = Arc::new(OutboundContext {
-        orig_dst: interceptor.as_ref().map(|i| i.orig_dst.clone()),
-        pods: node_agent.clone(),
-        unknown_workload_wait: Duration::from_millis(args.kubernetes.unknown_workload_wait_ms),
-        config: config.clone(),
-        metrics: metrics.clone(),
+    let settings = Settings {
         socket_mark: args.socket_mark,
         connect_timeout: Duration::from_secs(args.connect_timeout),
         sniff_timeout: Duration::from_millis(args.sniff_timeout_ms),
+        unknown_workload_wait: Duration::from_millis(args.kubernetes.unknown_workload_wait_ms),
+        revocation_drain: Duration::from_secs(args.revocation_drain_secs),
+        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().map(|i| i.relay_maps.clone()) },
         iptables_original_dst: args.iptables_original_dst,
-        access_log,
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
+    };
+    let inputs = Arc::new(ProxyInputs {
+        settings: Arc::new(settings),
+        config: config.clone(),
+        metrics: metrics.clone(),
+        access_log,
+        orig_dst: interceptor.as_ref().map(|i| i.orig_dst.clone()),
+        pods: node_agent.clone(),
         dns: dns_memory.clone(),
         resolver: Arc::new(Resolver::new(upstreams, args.socket_mark)),
-        rotate: Default::default(),
         originations: Default::default(),
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
-        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().map(|i| i.relay_maps.clone()) },
-        revocation_drain: Duration::from_secs(args.revocation_drain_secs),
+        rotate: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {
         tracing::info!(address = %listener.address()?, "proxy listening");
-        tokio::spawn(listener.run(ctx.clone(), stop_rx.clone()));
+        tokio::spawn(listener.run(inputs.clone(), stop_rx.clone()));
     }
     // The gateway role: the Gateways whose selector matches --labels.
     let labels = &args.config_args.labels;
@@ -226,7 +230,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             (None, _) => None,
         };
-        let status = crate::gateway_role::serve(labels, &args.config_args.namespace, limits, ctx.clone(), port_map).await;
+        let status = crate::gateway_role::serve(labels, &args.config_args.namespace, limits, inputs.clone(), port_map).await;
         let ports: Vec<_> = status.lock().expect("listener status lock").ports.iter().map(|p| (p.address, p.state)).collect();
         tracing::info!(?labels, ?ports, "serving Gateway listeners; they follow the configuration");
         admin_state.set_listeners(status);
@@ -259,7 +263,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart"),
     }
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.access_log.flush()).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), inputs.access_log.flush()).await;
     Ok(())
 }
 

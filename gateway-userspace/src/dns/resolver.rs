@@ -123,3 +123,9 @@ fn found(name: &str, addresses: Vec<IpAddr>) -> Result<Vec<IpAddr>, DnsError> {
     }
     Ok(addresses)
 }
+
+impl crate::transport::NameResolver for Resolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        Box::pin(async move { Resolver::resolve(self, host).await.map_err(std::io::Error::other) })
+    }
+}

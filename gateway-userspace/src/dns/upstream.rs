@@ -141,7 +141,7 @@ pub(crate) async fn marked_udp(server: SocketAddr, mark: u32) -> io::Result<UdpS
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let socket = UdpSocket::bind(local).await?;
-    crate::proxy::mark_socket(&socket, mark)?;
+    crate::transport::mark_socket(&socket, mark)?;
     socket.connect(server).await?;
     Ok(socket)
 }
@@ -152,7 +152,7 @@ pub(crate) async fn marked_tcp(server: SocketAddr, mark: u32) -> io::Result<TcpS
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    crate::proxy::mark_socket(&socket, mark)?;
+    crate::transport::mark_socket(&socket, mark)?;
     socket.set_nodelay(true)?;
     socket.connect(server).await
 }

@@ -10,7 +10,7 @@ use super::clusters::Cluster;
 use crate::{
     config::resources::destination_rule::{ConsistentHash, LoadBalancer, SimpleLb},
     policy::mesh_routes::query_param,
-    proxy::random_u64,
+    transport::random_u64,
 };
 
 /// What a request offers a consistent-hash balancer.

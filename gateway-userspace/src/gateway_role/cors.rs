@@ -7,7 +7,7 @@ use hyper::{HeaderMap, Method, StatusCode, header::HeaderValue};
 use crate::{
     config::resources::http_policy::CorsPolicy,
     policy::string_matches,
-    proxy::http_pool::{Body, text},
+    transport::http_pool::{Body, text},
 };
 
 /// The request's `Origin`, when the policy allows it.

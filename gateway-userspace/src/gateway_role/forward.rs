@@ -19,13 +19,13 @@ use crate::{
     access_log::RequestRecord,
     config::resources::http_route::HttpRoute,
     policy::{Exit, ExitDecided, RouteChoice, Verdict, decide_route_exit},
-    proxy::{
+    proxy::deny::forbidden_body,
+    reload::ActiveConfig,
+    transport::{
         Dialer,
         addrs::UpstreamAddr,
-        deny::forbidden_body,
         http_pool::{Body, Grant, Reuse, Upstream, text},
     },
-    reload::ActiveConfig,
 };
 
 /// The largest request body kept for retries or a mirror; a larger one is

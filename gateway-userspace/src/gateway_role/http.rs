@@ -25,7 +25,7 @@ use crate::{
         http_route::{HttpRoute, Redirect, RedirectPortSelection},
     },
     policy::{HttpFacts, RouteChoice},
-    proxy::{
+    transport::{
         addrs::{ClientAddr, OrigDstAddr},
         http_pool::{Body, text},
         pick_percent,

@@ -22,10 +22,10 @@ use tokio::{
     time::Instant,
 };
 
-use crate::proxy::{
+use crate::transport::{
     http_pool::Body,
     relay::{RelayStats, Resettable, relay_until},
-    revocation::Revoke,
+    revoke::Revoke,
 };
 
 /// When a connection last carried bytes, how many, and its requests in flight.

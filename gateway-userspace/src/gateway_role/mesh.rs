@@ -10,7 +10,8 @@ use tokio_rustls::TlsAcceptor;
 use super::{GatewayContext, gateway_record, http, passthrough, servers::PortPlan};
 use crate::{
     access_log::Outcome,
-    proxy::{deny, rewind::Rewind},
+    proxy::deny,
+    transport::rewind::Rewind,
     sniff::{MAX_SNIFF_BYTES, SniffOutcome, Sniffed, sniff},
     tls::peer_spiffe_id,
 };

@@ -10,7 +10,7 @@ use crate::{
     access_log::RequestRecord,
     config::resources::http_route::HttpRoute,
     policy::RouteChoice,
-    proxy::{
+    transport::{
         addrs::{ClientAddr, OrigDstAddr},
         http_pool::Body,
         random_u64,

@@ -40,11 +40,12 @@ mod terminate;
 use std::{net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, sync::watch};
+use tracing::Instrument;
 
 pub use listeners::{ListenerStatus, ListenerView};
 pub use servers::{PortPlan, ServerKind};
 
-use crate::{config::Labels, policy::Workload, proxy::OutboundContext};
+use crate::{config::Labels, policy::Workload, proxy::ProxyInputs};
 
 /// What a gateway listener allows a client.
 #[derive(Clone, Copy, Debug)]
@@ -68,15 +69,16 @@ pub struct GatewayContext {
     pub role: &'static str,
     pub clusters: clusters::Clusters,
     /// Upstream connections, shared by every downstream connection.
-    pub pool: Arc<crate::proxy::http_pool::UpstreamPool>,
-    pub outbound: Arc<OutboundContext>,
+    pub pool: Arc<crate::transport::http_pool::UpstreamPool>,
+    /// The settings and services shared with the node's outbound proxy.
+    pub outbound: Arc<ProxyInputs>,
     /// The gateway's own identity, for the registry it applies.
     pub workload: Workload,
 }
 
 /// A connection line of this role.
 pub fn gateway_record(peer: SocketAddr, ctx: &GatewayContext, protocol: &'static str, identity: Option<String>) -> crate::access_log::ConnectionRecord {
-    let mut record = crate::access_log::ConnectionRecord::new(crate::proxy::addrs::ClientAddr(peer));
+    let mut record = crate::access_log::ConnectionRecord::new(crate::transport::addrs::ClientAddr(peer));
     record.role = ctx.role;
     record.protocol = Some(protocol);
     record.workload = Some(ctx.workload.clone());
@@ -92,7 +94,7 @@ pub async fn serve(
     labels: &Labels,
     namespace: &str,
     limits: Limits,
-    outbound: Arc<OutboundContext>,
+    outbound: Arc<ProxyInputs>,
     port_map: Option<watch::Receiver<crate::kubernetes::gateway_ports::PortMap>>,
 ) -> Arc<ListenerStatus> {
     let role = match labels.get("istio").map(String::as_str) {
@@ -185,10 +187,15 @@ async fn accept_loop(listener: TcpListener, mut setup: watch::Receiver<Arc<liste
                     ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };
-                tokio::spawn(async move {
-                    serve.await;
-                    drop(open);
-                });
+                // Every log line of the connection names it.
+                let span = tracing::info_span!("gateway_conn", id = crate::proxy::next_connection_id(), client = %peer, port = port.port);
+                tokio::spawn(
+                    async move {
+                        serve.await;
+                        drop(open);
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "gateway accept failed");

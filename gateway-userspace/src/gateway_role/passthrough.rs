@@ -12,14 +12,14 @@ use crate::{
     proxy::{
         deny,
         peek::{Peeked, peek_first_bytes},
-        relay::Resettable,
     },
     sniff::Sniffed,
+    transport::relay::Resettable,
 };
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
     let record = super::gateway_record(peer, &ctx, "tls", None);
-    let sni = match peek_first_bytes(&client, ctx.outbound.sniff_timeout).await {
+    let sni = match peek_first_bytes(&client, ctx.outbound.settings.sniff_timeout).await {
         Peeked::Sniffed(Sniffed::Tls(hello)) => hello.sni,
         _ => None,
     };
@@ -33,7 +33,7 @@ pub async fn route<S: Resettable>(client: S, sni: Option<String>, mut record: Co
     let out = &ctx.outbound;
     let config = out.config.current();
     record.sni = sni.clone();
-    let route = sni.as_deref().and_then(|sni| tls_route(&config.snapshot, plan, sni, &ctx.workload, crate::proxy::pick_percent()));
+    let route = sni.as_deref().and_then(|sni| tls_route(&config.snapshot, plan, sni, &ctx.workload, crate::transport::pick_percent()));
     let refused = match route {
         Some(route) => super::tcp::connect_and_relay(client, route, true, &mut record, plan, ctx, &config).await.err(),
         None => {

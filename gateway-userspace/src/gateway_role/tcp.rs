@@ -18,8 +18,9 @@ use super::{
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome},
     policy::{Exit, ExitDecided, RouteChoice, Verdict, decide_route_exit},
-    proxy::{addrs::OrigDstAddr, deny, pick_percent, relay::Resettable},
+    proxy::deny,
     reload::ActiveConfig,
+    transport::{addrs::OrigDstAddr, pick_percent, relay::Resettable},
 };
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
@@ -89,7 +90,7 @@ pub(super) async fn connect_and_relay<S: Resettable>(
             // without one, the configured relay carries the stream.
             let (stats, idled) = if ctx.limits.idle_timeout.is_zero() {
                 let mut client = client;
-                let (stats, mode) = out.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
+                let (stats, mode) = out.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
                 record.relay = Some(mode.name());
                 (stats, false)
             } else {

@@ -1,22 +1,27 @@
 //! One intercepted connection, from accept to its log line:
-//! original destination → workload → first bytes → verdict → upstream.
+//! original destination (`orig_dst.rs`) → workload → first bytes
+//! (`peek.rs`) → verdict (`policy`) → denied (`deny.rs`), plain HTTP
+//! (`http_egress.rs`), or upstream (`transport::dial`, `proxy/mesh.rs`)
+//! and relay (`transport::relay_mode`) → log line.
 
 use std::{sync::Arc, time::Instant};
 
 use tokio::net::TcpStream;
+use tracing::{Span, field::display};
 
 use super::{
-    OrigDstSource,
-    addrs::{ClientAddr, OrigDstAddr, ProxyAddr},
-    deny,
+    ProxyInputs, deny,
     http_egress::HttpEgress,
-    listener::OutboundContext,
+    orig_dst::{OrigDstSource, original_destination},
     peek::{Peeked, peek_first_bytes},
-    relay::relay_until,
-    revocation::Revoke,
-    upstream::pick_percent,
 };
 use crate::{
+    transport::{
+        addrs::{ClientAddr, OrigDstAddr, ProxyAddr},
+        pick_percent,
+        relay::relay_until,
+        revoke::Revoke,
+    },
     kubernetes::PodLookup,
     access_log::{ConnectionRecord, Decision, Outcome},
     policy::{ConnectionFacts, Decided, Detected, Verdict, declared_opaque, decide_and_keep},
@@ -24,43 +29,61 @@ use crate::{
     sniff::{Sniffed, host_without_port},
 };
 
+/// The span every log line of one connection carries: its id and client
+/// from accept; its original destination and workload once known.
+pub fn span(client: ClientAddr) -> Span {
+    tracing::info_span!(
+        "conn",
+        id = super::next_connection_id(),
+        %client,
+        orig_dst = tracing::field::Empty,
+        workload = tracing::field::Empty,
+    )
+}
+
+/// Serves one accepted connection; runs inside its [`span`].
 pub async fn handle(
     client: TcpStream,
     client_addr: ClientAddr,
     local: ProxyAddr,
     source: OrigDstSource,
-    ctx: Arc<OutboundContext>,
+    inputs: Arc<ProxyInputs>,
 ) {
     let started = Instant::now();
     // The configuration it is decided with; a newer one may revoke it (revocation.rs).
-    let config = ctx.config.current();
+    let config = inputs.config.current();
     let mut record = ConnectionRecord::new(client_addr);
-    match original_destination(&ctx, &client, source, local, &mut record) {
+    let found = original_destination(&inputs, &client, source, local, &mut record);
+    if let Some(orig) = record.orig_dst {
+        Span::current().record("orig_dst", display(orig));
+    }
+    match found {
         Err(reason) => {
             record.reason = reason;
             deny::reset(client);
         }
-        Ok(orig) => serve(client, orig, &ctx, &config, &mut record).await,
+        Ok(orig) => serve(client, orig, &inputs, &config, &mut record).await,
     }
-    ctx.log_connection(&mut record, started.elapsed()).await;
+    inputs.log_connection(&mut record, started.elapsed()).await;
 }
 
-async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
-    let workload = match workload_of(ctx, config, record).await {
+async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
+    let workload = match workload_of(inputs, config, record).await {
         Ok(w) => w,
         Err(reason) => {
             record.reason = reason;
-            ctx.metrics.unknown_workload_denials.inc();
+            inputs.metrics.unknown_workload_denials.inc();
             deny::reset(client);
             return;
         }
     };
+    Span::current().record("workload", display(WorkloadName(&workload)));
     record.workload = Some(workload.clone());
     // Declared opaque TCP: decided now, so a server that speaks first is not kept waiting.
-    let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, ctx.dns.as_ref()) {
+    let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, inputs.dns.as_ref()) {
         Peeked::Declared
     } else {
-        peek_first_bytes(&client, ctx.sniff_timeout).await
+        peek_first_bytes(&client, inputs.settings.sniff_timeout).await
     };
     record.detection = Some(match peeked {
         Peeked::Declared => "declared",
@@ -81,7 +104,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         Peeked::Sniffed(Sniffed::Http1(req)) => {
             record.protocol = Some("http");
             record.host = req.absolute_authority.clone().or_else(|| req.host.clone());
-            return serve_http(client, orig, ctx, workload, record).await;
+            return serve_http(client, orig, inputs, workload, record).await;
         }
         Peeked::Sniffed(Sniffed::Tls(hello)) => {
             record.protocol = Some("tls");
@@ -108,10 +131,10 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
             request: None,
             pick: pick_percent(),
         };
-        decide_and_keep(&facts, &config.policy, ctx.dns.as_ref())
+        decide_and_keep(&facts, &config.policy, inputs.dns.as_ref())
     };
     let kept = Kept { decided, generation: config.generation };
-    ctx.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
+    inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
     match verdict {
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.as_str(), matched);
@@ -122,13 +145,13 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
         }
         Verdict::Allow { target, matched, reason } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
-            forward_stream(client, &target, kept, ctx, record).await;
+            forward_stream(client, &target, kept, inputs, record).await;
         }
         Verdict::Steer { target, matched, reason, route } => {
             (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
-            match mesh_tls(ctx, config, &workload, &route, &target) {
-                Ok(None) => forward_stream(client, &target, kept, ctx, record).await,
-                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, ctx, record).await,
+            match inputs.mesh_tls(config, &workload, &route, &target) {
+                Ok(None) => forward_stream(client, &target, kept, inputs, record).await,
+                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, inputs, record).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "no mesh identity for a steered connection");
                     record.outcome = Outcome::UpstreamUnreachable;
@@ -144,15 +167,28 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
 /// API has not announced yet is waited for, then refused. Elsewhere (and for
 /// cgroups outside the pods cgroup) a `--intercept-cgroup` WorkloadEntry, else
 /// the client address.
-async fn workload_of(ctx: &OutboundContext, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
+async fn workload_of(inputs: &ProxyInputs, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
     let static_identity = || config.policy.identify(record.src.0.ip(), record.cgroup_id);
-    let (Some(pods), Some(cgroup)) = (&ctx.pods, record.cgroup_id) else { return Ok(static_identity()) };
-    match pods.lookup(cgroup, ctx.unknown_workload_wait).await {
+    let (Some(pods), Some(cgroup)) = (&inputs.pods, record.cgroup_id) else { return Ok(static_identity()) };
+    match pods.lookup(cgroup, inputs.settings.unknown_workload_wait).await {
         // An opted-out pod whose connect raced its exemption is still
         // decided under policy: stricter, never looser.
         PodLookup::Pod(w) | PodLookup::OptedOut(w) => Ok(w),
         PodLookup::NotAPod if config.policy.knows_cgroup(cgroup) => Ok(static_identity()),
         PodLookup::NotAPod | PodLookup::UnknownPod => Err("unknown-workload"),
+    }
+}
+
+/// `namespace/name` of a workload for the connection's span; `namespace`
+/// alone for a client no WorkloadEntry or pod names.
+struct WorkloadName<'a>(&'a crate::policy::Workload);
+
+impl std::fmt::Display for WorkloadName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.name {
+            Some(name) => write!(f, "{}/{}", self.0.namespace, name),
+            None => f.write_str(&self.0.namespace),
+        }
     }
 }
 
@@ -165,15 +201,15 @@ struct Kept {
 impl Kept {
     /// Ends the relay once a newer configuration no longer lets the stream
     /// go to `upstream`.
-    fn revoke(self, ctx: &OutboundContext, upstream: std::net::SocketAddr) -> Revoke {
-        let dns = ctx.dns.clone();
-        ctx.revoke_when(self.generation, move |config| self.decided.stands(&config.policy, dns.as_ref(), upstream))
+    fn revoke(self, inputs: &ProxyInputs, upstream: std::net::SocketAddr) -> Revoke {
+        let dns = inputs.dns.clone();
+        inputs.revoke_when(self.generation, move |config| self.decided.stands(&config.policy, dns.as_ref(), upstream))
     }
 }
 
 /// Carries an allowed stream (TLS, HTTP/2, opaque TCP) to its target.
-async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Kept, ctx: &OutboundContext, record: &mut ConnectionRecord) {
-    match ctx.dialer().connect(target).await {
+async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Kept, inputs: &ProxyInputs, record: &mut ConnectionRecord) {
+    match inputs.dialer().connect(target).await {
         Err(e) => {
             tracing::debug!(?target, error = %e, "upstream connect failed");
             record.outcome = Outcome::UpstreamUnreachable;
@@ -181,29 +217,12 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, k
         }
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
-            let mut revoke = kept.revoke(ctx, addr.0);
-            let (stats, mode) = ctx.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
+            let mut revoke = kept.revoke(inputs, addr.0);
+            let (stats, mode) = inputs.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
             record.relay = Some(mode.name());
             record.relayed(&stats);
         }
     }
-}
-
-/// For a steered connection: the workload's mutual TLS to the gateway when
-/// the route's DestinationRule says ISTIO_MUTUAL. `Err`: it says so, but no
-/// identity can be presented; the connection must not go.
-pub fn mesh_tls(
-    ctx: &OutboundContext,
-    config: &ActiveConfig,
-    workload: &crate::policy::Workload,
-    route: &crate::policy::RouteChoice,
-    target: &crate::policy::Target,
-) -> Result<Option<super::origination::Origination>, String> {
-    if !super::mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
-        return Ok(None);
-    }
-    let mesh = ctx.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
-    Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
 }
 
 /// A steered stream inside the workload's mutual TLS to the gateway.
@@ -212,13 +231,13 @@ async fn forward_mesh(
     target: &crate::policy::Target,
     (config, name): super::origination::Origination,
     kept: Kept,
-    ctx: &OutboundContext,
+    inputs: &ProxyInputs,
     record: &mut ConnectionRecord,
 ) {
-    let connected = match ctx.dialer().connect(target).await {
+    let connected = match inputs.dialer().connect(target).await {
         Ok((tcp, addr)) => {
             record.upstream = Some(addr);
-            tokio::time::timeout(ctx.connect_timeout, crate::tls::originate(tcp, &name, config))
+            tokio::time::timeout(inputs.settings.connect_timeout, crate::tls::originate(tcp, &name, config))
                 .await
                 .map_err(|_| "mutual TLS handshake timed out".to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
@@ -228,7 +247,7 @@ async fn forward_mesh(
     };
     match connected {
         Ok((mut tls, addr)) => {
-            let stats = relay_until(&mut client, &mut tls, &mut kept.revoke(ctx, addr.0)).await;
+            let stats = relay_until(&mut client, &mut tls, &mut kept.revoke(inputs, addr.0)).await;
             record.relay = Some("copy");
             record.relayed(&stats);
         }
@@ -243,11 +262,11 @@ async fn forward_mesh(
 async fn serve_http(
     client: TcpStream,
     orig: OrigDstAddr,
-    ctx: &Arc<OutboundContext>,
+    inputs: &Arc<ProxyInputs>,
     workload: crate::policy::Workload,
     record: &mut ConnectionRecord,
 ) {
-    let http = HttpEgress::new(ctx.clone(), workload, record.src, orig);
+    let http = HttpEgress::new(inputs.clone(), workload, record.src, orig);
     let tally = http.serve(client).await;
     record.requests = Some(tally.requests);
     record.denied_requests = Some(tally.denied);
@@ -259,58 +278,5 @@ async fn serve_http(
             (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
         }
         None => record.reason = "no-request",
-    }
-}
-
-/// Looks the destination up once, at accept; everything further in uses the
-/// typed result. `Err` carries the reason the connection is refused.
-fn original_destination(
-    ctx: &OutboundContext,
-    stream: &TcpStream,
-    source: OrigDstSource,
-    local: ProxyAddr,
-    record: &mut ConnectionRecord,
-) -> Result<OrigDstAddr, &'static str> {
-    let client = record.src;
-    let addr = match source {
-        OrigDstSource::Fixed(upstream) => upstream,
-        OrigDstSource::Kernel => {
-            let found = match &ctx.orig_dst {
-                Some(lookup) => lookup.lookup(client.0, local.0).map_err(|e| {
-                    tracing::warn!(%client, error = %e, "original destination lookup failed");
-                    "orig-dst-lookup-failed"
-                })?,
-                None => None,
-            };
-            match found {
-                Some(found) => {
-                    record.pid = Some(found.pid);
-                    record.cgroup_id = Some(found.cgroup_id);
-                    found.addr
-                }
-                None if ctx.iptables_original_dst => netfilter_original_dst(stream).ok_or("no-original-destination")?,
-                None => return Err("no-original-destination"),
-            }
-        }
-    };
-    record.orig_dst = Some(OrigDstAddr(addr));
-    if ctx.listen_addrs.iter().any(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
-        return Err("proxy-loop");
-    }
-    Ok(OrigDstAddr(addr))
-}
-
-/// Netfilter's record of a connection an iptables `REDIRECT` sent here.
-fn netfilter_original_dst(stream: &TcpStream) -> Option<std::net::SocketAddr> {
-    use nix::sys::socket::{SockaddrIn, SockaddrIn6, getsockopt, sockopt};
-    match stream.local_addr().ok()? {
-        std::net::SocketAddr::V4(_) => {
-            let raw = getsockopt(stream, sockopt::OriginalDst).ok()?;
-            Some(std::net::SocketAddr::V4(SockaddrIn::from(raw).into()))
-        }
-        std::net::SocketAddr::V6(_) => {
-            let raw = getsockopt(stream, sockopt::Ip6tOriginalDst).ok()?;
-            Some(std::net::SocketAddr::V6(SockaddrIn6::from(raw).into()))
-        }
     }
 }

@@ -1,14 +1,12 @@
 //! What a denied client sees: a TLS `access_denied` alert, an HTTP 403
-//! naming the reason, or a TCP reset.
+//! naming the reason (its header: `transport::http_pool::DENIED_HEADER`),
+//! or a TCP reset.
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// A fatal `access_denied` (49) alert in a TLS 1.2 record, which every TLS
 /// client understands before the handshake.
 const TLS_ACCESS_DENIED: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31];
-
-/// Header carrying the reason on a denied HTTP request.
-pub const DENIED_HEADER: &str = "x-gateway-denied";
 
 pub async fn tls_alert<S: AsyncRead + AsyncWrite + Unpin>(mut client: S) {
     let _ = client.write_all(&TLS_ACCESS_DENIED).await;
@@ -20,7 +18,7 @@ pub fn forbidden_body(reason: &str, host: &str) -> String {
     format!("egress to {host} denied: {reason}\n")
 }
 
-pub fn reset<S: super::relay::Resettable>(client: S) {
+pub fn reset<S: crate::transport::relay::Resettable>(client: S) {
     client.reset();
     drop(client);
 }

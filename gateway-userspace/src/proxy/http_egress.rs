@@ -11,25 +11,22 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{
-    addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
-    counting::{ByteCounts, Counting},
-    http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
-    origination::Origination,
-    deny::forbidden_body,
-    listener::OutboundContext,
-    upstream::pick_percent,
-};
+use super::{ProxyInputs, deny::forbidden_body};
 use crate::{
+    transport::{
+        addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
+        counting::{ByteCounts, Counting},
+        http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
+        pick_percent,
+    },
     access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide_and_keep},
-    reload::ActiveConfig,
+    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Verdict, Workload, decide_and_keep},
     sniff::host_without_port,
 };
 
 /// One client connection's requests and the upstream connections they use.
 pub struct HttpEgress {
-    pub ctx: Arc<OutboundContext>,
+    pub inputs: Arc<ProxyInputs>,
     pub workload: Workload,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
@@ -51,12 +48,8 @@ pub struct RequestTally {
 }
 
 impl HttpEgress {
-    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
-        super::connection::mesh_tls(&self.ctx, config, &self.workload, route, target)
-    }
-
-    pub fn new(ctx: Arc<OutboundContext>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
-        Arc::new(Self { ctx, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
+    pub fn new(inputs: Arc<ProxyInputs>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
+        Arc::new(Self { inputs, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
 
     /// Serves the client's requests until it closes; returns the tally.
@@ -77,7 +70,7 @@ impl HttpEgress {
             .serve_connection(TokioIo::new(client), svc);
         let mut conn = std::pin::pin!(conn);
         // Each reload, in this connection's own task: close what it no longer allows.
-        let mut configs = self.ctx.config.subscribe();
+        let mut configs = self.inputs.config.subscribe();
         let served = loop {
             tokio::select! {
                 served = conn.as_mut() => break served,
@@ -97,7 +90,7 @@ impl HttpEgress {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
-        let config = self.ctx.config.current();
+        let config = self.inputs.config.current();
         let authority = req
             .uri()
             .authority()
@@ -125,13 +118,13 @@ impl HttpEgress {
                 request: Some(request),
                 pick: pick_percent(),
             };
-            decide_and_keep(&facts, &config.policy, self.ctx.dns.as_ref())
+            decide_and_keep(&facts, &config.policy, self.inputs.dns.as_ref())
         };
         // A kept upstream connection stays while a reload still lets this host reach it (asked
         // as a `GET /`: one kept for a request routed by path or headers may close early, which
         // costs a new connection, never a request).
         let grant = {
-            let dns = self.ctx.dns.clone();
+            let dns = self.inputs.dns.clone();
             Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
         };
         let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
@@ -148,11 +141,11 @@ impl HttpEgress {
                 }
                 let tls = match &verdict {
                     // Steered: mutual TLS to the gateway when its DestinationRule says so.
-                    Verdict::Steer { route, .. } => self.mesh_tls(&config, route, target),
+                    Verdict::Steer { route, .. } => self.inputs.mesh_tls(&config, &self.workload, route, target),
                     _ => {
                         let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
                         match host {
-                            Some(h) => self.ctx.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
+                            Some(h) => self.inputs.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
                             None => Ok(None),
                         }
                     }
@@ -160,7 +153,7 @@ impl HttpEgress {
                 let forwarded = match tls {
                     Ok(tls) => {
                         let upstream = Upstream::Target(target.clone());
-                        self.upstreams.send(self.ctx.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed()), grant).await
+                        self.upstreams.send(self.inputs.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed()), grant).await
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "TLS origination settings do not load");
@@ -179,8 +172,8 @@ impl HttpEgress {
         record.status = response.status().as_u16();
         record.finish(started.elapsed());
         self.note(&record);
-        self.ctx.metrics.record_request(&record);
-        self.ctx.access_log.write_request(&record).await;
+        self.inputs.metrics.record_request(&record);
+        self.inputs.access_log.write_request(&record).await;
         response
     }
 

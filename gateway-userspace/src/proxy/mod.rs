@@ -1,43 +1,155 @@
-//! The outbound proxy: accepts what the interceptor redirected, finds the
-//! original destination once, and carries the bytes there.
+//! The node's outbound path: accepts what the interceptor redirected, finds
+//! the original destination once, decides, and carries the bytes there with
+//! the toolkit in `transport/`.
 //!
-//! - `addrs.rs`: typed addresses, so source and destination cannot be swapped.
 //! - `listener.rs`: accept loop on each proxy address.
 //! - `connection.rs`: one connection from accept to its log line.
+//! - `orig_dst.rs`: where it was going, looked up once, at accept.
 //! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
-//! - `http_pool.rs`: upstream HTTP connections kept per target.
 //! - `origination.rs`: TLS to the destination when a DestinationRule asks.
 //! - `mesh.rs`: mutual TLS to an egress gateway (ISTIO_MUTUAL).
 //! - `deny.rs`: what a denied client sees.
-//! - `upstream.rs`: the proxy's own, marked, outbound socket.
-//! - `relay.rs`: bytes both ways, with half-close and resets carried over.
-//! - `relay_mode.rs`: which relay carries a decided stream: the copy above,
-//!   `splice.rs` (through a pipe), `sockmap.rs` (in the kernel; it waits on
-//!   `sockmap_watch.rs`), or
-//!   `relay_auto.rs` (copy first, then the kernel relay for lasting, non-bulk streams).
 //! - `revocation.rs`: closes a relayed stream that a newer configuration no
 //!   longer allows, after a drain.
+//!
+//! [`ProxyInputs`] is what every connection shares, here and in the gateway
+//! role: the plain [`Settings`] and the shared services. Each connection
+//! runs in a `conn` tracing span (id, client, then original destination and
+//! workload once known), so every log line names its connection.
 
-pub mod addrs;
 mod connection;
-mod counting;
 pub mod deny;
 mod http_egress;
-pub mod http_pool;
 mod listener;
 pub mod mesh;
+mod orig_dst;
 pub mod origination;
 pub mod peek;
-pub mod relay;
-pub mod relay_auto;
-pub mod relay_mode;
 pub mod revocation;
-pub mod rewind;
-mod sockmap;
-mod sockmap_watch;
-mod splice;
-mod upstream;
 
-pub use listener::{OrigDstSource, OutboundContext, OutboundListener};
-pub use upstream::{Dialer, NameResolver, NoResolver, mark_socket, pick_percent, random_u64};
+use std::{
+    net::SocketAddr,
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+pub use listener::OutboundListener;
+pub use orig_dst::OrigDstSource;
+
+use crate::{
+    access_log::{AccessLog, ConnectionRecord},
+    interceptor::OrigDstLookup,
+    kubernetes::NodeAgent,
+    metrics::Metrics,
+    policy::{DnsKnowledge, RouteChoice, Target, Workload},
+    reload::{ActiveConfig, ConfigStore},
+    transport::{Dialer, NameResolver, relay_mode::RelayChoice, revoke::Revoke},
+};
+
+/// The plain knobs of the proxy and the gateway role, fixed at start.
+pub struct Settings {
+    /// `SO_MARK` on the proxy's own upstream sockets.
+    pub socket_mark: u32,
+    pub connect_timeout: Duration,
+    /// How long to wait for a client's first bytes before deciding by address.
+    pub sniff_timeout: Duration,
+    /// How long a connection from a pod not yet announced is held.
+    pub unknown_workload_wait: Duration,
+    /// How long a relayed stream a newer configuration no longer allows
+    /// stays open before both sides are reset (`--revocation-drain-secs`).
+    pub revocation_drain: Duration,
+    /// How decided streams are relayed (`--relay`).
+    pub relay: RelayChoice,
+    /// Fall back to netfilter's `SO_ORIGINAL_DST` when the kernel programs
+    /// hold no record (iptables `REDIRECT` interception).
+    pub iptables_original_dst: bool,
+    /// The proxy's own listening addresses: a connection meant for one of
+    /// them is a loop.
+    pub listen_addrs: Vec<SocketAddr>,
+}
+
+/// What every connection on every listener shares: the settings and the
+/// services.
+pub struct ProxyInputs {
+    pub settings: Arc<Settings>,
+    pub config: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
+    pub access_log: AccessLog,
+    /// The kernel programs' records; `None` when nothing is intercepted.
+    pub orig_dst: Option<Arc<OrigDstLookup>>,
+    /// This node's pods, when it runs as the node agent.
+    pub pods: Option<Arc<NodeAgent>>,
+    /// What this gateway's DNS server answered each workload.
+    pub dns: Arc<dyn DnsKnowledge + Send + Sync>,
+    pub resolver: Arc<dyn NameResolver>,
+    /// TLS origination configs built from DestinationRules.
+    pub originations: origination::Originations,
+    /// Mutual TLS with the mesh CA, when configured.
+    pub mesh: Option<mesh::MeshTls>,
+    /// Rotates the starting endpoint of multi-address targets.
+    pub rotate: AtomicUsize,
+}
+
+impl ProxyInputs {
+    /// Closes a connection's record: its duration, its metrics, its audit line.
+    pub async fn log_connection(&self, record: &mut ConnectionRecord, elapsed: Duration) {
+        record.finish(elapsed);
+        self.metrics.record_connection(record);
+        self.access_log.write(record).await;
+    }
+
+    /// Fires once a configuration newer than generation `decided` no longer
+    /// lets a relayed stream stand, and the drain has passed.
+    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> Revoke {
+        Revoke::when(self.config.subscribe(), decided, self.settings.revocation_drain, stands)
+    }
+
+    /// For a steered connection or request: the workload's mutual TLS to
+    /// the gateway when the route's DestinationRule says ISTIO_MUTUAL.
+    /// `Err`: it says so, but no identity can be presented; it must not go.
+    pub fn mesh_tls(
+        &self,
+        config: &ActiveConfig,
+        workload: &Workload,
+        route: &RouteChoice,
+        target: &Target,
+    ) -> Result<Option<origination::Origination>, String> {
+        if !mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
+            return Ok(None);
+        }
+        let mesh = self.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
+        Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
+    }
+
+    /// Connects to policy targets from the proxy's marked sockets.
+    pub fn dialer(&self) -> Dialer<'_> {
+        Dialer {
+            mark: self.settings.socket_mark,
+            timeout: self.settings.connect_timeout,
+            resolver: self.resolver.as_ref(),
+            rotate: &self.rotate,
+        }
+    }
+}
+
+/// A knob reads through the inputs (`inputs.sniff_timeout`) as well as
+/// through their settings.
+impl Deref for ProxyInputs {
+    type Target = Settings;
+
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// Numbers this process's connections (outbound and gateway role alike)
+/// for their tracing spans, so each log line says which one it is about.
+pub fn next_connection_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

@@ -7,38 +7,17 @@
 //! task (no task of its own, nothing per byte), re-decides the facts, and,
 //! if the verdict no longer lets the stream go to the same place, fires
 //! after `--revocation-drain-secs`, unless a newer generation lets it stand
-//! again meanwhile. The relays race it against their work and reset both
-//! sides when it fires (`relay.rs`, `splice.rs`, `sockmap.rs`,
-//! `relay_auto.rs`).
+//! again meanwhile. The relays in `transport/` race it against their work
+//! and reset both sides when it fires (`transport/revoke.rs`).
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::{sync::watch, time::Instant};
 
+use crate::transport::revoke::Revoke;
 use crate::reload::ActiveConfig;
 
-type Waiting = Pin<Box<dyn Future<Output = u64> + Send>>;
-
-/// Resolves, with the generation that revoked it, once the connection it
-/// belongs to must close. Once resolved it stays resolved, so each stage
-/// of a relay can be raced against it in turn.
-pub struct Revoke {
-    waiting: Option<Waiting>,
-    fired: Option<u64>,
-}
-
 impl Revoke {
-    /// Never resolves: for streams nothing can revoke.
-    pub fn never() -> Self {
-        Revoke { waiting: None, fired: None }
-    }
-
     /// Resolves once a generation newer than `decided` no longer lets the
     /// connection stand (`stands` says no) and `drain` then passes without
     /// a newer one that lets it stand again.
@@ -48,21 +27,7 @@ impl Revoke {
         drain: Duration,
         stands: impl Fn(&ActiveConfig) -> bool + Send + 'static,
     ) -> Self {
-        Revoke { waiting: Some(Box::pin(revoked(configs, decided, drain, stands))), fired: None }
-    }
-}
-
-impl Future for Revoke {
-    type Output = u64;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
-        if let Some(generation) = self.fired {
-            return Poll::Ready(generation);
-        }
-        let Some(waiting) = self.waiting.as_mut() else { return Poll::Pending };
-        let generation = std::task::ready!(waiting.as_mut().poll(cx));
-        (self.waiting, self.fired) = (None, Some(generation));
-        Poll::Ready(generation)
+        Revoke::on(revoked(configs, decided, drain, stands))
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::{io::Interest, net::TcpStream};
 
 use super::{
     relay::{RelayStats, Resettable},
-    revocation::Revoke,
+    revoke::Revoke,
 };
 
 /// What one `splice()` call moves at most; the pipe holds this much.

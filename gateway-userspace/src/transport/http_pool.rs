@@ -21,10 +21,17 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::{Request, Response, StatusCode, body::Bytes, client::conn::http1, client::conn::http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::{addrs::UpstreamAddr, origination::Origination, upstream::Dialer};
+use super::{addrs::UpstreamAddr, dial::Dialer};
 use crate::{policy::Target, reload::ActiveConfig};
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// TLS to originate on a connection: the client config and the server name
+/// to present (what `proxy/origination.rs` builds from a DestinationRule).
+pub type Origination = (Arc<rustls::ClientConfig>, String);
+
+/// Header carrying the reason on a denied HTTP request.
+pub const DENIED_HEADER: &str = "x-gateway-denied";
 
 /// Where pooled connections go: a policy target (any of its addresses), or
 /// one endpoint a load balancer chose.
@@ -383,7 +390,7 @@ impl Conn {
 pub fn text(status: StatusCode, body: String, denied: Option<&str>) -> Response<Body> {
     let mut b = Response::builder().status(status).header("content-type", "text/plain; charset=utf-8");
     if let Some(reason) = denied {
-        b = b.header(super::deny::DENIED_HEADER, reason);
+        b = b.header(DENIED_HEADER, reason);
     }
     b.body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
         .expect("static response parts are valid")

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use super::{
+    relay_auto::Carried,
     relay::{RelayStats, Resettable, relay_until},
-    revocation::Revoke,
+    revoke::Revoke,
 };
 use crate::interceptor::RelayMaps;
 
@@ -88,7 +89,14 @@ impl RelayChoice {
                 }
                 None => tracing::debug!("no kernel relay maps; copying instead"),
             },
-            (RelayMode::Auto, Some(c)) => return super::relay_auto::relay(self.maps.as_deref(), c, upstream, revoke).await,
+            (RelayMode::Auto, Some(c)) => {
+                let (stats, carried) = super::relay_auto::relay(self.maps.as_deref(), c, upstream, revoke).await;
+                let mode = match carried {
+                    Carried::Copied => RelayMode::Copy,
+                    Carried::InKernel => RelayMode::Sockmap,
+                };
+                return (stats, mode);
+            }
             _ => {}
         }
         (relay_until(client, upstream, revoke).await, RelayMode::Copy)

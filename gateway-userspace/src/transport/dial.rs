@@ -33,12 +33,6 @@ impl NameResolver for NoResolver {
     }
 }
 
-impl NameResolver for crate::dns::Resolver {
-    fn resolve<'a>(&'a self, host: &'a str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
-        Box::pin(async move { crate::dns::Resolver::resolve(self, host).await.map_err(io::Error::other) })
-    }
-}
-
 /// Sets `SO_MARK` where the process may (CAP_NET_ADMIN). The mark only
 /// serves routing rules; interception knows the proxy by its cgroup, so an
 /// unprivileged gateway goes without it.

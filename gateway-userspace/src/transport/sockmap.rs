@@ -12,7 +12,7 @@
 //! side that waits for an answer joins first, which leaves that window to
 //! the one side that cannot have sent yet.
 //!
-//! A revocation (`revocation.rs`) takes both sockets out of the map, so the
+//! A revocation (`revoke.rs`) takes both sockets out of the map, so the
 //! kernel moves nothing more, and resets them.
 
 use std::{
@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 
 use super::{
     relay::{RelayStats, Resettable},
-    revocation::Revoke,
+    revoke::Revoke,
     sockmap_watch::Watch,
 };
 use crate::interceptor::RelayMaps;

@@ -14,7 +14,7 @@
 //! The copy here reads only when a socket is readable and writes what it
 //! read before it reads again, so it can stop between two reads without
 //! holding a byte: the next relay starts where it left off. A revocation
-//! (`revocation.rs`) ends whichever part is running and resets both sides.
+//! (`revoke.rs`) ends whichever part is running and resets both sides.
 
 use std::{
     io,
@@ -27,8 +27,7 @@ use tokio::{io::Interest, net::TcpStream, time::Instant};
 
 use super::{
     relay::{RelayStats, Resettable},
-    relay_mode::RelayMode,
-    revocation::Revoke,
+    revoke::Revoke,
 };
 use crate::interceptor::RelayMaps;
 
@@ -51,7 +50,16 @@ enum Pumped {
     Ended,
 }
 
-pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream, revoke: &mut Revoke) -> (RelayStats, RelayMode) {
+/// Which relay carried the stream to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// The copy, from start to end.
+    Copied,
+    /// The kernel relay, after the first watch.
+    InKernel,
+}
+
+pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream, revoke: &mut Revoke) -> (RelayStats, Carried) {
     let mut stats = RelayStats::default();
     let mut bufs = (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER]);
     // Before the first byte is written; without it the kernel relay is not used.
@@ -72,32 +80,32 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
                 ends = window => ends.map(Some),
                 generation = &mut *revoke => {
                     stats.revoke(generation, client, upstream);
-                    return (stats, RelayMode::Copy);
+                    return (stats, Carried::Copied);
                 }
             }
         };
         match watched {
-            Err(e) => return (reset(stats, client, upstream, &e), RelayMode::Copy),
+            Err(e) => return (reset(stats, client, upstream, &e), Carried::Copied),
             Ok(Some((Pumped::Paused, Pumped::Paused))) | Ok(None) => {}
-            Ok(Some(ends)) => return (finish_copy(stats, client, upstream, ends, bufs, revoke).await, RelayMode::Copy),
+            Ok(Some(ends)) => return (finish_copy(stats, client, upstream, ends, bufs, revoke).await, Carried::Copied),
         }
         let copied = [stats.client_to_upstream, stats.upstream_to_client];
         if copied[0] + copied[1] - before >= BULK_BYTES {
             continue; // bulk: copying is as fast as anything here
         }
         let (Some(maps), Some(base)) = (maps, base) else {
-            return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, RelayMode::Copy);
+            return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, Carried::Copied);
         };
         match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP, revoke).await {
             Ok(moved) => {
                 stats.client_to_upstream += moved.client_to_upstream;
                 stats.upstream_to_client += moved.upstream_to_client;
                 (stats.reset, stats.revoked) = (moved.reset, moved.revoked);
-                return (stats, RelayMode::Sockmap);
+                return (stats, Carried::InKernel);
             }
             Err(e) => {
                 tracing::debug!(error = %e, "copying on");
-                return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, RelayMode::Copy);
+                return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, Carried::Copied);
             }
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! An end of stream on one side becomes a half-close (`shutdown(SHUT_WR)`) on
 //! the other; an error on either side resets both, so a peer's reset is
-//! never turned into a clean close. A revocation (`revocation.rs`) resets
+//! never turned into a clean close. A revocation (`revoke.rs`) resets
 //! both as well.
 
 use std::io;
@@ -12,7 +12,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::revocation::Revoke;
+use super::revoke::Revoke;
 
 /// Each direction starts with a small buffer, so an idle connection costs
 /// little, and grows it when a read fills it: bulk transfers get large reads.

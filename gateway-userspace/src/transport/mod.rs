@@ -1,0 +1,33 @@
+//! The I/O toolkit: how the proxy and the gateway role reach an upstream
+//! and carry bytes. It decides nothing: `proxy/` (the node's outbound path)
+//! and `gateway_role/` bring the decision (a policy `Target`, a `Grant`, a
+//! `Revoke`) and use it.
+//!
+//! - `addrs.rs`: typed addresses, so source and destination cannot be swapped.
+//! - `dial.rs`: the proxy's own, marked, outbound socket ([`Dialer`]), and
+//!   name resolution for targets the proxy resolves itself.
+//! - `http_pool.rs`: upstream HTTP connections kept per target, each
+//!   holding the `Grant` that let it be used.
+//! - `relay_mode.rs`: which relay carries a decided stream: `relay.rs`
+//!   (the copy, with half-close and resets carried over), `splice.rs`
+//!   (through a pipe), `sockmap.rs` (in the kernel; it waits on
+//!   `sockmap_watch.rs`), or `relay_auto.rs` (copy first, then the kernel
+//!   relay for lasting, non-bulk streams).
+//! - `revoke.rs`: the signal that ends a relay early.
+//! - `rewind.rs`: a stream with bytes already read put back in front.
+//! - `counting.rs`: byte counts of a stream another layer (hyper) drives.
+
+pub mod addrs;
+pub mod counting;
+pub mod dial;
+pub mod http_pool;
+pub mod relay;
+pub mod relay_auto;
+pub mod relay_mode;
+pub mod revoke;
+pub mod rewind;
+mod sockmap;
+mod sockmap_watch;
+mod splice;
+
+pub use dial::{Dialer, NameResolver, NoResolver, mark_socket, pick_percent, random_u64};

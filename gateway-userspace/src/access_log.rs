@@ -20,7 +20,7 @@ use tokio::{
 };
 
 use crate::{
-    policy::{MatchedEntry, RouteChoice, Workload},
+    policy::{MatchedEntry, RouteChoice, WorkloadIdentity},
     proxy::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
 };
 
@@ -70,7 +70,7 @@ pub struct ConnectionRecord {
     pub role: &'static str,
     pub src: ClientAddr,
     pub orig_dst: Option<OrigDstAddr>,
-    pub workload: Option<Workload>,
+    pub workload: Option<WorkloadIdentity>,
     /// The peer's verified SPIFFE identity (ISTIO_MUTUAL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_identity: Option<String>,
@@ -175,7 +175,7 @@ pub struct DnsRecord {
     pub time: String,
     pub event: &'static str,
     pub src: std::net::IpAddr,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     pub name: String,
     pub qtype: String,
     pub decision: Decision,
@@ -183,7 +183,7 @@ pub struct DnsRecord {
 }
 
 impl DnsRecord {
-    pub fn refused(src: std::net::IpAddr, workload: Workload, name: &str, qtype: &str) -> Self {
+    pub fn refused(src: std::net::IpAddr, workload: WorkloadIdentity, name: &str, qtype: &str) -> Self {
         Self {
             time: now_rfc3339(),
             event: "dns",
@@ -205,7 +205,7 @@ pub struct RequestRecord {
     pub role: &'static str,
     pub src: ClientAddr,
     pub orig_dst: OrigDstAddr,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_identity: Option<String>,
     pub method: String,
@@ -230,7 +230,7 @@ fn flags<S: serde::Serializer>(f: &[&'static str], s: S) -> Result<S::Ok, S::Err
 }
 
 impl RequestRecord {
-    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &Workload, req: &hyper::Request<B>, host: Option<String>) -> Self {
+    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &WorkloadIdentity, req: &hyper::Request<B>, host: Option<String>) -> Self {
         Self {
             time: String::new(),
             event: "request",

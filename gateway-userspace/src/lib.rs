@@ -21,3 +21,6 @@ pub mod run;
 pub mod sniff;
 pub mod tls;
 pub mod validate;
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -16,7 +16,7 @@ use prometheus_client::{
 
 use crate::{
     access_log::{ConnectionRecord, Decision, RequestRecord},
-    policy::{MatchedEntry, Workload},
+    policy::{MatchedEntry, WorkloadIdentity},
 };
 
 /// Labels from configuration only: the workload's WorkloadEntry and the
@@ -25,7 +25,7 @@ fn labels(
     role: &'static str,
     decision: Decision,
     reason: &'static str,
-    workload: Option<&Workload>,
+    workload: Option<&WorkloadIdentity>,
     matched: Option<&MatchedEntry>,
 ) -> ConnectionLabels {
     let workload = workload.map_or_else(

@@ -16,7 +16,7 @@ use crate::{
     kubernetes::{ClusterConfig, NodeAgent, client::connect, events::FindingEvents, pod_cgroups, pods::Enrollment, uninstall::{OnStop, on_stop}},
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
-    proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh::MeshTls, relay_mode::RelayChoice},
+    proxy::{OrigDstSource, OutboundContext, OutboundListener, mesh_identity::MeshTls, relay_mode::RelayChoice},
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };
 

@@ -40,8 +40,8 @@ pub enum ListenerError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error("cannot build its TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
-    #[error("an ISTIO_MUTUAL server needs --mesh-ca, --cert and --key: {0}")]
-    Mesh(String),
+    #[error("cannot set up the ISTIO_MUTUAL server: {0}")]
+    Mesh(#[from] crate::proxy::mesh_identity::MeshTlsError),
 }
 
 impl ListenerError {
@@ -205,8 +205,8 @@ impl Listeners {
             },
             ServerKind::Mesh => {
                 if self.mesh.is_none() {
-                    let mesh = self.ctx.outbound.mesh.as_ref().ok_or_else(|| ListenerError::Mesh("not given".into()))?;
-                    self.mesh = Some(mesh.server_config().map_err(ListenerError::Mesh)?);
+                    let mesh = self.ctx.outbound.mesh.as_ref().ok_or(ListenerError::Mesh(crate::proxy::mesh_identity::MeshTlsError::NoMeshCa))?;
+                    self.mesh = Some(mesh.server_config()?);
                 }
                 Ok(self.mesh.clone())
             }

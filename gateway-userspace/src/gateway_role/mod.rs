@@ -13,23 +13,23 @@
 //! - `http.rs`: HTTP by Host (requests in, route actions).
 //! - `forward.rs`: a request to its destination: timeouts, retries, pooled
 //!   upstream connections.
-//! - `destination_policy.rs`, `balance.rs`: DestinationRule settings, and
-//!   which endpoint a request goes to.
+//! - `balance.rs`: which endpoint a request goes to (the DestinationRule
+//!   settings come from `policy::resolve_traffic_policy`).
 //! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
 //!   edits, retry conditions, CORS, mirrors.
-//! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
+//! - `mesh_terminate.rs`: ISTIO_MUTUAL: mutual TLS from nodes terminated,
+//!   then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
 //!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
 mod balance;
 mod clusters;
 mod cors;
-mod destination_policy;
 mod forward;
 mod http;
 mod idle;
 mod listeners;
-mod mesh;
+mod mesh_terminate;
 mod mirror;
 mod passthrough;
 mod route_policy;
@@ -44,7 +44,7 @@ use tokio::{net::TcpListener, sync::watch};
 pub use listeners::{ListenerStatus, ListenerView};
 pub use servers::{PortPlan, ServerKind};
 
-use crate::{config::Labels, policy::Workload, proxy::OutboundContext};
+use crate::{config::Labels, policy::WorkloadIdentity, proxy::OutboundContext};
 
 /// What a gateway listener allows a client.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +71,7 @@ pub struct GatewayContext {
     pub pool: Arc<crate::proxy::http_pool::UpstreamPool>,
     pub outbound: Arc<OutboundContext>,
     /// The gateway's own identity, for the registry it applies.
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
 }
 
 /// A connection line of this role.
@@ -99,7 +99,7 @@ pub async fn serve(labels: &Labels, namespace: &str, limits: Limits, outbound: A
         clusters: Default::default(),
         pool: Default::default(),
         outbound,
-        workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
+        workload: WorkloadIdentity { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
     });
     // Each reload closes the pooled upstream connections it no longer allows.
     let (pool, mut configs) = (ctx.pool.clone(), ctx.outbound.config.subscribe());
@@ -174,7 +174,7 @@ async fn accept_loop(listener: TcpListener, mut setup: watch::Receiver<Arc<liste
                 let serve: Serving = match plan.kind {
                     ServerKind::Passthrough => Box::pin(passthrough::handle(stream, peer, plan, ctx)),
                     ServerKind::Http => Box::pin(http::handle(stream, peer, plan, ctx)),
-                    ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, tls, ctx)),
+                    ServerKind::Mesh => Box::pin(mesh_terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };

@@ -70,7 +70,7 @@ pub(super) async fn connect_and_relay<S: Resettable>(
     let exit = if tls { Exit::Tls } else { Exit::Any };
     // A subset narrows the entry's endpoints by its DestinationRule labels.
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
-        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
+        Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
             target
         }
@@ -112,10 +112,8 @@ pub(super) async fn connect_and_relay<S: Resettable>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{Labels, LoadOptions, load_str};
+    use crate::{config::Labels, test_support::gateway_snapshot};
 
     const YAML: &str = "apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -161,14 +159,12 @@ spec:
     }
 
     fn ask(gateway_labels: &Labels, port: u16, local: [u8; 4], pick: u32) -> Option<String> {
-        let opts = LoadOptions { instance_labels: gateway_labels.clone(), ..LoadOptions::default() };
-        let loaded = load_str(Path::new("/fixtures/tcp.yaml"), YAML, &opts);
-        let s = loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings));
+        let s = gateway_snapshot(YAML, gateway_labels);
         let (ports, skipped) = super::super::servers::plan(&s, gateway_labels);
         assert!(skipped.is_empty(), "{skipped:?}");
         let plan = ports.into_iter().find(|p| p.port == port).expect("the port is planned");
         assert_eq!(plan.kind, super::super::ServerKind::Tcp);
-        let gateway = crate::policy::Workload { namespace: "edge".into(), name: None, labels: gateway_labels.clone(), service_account: None };
+        let gateway = crate::policy::WorkloadIdentity { namespace: "edge".into(), name: None, labels: gateway_labels.clone(), service_account: None };
         let facts = TcpFacts { local: local.into(), gateway: &gateway };
         tcp_route(&s, &plan, &facts, pick).map(|r| r.destination)
     }

@@ -13,6 +13,7 @@ use super::{
     listener::OutboundContext,
     peek::{Peeked, peek_first_bytes},
     relay::relay_until,
+    mesh_identity::{MeshConnectError, MeshTlsError, steered_mesh_tls},
     revocation::Revoke,
     upstream::pick_percent,
 };
@@ -120,7 +121,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
                 _ => deny::reset(client),
             }
         }
-        Verdict::Allow { target, matched, reason } => {
+        Verdict::Allow { target, matched, reason, .. } => {
             (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
             forward_stream(client, &target, kept, ctx, record).await;
         }
@@ -144,7 +145,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
 /// API has not announced yet is waited for, then refused. Elsewhere (and for
 /// cgroups outside the pods cgroup) a `--intercept-cgroup` WorkloadEntry, else
 /// the client address.
-async fn workload_of(ctx: &OutboundContext, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
+async fn workload_of(ctx: &OutboundContext, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::WorkloadIdentity, &'static str> {
     let static_identity = || config.policy.identify(record.src.0.ip(), record.cgroup_id);
     let (Some(pods), Some(cgroup)) = (&ctx.pods, record.cgroup_id) else { return Ok(static_identity()) };
     match pods.lookup(cgroup, ctx.unknown_workload_wait).await {
@@ -195,15 +196,11 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, k
 pub fn mesh_tls(
     ctx: &OutboundContext,
     config: &ActiveConfig,
-    workload: &crate::policy::Workload,
+    workload: &crate::policy::WorkloadIdentity,
     route: &crate::policy::RouteChoice,
     target: &crate::policy::Target,
-) -> Result<Option<super::origination::Origination>, String> {
-    if !super::mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
-        return Ok(None);
-    }
-    let mesh = ctx.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
-    Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
+) -> Result<Option<super::origination::Origination>, MeshTlsError> {
+    steered_mesh_tls(ctx.mesh.as_ref(), config, workload, route, target.port())
 }
 
 /// A steered stream inside the workload's mutual TLS to the gateway.
@@ -218,13 +215,13 @@ async fn forward_mesh(
     let connected = match ctx.dialer().connect(target).await {
         Ok((tcp, addr)) => {
             record.upstream = Some(addr);
-            tokio::time::timeout(ctx.connect_timeout, crate::tls::originate(tcp, &name, config))
-                .await
-                .map_err(|_| "mutual TLS handshake timed out".to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map(|tls| (tls, addr))
+            match tokio::time::timeout(ctx.connect_timeout, crate::tls::originate(tcp, &name, config)).await {
+                Ok(Ok(tls)) => Ok((tls, addr)),
+                Ok(Err(e)) => Err(MeshConnectError::Handshake(e)),
+                Err(_) => Err(MeshConnectError::HandshakeTimeout),
+            }
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(MeshConnectError::Connect(e)),
     };
     match connected {
         Ok((mut tls, addr)) => {
@@ -244,7 +241,7 @@ async fn serve_http(
     client: TcpStream,
     orig: OrigDstAddr,
     ctx: &Arc<OutboundContext>,
-    workload: crate::policy::Workload,
+    workload: crate::policy::WorkloadIdentity,
     record: &mut ConnectionRecord,
 ) {
     let http = HttpEgress::new(ctx.clone(), workload, record.src, orig);

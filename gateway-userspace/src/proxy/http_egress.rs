@@ -15,14 +15,14 @@ use super::{
     addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
     counting::{ByteCounts, Counting},
     http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
-    origination::Origination,
+    origination::{Origination, UpstreamTlsError},
     deny::forbidden_body,
     listener::OutboundContext,
     upstream::pick_percent,
 };
 use crate::{
     access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, Workload, decide_and_keep},
+    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, WorkloadIdentity, decide_and_keep},
     reload::ActiveConfig,
     sniff::host_without_port,
 };
@@ -30,7 +30,7 @@ use crate::{
 /// One client connection's requests and the upstream connections they use.
 pub struct HttpEgress {
     pub ctx: Arc<OutboundContext>,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
     upstreams: Arc<UpstreamPool>,
@@ -51,11 +51,28 @@ pub struct RequestTally {
 }
 
 impl HttpEgress {
-    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, String> {
-        super::connection::mesh_tls(&self.ctx, config, &self.workload, route, target)
+    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, UpstreamTlsError> {
+        Ok(super::connection::mesh_tls(&self.ctx, config, &self.workload, route, target)?)
     }
 
-    pub fn new(ctx: Arc<OutboundContext>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
+    /// The origination for an allowed request: by the registered host it
+    /// matched (a wildcard says nothing: the request's own host).
+    fn originate(
+        &self,
+        config: &ActiveConfig,
+        matched: Option<&crate::policy::MatchedEntry>,
+        host: Option<&str>,
+        subset: Option<&str>,
+        port: u16,
+    ) -> Result<Option<Origination>, UpstreamTlsError> {
+        let host = matched.map(|m| m.host.as_str()).filter(|h| !h.starts_with('*')).or(host);
+        match host {
+            Some(h) => Ok(self.ctx.originations.for_destination(config, &self.workload.namespace, h, subset, port)?),
+            None => Ok(None),
+        }
+    }
+
+    pub fn new(ctx: Arc<OutboundContext>, workload: WorkloadIdentity, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
         Arc::new(Self { ctx, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
 
@@ -141,21 +158,18 @@ impl HttpEgress {
                 let body = forbidden_body(reason.as_str(), host.as_deref().unwrap_or("(no host)"));
                 text(StatusCode::FORBIDDEN, body, Some(reason.as_str()))
             }
-            Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
+            Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
                 record.allow(reason.as_str(), matched.clone());
                 if let Verdict::Steer { route, .. } = &verdict {
                     (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
                 }
+                // Steered: mutual TLS to the gateway when its DestinationRule says so.
+                // Allowed: TLS origination where its DestinationRule (for the subset a
+                // `mesh` route chose) asks.
                 let tls = match &verdict {
-                    // Steered: mutual TLS to the gateway when its DestinationRule says so.
                     Verdict::Steer { route, .. } => self.mesh_tls(&config, route, target),
-                    _ => {
-                        let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
-                        match host {
-                            Some(h) => self.ctx.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
-                            None => Ok(None),
-                        }
-                    }
+                    Verdict::Allow { subset, .. } => self.originate(&config, matched.as_ref(), host.as_deref(), subset.as_deref(), target.port()),
+                    Verdict::Deny { .. } => Ok(None),
                 };
                 let forwarded = match tls {
                     Ok(tls) => {

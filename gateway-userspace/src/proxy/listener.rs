@@ -46,7 +46,7 @@ pub struct OutboundContext {
     /// TLS origination configs built from DestinationRules.
     pub originations: super::origination::Originations,
     /// Mutual TLS with the mesh CA, when configured.
-    pub mesh: Option<super::mesh::MeshTls>,
+    pub mesh: Option<super::mesh_identity::MeshTls>,
     /// How decided streams are relayed (`--relay`).
     pub relay: super::relay_mode::RelayChoice,
     /// How long a relayed stream a newer configuration no longer allows

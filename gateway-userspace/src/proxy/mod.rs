@@ -26,7 +26,7 @@ pub mod deny;
 mod http_egress;
 pub mod http_pool;
 mod listener;
-pub mod mesh;
+pub mod mesh_identity;
 pub mod origination;
 pub mod peek;
 pub mod relay;

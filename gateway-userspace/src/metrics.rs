@@ -201,13 +201,13 @@ impl Metrics {
     }
 
     pub fn record_connection(&self, r: &ConnectionRecord) {
-        self.connections.get_or_create(&labels(r.role, r.decision, r.reason, r.workload.as_ref(), r.matched.as_ref())).inc();
+        self.connections.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), r.workload.as_ref(), r.matched.as_ref())).inc();
         self.bytes_up.inc_by(r.bytes_up);
         self.bytes_down.inc_by(r.bytes_down);
     }
 
     pub fn record_request(&self, r: &RequestRecord) {
-        self.requests.get_or_create(&labels(r.role, r.decision, r.reason, Some(&r.workload), r.matched.as_ref())).inc();
+        self.requests.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), Some(&r.workload), r.matched.as_ref())).inc();
         let istio = IstioRequestLabels {
             reporter: "source",
             source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),

@@ -14,7 +14,7 @@ use super::{
     servers::PortPlan,
 };
 use crate::{
-    access_log::RequestRecord,
+    access_log::{RequestRecord, ResponseFlag},
     config::resources::http_route::HttpRoute,
     policy::{Exit, ExitDecided, ResolvedTrafficPolicy, RouteChoice, Verdict, decide_route_exit, resolve_traffic_policy},
     proxy::{
@@ -57,7 +57,7 @@ pub async fn with_timeouts(x: &Exchange, req: Request<Body>, choice: RouteChoice
             let exchange = forward(x, again, choice.clone(), record);
             let resp = match retries.per_try_timeout {
                 Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| {
-                    record.flag("UT");
+                    record.flag(ResponseFlag::UpstreamRequestTimeout);
                     text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
                 }),
                 None => exchange.await,
@@ -72,7 +72,7 @@ pub async fn with_timeouts(x: &Exchange, req: Request<Body>, choice: RouteChoice
     };
     match route.timeout.filter(|t| !t.is_zero()) {
         Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| {
-            record.flag("UT");
+            record.flag(ResponseFlag::UpstreamRequestTimeout);
             text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
         }),
         None => attempts.await,
@@ -96,7 +96,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     let cluster = ctx.clusters.get(&route.destination, port);
     let Some(slot) = cluster.admit(super::clusters::limit(policy.connection_pool.as_ref())) else {
         record.allow("overflow", None);
-        record.flag("UO");
+        record.flag(ResponseFlag::UpstreamOverflow);
         return text(StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(), None);
     };
     // Originated TLS goes out as TLS: the registry checks it as such.
@@ -105,11 +105,11 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     // A subset narrows the entry's endpoints by its DestinationRule labels.
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Deny { reason, matched } => {
-            record.deny(reason.as_str(), matched);
+            record.deny(reason, matched);
             return text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()));
         }
         Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
-            record.allow(reason.as_str(), matched);
+            record.allow(reason, matched);
             target
         }
     };
@@ -122,7 +122,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         Ok(tls) => tls,
         Err(e) => {
             tracing::warn!(error = %e, "TLS origination settings do not load");
-            record.flag("UF");
+            record.flag(ResponseFlag::UpstreamConnectionFailure);
             return text(StatusCode::SERVICE_UNAVAILABLE, "upstream TLS settings do not load\n".into(), None);
         }
     };
@@ -134,7 +134,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     let endpoints = match dialer.addresses(&target).await {
         Ok(list) if !list.is_empty() => list,
         _ => {
-            record.flag("UH");
+            record.flag(ResponseFlag::NoHealthyUpstream);
             return text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n".into(), None);
         }
     };
@@ -190,7 +190,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
             })
         }
         Err(status) => {
-            record.flag("UF");
+            record.flag(ResponseFlag::UpstreamConnectionFailure);
             text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
         }
     }

@@ -30,7 +30,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
             };
             tracing::info!(%peer, error = %why, "mutual TLS refused");
             let mut record = gateway_record(peer, &ctx, "mtls", None);
-            record.reason = "mesh-handshake-failed";
+            record.reason = "mesh-handshake-failed".into();
             ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
             return;
         }
@@ -61,7 +61,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
         Some(Sniffed::Http1(_)) => http::serve(client, peer, plan, ctx, identity, "http").await,
         _ => {
             let mut record = gateway_record(peer, &ctx, "mtls", identity);
-            (record.reason, record.outcome) = ("unrecognised-inner-protocol", Outcome::Denied);
+            (record.reason, record.outcome) = ("unrecognised-inner-protocol".into(), Outcome::Denied);
             deny::reset(client);
             ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
         }

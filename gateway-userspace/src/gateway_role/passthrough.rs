@@ -37,7 +37,7 @@ pub async fn route<S: Resettable>(client: S, sni: Option<String>, mut record: Co
     let refused = match route {
         Some(route) => super::tcp::connect_and_relay(client, route, true, &mut record, plan, ctx, &config).await.err(),
         None => {
-            record.reason = "no-route";
+            record.reason = "no-route".into();
             Some(client)
         }
     };

@@ -41,7 +41,7 @@ pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: C
             }
         }
         None => {
-            record.reason = "no-route";
+            record.reason = "no-route".into();
             deny::reset(client);
         }
     }
@@ -71,11 +71,11 @@ pub(super) async fn connect_and_relay<S: Resettable>(
     // A subset narrows the entry's endpoints by its DestinationRule labels.
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
-            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched);
             target
         }
         Verdict::Deny { reason, matched } => {
-            (record.reason, record.matched) = (reason.as_str(), matched);
+            (record.reason, record.matched) = (reason.into(), matched);
             return Err(client);
         }
     };

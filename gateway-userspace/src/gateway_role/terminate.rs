@@ -61,7 +61,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
             };
             tracing::info!(%peer, error = %why, "TLS handshake refused");
             let mut record = gateway_record(peer, &ctx, "tls", None);
-            record.reason = "tls-handshake-failed";
+            record.reason = "tls-handshake-failed".into();
             ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
         }
     }

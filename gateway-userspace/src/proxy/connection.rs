@@ -38,7 +38,7 @@ pub async fn handle(
     let mut record = ConnectionRecord::new(client_addr);
     match original_destination(&ctx, &client, source, local, &mut record) {
         Err(reason) => {
-            record.reason = reason;
+            record.reason = reason.into();
             deny::reset(client);
         }
         Ok(orig) => serve(client, orig, &ctx, &config, &mut record).await,
@@ -50,7 +50,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
     let workload = match workload_of(ctx, config, record).await {
         Ok(w) => w,
         Err(reason) => {
-            record.reason = reason;
+            record.reason = reason.into();
             ctx.metrics.unknown_workload_denials.inc();
             deny::reset(client);
             return;
@@ -70,12 +70,12 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
     });
     let detected = match &peeked {
         Peeked::Gone => {
-            (record.reason, record.outcome) = ("client-closed", Outcome::Closed);
+            (record.reason, record.outcome) = ("client-closed".into(), Outcome::Closed);
             return;
         }
         Peeked::Malformed(why) => {
             tracing::debug!(client = %record.src, why, "malformed first bytes");
-            record.reason = "malformed-request";
+            record.reason = "malformed-request".into();
             deny::reset(client);
             return;
         }
@@ -115,18 +115,18 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, ctx: &Arc<OutboundContext>,
     ctx.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
     match verdict {
         Verdict::Deny { reason, matched } => {
-            (record.reason, record.matched) = (reason.as_str(), matched);
+            (record.reason, record.matched) = (reason.into(), matched);
             match detected {
                 Detected::Tls { .. } => deny::tls_alert(client).await,
                 _ => deny::reset(client),
             }
         }
         Verdict::Allow { target, matched, reason, .. } => {
-            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched);
             forward_stream(client, &target, kept, ctx, record).await;
         }
         Verdict::Steer { target, matched, reason, route } => {
-            (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
+            (record.decision, record.reason, record.matched) = (Decision::Steer, reason.into(), matched);
             match mesh_tls(ctx, config, &workload, &route, &target) {
                 Ok(None) => forward_stream(client, &target, kept, ctx, record).await,
                 Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, ctx, record).await,
@@ -255,7 +255,7 @@ async fn serve_http(
         Some((decision, reason, matched, route)) => {
             (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
         }
-        None => record.reason = "no-request",
+        None => record.reason = "no-request".into(),
     }
 }
 

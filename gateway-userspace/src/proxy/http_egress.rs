@@ -43,7 +43,7 @@ pub struct RequestTally {
     pub requests: u32,
     pub denied: u32,
     /// The first request's verdict stands for the connection.
-    pub first: Option<(Decision, &'static str, Option<crate::policy::MatchedEntry>, Option<RouteChoice>)>,
+    pub first: Option<(Decision, crate::access_log::Reason, Option<crate::policy::MatchedEntry>, Option<RouteChoice>)>,
     pub upstream: Option<UpstreamAddr>,
     /// Bytes read from and written to the client.
     pub bytes_from_client: u64,
@@ -154,12 +154,12 @@ impl HttpEgress {
         let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
         let response = match &verdict {
             Verdict::Deny { reason, matched } => {
-                record.deny(reason.as_str(), matched.clone());
+                record.deny(*reason, matched.clone());
                 let body = forbidden_body(reason.as_str(), host.as_deref().unwrap_or("(no host)"));
                 text(StatusCode::FORBIDDEN, body, Some(reason.as_str()))
             }
             Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
-                record.allow(reason.as_str(), matched.clone());
+                record.allow(*reason, matched.clone());
                 if let Verdict::Steer { route, .. } = &verdict {
                     (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
                 }

@@ -31,7 +31,7 @@ mod workload;
 pub use compiled::{EgressPolicy, PolicySettings};
 pub use dns_bridge::{PolicySource, RegisteredNames};
 pub use route_match::{HttpFacts, RouteChoice};
-pub use traffic_policy::{ResolvedTrafficPolicy, UpstreamTls, resolve_in_rule, resolve_traffic_policy};
+pub use traffic_policy::{ResolvedTrafficPolicy, UpstreamTls, resolve_traffic_policy};
 pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, Exit, NoDns, Target, Verdict, decide, decide_exit};
 pub use declared::declared_opaque;
 pub use recheck::{Decided, ExitDecided, decide_and_keep, decide_route_exit};

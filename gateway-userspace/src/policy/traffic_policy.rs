@@ -66,7 +66,7 @@ pub fn resolve_traffic_policy(
 
 /// [`resolve_traffic_policy`] within one rule. A subset the rule does not
 /// define contributes nothing: the rule's own levels apply.
-pub fn resolve_in_rule(rule: &DestinationRule, subset: Option<&str>, port: u16) -> ResolvedTrafficPolicy {
+fn resolve_in_rule(rule: &DestinationRule, subset: Option<&str>, port: u16) -> ResolvedTrafficPolicy {
     let subset_policy = subset.and_then(|s| rule.subset(s)).and_then(|s| s.traffic_policy.as_ref());
     let mut levels: Vec<Level<'_>> = Vec::with_capacity(4);
     for policy in [subset_policy, rule.traffic_policy.as_ref()].into_iter().flatten() {

@@ -7,8 +7,10 @@
 //! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
 //! - `http_pool.rs`: upstream HTTP connections kept per target.
-//! - `origination.rs`: TLS to the destination when a DestinationRule asks.
-//! - `mesh.rs`: mutual TLS to an egress gateway (ISTIO_MUTUAL).
+//! - `origination.rs`: TLS to the destination when its DestinationRule
+//!   settings (resolved by `policy::resolve_traffic_policy`) ask.
+//! - `mesh_identity.rs`: the workloads' mesh identities, for mutual TLS to an egress
+//!   gateway (ISTIO_MUTUAL).
 //! - `deny.rs`: what a denied client sees.
 //! - `upstream.rs`: the proxy's own, marked, outbound socket.
 //! - `relay.rs`: bytes both ways, with half-close and resets carried over.

@@ -20,9 +20,13 @@ use tokio::{
 };
 
 use crate::{
-    policy::{MatchedEntry, RouteChoice, Workload},
+    policy::{DenyReason, MatchedEntry, RouteChoice, WorkloadIdentity},
     transport::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
 };
+
+#[path = "access_log_reason.rs"]
+mod reason;
+pub use reason::{Reason, ResponseFlag};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,7 +74,7 @@ pub struct ConnectionRecord {
     pub role: &'static str,
     pub src: ClientAddr,
     pub orig_dst: Option<OrigDstAddr>,
-    pub workload: Option<Workload>,
+    pub workload: Option<WorkloadIdentity>,
     /// The peer's verified SPIFFE identity (ISTIO_MUTUAL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_identity: Option<String>,
@@ -85,7 +89,7 @@ pub struct ConnectionRecord {
     pub sni: Option<String>,
     pub host: Option<String>,
     pub decision: Decision,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub matched: Option<MatchedEntry>,
     /// The `mesh` route that steered it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +129,7 @@ impl ConnectionRecord {
             sni: None,
             host: None,
             decision: Decision::Deny,
-            reason: "",
+            reason: Reason::Undecided,
             matched: None,
             route: None,
             upstream: None,
@@ -148,7 +152,7 @@ impl ConnectionRecord {
         (self.bytes_up, self.bytes_down) = (stats.client_to_upstream, stats.upstream_to_client);
         self.outcome = match (stats.revoked, stats.reset) {
             (Some(generation), _) => {
-                (self.reason, self.revoked_by) = ("revoked", Some(generation));
+                (self.reason, self.revoked_by) = (Reason::Proxy("revoked"), Some(generation));
                 Outcome::Revoked
             }
             (None, true) => Outcome::Reset,
@@ -175,15 +179,15 @@ pub struct DnsRecord {
     pub time: String,
     pub event: &'static str,
     pub src: std::net::IpAddr,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     pub name: String,
     pub qtype: String,
     pub decision: Decision,
-    pub reason: &'static str,
+    pub reason: Reason,
 }
 
 impl DnsRecord {
-    pub fn refused(src: std::net::IpAddr, workload: Workload, name: &str, qtype: &str) -> Self {
+    pub fn refused(src: std::net::IpAddr, workload: WorkloadIdentity, name: &str, qtype: &str) -> Self {
         Self {
             time: now_rfc3339(),
             event: "dns",
@@ -192,7 +196,7 @@ impl DnsRecord {
             name: name.to_string(),
             qtype: qtype.to_string(),
             decision: Decision::Deny,
-            reason: "not-registered",
+            reason: Reason::Deny(DenyReason::NotRegistered),
         }
     }
 }
@@ -205,32 +209,35 @@ pub struct RequestRecord {
     pub role: &'static str,
     pub src: ClientAddr,
     pub orig_dst: OrigDstAddr,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_identity: Option<String>,
     pub method: String,
     pub host: Option<String>,
     pub path: String,
     pub decision: Decision,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub matched: Option<MatchedEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteChoice>,
     pub upstream: Option<UpstreamAddr>,
     pub status: u16,
-    /// Envoy's response flags: NR no route, UF upstream connection failure,
-    /// UT upstream timeout, FI fault abort, DI fault delay.
+    /// Envoy's response flags, `-` when none.
     #[serde(serialize_with = "flags")]
-    pub flags: Vec<&'static str>,
+    pub flags: Vec<ResponseFlag>,
     pub duration_ms: u64,
 }
 
-fn flags<S: serde::Serializer>(f: &[&'static str], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&if f.is_empty() { "-".to_string() } else { f.join(",") })
+fn flags<S: serde::Serializer>(f: &[ResponseFlag], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&joined(f))
+}
+
+fn joined(f: &[ResponseFlag]) -> String {
+    if f.is_empty() { "-".to_string() } else { f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",") }
 }
 
 impl RequestRecord {
-    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &Workload, req: &hyper::Request<B>, host: Option<String>) -> Self {
+    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &WorkloadIdentity, req: &hyper::Request<B>, host: Option<String>) -> Self {
         Self {
             time: String::new(),
             event: "request",
@@ -243,7 +250,7 @@ impl RequestRecord {
             host,
             path: req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             decision: Decision::Deny,
-            reason: "",
+            reason: Reason::Undecided,
             matched: None,
             route: None,
             upstream: None,
@@ -253,22 +260,22 @@ impl RequestRecord {
         }
     }
 
-    pub fn allow(&mut self, reason: &'static str, matched: Option<MatchedEntry>) {
-        (self.decision, self.reason, self.matched) = (Decision::Allow, reason, matched);
+    pub fn allow(&mut self, reason: impl Into<Reason>, matched: Option<MatchedEntry>) {
+        (self.decision, self.reason, self.matched) = (Decision::Allow, reason.into(), matched);
     }
 
-    pub fn flag(&mut self, flag: &'static str) {
+    pub fn flag(&mut self, flag: ResponseFlag) {
         if !self.flags.contains(&flag) {
             self.flags.push(flag);
         }
     }
 
     pub fn response_flags(&self) -> String {
-        if self.flags.is_empty() { "-".into() } else { self.flags.join(",") }
+        joined(&self.flags)
     }
 
-    pub fn deny(&mut self, reason: &'static str, matched: Option<MatchedEntry>) {
-        (self.decision, self.reason, self.matched) = (Decision::Deny, reason, matched);
+    pub fn deny(&mut self, reason: impl Into<Reason>, matched: Option<MatchedEntry>) {
+        (self.decision, self.reason, self.matched) = (Decision::Deny, reason.into(), matched);
     }
 
     pub fn finish(&mut self, elapsed: Duration) {
@@ -429,7 +436,7 @@ mod tests {
         let mut r = ConnectionRecord::new(ClientAddr("198.18.1.2:40000".parse().unwrap()));
         r.orig_dst = Some(OrigDstAddr("203.0.113.10:80".parse().unwrap()));
         r.decision = Decision::Allow;
-        r.reason = "passthrough";
+        r.reason = Reason::Proxy("passthrough");
         r.outcome = Outcome::UpstreamUnreachable;
         r.finish(Duration::from_millis(12));
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();

@@ -23,3 +23,6 @@ pub mod sniff;
 pub mod tls;
 pub mod transport;
 pub mod validate;
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -16,7 +16,7 @@ use prometheus_client::{
 
 use crate::{
     access_log::{ConnectionRecord, Decision, RequestRecord},
-    policy::{MatchedEntry, Workload},
+    policy::{MatchedEntry, WorkloadIdentity},
 };
 
 /// Labels from configuration only: the workload's WorkloadEntry and the
@@ -25,7 +25,7 @@ fn labels(
     role: &'static str,
     decision: Decision,
     reason: &'static str,
-    workload: Option<&Workload>,
+    workload: Option<&WorkloadIdentity>,
     matched: Option<&MatchedEntry>,
 ) -> ConnectionLabels {
     let workload = workload.map_or_else(
@@ -201,13 +201,13 @@ impl Metrics {
     }
 
     pub fn record_connection(&self, r: &ConnectionRecord) {
-        self.connections.get_or_create(&labels(r.role, r.decision, r.reason, r.workload.as_ref(), r.matched.as_ref())).inc();
+        self.connections.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), r.workload.as_ref(), r.matched.as_ref())).inc();
         self.bytes_up.inc_by(r.bytes_up);
         self.bytes_down.inc_by(r.bytes_down);
     }
 
     pub fn record_request(&self, r: &RequestRecord) {
-        self.requests.get_or_create(&labels(r.role, r.decision, r.reason, Some(&r.workload), r.matched.as_ref())).inc();
+        self.requests.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), Some(&r.workload), r.matched.as_ref())).inc();
         let istio = IstioRequestLabels {
             reporter: "source",
             source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),

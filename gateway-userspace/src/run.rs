@@ -24,7 +24,7 @@ use crate::{
     },
     metrics::Metrics,
     policy::{PolicySettings, RegisteredNames},
-    proxy::{OrigDstSource, OutboundListener, ProxyInputs, Settings, mesh::MeshTls},
+    proxy::{OrigDstSource, OutboundListener, ProxyInputs, Settings, mesh_identity::MeshTls},
     transport::relay_mode::RelayChoice,
     reload::{ConfigStore, StartupError, watch_files, watch_sighup},
 };

@@ -9,7 +9,7 @@ use hyper::{HeaderMap, header::HeaderValue};
 use super::clusters::Cluster;
 use crate::{
     config::resources::destination_rule::{ConsistentHash, LoadBalancer, SimpleLb},
-    policy::mesh_routes::query_param,
+    policy::route_match::query_param,
     transport::random_u64,
 };
 

@@ -6,7 +6,6 @@ use hyper::{HeaderMap, Method, StatusCode, header::HeaderValue};
 
 use crate::{
     config::resources::http_policy::CorsPolicy,
-    policy::string_matches,
     transport::http_pool::{Body, text},
 };
 
@@ -17,7 +16,7 @@ pub fn allowed_origin(policy: &CorsPolicy, headers: &HeaderMap) -> Option<Header
     policy
         .allow_origins
         .iter()
-        .any(|m| string_matches(m, "*", false) || string_matches(m, o, false))
+        .any(|m| m.matches("*", false) || m.matches(o, false))
         .then(|| origin.clone())
 }
 
@@ -63,11 +62,11 @@ pub fn decorate(policy: &CorsPolicy, origin: HeaderValue, headers: &mut HeaderMa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StringMatch;
+    use crate::config::{StringMatch, resources::common::Pattern};
 
     fn policy() -> CorsPolicy {
         CorsPolicy {
-            allow_origins: vec![StringMatch::Exact("https://app.test".into()), StringMatch::Regex(r"https://.*\.corp\.test".into())],
+            allow_origins: vec![StringMatch::Exact("https://app.test".into()), StringMatch::Regex(Pattern::whole(r"https://.*\.corp\.test").expect("a valid pattern"))],
             allow_methods: vec!["GET".into(), "POST".into()],
             allow_headers: vec!["x-token".into()],
             expose_headers: vec!["x-trace".into()],

@@ -10,15 +10,13 @@ use hyper::{Request, Response, StatusCode, body::Incoming};
 use hyper_util::rt::TokioIo;
 
 use super::{
-    GatewayContext, balance,
-    destination_policy::{UpstreamPolicy, upstream_policy},
-    route_policy,
+    GatewayContext, balance, route_policy,
     servers::PortPlan,
 };
 use crate::{
-    access_log::RequestRecord,
+    access_log::{RequestRecord, ResponseFlag},
     config::resources::http_route::HttpRoute,
-    policy::{Exit, ExitDecided, RouteChoice, Verdict, decide_route_exit},
+    policy::{Exit, ExitDecided, ResolvedTrafficPolicy, RouteChoice, Verdict, decide_route_exit, resolve_traffic_policy},
     proxy::deny::forbidden_body,
     reload::ActiveConfig,
     transport::{
@@ -59,7 +57,7 @@ pub async fn with_timeouts(x: &Exchange, req: Request<Body>, choice: RouteChoice
             let exchange = forward(x, again, choice.clone(), record);
             let resp = match retries.per_try_timeout {
                 Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| {
-                    record.flag("UT");
+                    record.flag(ResponseFlag::UpstreamRequestTimeout);
                     text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
                 }),
                 None => exchange.await,
@@ -74,7 +72,7 @@ pub async fn with_timeouts(x: &Exchange, req: Request<Body>, choice: RouteChoice
     };
     match route.timeout.filter(|t| !t.is_zero()) {
         Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| {
-            record.flag("UT");
+            record.flag(ResponseFlag::UpstreamRequestTimeout);
             text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
         }),
         None => attempts.await,
@@ -91,27 +89,27 @@ pub fn replay(parts: &hyper::http::request::Parts, body: hyper::body::Bytes) -> 
 /// The destination's registry check, origination, and the exchange.
 pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, record: &mut RequestRecord) -> Response<Body> {
     let (ctx, config) = (&*x.ctx, &*x.config);
-    let out = &ctx.outbound;
+    let out = &ctx.inputs;
     let port = route.port.unwrap_or(x.plan.port);
     record.route = Some(route.clone());
-    let policy = upstream_policy(&config.snapshot, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
+    let policy = resolve_traffic_policy(&config.snapshot, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
     let cluster = ctx.clusters.get(&route.destination, port);
-    let Some(slot) = cluster.admit(super::clusters::limit(policy.pool.as_ref())) else {
+    let Some(slot) = cluster.admit(super::clusters::limit(policy.connection_pool.as_ref())) else {
         record.allow("overflow", None);
-        record.flag("UO");
+        record.flag(ResponseFlag::UpstreamOverflow);
         return text(StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(), None);
     };
     // Originated TLS goes out as TLS: the registry checks it as such.
-    let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, port);
+    let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
     let exit = if matches!(tls, Ok(Some(_))) { Exit::Any } else { Exit::Http };
     // A subset narrows the entry's endpoints by its DestinationRule labels.
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Deny { reason, matched } => {
-            record.deny(reason.as_str(), matched);
+            record.deny(reason, matched);
             return text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()));
         }
-        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
-            record.allow(reason.as_str(), matched);
+        Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
+            record.allow(reason, matched);
             target
         }
     };
@@ -124,29 +122,29 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         Ok(tls) => tls,
         Err(e) => {
             tracing::warn!(error = %e, "TLS origination settings do not load");
-            record.flag("UF");
+            record.flag(ResponseFlag::UpstreamConnectionFailure);
             return text(StatusCode::SERVICE_UNAVAILABLE, "upstream TLS settings do not load\n".into(), None);
         }
     };
     let mut dialer = out.dialer();
-    if let Some(t) = policy.pool.as_ref().and_then(|p| p.tcp_connect_timeout) {
+    if let Some(t) = policy.connection_pool.as_ref().and_then(|p| p.tcp_connect_timeout) {
         dialer.timeout = t;
     }
     let now = Instant::now();
     let endpoints = match dialer.addresses(&target).await {
         Ok(list) if !list.is_empty() => list,
         _ => {
-            record.flag("UH");
+            record.flag(ResponseFlag::NoHealthyUpstream);
             return text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n".into(), None);
         }
     };
     let total = endpoints.len();
-    let healthy = if policy.outlier.is_some() { cluster.healthy(&endpoints, now) } else { endpoints };
+    let healthy = if policy.outlier_detection.is_some() { cluster.healthy(&endpoints, now) } else { endpoints };
     let (hash_input, set_cookie) = balance::hash_input(
-        policy.balancer.as_ref(),
+        policy.load_balancer.as_ref(),
         &balance::RequestKey { headers: req.headers(), query: req.uri().query().unwrap_or(""), peer: x.peer.ip() },
     );
-    let ordered = balance::order(policy.balancer.as_ref(), healthy, &cluster, hash_input.as_deref());
+    let ordered = balance::order(policy.load_balancer.as_ref(), healthy, &cluster, hash_input.as_deref());
     let mut active = None;
     let forwarded = if tls.is_none() && super::http::is_upgrade(&req) {
         upgrade(&dialer, &ordered, req).await
@@ -163,7 +161,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
                     break;
                 }
                 Err(status) => {
-                    if let Some(od) = &policy.outlier {
+                    if let Some(od) = &policy.outlier_detection {
                         cluster.report(*addr, None, od, total, now);
                     }
                     result = Err(status);
@@ -175,7 +173,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     match forwarded {
         Ok((resp, addr)) => {
             record.upstream = Some(addr);
-            if let Some(od) = &policy.outlier {
+            if let Some(od) = &policy.outlier_detection {
                 cluster.report(addr.0, Some(resp.status().as_u16()), od, total, now);
             }
             let mut resp = resp;
@@ -192,16 +190,16 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
             })
         }
         Err(status) => {
-            record.flag("UF");
+            record.flag(ResponseFlag::UpstreamConnectionFailure);
             text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
         }
     }
 }
 
 /// `connectionPool.http`: how long and how often a connection is reused.
-fn reuse(policy: &UpstreamPolicy) -> Reuse {
+fn reuse(policy: &ResolvedTrafficPolicy) -> Reuse {
     let mut r = Reuse::default();
-    if let Some(p) = &policy.pool {
+    if let Some(p) = &policy.connection_pool {
         r.max_requests = p.max_requests_per_connection.filter(|n| *n > 0);
         if let Some(t) = p.http_idle_timeout.filter(|t| !t.is_zero()) {
             r.idle_timeout = t;

@@ -19,7 +19,7 @@ use super::{
     servers::{HttpAction, PortPlan, http_route},
 };
 use crate::{
-    access_log::{Decision, Outcome, RequestRecord},
+    access_log::{Decision, Outcome, RequestRecord, ResponseFlag},
     config::resources::{
         common::Headers,
         http_route::{HttpRoute, Redirect, RedirectPortSelection},
@@ -72,9 +72,9 @@ where
     let (requests, denied) = *counts.lock().expect("counts lock");
     let mut record = super::gateway_record(peer, &ctx, "http", identity);
     (record.requests, record.denied_requests) = (Some(requests), Some(denied));
-    (record.decision, record.reason) = if denied == 0 { (Decision::Allow, "routed") } else { (Decision::Deny, "denied-requests") };
+    (record.decision, record.reason) = if denied == 0 { (Decision::Allow, "routed".into()) } else { (Decision::Deny, "denied-requests".into()) };
     record.outcome = Outcome::Closed;
-    ctx.outbound.log_connection(&mut record, started.elapsed()).await;
+    ctx.inputs.log_connection(&mut record, started.elapsed()).await;
 }
 
 /// Upstreams are spoken to in HTTP/1.1: an HTTP/2 request gets origin-form
@@ -185,7 +185,7 @@ async fn request(
     scheme: &'static str,
 ) -> Response<Body> {
     let started = Instant::now();
-    let out = &ctx.outbound;
+    let out = &ctx.inputs;
     let config = out.config.current();
     let authority = req
         .uri()
@@ -222,7 +222,7 @@ async fn request(
         match route {
             None => {
                 record.deny("no-route", None);
-                record.flag("NR");
+                record.flag(ResponseFlag::NoRoute);
                 text(StatusCode::NOT_FOUND, format!("no route to {host}\n"), Some("no-route"))
             }
             Some(HttpAction::Respond { route, status, body }) => {
@@ -290,12 +290,12 @@ async fn routed(
     forwarding_headers(&mut req, x.peer, scheme);
     if let Some(status) = route_policy::abort(route, f64::from(pick_percent())) {
         record.allow("fault-abort", None);
-        record.flag("FI");
+        record.flag(ResponseFlag::FaultInjected);
         record.route = Some(choice);
         return text(status, "fault filter abort\n".into(), None);
     }
     if let Some(d) = route_policy::delay(route, f64::from(pick_percent())) {
-        record.flag("DI");
+        record.flag(ResponseFlag::DelayInjected);
         tokio::time::sleep(d).await;
     }
     route_policy::rewrite(&mut req, route, matched_uri);

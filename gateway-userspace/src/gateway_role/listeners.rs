@@ -44,8 +44,8 @@ pub enum ListenerError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error("cannot build its TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
-    #[error("an ISTIO_MUTUAL server needs --mesh-ca, --cert and --key: {0}")]
-    Mesh(String),
+    #[error("cannot set up the ISTIO_MUTUAL server: {0}")]
+    Mesh(#[from] crate::proxy::mesh_identity::MeshTlsError),
 }
 
 impl ListenerError {
@@ -177,7 +177,7 @@ impl Listeners {
                 None => self.open(key, plan.clone()),
             };
             if let Err(e) = &outcome {
-                self.ctx.outbound.metrics.listener_failures.get_or_create(&ListenerFailureLabels { port: plan.port, reason: e.reason() }).inc();
+                self.ctx.inputs.metrics.listener_failures.get_or_create(&ListenerFailureLabels { port: plan.port, reason: e.reason() }).inc();
             }
             let listening = self.running.contains_key(&key);
             ports.push(PortState {
@@ -237,8 +237,8 @@ impl Listeners {
             },
             ServerKind::Mesh => {
                 if self.mesh.is_none() {
-                    let mesh = self.ctx.outbound.mesh.as_ref().ok_or_else(|| ListenerError::Mesh("not given".into()))?;
-                    self.mesh = Some(mesh.server_config().map_err(ListenerError::Mesh)?);
+                    let mesh = self.ctx.inputs.mesh.as_ref().ok_or(ListenerError::Mesh(crate::proxy::mesh_identity::MeshTlsError::NoMeshCa))?;
+                    self.mesh = Some(mesh.server_config()?);
                 }
                 Ok(self.mesh.clone())
             }

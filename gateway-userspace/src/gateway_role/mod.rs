@@ -13,23 +13,23 @@
 //! - `http.rs`: HTTP by Host (requests in, route actions).
 //! - `forward.rs`: a request to its destination: timeouts, retries, pooled
 //!   upstream connections.
-//! - `destination_policy.rs`, `balance.rs`: DestinationRule settings, and
-//!   which endpoint a request goes to.
+//! - `balance.rs`: which endpoint a request goes to (the DestinationRule
+//!   settings come from `policy::resolve_traffic_policy`).
 //! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
 //!   edits, retry conditions, CORS, mirrors.
-//! - `mesh.rs`: ISTIO_MUTUAL: mutual TLS from nodes, then TLS or HTTP inside.
+//! - `mesh_terminate.rs`: ISTIO_MUTUAL: mutual TLS from nodes terminated,
+//!   then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
 //!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
 mod balance;
 mod clusters;
 mod cors;
-mod destination_policy;
 mod forward;
 mod http;
 mod idle;
 mod listeners;
-mod mesh;
+mod mesh_terminate;
 mod mirror;
 mod passthrough;
 mod route_policy;
@@ -45,7 +45,7 @@ use tracing::Instrument;
 pub use listeners::{ListenerStatus, ListenerView};
 pub use servers::{PortPlan, ServerKind};
 
-use crate::{config::Labels, policy::Workload, proxy::ProxyInputs};
+use crate::{config::Labels, policy::WorkloadIdentity, proxy::ProxyInputs};
 
 /// What a gateway listener allows a client.
 #[derive(Clone, Copy, Debug)]
@@ -71,9 +71,9 @@ pub struct GatewayContext {
     /// Upstream connections, shared by every downstream connection.
     pub pool: Arc<crate::transport::http_pool::UpstreamPool>,
     /// The settings and services shared with the node's outbound proxy.
-    pub outbound: Arc<ProxyInputs>,
+    pub inputs: Arc<ProxyInputs>,
     /// The gateway's own identity, for the registry it applies.
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
 }
 
 /// A connection line of this role.
@@ -94,7 +94,7 @@ pub async fn serve(
     labels: &Labels,
     namespace: &str,
     limits: Limits,
-    outbound: Arc<ProxyInputs>,
+    inputs: Arc<ProxyInputs>,
     port_map: Option<watch::Receiver<crate::kubernetes::gateway_ports::PortMap>>,
 ) -> Arc<ListenerStatus> {
     let role = match labels.get("istio").map(String::as_str) {
@@ -107,11 +107,11 @@ pub async fn serve(
         role,
         clusters: Default::default(),
         pool: Default::default(),
-        outbound,
-        workload: Workload { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
+        inputs,
+        workload: WorkloadIdentity { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },
     });
     // Each reload closes the pooled upstream connections it no longer allows.
-    let (pool, mut configs) = (ctx.pool.clone(), ctx.outbound.config.subscribe());
+    let (pool, mut configs) = (ctx.pool.clone(), ctx.inputs.config.subscribe());
     tokio::spawn(async move {
         while configs.changed().await.is_ok() {
             let config = configs.borrow_and_update().clone();
@@ -119,7 +119,7 @@ pub async fn serve(
         }
     });
     // The first plan is in place before this returns; then every generation.
-    let mut configs = ctx.outbound.config.subscribe();
+    let mut configs = ctx.inputs.config.subscribe();
     let mut listeners = listeners::Listeners::new(ctx.clone(), labels.clone(), port_map);
     let first = configs.borrow_and_update().clone();
     listeners.apply(&first).await;
@@ -157,7 +157,7 @@ impl Drop for OpenConnection {
 async fn accept_loop(listener: TcpListener, mut setup: watch::Receiver<Arc<listeners::Setup>>, ctx: Arc<GatewayContext>) {
     let open = Arc::new(tokio::sync::Semaphore::new(ctx.limits.max_connections_per_listener));
     let port = crate::metrics::ListenerLabels { port: setup.borrow().plan.port };
-    let metrics = ctx.outbound.metrics.clone();
+    let metrics = ctx.inputs.metrics.clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -183,7 +183,7 @@ async fn accept_loop(listener: TcpListener, mut setup: watch::Receiver<Arc<liste
                 let serve: Serving = match plan.kind {
                     ServerKind::Passthrough => Box::pin(passthrough::handle(stream, peer, plan, ctx)),
                     ServerKind::Http => Box::pin(http::handle(stream, peer, plan, ctx)),
-                    ServerKind::Mesh => Box::pin(mesh::handle(stream, peer, plan, tls, ctx)),
+                    ServerKind::Mesh => Box::pin(mesh_terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Terminate | ServerKind::TerminateTcp => Box::pin(terminate::handle(stream, peer, plan, tls, ctx)),
                     ServerKind::Tcp => Box::pin(tcp::handle(stream, peer, plan, ctx)),
                 };

@@ -19,7 +19,7 @@ use crate::{
 
 pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ctx: Arc<GatewayContext>) {
     let record = super::gateway_record(peer, &ctx, "tls", None);
-    let sni = match peek_first_bytes(&client, ctx.outbound.settings.sniff_timeout).await {
+    let sni = match peek_first_bytes(&client, ctx.inputs.settings.sniff_timeout).await {
         Peeked::Sniffed(Sniffed::Tls(hello)) => hello.sni,
         _ => None,
     };
@@ -30,14 +30,14 @@ pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
 /// refuses it with an alert; logs it when it ends.
 pub async fn route<S: Resettable>(client: S, sni: Option<String>, mut record: ConnectionRecord, plan: &PortPlan, ctx: &GatewayContext) {
     let started = Instant::now();
-    let out = &ctx.outbound;
+    let out = &ctx.inputs;
     let config = out.config.current();
     record.sni = sni.clone();
     let route = sni.as_deref().and_then(|sni| tls_route(&config.snapshot, plan, sni, &ctx.workload, crate::transport::pick_percent()));
     let refused = match route {
         Some(route) => super::tcp::connect_and_relay(client, route, true, &mut record, plan, ctx, &config).await.err(),
         None => {
-            record.reason = "no-route";
+            record.reason = "no-route".into();
             Some(client)
         }
     };

@@ -34,7 +34,7 @@ pub fn rewrite<B>(req: &mut Request<B>, route: &HttpRoute, matched: Option<&Stri
     let new_path = match (&rw.uri, matched, &rw.uri_regex) {
         (Some(to), Some(StringMatch::Prefix(p)), _) if path.starts_with(p.as_str()) => Some(format!("{to}{}", &path[p.len()..])),
         (Some(to), _, _) => Some(to.clone()),
-        (None, _, Some((pattern, to))) => regex::Regex::new(pattern).ok().map(|re| re.replace_all(&path, to.as_str()).into_owned()),
+        (None, _, Some((pattern, to))) => Some(pattern.regex().replace_all(&path, to.as_str()).into_owned()),
         _ => None,
     };
     if let Some(p) = new_path {

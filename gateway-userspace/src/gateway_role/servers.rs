@@ -15,8 +15,8 @@ use crate::{
         },
     },
     policy::{
-        HttpFacts, RouteChoice, Workload,
-        mesh_routes::{choice, http_request_matches, pick_weighted, source_ok},
+        HttpFacts, RouteChoice, WorkloadIdentity,
+        route_match::{choice, http_request_matches, pick_weighted, source_ok},
     },
 };
 
@@ -201,7 +201,7 @@ fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
 /// The first `tls` route, of the VirtualServices bound to these Gateways,
 /// whose match fits the SNI, port and the `gateway`'s own labels; `pick`
 /// (0..100) chooses among weighted destinations.
-pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &Workload, pick: u32) -> Option<RouteChoice> {
+pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &WorkloadIdentity, pick: u32) -> Option<RouteChoice> {
     for vs in serving(snapshot, plan, sni) {
         for r in &vs.tls {
             let fits = r.matches.iter().any(|m| {
@@ -223,7 +223,7 @@ pub struct TcpFacts<'a> {
     /// The listener's local address the client reached.
     pub local: IpAddr,
     /// The gateway itself (`sourceNamespace`, `sourceLabels`).
-    pub gateway: &'a Workload,
+    pub gateway: &'a WorkloadIdentity,
 }
 
 /// The first `tcp` route, of the VirtualServices bound to these Gateways
@@ -259,7 +259,7 @@ pub enum HttpAction {
 
 /// The first `http` route, of the VirtualServices bound to these Gateways,
 /// whose match fits the request; `sourceLabels` are the `gateway`'s own.
-pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &Workload, pick: u32) -> Option<HttpAction> {
+pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &WorkloadIdentity, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
     for vs in serving(snapshot, plan, &host) {
         for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
@@ -303,20 +303,16 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::{
-        config::{LoadOptions, load_str},
         policy::HttpFacts,
+        test_support::{gateway_snapshot, labels},
     };
 
     const EGRESS: &str = include_str!("../../../tests/fixtures/istio/good/v1/03-egress-gateway.yaml");
 
     fn snapshot() -> std::sync::Arc<Snapshot> {
-        let opts = LoadOptions { instance_labels: [("istio".into(), "egressgateway".into())].into(), ..LoadOptions::default() };
-        let loaded = load_str(Path::new("/fixtures/egress.yaml"), EGRESS, &opts);
-        loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings))
+        gateway_snapshot(EGRESS, &labels(&[("istio", "egressgateway")]))
     }
 
     #[test]
@@ -359,10 +355,9 @@ spec:
   gateways: [edge/gw]
   http: [{route: [{destination: {host: x.team-b.svc.cluster.local}}]}]
 ";
-        let opts = LoadOptions { instance_labels: [("istio".into(), "ingressgateway".into())].into(), ..LoadOptions::default() };
-        let s = load_str(Path::new("/fixtures/scope.yaml"), yaml, &opts).snapshot.expect("snapshot");
+        let s = gateway_snapshot(yaml, &labels(&[("istio", "ingressgateway")]));
         let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.remove(0);
-        let gateway = Workload { namespace: "edge".into(), name: None, labels: Default::default(), service_account: None };
+        let gateway = WorkloadIdentity { namespace: "edge".into(), name: None, labels: Default::default(), service_account: None };
         let ask = |host: &str| http_route(&s, &port, &HttpFacts::get(host), &gateway, 0);
         assert!(ask("open.test").is_some(), "any namespace may bind */open.test");
         assert!(ask("a.test").is_none(), "a.test is team-a's only");
@@ -374,7 +369,7 @@ spec:
         let s = snapshot();
         let labels: Labels = [("istio".into(), "egressgateway".into())].into();
         let port = plan(&s, &labels).0.remove(0);
-        let gateway = Workload { namespace: "default".into(), name: None, labels: labels.clone(), service_account: None };
+        let gateway = WorkloadIdentity { namespace: "default".into(), name: None, labels: labels.clone(), service_account: None };
         let r = tls_route(&s, &port, "httpbin.org", &gateway, 0).expect("a route");
         assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
         assert!(tls_route(&s, &port, "other.org", &gateway, 0).is_none());

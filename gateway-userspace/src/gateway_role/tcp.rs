@@ -33,7 +33,7 @@ pub async fn handle(client: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, ct
 /// it, or resets it; logs it when it ends.
 pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: ConnectionRecord, plan: &PortPlan, ctx: &GatewayContext) {
     let started = Instant::now();
-    let config = ctx.outbound.config.current();
+    let config = ctx.inputs.config.current();
     let facts = TcpFacts { local, gateway: &ctx.workload };
     match tcp_route(&config.snapshot, plan, &facts, pick_percent()) {
         Some(route) => {
@@ -42,11 +42,11 @@ pub(super) async fn route<S: Resettable>(client: S, local: IpAddr, mut record: C
             }
         }
         None => {
-            record.reason = "no-route";
+            record.reason = "no-route".into();
             deny::reset(client);
         }
     }
-    ctx.outbound.log_connection(&mut record, started.elapsed()).await;
+    ctx.inputs.log_connection(&mut record, started.elapsed()).await;
 }
 
 /// The registry check on the route's destination (`tls`: checked as TLS),
@@ -64,19 +64,19 @@ pub(super) async fn connect_and_relay<S: Resettable>(
     ctx: &GatewayContext,
     config: &ActiveConfig,
 ) -> Result<(), S> {
-    let out = &ctx.outbound;
+    let out = &ctx.inputs;
     let port = route.port.unwrap_or(plan.port);
     record.route = Some(route.clone());
     // An opaque stream fits a port of any protocol; a TLS one a TLS port.
     let exit = if tls { Exit::Tls } else { Exit::Any };
     // A subset narrows the entry's endpoints by its DestinationRule labels.
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
-        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
-            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+        Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
+            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched);
             target
         }
         Verdict::Deny { reason, matched } => {
-            (record.reason, record.matched) = (reason.as_str(), matched);
+            (record.reason, record.matched) = (reason.into(), matched);
             return Err(client);
         }
     };
@@ -113,10 +113,8 @@ pub(super) async fn connect_and_relay<S: Resettable>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{Labels, LoadOptions, load_str};
+    use crate::{config::Labels, test_support::gateway_snapshot};
 
     const YAML: &str = "apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -162,14 +160,12 @@ spec:
     }
 
     fn ask(gateway_labels: &Labels, port: u16, local: [u8; 4], pick: u32) -> Option<String> {
-        let opts = LoadOptions { instance_labels: gateway_labels.clone(), ..LoadOptions::default() };
-        let loaded = load_str(Path::new("/fixtures/tcp.yaml"), YAML, &opts);
-        let s = loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings));
+        let s = gateway_snapshot(YAML, gateway_labels);
         let (ports, skipped) = super::super::servers::plan(&s, gateway_labels);
         assert!(skipped.is_empty(), "{skipped:?}");
         let plan = ports.into_iter().find(|p| p.port == port).expect("the port is planned");
         assert_eq!(plan.kind, super::super::ServerKind::Tcp);
-        let gateway = crate::policy::Workload { namespace: "edge".into(), name: None, labels: gateway_labels.clone(), service_account: None };
+        let gateway = crate::policy::WorkloadIdentity { namespace: "edge".into(), name: None, labels: gateway_labels.clone(), service_account: None };
         let facts = TcpFacts { local: local.into(), gateway: &gateway };
         tcp_route(&s, &plan, &facts, pick).map(|r| r.destination)
     }

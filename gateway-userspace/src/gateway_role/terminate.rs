@@ -61,8 +61,8 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
             };
             tracing::info!(%peer, error = %why, "TLS handshake refused");
             let mut record = gateway_record(peer, &ctx, "tls", None);
-            record.reason = "tls-handshake-failed";
-            ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
+            record.reason = "tls-handshake-failed".into();
+            ctx.inputs.log_connection(&mut record, Duration::ZERO).await;
         }
     }
 }

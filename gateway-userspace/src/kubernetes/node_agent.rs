@@ -19,7 +19,7 @@ use super::{
     pod_cgroups::PodCgroupScan,
     pods::{Enrollment, NodePods, PodIdentity},
 };
-use crate::{interceptor::ExemptCgroups, policy::Workload};
+use crate::{interceptor::ExemptCgroups, policy::WorkloadIdentity};
 
 /// How often the cgroup tree is rescanned when nothing else asks.
 const RESCAN_EVERY: Duration = Duration::from_millis(500);
@@ -29,9 +29,9 @@ const RESCAN_ON_MISS: Duration = Duration::from_millis(20);
 /// What the proxy learns about the caller behind a cgroup id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PodLookup {
-    Pod(Workload),
+    Pod(WorkloadIdentity),
     /// The pod opted out; only a connection that raced its exemption gets here.
-    OptedOut(Workload),
+    OptedOut(WorkloadIdentity),
     /// A cgroup of a pod the API has not announced (yet).
     UnknownPod,
     /// Not below the pods cgroup.

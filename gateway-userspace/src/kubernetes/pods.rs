@@ -8,7 +8,7 @@ use std::{
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 
-use crate::{config::Labels, policy::Workload};
+use crate::{config::Labels, policy::WorkloadIdentity};
 
 /// The label by which a pod or namespace opts out, as in Istio ambient.
 pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
@@ -36,7 +36,7 @@ impl Enrollment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodIdentity {
     pub uid: String,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     pub ips: Vec<IpAddr>,
     pub host_network: bool,
 }
@@ -53,7 +53,7 @@ impl PodIdentity {
             .unwrap_or_default();
         Some(Self {
             uid: meta.uid.clone()?,
-            workload: Workload {
+            workload: WorkloadIdentity {
                 namespace: meta.namespace.clone()?,
                 name: Some(meta.name.clone()?),
                 labels: meta.labels.clone().unwrap_or_default().into_iter().collect(),
@@ -110,7 +110,7 @@ mod tests {
     fn pod(ns: &str, labels: &[(&str, &str)]) -> PodIdentity {
         PodIdentity {
             uid: "u".into(),
-            workload: Workload {
+            workload: WorkloadIdentity {
                 namespace: ns.into(),
                 name: Some("p".into()),
                 labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),

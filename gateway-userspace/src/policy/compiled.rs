@@ -9,13 +9,13 @@ use std::{
 
 use super::{
     Target,
-    mesh_routes::RouteChoice,
+    route_match::{RouteChoice, RouteQuery, mesh_route},
     registry::{NamespaceRegistry, RegisteredService},
-    workload::{Workload, WorkloadIndex},
+    workload::{WorkloadIdentity, WorkloadIndex},
 };
 use crate::config::{
     NamespaceScope, ServerHost, Snapshot,
-    resources::{service_entry::Resolution, sidecar::OutboundMode},
+    resources::{common::exported_to, service_entry::Resolution, sidecar::OutboundMode},
 };
 
 /// Node-wide settings from the command line.
@@ -63,6 +63,9 @@ pub struct EgressPolicy {
     services: Vec<Arc<RegisteredService>>,
     workloads: WorkloadIndex,
     registries: RwLock<HashMap<String, Arc<NamespaceRegistry>>>,
+    /// The snapshot's VirtualServices bound to `mesh` (their indices, in
+    /// order): the only ones a node connection's route is looked for in.
+    mesh_services: Vec<usize>,
 }
 
 impl std::fmt::Debug for EgressPolicy {
@@ -79,12 +82,26 @@ impl EgressPolicy {
         let services =
             snapshot.service_entries.iter().map(|se| Arc::new(RegisteredService::from_entry(se, &snapshot))).collect();
         let workloads = WorkloadIndex::build(&snapshot, &settings.default_namespace, &settings.cgroup_workloads);
-        Self { settings, snapshot, services, workloads, registries: RwLock::default() }
+        let mesh_services =
+            snapshot.virtual_services.iter().enumerate().filter(|(_, vs)| vs.binds_mesh()).map(|(i, _)| i).collect();
+        Self { settings, snapshot, services, workloads, registries: RwLock::default(), mesh_services }
+    }
+
+    /// The first `mesh` route, of the VirtualServices the workload sees,
+    /// that matches the query; `pick` (0..100) chooses among weighted
+    /// destinations.
+    pub fn mesh_route(&self, workload: &WorkloadIdentity, query: &RouteQuery<'_>, port: u16, pick: u32) -> Option<RouteChoice> {
+        let visible = self
+            .mesh_services
+            .iter()
+            .map(|&i| &self.snapshot.virtual_services[i])
+            .filter(|vs| exported_to(&vs.export_to, &vs.meta.namespace, &workload.namespace));
+        mesh_route(visible, workload, query, port, pick)
     }
 
     /// The workload behind a connection: by the caller's cgroup when
     /// `--intercept-cgroup` names its WorkloadEntry, else by address.
-    pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> Workload {
+    pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> WorkloadIdentity {
         self.workloads.identify(client, cgroup_id)
     }
 
@@ -110,7 +127,7 @@ impl EgressPolicy {
     /// endpoints (or WorkloadEntries), its single-IP addresses, or else the
     /// proxy's own resolution of the host. A subset keeps the endpoints
     /// whose labels its DestinationRule names.
-    pub fn route_target(&self, workload: &Workload, route: &RouteChoice, port: u16) -> Target {
+    pub fn route_target(&self, workload: &WorkloadIdentity, route: &RouteChoice, port: u16) -> Target {
         let port = route.port.unwrap_or(port);
         let registry = self.registry_for(&workload.namespace);
         let Some((svc, _)) = registry.by_name(&route.destination).into_iter().next() else {
@@ -151,7 +168,7 @@ impl EgressPolicy {
         }
     }
 
-    pub fn scope_for(&self, workload: &Workload) -> Scope {
+    pub fn scope_for(&self, workload: &WorkloadIdentity) -> Scope {
         let sidecar = self.snapshot.sidecar_for(&workload.namespace, &workload.labels);
         let mode = sidecar
             .and_then(|s| s.outbound_traffic_policy.as_ref())

@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::{
     compiled::{EgressPolicy, Scope},
-    mesh_routes::{HttpFacts, RouteChoice, RouteQuery, mesh_route},
+    route_match::{HttpFacts, RouteChoice, RouteQuery},
     registry::{MatchedEntry, PortProtocol, RegisteredPort, RegisteredService, canonical},
-    workload::Workload,
+    workload::WorkloadIdentity,
 };
 use crate::config::resources::{service_entry::Resolution, sidecar::OutboundMode};
 
@@ -43,7 +43,7 @@ impl Detected<'_> {
 }
 
 pub struct ConnectionFacts<'a> {
-    pub workload: &'a Workload,
+    pub workload: &'a WorkloadIdentity,
     pub client: IpAddr,
     pub orig_dst: SocketAddr,
     pub detected: Detected<'a>,
@@ -130,7 +130,9 @@ reasons!(DenyReason {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Allow { target: Target, matched: Option<MatchedEntry>, reason: AllowReason },
+    /// `subset`: the subset a `mesh` route to the same host chose, whose
+    /// DestinationRule settings (TLS origination) apply.
+    Allow { target: Target, matched: Option<MatchedEntry>, reason: AllowReason, subset: Option<String> },
     /// Allowed, and a `mesh` route sends it to another destination (an
     /// egress gateway): never to where the client dialled.
     Steer { target: Target, matched: Option<MatchedEntry>, reason: AllowReason, route: RouteChoice },
@@ -141,7 +143,7 @@ pub enum Verdict {
 /// VirtualService routes bound to `mesh` decide where it goes.
 pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
     let verdict = decide_registry(facts, policy, dns);
-    let Verdict::Allow { matched, reason, .. } = &verdict else { return verdict };
+    let Verdict::Allow { target, matched, reason, .. } = verdict else { return verdict };
     let port = facts.orig_dst.port();
     let default_request = HttpFacts::get;
     let query = match (facts.detected, facts.request) {
@@ -150,13 +152,17 @@ pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsK
         (Detected::Http { host: Some(host) }, _) => RouteQuery::Http(default_request(host)),
         _ => RouteQuery::Tcp { dst: canonical(facts.orig_dst.ip()) },
     };
-    let Some(route) = mesh_route(policy.snapshot(), facts.workload, &query, port, facts.pick) else { return verdict };
+    let Some(route) = policy.mesh_route(facts.workload, &query, port, facts.pick) else {
+        return Verdict::Allow { target, matched, reason, subset: None };
+    };
     let asked = facts.detected.name().map(str::to_ascii_lowercase).or_else(|| matched.as_ref().map(|m| m.host.clone()));
     if asked.as_deref().is_some_and(|a| crate::config::hosts::host_matches(&route.destination, a)) {
-        return verdict; // routed to the host it asked for: nothing to steer
+        // Routed to the host it asked for: nothing to steer, but the
+        // route's subset chooses its DestinationRule settings.
+        return Verdict::Allow { target, matched, reason, subset: route.subset };
     }
     let target = policy.route_target(facts.workload, &route, port);
-    Verdict::Steer { target, matched: matched.clone(), reason: *reason, route }
+    Verdict::Steer { target, matched, reason, route }
 }
 
 /// What a gateway sends to a route's destination, for the port-protocol
@@ -175,7 +181,7 @@ pub enum Exit {
 /// At an egress gateway: may a route's destination `host:port` go out? The
 /// gateway applies the registry on its own; it has no dialled address, so
 /// a host resolves by its entry (DNS or STATIC), never by the client's IP.
-pub fn decide_exit(policy: &EgressPolicy, workload: &Workload, host: &str, port: u16, exit: Exit) -> Verdict {
+pub fn decide_exit(policy: &EgressPolicy, workload: &WorkloadIdentity, host: &str, port: u16, exit: Exit) -> Verdict {
     let unspecified = IpAddr::from([0, 0, 0, 0]);
     let ask = |detected| {
         let facts = ConnectionFacts {
@@ -223,7 +229,7 @@ fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn
             }
             match by_resolution(svc, p, host, name, facts, dns) {
                 Ok(target) => {
-                    return Verdict::Allow { target, matched: Some(svc.matched(host)), reason: AllowReason::RegisteredHost };
+                    return Verdict::Allow { target, matched: Some(svc.matched(host)), reason: AllowReason::RegisteredHost, subset: None };
                 }
                 Err(reason) => refusal = Some((reason, Some(svc.matched(host)))),
             }
@@ -258,7 +264,7 @@ fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn
             },
             _ => Target::Original(facts.orig_dst),
         };
-        return Verdict::Allow { target, matched: Some(svc.matched(host)), reason: AllowReason::RegisteredAddress };
+        return Verdict::Allow { target, matched: Some(svc.matched(host)), reason: AllowReason::RegisteredAddress, subset: None };
     }
 
     // By what this gateway's DNS told the workload, when it sent no name.
@@ -270,6 +276,7 @@ fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn
                         target: Target::Original(facts.orig_dst),
                         matched: Some(svc.matched(host)),
                         reason: AllowReason::DnsLearned,
+                        subset: None,
                     };
                 }
             }
@@ -277,7 +284,7 @@ fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn
     }
 
     if scope.mode == OutboundMode::AllowAny {
-        return Verdict::Allow { target: Target::Original(facts.orig_dst), matched: None, reason: AllowReason::AllowAny };
+        return Verdict::Allow { target: Target::Original(facts.orig_dst), matched: None, reason: AllowReason::AllowAny, subset: None };
     }
     let (reason, matched) = refusal.unwrap_or((DenyReason::NotRegistered, None));
     Verdict::Deny { reason, matched }

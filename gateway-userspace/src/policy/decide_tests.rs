@@ -1,26 +1,16 @@
 //! Decision tests: YAML in, verdict out; no sockets.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    path::Path,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use super::*;
 use crate::{
-    config::{LoadOptions, load_str, resources::sidecar::OutboundMode},
+    config::resources::sidecar::OutboundMode,
     policy::{EgressPolicy, PolicySettings},
+    test_support::{policy, settings, snapshot},
 };
 
 fn policy_with(yaml: &str, mode: OutboundMode) -> EgressPolicy {
-    let loaded = load_str(Path::new("/policy-test/config.yaml"), yaml, &LoadOptions::default());
-    let errors: Vec<String> = loaded.findings.iter().filter(|f| f.severity == crate::config::Severity::Error).map(|f| f.to_string()).collect();
-    assert!(errors.is_empty(), "test config has errors: {errors:#?}");
-    let snapshot = loaded.snapshot.expect("snapshot");
-    EgressPolicy::build(snapshot, PolicySettings { default_namespace: "default".into(), outbound_mode: mode, cgroup_workloads: Default::default() })
-}
-
-fn policy(yaml: &str) -> EgressPolicy {
-    policy_with(yaml, OutboundMode::RegistryOnly)
+    EgressPolicy::build(snapshot(yaml), PolicySettings { outbound_mode: mode, ..settings() })
 }
 
 struct Answers(Vec<(&'static str, IpAddr)>);
@@ -64,7 +54,7 @@ fn denied(v: &Verdict) -> DenyReason {
 
 fn allowed(v: &Verdict) -> (&Target, AllowReason, Option<&str>) {
     match v {
-        Verdict::Allow { target, reason, matched } => (target, *reason, matched.as_ref().map(|m| m.name.as_str())),
+        Verdict::Allow { target, reason, matched, .. } => (target, *reason, matched.as_ref().map(|m| m.name.as_str())),
         other => panic!("expected an allow, got {other:?}"),
     }
 }
@@ -318,12 +308,8 @@ fn an_unregistered_name_to_an_address_registered_on_another_port_is_not_register
 
 #[test]
 fn a_cgroup_named_on_the_command_line_identifies_its_workload_before_the_address() {
-    let loaded = load_str(Path::new("/policy-test/config.yaml"), SCOPED, &LoadOptions::default());
     let cgroups = [(42u64, ("shop".to_string(), "pod-b".to_string())), (43, ("infra".to_string(), "agent".to_string()))];
-    let p = EgressPolicy::build(
-        loaded.snapshot.expect("snapshot"),
-        PolicySettings { default_namespace: "default".into(), outbound_mode: OutboundMode::RegistryOnly, cgroup_workloads: cgroups.into_iter().collect() },
-    );
+    let p = EgressPolicy::build(snapshot(SCOPED), PolicySettings { cgroup_workloads: cgroups.into_iter().collect(), ..settings() });
     // Same address as pod-a, but the cgroup says pod-b.
     let w = p.identify("198.18.1.2".parse().unwrap(), Some(42));
     assert_eq!((w.name.as_deref(), w.labels.get("app").map(String::as_str)), (Some("pod-b"), Some("b")));

@@ -8,14 +8,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::{DnsKnowledge, EgressPolicy, Workload, registry::canonical};
+use super::{DnsKnowledge, EgressPolicy, WorkloadIdentity, registry::canonical};
 
 /// Whether every registration of the dialled `ip:port` that this workload
 /// sees, by an entry's `addresses` or by a name this gateway's DNS server
 /// gave it for that address, declares the port opaque (and there is at
 /// least one). Such a connection is decided by address at accept, without
 /// waiting for the client's first bytes.
-pub fn declared_opaque(policy: &EgressPolicy, workload: &Workload, client: IpAddr, orig_dst: SocketAddr, dns: &dyn DnsKnowledge) -> bool {
+pub fn declared_opaque(policy: &EgressPolicy, workload: &WorkloadIdentity, client: IpAddr, orig_dst: SocketAddr, dns: &dyn DnsKnowledge) -> bool {
     let registry = policy.registry_for(&workload.namespace);
     let (ip, port) = (canonical(orig_dst.ip()), orig_dst.port());
     let mut declared = false;
@@ -34,13 +34,8 @@ pub fn declared_opaque(policy: &EgressPolicy, workload: &Workload, client: IpAdd
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::{
-        config::{LoadOptions, load_str},
-        policy::{NoDns, PolicySettings},
-    };
+    use crate::{policy::NoDns, test_support::policy};
 
     const YAML: &str = "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -85,10 +80,7 @@ spec:
     }
 
     fn ask(dst: &str, dns: &dyn DnsKnowledge) -> bool {
-        let loaded = load_str(Path::new("/declared.yaml"), YAML, &LoadOptions::default());
-        let snapshot = loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings));
-        let settings = PolicySettings { default_namespace: "default".into(), outbound_mode: crate::config::resources::sidecar::OutboundMode::RegistryOnly, cgroup_workloads: Default::default() };
-        let policy = EgressPolicy::build(snapshot, settings);
+        let policy = policy(YAML);
         let client: IpAddr = "198.18.1.2".parse().unwrap();
         let workload = policy.identify(client, None);
         declared_opaque(&policy, &workload, client, dst.parse().unwrap(), dns)

@@ -3,16 +3,21 @@
 
 use std::{net::IpAddr, sync::Arc};
 
-use super::{DnsKnowledge, registry::canonical};
+use super::{DnsKnowledge, EgressPolicy, registry::canonical};
 use crate::{
     config::resources::service_entry::Resolution,
     dns::{DnsMemory, NameAnswer, NameRegistry},
-    reload::ConfigStore,
 };
+
+/// Where the policy in force comes from (the live configuration's store):
+/// each question is answered with the policy current when it is asked.
+pub trait PolicySource: Send + Sync {
+    fn current_policy(&self) -> Arc<EgressPolicy>;
+}
 
 /// Answers the DNS server's question from the live configuration.
 pub struct RegisteredNames {
-    pub config: Arc<ConfigStore>,
+    pub config: Arc<dyn PolicySource>,
     /// On a node agent, the pods of this node, known by their addresses;
     /// set once they are synced.
     pub pods: Arc<std::sync::OnceLock<Arc<crate::kubernetes::NodeAgent>>>,
@@ -22,7 +27,7 @@ pub struct RegisteredNames {
 
 impl RegisteredNames {
     /// The querying workload: a pod by its own address, else a WorkloadEntry's.
-    fn workload(&self, policy: &super::EgressPolicy, client: IpAddr) -> super::Workload {
+    fn workload(&self, policy: &EgressPolicy, client: IpAddr) -> super::WorkloadIdentity {
         let pod = self.pods.get().and_then(|pods| pods.by_ip(client));
         pod.map(|p| p.workload).unwrap_or_else(|| policy.identify(client, None))
     }
@@ -30,8 +35,7 @@ impl RegisteredNames {
 
 impl NameRegistry for RegisteredNames {
     fn lookup(&self, client: IpAddr, name: &str) -> NameAnswer {
-        let active = self.config.current();
-        let policy = &active.policy;
+        let policy = &*self.config.current_policy();
         // DNS queries carry no cgroup: by address.
         let workload = self.workload(policy, client);
         let scope = policy.scope_for(&workload);
@@ -52,7 +56,7 @@ impl NameRegistry for RegisteredNames {
     }
 
     fn refused(&self, client: IpAddr, name: &str, qtype: &str) {
-        let workload = self.workload(&self.config.current().policy, client);
+        let workload = self.workload(&self.config.current_policy(), client);
         let record = crate::access_log::DnsRecord::refused(client, workload, name, qtype);
         let audit = self.audit.clone();
         tokio::spawn(async move { audit.write_dns(&record).await });

@@ -9,14 +9,14 @@ use std::{
 };
 
 use super::{
-    ConnectionFacts, Detected, DnsKnowledge, EgressPolicy, Exit, RouteChoice, Target, Verdict, Workload, decide, decide_exit,
+    ConnectionFacts, Detected, DnsKnowledge, EgressPolicy, Exit, RouteChoice, Target, Verdict, WorkloadIdentity, decide, decide_exit,
     registry::canonical,
 };
 
 /// The facts a connection was decided on, owned, kept while it is open.
 #[derive(Clone, Debug)]
 pub struct Decided {
-    workload: Workload,
+    workload: WorkloadIdentity,
     client: IpAddr,
     orig_dst: SocketAddr,
     detected: Sent,
@@ -100,11 +100,11 @@ impl Decided {
 
 /// At a gateway: a route's destination, with a subset narrowing the
 /// entry's endpoints to those its DestinationRule labels.
-pub fn decide_route_exit(policy: &EgressPolicy, workload: &Workload, route: &RouteChoice, port: u16, exit: Exit) -> Verdict {
+pub fn decide_route_exit(policy: &EgressPolicy, workload: &WorkloadIdentity, route: &RouteChoice, port: u16, exit: Exit) -> Verdict {
     match decide_exit(policy, workload, &route.destination, port, exit) {
-        Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
+        Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
             let target = if route.subset.is_some() { policy.route_target(workload, route, port) } else { target };
-            Verdict::Allow { target, matched, reason }
+            Verdict::Allow { target, matched, reason, subset: route.subset.clone() }
         }
         deny => deny,
     }
@@ -113,7 +113,7 @@ pub fn decide_route_exit(policy: &EgressPolicy, workload: &Workload, route: &Rou
 /// What a gateway let a route's stream (or pooled connection) go to.
 #[derive(Clone, Debug)]
 pub struct ExitDecided {
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     pub route: RouteChoice,
     pub port: u16,
     pub exit: Exit,

@@ -1,17 +1,11 @@
 //! Re-decision tests: a connection decided under one configuration, asked
 //! again under the next; no sockets.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    path::Path,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use super::*;
 use crate::policy::AllowReason;
-use crate::{
-    config::{LoadOptions, load_str, resources::sidecar::OutboundMode},
-    policy::{NoDns, PolicySettings},
-};
+use crate::{policy::NoDns, test_support::policy};
 
 const CLIENT: &str = "198.18.1.2";
 
@@ -64,12 +58,6 @@ spec:
   - match: [{port: 443, sniHosts: [web.test]}]
     route: [{destination: {host: pool.test, port: {number: 9000}}}]
 ";
-
-fn policy(yaml: &str) -> EgressPolicy {
-    let loaded = load_str(Path::new("/recheck/config.yaml"), yaml, &LoadOptions::default());
-    let snapshot = loaded.snapshot.unwrap_or_else(|| panic!("{:#?}", loaded.findings));
-    EgressPolicy::build(snapshot, PolicySettings { default_namespace: "default".into(), outbound_mode: OutboundMode::RegistryOnly, cgroup_workloads: Default::default() })
-}
 
 fn yaml(docs: &[&str]) -> String {
     docs.join("---\n")
@@ -167,7 +155,7 @@ fn a_gateway_exit_stands_while_the_registry_lets_its_destination_out() {
         port: Some(9000),
         subset: None,
     };
-    let gateway = Workload { namespace: "default".into(), name: None, labels: Default::default(), service_account: None };
+    let gateway = WorkloadIdentity { namespace: "default".into(), name: None, labels: Default::default(), service_account: None };
     let p = policy(STATIC_AB);
     let Verdict::Allow { target, .. } = decide_route_exit(&p, &gateway, &route, 9000, Exit::Any) else { panic!("allowed") };
     let kept = ExitDecided { workload: gateway, route, port: 9000, exit: Exit::Any, target };

@@ -1,11 +1,11 @@
 //! Steering tests: Istio's egress-gateway task resources, node side.
 
-use std::{net::SocketAddr, path::Path};
+use std::net::SocketAddr;
 
 use super::*;
 use crate::{
-    config::{LoadOptions, load_str, resources::sidecar::OutboundMode},
-    policy::{EgressPolicy, PolicySettings},
+    policy::EgressPolicy,
+    test_support::{gateway_snapshot, labels, settings},
 };
 
 const TASK: &str = "apiVersion: networking.istio.io/v1
@@ -83,15 +83,7 @@ spec:
 ";
 
 fn policy(yaml: &str) -> EgressPolicy {
-    let opts = LoadOptions { instance_labels: [("istio".to_string(), "egressgateway".to_string())].into(), ..LoadOptions::default() };
-    let loaded = load_str(Path::new("/steer-test/config.yaml"), yaml, &opts);
-    let errors: Vec<String> =
-        loaded.findings.iter().filter(|f| f.severity == crate::config::Severity::Error).map(|f| f.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:#?}");
-    EgressPolicy::build(
-        loaded.snapshot.expect("snapshot"),
-        PolicySettings { default_namespace: "default".into(), outbound_mode: OutboundMode::RegistryOnly, cgroup_workloads: Default::default() },
-    )
+    EgressPolicy::build(gateway_snapshot(yaml, &labels(&[("istio", "egressgateway")])), settings())
 }
 
 fn verdict(p: &EgressPolicy, dst: &str, detected: Detected<'_>) -> Verdict {
@@ -176,4 +168,41 @@ fn an_unregistered_host_is_denied_not_steered() {
     let p = policy(TASK);
     let v = verdict(&p, "203.0.113.10:443", Detected::Tls { sni: Some("evil.test") });
     assert!(matches!(v, Verdict::Deny { reason: DenyReason::NotRegistered, .. }), "{v:?}");
+}
+
+/// A route to the host the client asked for, with a subset: nothing is
+/// steered, and the subset goes with the verdict for its DestinationRule
+/// settings.
+#[test]
+fn a_route_to_the_same_host_keeps_its_subset_without_steering() {
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: secure, namespace: default}
+spec:
+  hosts: [secure.test]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 443}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: secure, namespace: default}
+spec:
+  host: secure.test
+  subsets: [{name: originate, trafficPolicy: {tls: {mode: SIMPLE}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: secure, namespace: default}
+spec:
+  hosts: [secure.test]
+  http: [{route: [{destination: {host: secure.test, subset: originate}}]}]
+";
+    let v = verdict(&crate::test_support::policy(yaml), "203.0.113.10:80", Detected::Http { host: Some("secure.test") });
+    match v {
+        Verdict::Allow { target, subset, .. } => {
+            assert_eq!(target, Target::Resolve { host: "secure.test".into(), port: 443 });
+            assert_eq!(subset.as_deref(), Some("originate"));
+        }
+        other => panic!("expected an allow, got {other:?}"),
+    }
 }

@@ -13,7 +13,7 @@ use crate::config::{
 
 /// A workload's identity, as policy and the audit log see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Workload {
+pub struct WorkloadIdentity {
     pub namespace: String,
     /// WorkloadEntry name; `None` for a client no entry describes.
     pub name: Option<String>,
@@ -22,7 +22,7 @@ pub struct Workload {
     pub service_account: Option<String>,
 }
 
-impl Workload {
+impl WorkloadIdentity {
     pub fn unknown(namespace: &str) -> Self {
         Self { namespace: namespace.to_string(), name: None, labels: Labels::new(), service_account: None }
     }
@@ -31,14 +31,14 @@ impl Workload {
 /// Caller → workload, built from the snapshot's WorkloadEntries.
 #[derive(Debug, Default)]
 pub struct WorkloadIndex {
-    by_cgroup: HashMap<u64, Workload>,
-    by_address: HashMap<IpAddr, Workload>,
+    by_cgroup: HashMap<u64, WorkloadIdentity>,
+    by_address: HashMap<IpAddr, WorkloadIdentity>,
     default_namespace: String,
 }
 
 impl WorkloadIndex {
     pub fn build(snapshot: &Snapshot, default_namespace: &str, cgroups: &HashMap<u64, (String, String)>) -> Self {
-        let entry = |we: &WorkloadEntry| Workload {
+        let entry = |we: &WorkloadEntry| WorkloadIdentity {
             namespace: we.meta.namespace.clone(),
             name: Some(we.meta.name.clone()),
             labels: we.workload.labels.clone(),
@@ -56,7 +56,7 @@ impl WorkloadIndex {
             .iter()
             .map(|(id, (ns, name))| {
                 let found = snapshot.workload_entries.iter().find(|we| &we.meta.namespace == ns && &we.meta.name == name);
-                let w = found.map(entry).unwrap_or_else(|| Workload { name: Some(name.clone()), ..Workload::unknown(ns) });
+                let w = found.map(entry).unwrap_or_else(|| WorkloadIdentity { name: Some(name.clone()), ..WorkloadIdentity::unknown(ns) });
                 (*id, w)
             })
             .collect();
@@ -69,12 +69,12 @@ impl WorkloadIndex {
 
     /// The workload of a caller: by cgroup, then by address; one nothing
     /// describes gets the node's default namespace and no labels.
-    pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> Workload {
+    pub fn identify(&self, client: IpAddr, cgroup_id: Option<u64>) -> WorkloadIdentity {
         cgroup_id
             .and_then(|id| self.by_cgroup.get(&id))
             .or_else(|| self.by_address.get(&canonical(client)))
             .cloned()
-            .unwrap_or_else(|| Workload::unknown(&self.default_namespace))
+            .unwrap_or_else(|| WorkloadIdentity::unknown(&self.default_namespace))
     }
 }
 

@@ -14,6 +14,7 @@ use super::{
     http_egress::HttpEgress,
     orig_dst::{OrigDstSource, original_destination},
     peek::{Peeked, peek_first_bytes},
+    mesh_identity::MeshConnectError,
 };
 use crate::{
     transport::{
@@ -59,7 +60,7 @@ pub async fn handle(
     }
     match found {
         Err(reason) => {
-            record.reason = reason;
+            record.reason = reason.into();
             deny::reset(client);
         }
         Ok(orig) => serve(client, orig, &inputs, &config, &mut record).await,
@@ -71,7 +72,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     let workload = match workload_of(inputs, config, record).await {
         Ok(w) => w,
         Err(reason) => {
-            record.reason = reason;
+            record.reason = reason.into();
             inputs.metrics.unknown_workload_denials.inc();
             deny::reset(client);
             return;
@@ -92,12 +93,12 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     });
     let detected = match &peeked {
         Peeked::Gone => {
-            (record.reason, record.outcome) = ("client-closed", Outcome::Closed);
+            (record.reason, record.outcome) = ("client-closed".into(), Outcome::Closed);
             return;
         }
         Peeked::Malformed(why) => {
             tracing::debug!(client = %record.src, why, "malformed first bytes");
-            record.reason = "malformed-request";
+            record.reason = "malformed-request".into();
             deny::reset(client);
             return;
         }
@@ -137,18 +138,18 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
     match verdict {
         Verdict::Deny { reason, matched } => {
-            (record.reason, record.matched) = (reason.as_str(), matched);
+            (record.reason, record.matched) = (reason.into(), matched);
             match detected {
                 Detected::Tls { .. } => deny::tls_alert(client).await,
                 _ => deny::reset(client),
             }
         }
-        Verdict::Allow { target, matched, reason } => {
-            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.as_str(), matched);
+        Verdict::Allow { target, matched, reason, .. } => {
+            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched);
             forward_stream(client, &target, kept, inputs, record).await;
         }
         Verdict::Steer { target, matched, reason, route } => {
-            (record.decision, record.reason, record.matched) = (Decision::Steer, reason.as_str(), matched);
+            (record.decision, record.reason, record.matched) = (Decision::Steer, reason.into(), matched);
             match inputs.mesh_tls(config, &workload, &route, &target) {
                 Ok(None) => forward_stream(client, &target, kept, inputs, record).await,
                 Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, inputs, record).await,
@@ -167,7 +168,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
 /// API has not announced yet is waited for, then refused. Elsewhere (and for
 /// cgroups outside the pods cgroup) a `--intercept-cgroup` WorkloadEntry, else
 /// the client address.
-async fn workload_of(inputs: &ProxyInputs, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::Workload, &'static str> {
+async fn workload_of(inputs: &ProxyInputs, config: &ActiveConfig, record: &ConnectionRecord) -> Result<crate::policy::WorkloadIdentity, &'static str> {
     let static_identity = || config.policy.identify(record.src.0.ip(), record.cgroup_id);
     let (Some(pods), Some(cgroup)) = (&inputs.pods, record.cgroup_id) else { return Ok(static_identity()) };
     match pods.lookup(cgroup, inputs.settings.unknown_workload_wait).await {
@@ -181,7 +182,7 @@ async fn workload_of(inputs: &ProxyInputs, config: &ActiveConfig, record: &Conne
 
 /// `namespace/name` of a workload for the connection's span; `namespace`
 /// alone for a client no WorkloadEntry or pod names.
-struct WorkloadName<'a>(&'a crate::policy::Workload);
+struct WorkloadName<'a>(&'a crate::policy::WorkloadIdentity);
 
 impl std::fmt::Display for WorkloadName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -237,13 +238,13 @@ async fn forward_mesh(
     let connected = match inputs.dialer().connect(target).await {
         Ok((tcp, addr)) => {
             record.upstream = Some(addr);
-            tokio::time::timeout(inputs.settings.connect_timeout, crate::tls::originate(tcp, &name, config))
-                .await
-                .map_err(|_| "mutual TLS handshake timed out".to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map(|tls| (tls, addr))
+            match tokio::time::timeout(inputs.settings.connect_timeout, crate::tls::originate(tcp, &name, config)).await {
+                Ok(Ok(tls)) => Ok((tls, addr)),
+                Ok(Err(e)) => Err(MeshConnectError::Handshake(e)),
+                Err(_) => Err(MeshConnectError::HandshakeTimeout),
+            }
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(MeshConnectError::Connect(e)),
     };
     match connected {
         Ok((mut tls, addr)) => {
@@ -263,7 +264,7 @@ async fn serve_http(
     client: TcpStream,
     orig: OrigDstAddr,
     inputs: &Arc<ProxyInputs>,
-    workload: crate::policy::Workload,
+    workload: crate::policy::WorkloadIdentity,
     record: &mut ConnectionRecord,
 ) {
     let http = HttpEgress::new(inputs.clone(), workload, record.src, orig);
@@ -277,6 +278,6 @@ async fn serve_http(
         Some((decision, reason, matched, route)) => {
             (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
         }
-        None => record.reason = "no-request",
+        None => record.reason = "no-request".into(),
     }
 }

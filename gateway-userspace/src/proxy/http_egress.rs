@@ -11,7 +11,7 @@ use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, 
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{ProxyInputs, deny::forbidden_body};
+use super::{ProxyInputs, deny::forbidden_body, origination::{Origination, UpstreamTlsError}};
 use crate::{
     transport::{
         addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
@@ -20,14 +20,15 @@ use crate::{
         pick_percent,
     },
     access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Verdict, Workload, decide_and_keep},
+    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, WorkloadIdentity, decide_and_keep},
+    reload::ActiveConfig,
     sniff::host_without_port,
 };
 
 /// One client connection's requests and the upstream connections they use.
 pub struct HttpEgress {
     pub inputs: Arc<ProxyInputs>,
-    pub workload: Workload,
+    pub workload: WorkloadIdentity,
     pub client: ClientAddr,
     pub orig: OrigDstAddr,
     upstreams: Arc<UpstreamPool>,
@@ -40,7 +41,7 @@ pub struct RequestTally {
     pub requests: u32,
     pub denied: u32,
     /// The first request's verdict stands for the connection.
-    pub first: Option<(Decision, &'static str, Option<crate::policy::MatchedEntry>, Option<RouteChoice>)>,
+    pub first: Option<(Decision, crate::access_log::Reason, Option<crate::policy::MatchedEntry>, Option<RouteChoice>)>,
     pub upstream: Option<UpstreamAddr>,
     /// Bytes read from and written to the client.
     pub bytes_from_client: u64,
@@ -48,7 +49,28 @@ pub struct RequestTally {
 }
 
 impl HttpEgress {
-    pub fn new(inputs: Arc<ProxyInputs>, workload: Workload, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
+    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, UpstreamTlsError> {
+        Ok(self.inputs.mesh_tls(config, &self.workload, route, target)?)
+    }
+
+    /// The origination for an allowed request: by the registered host it
+    /// matched (a wildcard says nothing: the request's own host).
+    fn originate(
+        &self,
+        config: &ActiveConfig,
+        matched: Option<&crate::policy::MatchedEntry>,
+        host: Option<&str>,
+        subset: Option<&str>,
+        port: u16,
+    ) -> Result<Option<Origination>, UpstreamTlsError> {
+        let host = matched.map(|m| m.host.as_str()).filter(|h| !h.starts_with('*')).or(host);
+        match host {
+            Some(h) => Ok(self.inputs.originations.for_destination(config, &self.workload.namespace, h, subset, port)?),
+            None => Ok(None),
+        }
+    }
+
+    pub fn new(inputs: Arc<ProxyInputs>, workload: WorkloadIdentity, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
         Arc::new(Self { inputs, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
     }
 
@@ -130,25 +152,22 @@ impl HttpEgress {
         let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
         let response = match &verdict {
             Verdict::Deny { reason, matched } => {
-                record.deny(reason.as_str(), matched.clone());
+                record.deny(*reason, matched.clone());
                 let body = forbidden_body(reason.as_str(), host.as_deref().unwrap_or("(no host)"));
                 text(StatusCode::FORBIDDEN, body, Some(reason.as_str()))
             }
-            Verdict::Allow { target, matched, reason } | Verdict::Steer { target, matched, reason, .. } => {
-                record.allow(reason.as_str(), matched.clone());
+            Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
+                record.allow(*reason, matched.clone());
                 if let Verdict::Steer { route, .. } = &verdict {
                     (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
                 }
+                // Steered: mutual TLS to the gateway when its DestinationRule says so.
+                // Allowed: TLS origination where its DestinationRule (for the subset a
+                // `mesh` route chose) asks.
                 let tls = match &verdict {
-                    // Steered: mutual TLS to the gateway when its DestinationRule says so.
-                    Verdict::Steer { route, .. } => self.inputs.mesh_tls(&config, &self.workload, route, target),
-                    _ => {
-                        let host = matched.as_ref().map(|m| m.host.clone()).filter(|h| !h.starts_with('*')).or_else(|| host.clone());
-                        match host {
-                            Some(h) => self.inputs.originations.for_destination(&config, &self.workload.namespace, &h, target.port()),
-                            None => Ok(None),
-                        }
-                    }
+                    Verdict::Steer { route, .. } => self.mesh_tls(&config, route, target),
+                    Verdict::Allow { subset, .. } => self.originate(&config, matched.as_ref(), host.as_deref(), subset.as_deref(), target.port()),
+                    Verdict::Deny { .. } => Ok(None),
                 };
                 let forwarded = match tls {
                     Ok(tls) => {

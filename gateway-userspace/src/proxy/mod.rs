@@ -7,8 +7,10 @@
 //! - `orig_dst.rs`: where it was going, looked up once, at accept.
 //! - `peek.rs`: the first bytes, read without consuming them, through `sniff`.
 //! - `http_egress.rs`: plain HTTP, decided and forwarded request by request.
-//! - `origination.rs`: TLS to the destination when a DestinationRule asks.
-//! - `mesh.rs`: mutual TLS to an egress gateway (ISTIO_MUTUAL).
+//! - `origination.rs`: TLS to the destination when its DestinationRule
+//!   settings (resolved by `policy::resolve_traffic_policy`) ask.
+//! - `mesh_identity.rs`: the workloads' mesh identities, for mutual TLS to an egress
+//!   gateway (ISTIO_MUTUAL).
 //! - `deny.rs`: what a denied client sees.
 //! - `revocation.rs`: closes a relayed stream that a newer configuration no
 //!   longer allows, after a drain.
@@ -22,7 +24,7 @@ mod connection;
 pub mod deny;
 mod http_egress;
 mod listener;
-pub mod mesh;
+pub mod mesh_identity;
 mod orig_dst;
 pub mod origination;
 pub mod peek;
@@ -30,7 +32,6 @@ pub mod revocation;
 
 use std::{
     net::SocketAddr,
-    ops::Deref,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -46,7 +47,7 @@ use crate::{
     interceptor::OrigDstLookup,
     kubernetes::NodeAgent,
     metrics::Metrics,
-    policy::{DnsKnowledge, RouteChoice, Target, Workload},
+    policy::{DnsKnowledge, RouteChoice, Target, WorkloadIdentity},
     reload::{ActiveConfig, ConfigStore},
     transport::{Dialer, NameResolver, relay_mode::RelayChoice, revoke::Revoke},
 };
@@ -90,7 +91,7 @@ pub struct ProxyInputs {
     /// TLS origination configs built from DestinationRules.
     pub originations: origination::Originations,
     /// Mutual TLS with the mesh CA, when configured.
-    pub mesh: Option<mesh::MeshTls>,
+    pub mesh: Option<mesh_identity::MeshTls>,
     /// Rotates the starting endpoint of multi-address targets.
     pub rotate: AtomicUsize,
 }
@@ -115,15 +116,11 @@ impl ProxyInputs {
     pub fn mesh_tls(
         &self,
         config: &ActiveConfig,
-        workload: &Workload,
+        workload: &WorkloadIdentity,
         route: &RouteChoice,
         target: &Target,
-    ) -> Result<Option<origination::Origination>, String> {
-        if !mesh::istio_mutual(&config.snapshot, &workload.namespace, route, target.port()) {
-            return Ok(None);
-        }
-        let mesh = self.mesh.as_ref().ok_or("ISTIO_MUTUAL needs --mesh-ca")?;
-        Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
+    ) -> Result<Option<origination::Origination>, mesh_identity::MeshTlsError> {
+        mesh_identity::steered_mesh_tls(self.mesh.as_ref(), config, workload, route, target.port())
     }
 
     /// Connects to policy targets from the proxy's marked sockets.
@@ -134,16 +131,6 @@ impl ProxyInputs {
             resolver: self.resolver.as_ref(),
             rotate: &self.rotate,
         }
-    }
-}
-
-/// A knob reads through the inputs (`inputs.sniff_timeout`) as well as
-/// through their settings.
-impl Deref for ProxyInputs {
-    type Target = Settings;
-
-    fn deref(&self) -> &Settings {
-        &self.settings
     }
 }
 

@@ -1,60 +1,104 @@
-//! TLS origination: a DestinationRule whose `tls` (or the `portLevelSettings`
-//! entry for the port) says SIMPLE or MUTUAL makes the proxy speak TLS to
-//! the destination, whatever the client sent.
+//! TLS origination: where the DestinationRule settings resolved for a
+//! destination (`policy::resolve_traffic_policy`: subset over rule, port
+//! entry over its level) say SIMPLE or MUTUAL, the proxy speaks TLS to the
+//! destination, whatever the client sent.
 
-use std::{collections::HashMap, sync::{Arc, Mutex}};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use rustls::ClientConfig;
 
 use crate::{
-    config::{
-        Snapshot,
-        resources::destination_rule::{ClientTls, ClientTlsMode},
-    },
+    config::resources::destination_rule::{ClientTls, ClientTlsMode},
+    policy::{ResolvedTrafficPolicy, UpstreamTls, resolve_traffic_policy},
     reload::ActiveConfig,
-    tls::{OriginationSettings, origination_config},
+    tls::{OriginationSettings, TlsError, origination_config},
 };
 
 /// The client config and the server name to present.
 pub type Origination = (Arc<ClientConfig>, String);
 
-/// Client configs built once per (configuration generation, host, port).
+/// Why a destination that asks for TLS cannot get it: the request fails
+/// rather than going out in the clear.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum OriginationError {
+    #[error("the TLS origination settings for {host} do not load: {source}")]
+    Settings {
+        host: String,
+        #[source]
+        source: Arc<TlsError>,
+    },
+}
+
+/// Why a request's upstream TLS (originated, or the mesh's) cannot be set
+/// up.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamTlsError {
+    #[error(transparent)]
+    Origination(#[from] OriginationError),
+    #[error(transparent)]
+    Mesh(#[from] super::mesh_identity::MeshTlsError),
+}
+
+/// The destination a client config is built for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    generation: u64,
+    namespace: String,
+    host: String,
+    subset: Option<String>,
+    port: u16,
+}
+
+/// Client configs built once per (configuration generation, destination);
+/// those of older generations are dropped when a newer one is asked for.
 #[derive(Default)]
 pub struct Originations {
-    built: Mutex<HashMap<(u64, String, u16), Result<Option<Origination>, String>>>,
+    built: Mutex<HashMap<Key, Result<Option<Origination>, OriginationError>>>,
 }
 
 impl Originations {
-    /// `Ok(None)`: plain. `Err`: the rule's TLS files do not load; the
-    /// request fails rather than going out in clear.
-    pub fn for_destination(&self, active: &ActiveConfig, namespace: &str, host: &str, port: u16) -> Result<Option<Origination>, String> {
-        let key = (active.generation, host.to_string(), port);
+    /// The TLS for `host:port` (and `subset`, when a route chose one) seen
+    /// from `namespace`. `Ok(None)`: plain (ISTIO_MUTUAL is the mesh's, not
+    /// an origination).
+    pub fn for_destination(
+        &self,
+        active: &ActiveConfig,
+        namespace: &str,
+        host: &str,
+        subset: Option<&str>,
+        port: u16,
+    ) -> Result<Option<Origination>, OriginationError> {
+        let key = Key {
+            generation: active.generation,
+            namespace: namespace.to_string(),
+            host: host.to_string(),
+            subset: subset.map(str::to_string),
+            port,
+        };
         if let Some(found) = self.built.lock().expect("originations lock").get(&key) {
             return found.clone();
         }
-        let built = match client_tls(&active.snapshot, namespace, host, port) {
-            None => Ok(None),
-            Some(tls) => {
-                let settings = settings(&tls);
-                let name = settings.server_name(host).to_string();
-                origination_config(&settings).map(|cfg| Some((cfg, name))).map_err(|e| e.to_string())
-            }
-        };
-        self.built.lock().expect("originations lock").insert(key, built.clone());
+        let resolved = resolve_traffic_policy(&active.snapshot, namespace, host, subset, port);
+        let built = Self::build(&resolved, host);
+        let mut cache = self.built.lock().expect("originations lock");
+        // Configs of older generations are asked for no more.
+        cache.retain(|k, _| k.generation >= active.generation);
+        cache.insert(key, built.clone());
         built
     }
-}
 
-/// The DestinationRule TLS settings for `host:port`, SIMPLE or MUTUAL only.
-fn client_tls(snapshot: &Snapshot, namespace: &str, host: &str, port: u16) -> Option<ClientTls> {
-    let policy = snapshot.destination_rule_for(host, namespace)?.traffic_policy.as_ref()?;
-    let tls = policy
-        .port_level_settings
-        .iter()
-        .find(|p| p.port == Some(port))
-        .and_then(|p| p.tls.clone())
-        .or_else(|| policy.tls.clone())?;
-    matches!(tls.mode, ClientTlsMode::Simple | ClientTlsMode::Mutual).then_some(tls)
+    /// The client config the resolved settings ask for.
+    fn build(resolved: &ResolvedTrafficPolicy, host: &str) -> Result<Option<Origination>, OriginationError> {
+        let UpstreamTls::Originate(tls) = resolved.upstream_tls() else { return Ok(None) };
+        let settings = settings(tls);
+        let name = settings.server_name(host).to_string();
+        origination_config(&settings)
+            .map(|cfg| Some((cfg, name)))
+            .map_err(|e| OriginationError::Settings { host: host.to_string(), source: Arc::new(e) })
+    }
 }
 
 fn settings(tls: &ClientTls) -> OriginationSettings {
@@ -67,5 +111,45 @@ fn settings(tls: &ClientTls) -> OriginationSettings {
         private_key: tls.private_key.clone(),
         insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
         alpn: vec![b"http/1.1".to_vec()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::active_config;
+
+    const RULE: &str = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: secure, namespace: default}
+spec:
+  host: secure.test
+  trafficPolicy:
+    tls: {mode: DISABLE}
+  subsets:
+  - name: originate
+    trafficPolicy:
+      tls: {mode: SIMPLE, sni: origin.secure.test, insecureSkipVerify: true}
+";
+
+    #[test]
+    fn a_subset_tls_originates_where_the_rule_says_disable() {
+        let originations = Originations::default();
+        let active = active_config(RULE, 1);
+        let ask = |subset| originations.for_destination(&active, "default", "secure.test", subset, 80).expect("settings load");
+        assert!(ask(None).is_none(), "the rule's own level: DISABLE");
+        let (_, name) = ask(Some("originate")).expect("the subset originates");
+        assert_eq!(name, "origin.secure.test");
+    }
+
+    #[test]
+    fn a_newer_generation_drops_the_configs_of_older_ones() {
+        let originations = Originations::default();
+        for generation in 1..=3 {
+            let active = active_config(RULE, generation);
+            let _ = originations.for_destination(&active, "default", "secure.test", Some("originate"), 80);
+        }
+        let cache = originations.built.lock().expect("originations lock");
+        assert!(cache.keys().all(|k| k.generation == 3), "{:?}", cache.keys().collect::<Vec<_>>());
     }
 }

@@ -73,24 +73,11 @@ async fn revoked(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::{
-        config::{LoadOptions, load_str},
-        policy::{EgressPolicy, PolicySettings},
-    };
+    use crate::test_support::active_config;
 
     fn generation(n: u64) -> Arc<ActiveConfig> {
-        let loaded = load_str(Path::new("/revocation/empty.yaml"), "", &LoadOptions::default());
-        let snapshot = loaded.snapshot.expect("an empty configuration is valid");
-        let settings = PolicySettings {
-            default_namespace: "default".into(),
-            outbound_mode: crate::config::resources::sidecar::OutboundMode::RegistryOnly,
-            cgroup_workloads: Default::default(),
-        };
-        let policy = Arc::new(EgressPolicy::build(snapshot.clone(), settings));
-        Arc::new(ActiveConfig { generation: n, loaded_at: String::new(), sources: Vec::new(), snapshot, policy })
+        active_config("", n)
     }
 
     const DRAIN: Duration = Duration::from_secs(5);

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use crate::{
     config::{self, ConfigError, Finding, LoadOptions, Snapshot, api_documents::{ApiDocuments, load_with_api}},
     metrics::{Metrics, ReloadLabels, ReloadResult},
-    policy::{EgressPolicy, PolicySettings},
+    policy::{EgressPolicy, PolicySettings, PolicySource},
 };
 
 /// One validated configuration and where it came from. A connection decides
@@ -65,6 +65,12 @@ pub struct ConfigStore {
     /// Documents from the Kubernetes API, once the first lists are in.
     api: std::sync::Mutex<ApiSources>,
     metrics: Arc<Metrics>,
+}
+
+impl PolicySource for ConfigStore {
+    fn current_policy(&self) -> Arc<EgressPolicy> {
+        self.current().policy.clone()
+    }
 }
 
 /// Why the first configuration could not be loaded.

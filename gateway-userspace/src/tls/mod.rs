@@ -8,7 +8,7 @@
 //! - `pem.rs`: certificates, private keys and trust roots from PEM files.
 //! - `origination.rs`: DestinationRule TLS settings to a client config, and
 //!   the handshake to the upstream.
-//! - `mesh.rs`: node ↔ egress gateway mutual TLS, and the peer's identity.
+//! - `istio_mutual.rs`: node ↔ egress gateway mutual TLS (ISTIO_MUTUAL), and the peer's identity.
 //! - `server.rs`: server configs for TLS termination.
 //! - `verify.rs`: the certificate checks behind those configs.
 //! - `san.rs`: subject alternative names read from a certificate.
@@ -20,7 +20,7 @@
 
 mod certs;
 mod command;
-mod mesh;
+mod istio_mutual;
 mod origination;
 mod pem;
 mod san;
@@ -41,7 +41,7 @@ use rustls::crypto::CryptoProvider;
 
 pub use certs::{CaFiles, IssueRequest, IssuedFiles, generate_ca, issue};
 pub use command::{CertsArgs, certs_command};
-pub use mesh::{mesh_client_config, mesh_server_config, peer_spiffe_id};
+pub use istio_mutual::{mesh_client_config, mesh_server_config, peer_spiffe_id};
 pub use origination::{OriginationSettings, originate, origination_config};
 pub use pem::{SYSTEM_CA_BUNDLES, load_certs, load_private_key};
 pub use server::{ClientAuth, ServerSettings, TlsVersion, server_config};

@@ -111,9 +111,71 @@ pub(crate) fn host(cx: &mut Cx<'_>, n: &Node, p: &str, expand: bool) -> Option<S
 pub enum StringMatch {
     Exact(String),
     Prefix(String),
-    /// An RE2 regular expression, checked to compile; it must match the
-    /// whole string.
-    Regex(String),
+    /// An RE2 regular expression, compiled when the configuration is read;
+    /// it must match the whole string.
+    Regex(Pattern),
+}
+
+impl StringMatch {
+    /// Whether `value` matches; with `ignore_case`, an exact or prefix
+    /// match compares lowercase (the caller lowercases `value`).
+    pub fn matches(&self, value: &str, ignore_case: bool) -> bool {
+        match self {
+            StringMatch::Exact(s) if ignore_case => s.to_ascii_lowercase() == value,
+            StringMatch::Exact(s) => s == value,
+            StringMatch::Prefix(s) if ignore_case => value.starts_with(&s.to_ascii_lowercase()),
+            StringMatch::Prefix(s) => value.starts_with(s.as_str()),
+            StringMatch::Regex(p) => p.is_match(value),
+        }
+    }
+}
+
+/// A regular expression as written, and compiled once. Equal, and
+/// serialised, by its source.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    source: String,
+    compiled: regex::Regex,
+}
+
+impl Pattern {
+    /// `source` matching a whole string. The source must compile on its
+    /// own: wrapped, `a)(?:b` would.
+    pub fn whole(source: &str) -> Result<Self, regex::Error> {
+        regex::Regex::new(source)?;
+        Ok(Self { source: source.to_string(), compiled: regex::Regex::new(&format!("^(?:{source})$"))? })
+    }
+
+    /// `source` matching anywhere in a string (for substitutions).
+    pub fn anywhere(source: &str) -> Result<Self, regex::Error> {
+        Ok(Self { source: source.to_string(), compiled: regex::Regex::new(source)? })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    pub fn is_match(&self, value: &str) -> bool {
+        self.compiled.is_match(value)
+    }
+
+    pub fn regex(&self) -> &regex::Regex {
+        &self.compiled
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.compiled.as_str() == other.compiled.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
 }
 
 /// Reads `{exact|prefix|regex: ...}` (exactly one).
@@ -121,7 +183,7 @@ pub(crate) fn string_match(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<StringM
     let mut f = cx.map(n, p)?;
     let exact = f.string(cx, "exact").map(StringMatch::Exact);
     let prefix = f.string(cx, "prefix").map(StringMatch::Prefix);
-    let regex = f.get(cx, "regex", regex).map(StringMatch::Regex);
+    let regex = f.get(cx, "regex", |cx, n, p| regex(cx, n, p, Pattern::whole)).map(StringMatch::Regex);
     let set = [f.has("exact"), f.has("prefix"), f.has("regex")]
         .iter()
         .filter(|b| **b)
@@ -151,11 +213,17 @@ pub(crate) fn string_match(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<StringM
     }
 }
 
-/// Reads a regular expression and checks it compiles with RE2 syntax.
-pub(crate) fn regex(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<String> {
+/// Reads a regular expression and compiles it (RE2 syntax) with `compile`:
+/// [`Pattern::whole`] or [`Pattern::anywhere`].
+pub(crate) fn regex(
+    cx: &mut Cx<'_>,
+    n: &Node,
+    p: &str,
+    compile: fn(&str) -> Result<Pattern, regex::Error>,
+) -> Option<Pattern> {
     let s = cx.string(n, p)?;
-    match regex::Regex::new(&s) {
-        Ok(_) => Some(s),
+    match compile(&s) {
+        Ok(pattern) => Some(pattern),
         Err(e) => {
             let detail = e.to_string();
             let last = detail
@@ -260,4 +328,30 @@ pub(crate) fn headers(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Headers> {
     };
     f.finish(cx);
     Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_matches_the_whole_value_and_must_compile_alone() {
+        let p = Pattern::whole("/api/v[0-9]+").expect("valid");
+        assert!(p.is_match("/api/v2") && !p.is_match("/x/api/v2") && !p.is_match("/api/v2/x"));
+        assert!(Pattern::whole("a)(?:b").is_err(), "invalid alone, though valid once wrapped");
+        assert!(Pattern::anywhere("v[0-9]").expect("valid").is_match("/api/v2/x"));
+        assert_eq!(serde_json::to_string(&p).expect("serialises"), "\"/api/v[0-9]+\"");
+        assert_ne!(Pattern::whole("a").expect("valid"), Pattern::anywhere("a").expect("valid"));
+    }
+
+    #[test]
+    fn string_matches_follow_istio() {
+        let exact = StringMatch::Exact("/Login".into());
+        assert!(exact.matches("/Login", false) && !exact.matches("/login", false));
+        assert!(exact.matches("/login", true), "ignoreUriCase: the value comes lowercased");
+        let prefix = StringMatch::Prefix("/api".into());
+        assert!(prefix.matches("/api/x", false) && !prefix.matches("/ap", false));
+        let regex = StringMatch::Regex(Pattern::whole("[a-z]+").expect("valid"));
+        assert!(regex.matches("abc", false) && !regex.matches("abc1", false));
+    }
 }

@@ -2,7 +2,7 @@
 //! direct responses, rewrites, retries, faults, mirroring and CORS.
 
 use super::common::{
-    Destination, Headers, Labels, StringMatch, destination, headers, labels, percent, regex,
+    Destination, Headers, Labels, Pattern, StringMatch, destination, headers, labels, percent, regex,
     string_match, string_match_map,
 };
 use super::http_policy::{CorsPolicy, Fault, Mirror, Retries, cors, fault, mirror_policy, retries};
@@ -97,7 +97,7 @@ pub struct Rewrite {
     pub uri: Option<String>,
     pub authority: Option<String>,
     /// `(match, rewrite)` of `uriRegexRewrite`.
-    pub uri_regex: Option<(String, String)>,
+    pub uri_regex: Option<(Pattern, String)>,
 }
 
 pub(crate) fn http_route(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<HttpRoute> {
@@ -268,7 +268,7 @@ fn rewrite(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<Rewrite> {
     let authority = f.string(cx, "authority");
     let uri_regex = f.get(cx, "uriRegexRewrite", |cx, n, p| {
         let mut r = cx.map(n, p)?;
-        let m = r.req(cx, "match", regex);
+        let m = r.req(cx, "match", |cx, n, p| regex(cx, n, p, Pattern::anywhere));
         let w = r.req(cx, "rewrite", |cx, n, p| cx.string(n, p));
         r.finish(cx);
         Some((m?, w?))

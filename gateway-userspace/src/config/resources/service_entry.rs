@@ -31,7 +31,7 @@ pub struct ServiceEntry {
     pub ports: Vec<ServicePort>,
     pub location: Location,
     pub resolution: Resolution,
-    pub endpoints: Vec<Workload>,
+    pub endpoints: Vec<WorkloadEntrySpec>,
     pub workload_selector: Option<Labels>,
     pub export_to: Vec<String>,
     pub subject_alt_names: Vec<String>,
@@ -56,7 +56,7 @@ pub enum Address {
 
 /// A workload: an endpoint of a ServiceEntry or the spec of a WorkloadEntry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Workload {
+pub struct WorkloadEntrySpec {
     pub address: Option<Address>,
     pub ports: BTreeMap<String, u16>,
     pub labels: Labels,
@@ -70,7 +70,7 @@ pub struct Workload {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkloadEntry {
     pub meta: Meta,
-    pub workload: Workload,
+    pub workload: WorkloadEntrySpec,
 }
 
 pub(crate) fn decode(cx: &mut Cx<'_>, spec: &Node, meta: Meta) -> Option<ServiceEntry> {
@@ -151,15 +151,15 @@ pub(crate) fn workload(
     n: &Node,
     p: &str,
     resolution: Resolution,
-) -> Option<Workload> {
+) -> Option<WorkloadEntrySpec> {
     let mut f = cx.map(n, p)?;
     let w = workload_fields(cx, &mut f, resolution);
     f.finish(cx);
     Some(w)
 }
 
-fn workload_fields(cx: &mut Cx<'_>, f: &mut Fields<'_>, resolution: Resolution) -> Workload {
-    Workload {
+fn workload_fields(cx: &mut Cx<'_>, f: &mut Fields<'_>, resolution: Resolution) -> WorkloadEntrySpec {
+    WorkloadEntrySpec {
         address: f.get(cx, "address", |cx, n, p| address(cx, n, p, resolution)),
         ports: f
             .get(cx, "ports", |cx, n, p| {

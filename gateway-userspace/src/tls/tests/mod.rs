@@ -1,7 +1,7 @@
 //! Tests with real handshakes over loopback sockets, against certificates
 //! from this module's own test PKI written to a temporary directory.
 
-mod mesh;
+mod istio_mutual;
 mod origination;
 mod pki;
 mod server;

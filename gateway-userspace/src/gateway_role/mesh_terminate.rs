@@ -31,8 +31,8 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
             };
             tracing::info!(%peer, error = %why, "mutual TLS refused");
             let mut record = gateway_record(peer, &ctx, "mtls", None);
-            record.reason = "mesh-handshake-failed";
-            ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
+            record.reason = "mesh-handshake-failed".into();
+            ctx.inputs.log_connection(&mut record, Duration::ZERO).await;
             return;
         }
     };
@@ -42,7 +42,7 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
     let mut seen = Vec::new();
     let inner = loop {
         let mut chunk = [0u8; 4096];
-        let read = tokio::time::timeout(ctx.outbound.sniff_timeout, tls.read(&mut chunk)).await;
+        let read = tokio::time::timeout(ctx.inputs.settings.sniff_timeout, tls.read(&mut chunk)).await;
         match read {
             Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&chunk[..n]),
             _ => break None,
@@ -62,9 +62,9 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, plan: Arc<PortPlan>, co
         Some(Sniffed::Http1(_)) => http::serve(client, peer, plan, ctx, identity, "http").await,
         _ => {
             let mut record = gateway_record(peer, &ctx, "mtls", identity);
-            (record.reason, record.outcome) = ("unrecognised-inner-protocol", Outcome::Denied);
+            (record.reason, record.outcome) = ("unrecognised-inner-protocol".into(), Outcome::Denied);
             deny::reset(client);
-            ctx.outbound.log_connection(&mut record, Duration::ZERO).await;
+            ctx.inputs.log_connection(&mut record, Duration::ZERO).await;
         }
     }
 }

@@ -1,15 +1,18 @@
-//! VirtualService routes bound to `mesh`: which destination the node sends
-//! intercepted traffic to. First matching route wins; a route whose
-//! destination is another host than the one the client asked for steers the
-//! traffic there (typically an egress gateway).
+//! VirtualService route matching, for both roles. On the node, the routes
+//! bound to `mesh` choose where intercepted traffic goes: first matching
+//! route wins, and a route whose destination is another host than the one
+//! the client asked for steers the traffic there (typically an egress
+//! gateway). The gateway role matches its own routes (`gateway_role/
+//! servers.rs`) with the same request conditions and weighted choice.
+//! Regular expressions were compiled when the configuration was read.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::workload::Workload;
+use super::workload::WorkloadIdentity;
 use crate::config::{
-    GatewayRef, Snapshot, StringMatch, VirtualService,
+    GatewayRef, VirtualService,
     hosts::host_matches,
     resources::{
         common::{Destination, selector_matches},
@@ -56,11 +59,17 @@ pub enum RouteQuery<'a> {
     Tcp { dst: IpAddr },
 }
 
-/// The first route, of the VirtualServices bound to `mesh` and visible to
-/// the workload, that matches. `pick` (0..100) chooses among weighted
-/// destinations.
-pub fn mesh_route(snapshot: &Snapshot, workload: &Workload, query: &RouteQuery<'_>, port: u16, pick: u32) -> Option<RouteChoice> {
-    for vs in snapshot.virtual_services_for_mesh(&workload.namespace) {
+/// The first route, of `mesh_services` (the VirtualServices bound to `mesh`
+/// and visible to the workload, in order), that matches. `pick` (0..100)
+/// chooses among weighted destinations.
+pub fn mesh_route<'a>(
+    mesh_services: impl IntoIterator<Item = &'a VirtualService>,
+    workload: &WorkloadIdentity,
+    query: &RouteQuery<'_>,
+    port: u16,
+    pick: u32,
+) -> Option<RouteChoice> {
+    for vs in mesh_services {
         let chosen = match query {
             RouteQuery::Tls { sni } if vs.hosts.iter().any(|h| host_matches(h, sni)) => vs
                 .tls
@@ -118,41 +127,41 @@ fn mesh_gateway(gateways: &[GatewayRef]) -> bool {
     gateways.is_empty() || gateways.contains(&GatewayRef::Mesh)
 }
 
-pub(crate) fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &Workload) -> bool {
+pub(crate) fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &WorkloadIdentity) -> bool {
     selector_matches(labels, &w.labels) && ns.as_ref().is_none_or(|n| *n == w.namespace)
 }
 
-fn tls_matches(m: &TlsMatch, sni: &str, port: u16, w: &Workload) -> bool {
+fn tls_matches(m: &TlsMatch, sni: &str, port: u16, w: &WorkloadIdentity) -> bool {
     (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
         && m.port.is_none_or(|p| p == port)
         && mesh_gateway(&m.gateways)
         && source_ok(&m.source_labels, &m.source_namespace, w)
 }
 
-fn l4_matches(m: &L4Match, dst: IpAddr, port: u16, w: &Workload) -> bool {
+fn l4_matches(m: &L4Match, dst: IpAddr, port: u16, w: &WorkloadIdentity) -> bool {
     (m.destination_subnets.is_empty() || m.destination_subnets.iter().any(|c| c.contains(dst)))
         && m.port.is_none_or(|p| p == port)
         && mesh_gateway(&m.gateways)
         && source_ok(&m.source_labels, &m.source_namespace, w)
 }
 
-fn http_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &Workload) -> bool {
+fn http_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &WorkloadIdentity) -> bool {
     mesh_gateway(&m.gateways) && http_request_matches(m, f, port, w)
 }
 
 /// Every condition of an HTTP match but `gateways`: `w` is the workload the
 /// rule applies at (the client's sidecar, or the gateway itself).
-pub(crate) fn http_request_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &Workload) -> bool {
+pub(crate) fn http_request_matches(m: &HttpMatch, f: &HttpFacts<'_>, port: u16, w: &WorkloadIdentity) -> bool {
     let path = if m.ignore_uri_case { f.path.to_ascii_lowercase() } else { f.path.to_string() };
     m.port.is_none_or(|p| p == port)
         && source_ok(&m.source_labels, &m.source_namespace, w)
-        && m.uri.as_ref().is_none_or(|s| string_matches(s, &path, m.ignore_uri_case))
-        && m.scheme.as_ref().is_none_or(|s| string_matches(s, f.scheme, false))
-        && m.authority.as_ref().is_none_or(|s| string_matches(s, f.authority, false))
-        && m.method.as_ref().is_none_or(|s| string_matches(s, f.method, false))
-        && m.headers.iter().all(|(k, s)| (f.header)(k).is_some_and(|v| string_matches(s, &v, false)))
-        && m.without_headers.iter().all(|(k, s)| (f.header)(k).is_none_or(|v| !string_matches(s, &v, false)))
-        && m.query_params.iter().all(|(k, s)| query_param(f.query, k).is_some_and(|v| string_matches(s, &v, false)))
+        && m.uri.as_ref().is_none_or(|s| s.matches(&path, m.ignore_uri_case))
+        && m.scheme.as_ref().is_none_or(|s| s.matches(f.scheme, false))
+        && m.authority.as_ref().is_none_or(|s| s.matches(f.authority, false))
+        && m.method.as_ref().is_none_or(|s| s.matches(f.method, false))
+        && m.headers.iter().all(|(k, s)| (f.header)(k).is_some_and(|v| s.matches(&v, false)))
+        && m.without_headers.iter().all(|(k, s)| (f.header)(k).is_none_or(|v| !s.matches(&v, false)))
+        && m.query_params.iter().all(|(k, s)| query_param(f.query, k).is_some_and(|v| s.matches(&v, false)))
 }
 
 /// The first value of `name` in a query string, percent-decoded.
@@ -185,33 +194,6 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Istio's StringMatch; a regex must match the whole value.
-pub fn string_matches(m: &StringMatch, value: &str, ignore_case: bool) -> bool {
-    let norm = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_string() };
-    match m {
-        StringMatch::Exact(s) => norm(s) == value,
-        StringMatch::Prefix(s) => value.starts_with(&norm(s)),
-        StringMatch::Regex(r) => compiled(r).is_some_and(|re| re.is_match(value)),
-    }
-}
-
-/// Patterns come from configuration only, so each is compiled once and kept
-/// (the cache starts over should a long run of reloads make it large).
-fn compiled(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
-    use std::{collections::HashMap, sync::{Arc, Mutex, OnceLock}};
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().expect("regex cache lock");
-    if let Some(found) = cache.get(pattern) {
-        return found.clone();
-    }
-    if cache.len() >= 10_000 {
-        cache.clear();
-    }
-    let re = regex::Regex::new(&format!("^(?:{pattern})$")).ok().map(Arc::new);
-    cache.insert(pattern.to_string(), re.clone());
-    re
 }
 
 fn host_of(authority: &str) -> &str {

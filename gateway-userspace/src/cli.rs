@@ -219,6 +219,12 @@ pub struct KubernetesArgs {
     /// is bound as declared. Read with --kubernetes only.
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
+    /// Read the TLS Secrets of --namespace through the API, as Istio's
+    /// gateways read the `credentialName` of their servers and
+    /// DestinationRules, and keep them as files under --credential-dir
+    /// (best on a memory-backed volume).
+    #[arg(long, requires_all = ["kubernetes", "credential_dir"])]
+    pub credential_secrets: bool,
     /// The kubelet's pods cgroup [default: kubepods.slice, kubepods, or the
     /// nested kind layouts, found under the cgroup2 mount].
     #[arg(long)]

@@ -16,6 +16,7 @@ use crate::{
     kubernetes::{
         ClusterConfig, NodeAgent,
         client::connect,
+        credential_secrets::CredentialSecrets,
         events::FindingEvents,
         gateway_ports::{GatewayPod, PortMap},
         pod_cgroups,
@@ -245,6 +246,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(client) = &kube {
         let instance = args.kubernetes.node_name.clone().unwrap_or_else(|| "gateway".into());
         let events = Arc::new(FindingEvents::new(client.clone(), &instance));
+        // Credentials first: the first configuration from the API then
+        // finds the files its servers name.
+        if let (true, Some(dir)) = (args.kubernetes.credential_secrets, &args.config_args.credential_dir) {
+            let secrets = CredentialSecrets::start(client.clone(), &args.config_args.namespace, dir.clone(), config.clone());
+            tokio::select! {
+                _ = wait_until(|| secrets.is_written(), "the Secrets") => {}
+                r = wait_for_signal() => return r,
+            }
+        }
         let cluster = ClusterConfig::start(client.clone(), &args.kubernetes.cluster_domain, config.clone(), events, gateway_ports);
         tokio::select! {
             _ = wait_applied(&cluster) => {}
@@ -300,6 +310,17 @@ fn own_cgroup_id() -> anyhow::Result<u64> {
 
 /// Waits until the first configuration from the API server is in force,
 /// saying now and then what it still waits for (a missing CRD shows here).
+async fn wait_until(done: impl Fn() -> bool, what: &str) {
+    let mut said = tokio::time::Instant::now();
+    while !done() {
+        if said.elapsed() >= Duration::from_secs(5) {
+            tracing::warn!("not ready: waiting for the first complete list of {what} from the API server");
+            said = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn wait_applied(cluster: &ClusterConfig) {
     let mut said = tokio::time::Instant::now();
     while !cluster.is_applied() {

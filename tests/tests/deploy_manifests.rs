@@ -325,6 +325,28 @@ fn the_gateways_are_granted_exactly_their_api_calls() {
             "{role} borrows the agent's account"
         );
         rbac_rules::assert_grants_exactly(role_bound_to(account), rbac::GATEWAY, "GATEWAY");
+        // In their own namespace only: the Secrets of credentialName.
+        let ns = account.metadata.namespace.as_deref().unwrap();
+        let bindings: Vec<_> = base()
+            .role_bindings
+            .iter()
+            .filter(|b| b.metadata.namespace.as_deref() == Some(ns))
+            .filter(|b| b.subjects.iter().flatten().any(|s| s.kind == "ServiceAccount" && Some(s.name.as_str()) == account.metadata.name.as_deref()))
+            .collect();
+        let [binding] = bindings.as_slice() else { panic!("{role}: {} RoleBindings in {ns}, not one", bindings.len()) };
+        assert_eq!(binding.role_ref.kind, "Role", "{role}: the binding in {ns} names a Role");
+        let bound = base()
+            .roles
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(binding.role_ref.name.as_str()) && r.metadata.namespace.as_deref() == Some(ns))
+            .unwrap_or_else(|| panic!("Role {ns}/{} is bound but not defined", binding.role_ref.name));
+        rbac_rules::assert_role_grants_exactly(bound, rbac::GATEWAY_IN_NAMESPACE, "GATEWAY_IN_NAMESPACE");
+        let c = &w.pod.containers[0];
+        assert!(c.args.iter().flatten().any(|a| a == "--credential-secrets"), "{role}: reads its credentials from Secrets");
+        let mount = c.volume_mounts.iter().flatten().find(|m| m.mount_path == "/var/run/gateway/credentials");
+        let volume = mount.and_then(|m| w.pod.volumes.iter().flatten().find(|v| v.name == m.name));
+        let medium = volume.and_then(|v| v.empty_dir.as_ref()).and_then(|e| e.medium.as_deref());
+        assert_eq!(medium, Some("Memory"), "{role}: credentials on a memory-backed volume");
     }
 }
 

@@ -152,3 +152,83 @@ fn a_gateway_port_is_its_services_port_and_listens_on_the_target_port() {
     drop(gw);
     topo.teardown();
 }
+
+/// The Secret `api-cred` (type `kubernetes.io/tls`) holding `cert` and `key`.
+fn tls_secret(cert: &std::path::Path, key: &std::path::Path) -> Value {
+    use base64::Engine;
+    let b64 = |p: &std::path::Path| base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap());
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api-cred", "namespace": "default"},
+           "type": "kubernetes.io/tls", "data": {"tls.crt": b64(cert), "tls.key": b64(key)}})
+}
+
+/// The serial of the certificate a new TLS connection to NODE:8443 for `api.test` is shown,
+/// verified against `ca`.
+fn served_serial(topo: &Topology, ca: &std::path::Path) -> String {
+    let script = format!(
+        "openssl s_client -connect {NODE}:8443 -servername api.test -CAfile {} -verify_return_error </dev/null 2>/dev/null \
+         | openssl x509 -noout -serial",
+        ca.display()
+    );
+    let out = topo.pod_a.command_outside_cgroup("sh", &["-c", &script]).output().expect("openssl s_client");
+    String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("serial=").trim_start_matches('0').to_ascii_uppercase()
+}
+
+#[test]
+fn a_servers_credential_name_is_read_from_a_secret_and_follows_its_rotation() {
+    use gateway_tests::certs;
+    let topo = Topology::build();
+    let _backend = HttpBackend::start(&topo.internet, "203.0.113.12:8080".parse().unwrap());
+    let pki = topo.temp.subdir("pki");
+    let first = certs::generate(&pki, "api.test");
+    let api = ApiServer::start_in(&topo.node);
+    for object in api_objects() {
+        api.apply(object);
+    }
+    api.apply(tls_secret(&first.server_cert, &first.server_key));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "edge", "namespace": "default"},
+                     "spec": {"selector": {"istio": "ingressgateway"}, "servers": [{
+                         "port": {"number": 8443, "name": "https", "protocol": "HTTPS"}, "hosts": ["api.test"],
+                         "tls": {"mode": "SIMPLE", "credentialName": "api-cred"}}]}}));
+    let kubeconfig = api.kubeconfig().to_string_lossy().into_owned();
+    let credentials = topo.temp.subdir("credentials");
+    let credentials = credentials.to_string_lossy().into_owned();
+    let gw = Gateway::start(
+        &topo,
+        GatewayConfig::ingress(
+            &topo,
+            Vec::new(),
+            &["--kubernetes", "--kubeconfig", &kubeconfig, "--credential-dir", &credentials, "--credential-secrets"],
+        ),
+    );
+    let ports = caught_up(&gw, generation(&gw));
+    assert_eq!(port(&ports, 8443).map(|p| p["state"].clone()), Some("listening".into()), "{ports:?}\n{}", gw.stderr_tail());
+    let want = |cert: &std::path::Path| certs::serial(cert).trim_start_matches('0').to_ascii_uppercase();
+    assert_eq!(served_serial(&topo, &first.ca_cert), want(&first.server_cert), "{}", gw.stderr_tail());
+    let ca = first.ca_cert.to_string_lossy().into_owned();
+    let url = "https://api.test:8443/tls";
+    let resolve = format!("api.test:8443:{NODE}");
+    let (code, body, _) = curl_status(|a| topo.pod_a.command_outside_cgroup("curl", a), &["--cacert", &ca, "--resolve", &resolve, url]);
+    assert_eq!((code, body.as_str()), (200, "path=/tls\nx-added=\n"), "{}", gw.stderr_tail());
+    let key = std::fs::metadata(std::path::Path::new(&credentials).join("api-cred/tls.key")).expect("the key is written");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+
+    // The Secret rotated through the API: new connections get the new certificate.
+    let (cert, key) = certs::reissue(&pki, "rotated", "api.test", "/CN=api.test/O=rotated");
+    api.apply(tls_secret(&cert, &key));
+    let rotated = gateway_tests::wait::poll(Duration::from_secs(20), Duration::from_millis(200), || {
+        (served_serial(&topo, &first.ca_cert) == want(&cert)).then_some(())
+    });
+    assert!(rotated.is_some(), "the rotated Secret is not served\n{}", gw.stderr_tail());
+    // Every call was one the gateways' roles grant, the Secrets within their namespace.
+    use gateway_userspace::kubernetes::rbac::{GATEWAY, GATEWAY_IN_NAMESPACE, ApiCall};
+    let grants = |table: &[ApiCall], call: &gateway_tests::kube_api::ApiRequest| {
+        table.iter().any(|g| g.group == call.group && g.resource == call.resource && g.verbs.contains(&call.verb.as_str()))
+    };
+    for call in api.requests().iter().filter(|c| !c.resource.is_empty()) {
+        let granted = grants(GATEWAY, call) || (grants(GATEWAY_IN_NAMESPACE, call) && call.namespace.as_deref() == Some("default"));
+        assert!(granted, "the gateways' roles do not grant {call:?}");
+    }
+    drop(gw);
+    topo.teardown();
+}

@@ -17,7 +17,10 @@ use std::{
     io::Write,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use k8s_openapi::api::core::v1::Secret;
@@ -70,6 +73,8 @@ pub fn credentials(secrets: &[Arc<Secret>]) -> BTreeMap<String, Credential> {
 
 pub struct CredentialSecrets {
     secrets: Mirror<Secret>,
+    /// The files reflect a complete list of the Secrets.
+    written: AtomicBool,
 }
 
 impl CredentialSecrets {
@@ -77,7 +82,8 @@ impl CredentialSecrets {
     /// under `dir` are brought in step and `store` reloaded.
     pub fn start(client: Client, namespace: &str, dir: PathBuf, store: Arc<ConfigStore>) -> Arc<Self> {
         let signals = Signals::default();
-        let this = Arc::new(Self { secrets: Mirror::start("secrets", Api::namespaced(client, namespace), watcher::Config::default(), &signals) });
+        let secrets = Mirror::start("secrets", Api::namespaced(client, namespace), watcher::Config::default(), &signals);
+        let this = Arc::new(Self { secrets, written: AtomicBool::new(false) });
         let watched = this.clone();
         tokio::spawn(async move {
             let mut written = BTreeMap::new();
@@ -87,7 +93,7 @@ impl CredentialSecrets {
                     continue;
                 }
                 let wanted = credentials(&watched.secrets.objects());
-                if wanted == written {
+                if wanted == written && watched.is_written() {
                     continue;
                 }
                 match write_all(&dir, &wanted) {
@@ -95,6 +101,7 @@ impl CredentialSecrets {
                         tracing::info!(credentials = ?wanted.keys().collect::<Vec<_>>(), dir = %dir.display(), "credentials written from Secrets");
                         written = wanted;
                         store.reload("secret-change").await;
+                        watched.written.store(true, Ordering::Release);
                     }
                     Err(e) => tracing::error!(dir = %dir.display(), error = %e, "cannot write credentials from Secrets; the previous files stay"),
                 }
@@ -103,9 +110,10 @@ impl CredentialSecrets {
         this
     }
 
-    /// The Secrets have been listed once.
-    pub fn is_synced(&self) -> bool {
-        self.secrets.is_ready()
+    /// The files hold what a complete list of the Secrets gave, and the
+    /// configuration has been reloaded with them.
+    pub fn is_written(&self) -> bool {
+        self.written.load(Ordering::Acquire)
     }
 }
 

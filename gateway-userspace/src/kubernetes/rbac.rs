@@ -1,6 +1,6 @@
 //! Every call the node agent and the gateways make to the Kubernetes API, by
-//! resource and verb. The ClusterRoles in `deploy/` grant exactly these, no
-//! more; `tests/tests/deploy_manifests.rs` checks both.
+//! resource and verb. The ClusterRoles (and the gateways' Role in their
+//! namespace) in `deploy/` grant exactly these, no more; `tests/tests/deploy_manifests.rs` checks both.
 
 /// One kind of request the agent makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,3 +49,7 @@ pub const GATEWAY: &[ApiCall] = &[
     ApiCall { group: "security.istio.io", resource: "authorizationpolicies", verbs: WATCH },
     ApiCall { group: "events.k8s.io", resource: "events", verbs: &["create", "patch"] },
 ];
+
+/// What the gateways call in their own namespace only, granted by a Role
+/// there: the TLS Secrets their servers name (`--credential-secrets`).
+pub const GATEWAY_IN_NAMESPACE: &[ApiCall] = &[ApiCall { group: "", resource: "secrets", verbs: WATCH }];

@@ -8,7 +8,7 @@
 //! What it serves, as the real server does:
 //! - discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`,
 //!   and aggregated discovery (`apidiscovery.k8s.io/v2`) when the `Accept` header asks for it;
-//! - the resources of [`resources::ALL`]: core `v1` pods, namespaces, services, events, nodes;
+//! - the resources of [`resources::ALL`]: core `v1` pods, namespaces, secrets, services, events, nodes;
 //!   `discovery.k8s.io/v1` endpointslices; `apps/v1` daemonsets; `events.k8s.io/v1` events;
 //!   `networking.istio.io/v1` gateways, virtualservices, destinationrules, serviceentries,
 //!   sidecars, workloadentries; `security.istio.io/v1` authorizationpolicies;

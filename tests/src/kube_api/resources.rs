@@ -150,6 +150,11 @@ pub static ALL: &[ResourceType] = &[
         ..rt("", "namespaces", "namespace", "Namespace", false)
     },
     ResourceType {
+        subresources: &[],
+        field_labels: &["type"],
+        ..rt("", "secrets", "secret", "Secret", true)
+    },
+    ResourceType {
         short_names: &["svc"],
         label_names: true,
         ..rt("", "services", "service", "Service", true)

@@ -4,19 +4,17 @@
 use std::collections::BTreeSet;
 
 use gateway_userspace::kubernetes::rbac::ApiCall;
-use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 
 /// (API group, resource, verb).
 type Grant = (String, String, String);
 
 /// What `role` grants, one triple per group, resource and verb. Wildcards,
 /// `resourceNames` and non-resource URLs fail: the tables name none.
-fn grants(role: &ClusterRole) -> BTreeSet<Grant> {
-    let name = role.metadata.name.as_deref().unwrap_or("(no name)");
-    assert!(role.aggregation_rule.is_none(), "ClusterRole {name}: an aggregation rule grants whatever other roles do");
+fn grants(name: &str, rules: Option<&Vec<PolicyRule>>) -> BTreeSet<Grant> {
     let mut out = BTreeSet::new();
-    for (i, rule) in role.rules.iter().flatten().enumerate() {
-        let at = format!("ClusterRole {name}, rule {i}");
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let at = format!("{name}, rule {i}");
         assert!(rule.non_resource_urls.as_ref().is_none_or(Vec::is_empty), "{at}: non-resource URLs");
         assert!(rule.resource_names.as_ref().is_none_or(Vec::is_empty), "{at}: resourceNames");
         let groups = rule.api_groups.as_deref().unwrap_or_default();
@@ -47,13 +45,24 @@ fn wanted(table: &[ApiCall]) -> BTreeSet<Grant> {
 
 /// Fails, listing the differences, unless `role` grants exactly `table`.
 pub fn assert_grants_exactly(role: &ClusterRole, table: &[ApiCall], table_name: &str) {
-    let name = role.metadata.name.as_deref().unwrap_or("(no name)");
-    let (granted, wanted) = (grants(role), wanted(table));
+    let name = format!("ClusterRole {}", role.metadata.name.as_deref().unwrap_or("(no name)"));
+    assert!(role.aggregation_rule.is_none(), "{name}: an aggregation rule grants whatever other roles do");
+    assert_rules_grant_exactly(&name, role.rules.as_ref(), table, table_name);
+}
+
+/// The same for a namespaced Role.
+pub fn assert_role_grants_exactly(role: &Role, table: &[ApiCall], table_name: &str) {
+    let name = format!("Role {}", role.metadata.name.as_deref().unwrap_or("(no name)"));
+    assert_rules_grant_exactly(&name, role.rules.as_ref(), table, table_name);
+}
+
+fn assert_rules_grant_exactly(name: &str, rules: Option<&Vec<PolicyRule>>, table: &[ApiCall], table_name: &str) {
+    let (granted, wanted) = (grants(name, rules), wanted(table));
     let missing: Vec<_> = wanted.difference(&granted).collect();
     let extra: Vec<_> = granted.difference(&wanted).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "ClusterRole {name} differs from rbac::{table_name}\n  \
+        "{name} differs from rbac::{table_name}\n  \
          missing (group, resource, verb): {missing:?}\n  more than needed: {extra:?}"
     );
 }

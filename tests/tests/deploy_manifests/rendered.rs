@@ -14,7 +14,7 @@ use k8s_openapi::{
         apps::v1::{DaemonSet, Deployment},
         core::v1::{Namespace, Service, ServiceAccount},
         policy::v1::PodDisruptionBudget,
-        rbac::v1::{ClusterRole, ClusterRoleBinding},
+        rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
     },
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -27,6 +27,8 @@ pub struct Rendered {
     pub service_accounts: Vec<ServiceAccount>,
     pub cluster_roles: Vec<ClusterRole>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
     pub daemon_sets: Vec<DaemonSet>,
     pub deployments: Vec<Deployment>,
     pub services: Vec<Service>,
@@ -53,6 +55,8 @@ pub fn render(dir: &Path) -> Rendered {
             "ServiceAccount" => out.service_accounts.push(typed(&doc)),
             "ClusterRole" => out.cluster_roles.push(typed(&doc)),
             "ClusterRoleBinding" => out.cluster_role_bindings.push(typed(&doc)),
+            "Role" => out.roles.push(typed(&doc)),
+            "RoleBinding" => out.role_bindings.push(typed(&doc)),
             "DaemonSet" => out.daemon_sets.push(typed(&doc)),
             "Deployment" => out.deployments.push(typed(&doc)),
             "Service" => out.services.push(typed(&doc)),

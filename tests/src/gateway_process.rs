@@ -79,6 +79,9 @@ pub struct GatewayConfig {
     /// Run as this user id (and group id) instead of root, with no capability
     /// but CAP_NET_BIND_SERVICE, as a gateway Deployment's container runs.
     pub run_as: Option<u32>,
+    /// Run in a mount namespace of its own where every mount is read-only, as a
+    /// container with `readOnlyRootFilesystem` runs.
+    pub read_only_root: bool,
     /// Further `gateway run` arguments, appended as given.
     pub extra_args: Vec<String>,
     /// The binary to run; `None`: [`gateway_bin`].
@@ -107,6 +110,7 @@ impl GatewayConfig {
             bpffs: topology.egress_bpffs.clone(),
             own_cgroup: None,
             run_as: None,
+            read_only_root: false,
             extra_args: ["--labels", "istio=egressgateway", "--dns-upstream", dns_upstream].iter().map(|s| s.to_string()).collect(),
             binary: None,
         }
@@ -132,6 +136,7 @@ impl GatewayConfig {
             bpffs: topology.bpffs.clone(),
             own_cgroup: None,
             run_as: None,
+            read_only_root: false,
             extra_args: Vec::new(),
             binary: None,
         }
@@ -248,6 +253,17 @@ impl Gateway {
             ];
             args.splice(0..0, privileges);
             program = tool("setpriv");
+        }
+        if self.config.read_only_root {
+            // Every mount of a private mount namespace remounted read-only, then the gateway.
+            let script = "awk '{print $2}' /proc/self/mounts | while read -r m; do \
+                          mount -o remount,bind,ro \"$(printf '%b' \"$m\")\" 2>/dev/null; done; exec \"$@\"";
+            let wrapped = ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"];
+            let mut all: Vec<String> = wrapped.iter().map(|s| s.to_string()).collect();
+            all.push(program.to_string_lossy().into_owned());
+            all.append(&mut args);
+            args = all;
+            program = tool("unshare");
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = match &self.config.own_cgroup {

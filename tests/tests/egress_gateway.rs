@@ -423,7 +423,7 @@ fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity(
 }
 
 #[test]
-fn an_unprivileged_egress_gateway_serves_the_task_without_bpffs() {
+fn an_unprivileged_egress_gateway_on_a_read_only_root_serves_the_task_without_bpffs() {
     let topo = Topology::build_with_egress_gateway();
     let certs = certs::generate(&topo.temp.subdir("certs"), "httpbin.test");
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
@@ -433,9 +433,18 @@ fn an_unprivileged_egress_gateway_serves_the_task_without_bpffs() {
     let egress_ns = topo.egress.as_ref().expect("egress namespace");
     let mut config = GatewayConfig::egress_gateway(&topo, vec![config_dir.clone()], "203.0.113.10:53");
     config.run_as = Some(65534);
+    config.read_only_root = true;
     let egress = Gateway::start_in(&topo, egress_ns, config);
     let status = std::fs::read_to_string(format!("/proc/{}/status", egress.pid())).unwrap_or_default();
     assert!(status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("65534")), "the gateway runs as nobody:\n{status}");
+    // Every filesystem it sees is read-only, its root and the test's files alike.
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", egress.pid())).unwrap_or_default();
+    let writable: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.split(' ').nth(5).is_some_and(|o| o.split(',').any(|f| f == "rw")))
+        .filter(|l| { let m = l.split(' ').nth(4).unwrap_or(""); m == "/" || config_dir.starts_with(m) })
+        .collect();
+    assert!(writable.is_empty() && mounts.contains(" / "), "writable mounts under the gateway:\n{writable:?}\n{mounts}");
     assert!(!topo.egress_bpffs.exists(), "an instance that intercepts nothing leaves bpffs alone");
     let node = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![config_dir]));
     let ca = certs.ca_cert.to_string_lossy().into_owned();

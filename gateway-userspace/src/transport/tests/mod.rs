@@ -1,0 +1,3 @@
+//! Unit tests of the I/O toolkit, one file per source file.
+
+mod rewind;

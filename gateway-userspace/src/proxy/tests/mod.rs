@@ -2,4 +2,5 @@
 //! The whole outbound path is tested through the real binary in the
 //! privileged integration tests (`tests/tests/`).
 
+mod origination;
 mod revocation;

@@ -26,3 +26,6 @@ pub mod validate;
 
 #[cfg(test)]
 pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests;

@@ -332,11 +332,3 @@ impl Scope {
         })
     }
 }
-
-#[cfg(test)]
-#[path = "decide_tests.rs"]
-mod tests;
-
-#[cfg(test)]
-#[path = "steer_tests.rs"]
-mod steer_tests;

@@ -28,6 +28,9 @@ pub(crate) mod route_match;
 mod traffic_policy;
 mod workload;
 
+#[cfg(test)]
+mod tests;
+
 pub use compiled::{EgressPolicy, PolicySettings};
 pub use dns_bridge::{PolicySource, RegisteredNames};
 pub use route_match::{HttpFacts, RouteChoice};

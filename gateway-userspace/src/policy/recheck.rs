@@ -182,7 +182,3 @@ impl DnsKnowledge for Learned<'_> {
         names
     }
 }
-
-#[cfg(test)]
-#[path = "recheck_tests.rs"]
-mod tests;

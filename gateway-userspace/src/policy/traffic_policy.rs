@@ -119,7 +119,3 @@ impl Level<'_> {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "traffic_policy_tests.rs"]
-mod tests;

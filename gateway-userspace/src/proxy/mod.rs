@@ -30,6 +30,9 @@ pub mod origination;
 pub mod peek;
 pub mod revocation;
 
+#[cfg(test)]
+mod tests;
+
 use std::{
     net::SocketAddr,
     sync::{

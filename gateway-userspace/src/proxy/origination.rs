@@ -44,8 +44,8 @@ pub enum UpstreamTlsError {
 
 /// The destination a client config is built for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    generation: u64,
+pub(super) struct Key {
+    pub(super) generation: u64,
     namespace: String,
     host: String,
     subset: Option<String>,
@@ -56,7 +56,7 @@ struct Key {
 /// those of older generations are dropped when a newer one is asked for.
 #[derive(Default)]
 pub struct Originations {
-    built: Mutex<HashMap<Key, Result<Option<Origination>, OriginationError>>>,
+    pub(super) built: Mutex<HashMap<Key, Result<Option<Origination>, OriginationError>>>,
 }
 
 impl Originations {
@@ -111,45 +111,5 @@ fn settings(tls: &ClientTls) -> OriginationSettings {
         private_key: tls.private_key.clone(),
         insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
         alpn: vec![b"http/1.1".to_vec()],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_support::active_config;
-
-    const RULE: &str = "apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: secure, namespace: default}
-spec:
-  host: secure.test
-  trafficPolicy:
-    tls: {mode: DISABLE}
-  subsets:
-  - name: originate
-    trafficPolicy:
-      tls: {mode: SIMPLE, sni: origin.secure.test, insecureSkipVerify: true}
-";
-
-    #[test]
-    fn a_subset_tls_originates_where_the_rule_says_disable() {
-        let originations = Originations::default();
-        let active = active_config(RULE, 1);
-        let ask = |subset| originations.for_destination(&active, "default", "secure.test", subset, 80).expect("settings load");
-        assert!(ask(None).is_none(), "the rule's own level: DISABLE");
-        let (_, name) = ask(Some("originate")).expect("the subset originates");
-        assert_eq!(name, "origin.secure.test");
-    }
-
-    #[test]
-    fn a_newer_generation_drops_the_configs_of_older_ones() {
-        let originations = Originations::default();
-        for generation in 1..=3 {
-            let active = active_config(RULE, generation);
-            let _ = originations.for_destination(&active, "default", "secure.test", Some("originate"), 80);
-        }
-        let cache = originations.built.lock().expect("originations lock");
-        assert!(cache.keys().all(|k| k.generation == 3), "{:?}", cache.keys().collect::<Vec<_>>());
     }
 }

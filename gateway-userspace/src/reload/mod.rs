@@ -8,5 +8,8 @@
 mod store;
 mod watch;
 
+#[cfg(test)]
+mod tests;
+
 pub use store::{ActiveConfig, ApiReload, ConfigStore, RejectedDocument, ReloadOutcome, StartupError};
 pub use watch::{watch_files, watch_sighup};

@@ -30,4 +30,7 @@ mod sockmap;
 mod sockmap_watch;
 mod splice;
 
+#[cfg(test)]
+mod tests;
+
 pub use dial::{Dialer, NameResolver, NoResolver, mark_socket, pick_percent, random_u64};

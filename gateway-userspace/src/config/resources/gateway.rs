@@ -314,27 +314,3 @@ fn server_tls(cx: &mut Cx<'_>, n: &Node, p: &str) -> Option<ServerTls> {
     }
     Some(tls)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_resolve_lexically() {
-        let f = Path::new("/a/b/gw.yaml");
-        assert_eq!(resolve_path(f, "c.pem"), PathBuf::from("/a/b/c.pem"));
-        assert_eq!(
-            resolve_path(f, "../certs/c.pem"),
-            PathBuf::from("/a/certs/c.pem")
-        );
-        assert_eq!(resolve_path(f, "/etc/c.pem"), PathBuf::from("/etc/c.pem"));
-        assert_eq!(
-            resolve_path(Path::new("gw.yaml"), "./c.pem"),
-            PathBuf::from("c.pem")
-        );
-        assert_eq!(
-            resolve_path(Path::new("gw.yaml"), "../c.pem"),
-            PathBuf::from("../c.pem")
-        );
-    }
-}

@@ -11,6 +11,9 @@ pub mod service_entry;
 pub mod sidecar;
 pub mod virtual_service;
 
+#[cfg(test)]
+mod tests;
+
 use super::decode::Cx;
 use super::findings::{Code, Finding, Pos, ResourceRef, Severity};
 use super::values::{is_dns_label, is_dns_subdomain};

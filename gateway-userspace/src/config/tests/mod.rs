@@ -1,11 +1,16 @@
 //! Tests of the whole module against the fixtures in
 //! `tests/fixtures/istio`.
 
+mod api_documents;
 mod broken;
+mod findings;
 mod good;
+mod hosts;
 mod mutations;
 mod queries;
 mod reporting;
+mod values;
+mod yaml;
 
 use super::{LoadOptions, Loaded};
 use std::collections::BTreeMap;

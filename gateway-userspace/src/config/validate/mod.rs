@@ -4,6 +4,9 @@
 mod references;
 mod tls_files;
 
+#[cfg(test)]
+mod tests;
+
 use super::LoadOptions;
 use super::findings::{Code, Finding, finding};
 use super::resources::Decoded;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// What a file must hold.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Material {
+pub(super) enum Material {
     Certificates,
     PrivateKey,
 }
@@ -154,7 +154,7 @@ fn resolve(
 }
 
 /// SHA-256 over each file's length and bytes, in order.
-fn digest(files: &[&[u8]]) -> [u8; 32] {
+pub(super) fn digest(files: &[&[u8]]) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for bytes in files {
         ctx.update(&(bytes.len() as u64).to_be_bytes());
@@ -197,7 +197,7 @@ fn check_file(
 }
 
 /// Why `bytes` does not hold the expected PEM material, if it does not.
-fn parse_problem(bytes: &[u8], what: Material) -> Option<String> {
+pub(super) fn parse_problem(bytes: &[u8], what: Material) -> Option<String> {
     match what {
         Material::PrivateKey => match PrivateKeyDer::from_pem_slice(bytes) {
             Ok(_) => None,
@@ -223,27 +223,5 @@ fn parse_problem(bytes: &[u8], what: Material) -> Option<String> {
                 "holds no PEM `CERTIFICATE` block; give a PEM certificate file".to_string()
             })
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pem_checks() {
-        assert!(parse_problem(b"hello", Material::Certificates).is_some());
-        assert!(parse_problem(b"hello", Material::PrivateKey).is_some());
-        let bad = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(parse_problem(bad, Material::Certificates).is_some());
-    }
-
-    #[test]
-    fn the_digest_changes_with_any_file_and_with_where_bytes_fall() {
-        let base = digest(&[b"cert", b"key", b""]);
-        assert_eq!(base, digest(&[b"cert", b"key", b""]));
-        assert_ne!(base, digest(&[b"cert2", b"key", b""]));
-        assert_ne!(base, digest(&[b"cert", b"key", b"ca"]));
-        assert_ne!(digest(&[b"ab", b"c", b""]), digest(&[b"a", b"bc", b""]));
     }
 }

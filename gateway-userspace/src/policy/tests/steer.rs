@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::*;
+use crate::policy::*;
+use crate::policy::decide::*;
 use crate::{
     policy::EgressPolicy,
     test_support::{gateway_snapshot, labels, settings},

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::*;
+use crate::policy::decide::*;
 use crate::{
     config::resources::sidecar::OutboundMode,
     policy::{EgressPolicy, PolicySettings},

@@ -1,6 +1,6 @@
 //! The DestinationRule resolver: Istio's precedence, field by field.
 
-use super::*;
+use crate::policy::traffic_policy::*;
 use crate::{config::resources::destination_rule::SimpleLb, test_support::snapshot};
 
 const HOST: &str = "api.default.svc.cluster.local";

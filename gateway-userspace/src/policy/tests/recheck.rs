@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::*;
+use crate::policy::*;
+use crate::policy::recheck::*;
 use crate::policy::AllowReason;
 use crate::{policy::NoDns, test_support::policy};
 

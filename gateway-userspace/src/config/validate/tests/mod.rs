@@ -1,0 +1,3 @@
+//! Unit tests of the cross-field checks, one file per source file.
+
+mod tls_files;

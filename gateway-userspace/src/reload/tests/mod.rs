@@ -1,0 +1,3 @@
+//! Unit tests of the live configuration, one file per source file.
+
+mod watch;

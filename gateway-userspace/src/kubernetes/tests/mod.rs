@@ -2,3 +2,6 @@
 
 mod credential_secrets;
 mod gateway_ports;
+mod pod_cgroups;
+mod pods;
+mod services;

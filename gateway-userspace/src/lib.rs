@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod gateway_role;
+pub mod http_pipeline;
 pub mod interceptor;
 pub mod kubernetes;
 pub mod metrics;

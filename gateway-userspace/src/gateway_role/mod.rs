@@ -10,13 +10,15 @@
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
 //! - `idle.rs`: the idle timeout of downstream connections.
-//! - `http.rs`: HTTP by Host (requests in, route actions).
-//! - `forward.rs`: a request to its destination: timeouts, retries, pooled
-//!   upstream connections.
+//! - `http.rs`: the HTTP server, and the gateway's phases of the HTTP
+//!   pipeline (`http_pipeline`): route by Host, answer or edit, forward.
+//! - `forward.rs`: the upstream phase: timeouts and retries around admit,
+//!   pick endpoints, and the exchange over pooled upstream connections.
+//! - `edge_headers.rs`: `x-forwarded-*`, `x-request-id`, HTTP/2 to HTTP/1.1.
 //! - `balance.rs`: which endpoint a request goes to (the DestinationRule
 //!   settings come from `policy::resolve_traffic_policy`).
-//! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
-//!   edits, retry conditions, CORS, mirrors.
+//! - `route_policy.rs`, `cors.rs`, `mirror.rs`: redirects, faults,
+//!   rewrites, header edits, retry conditions, CORS, mirrors.
 //! - `mesh_terminate.rs`: ISTIO_MUTUAL: mutual TLS from nodes terminated,
 //!   then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
@@ -25,6 +27,7 @@
 mod balance;
 mod clusters;
 mod cors;
+mod edge_headers;
 mod forward;
 mod http;
 mod idle;

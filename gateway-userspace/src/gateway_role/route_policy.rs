@@ -1,17 +1,49 @@
 //! What an HTTP route does to a request besides choosing its destination:
-//! fault injection, rewrites, header edits, and when to retry.
+//! redirects, fault injection, rewrites, header edits, and when to retry.
 
 use std::time::Duration;
 
 use hyper::{
-    HeaderMap, Request, StatusCode,
+    HeaderMap, Request, Response, StatusCode,
     header::{HeaderName, HeaderValue},
 };
 
-use crate::config::{
-    StringMatch,
-    resources::{common::HeaderOps, http_route::HttpRoute},
+use super::edge_headers::path_and_query;
+use crate::{
+    config::{
+        StringMatch,
+        resources::{
+            common::HeaderOps,
+            http_route::{HttpRoute, Redirect, RedirectPortSelection},
+        },
+    },
+    transport::http_pool::{Body, text},
 };
+
+/// An answer sending the client to `location` with `code` (301 when it is
+/// not a status).
+pub fn redirect_to(location: &str, code: u16) -> Response<Body> {
+    let mut resp = text(StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY), String::new(), None);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    resp
+}
+
+/// Envoy's redirect: each part replaced when given, kept otherwise.
+pub fn redirect_location<B>(r: &Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
+    let scheme = r.scheme.as_deref().unwrap_or(scheme);
+    let authority = r.authority.clone().unwrap_or_else(|| host.to_string());
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let port = match r.derive_port {
+        Some(RedirectPortSelection::FromRequestPort) => Some(port),
+        Some(RedirectPortSelection::FromProtocolDefault) => None,
+        None => r.port.or((port != default_port && r.scheme.is_none()).then_some(port)),
+    };
+    let port = port.filter(|p| *p != default_port).map(|p| format!(":{p}")).unwrap_or_default();
+    let path = r.uri.clone().unwrap_or_else(|| path_and_query(req));
+    format!("{scheme}://{authority}{port}{path}")
+}
 
 /// `fault.abort`, for the requests `pick` (0..100) selects.
 pub fn abort(route: &HttpRoute, pick: f64) -> Option<StatusCode> {
@@ -109,6 +141,21 @@ impl RetryOn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn redirect(scheme: Option<&str>, port: Option<u16>, derive: Option<RedirectPortSelection>) -> Redirect {
+        Redirect { uri: None, authority: None, port, derive_port: derive, scheme: scheme.map(str::to_string), redirect_code: 301 }
+    }
+
+    #[test]
+    fn redirect_locations_keep_or_replace_each_part_as_envoy_does() {
+        let req = Request::builder().uri("/a?b=1").body(()).unwrap();
+        let at = |r: &Redirect, port| redirect_location(r, "http", "api.test", port, &req);
+        assert_eq!(at(&redirect(None, None, None), 8080), "http://api.test:8080/a?b=1", "a non-default port is kept");
+        assert_eq!(at(&redirect(Some("https"), None, None), 8080), "https://api.test/a?b=1", "a new scheme takes its default port");
+        assert_eq!(at(&redirect(None, Some(9090), None), 80), "http://api.test:9090/a?b=1");
+        assert_eq!(at(&redirect(Some("https"), None, Some(RedirectPortSelection::FromRequestPort)), 8443), "https://api.test:8443/a?b=1");
+        assert_eq!(at(&redirect(None, None, Some(RedirectPortSelection::FromProtocolDefault)), 8080), "http://api.test/a?b=1");
+    }
 
     #[test]
     fn retry_conditions_follow_envoy() {

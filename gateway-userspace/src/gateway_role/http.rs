@@ -178,7 +178,8 @@ impl Role for GatewayHttp {
             record.allow("https-redirect", None);
             return GatewayDecision::HttpsRedirect;
         }
-        let action = http_route(&config.snapshot, &self.plan, facts, &self.ctx.workload, pick_percent());
+        let routes = self.ctx.bound_routes.get(&config.snapshot);
+        let action = http_route(&routes, &self.plan, facts, &self.ctx.workload, pick_percent());
         match &action {
             None => {
                 record.deny("no-route", None);

@@ -4,6 +4,8 @@
 //! again, and make the real connection to the destination.
 //!
 //! - `servers.rs`: which ports, and the routes (pure).
+//! - `bound_routes.rs`: the VirtualServices bound to each Gateway, found
+//!   once per configuration generation for HTTP requests.
 //! - `listeners.rs`: the running listeners, following each configuration
 //!   generation (ports opened, closed, re-keyed); this file accepts.
 //! - `clusters.rs`: per-destination limits and endpoint health.
@@ -25,6 +27,7 @@
 //!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
 mod balance;
+mod bound_routes;
 mod clusters;
 mod cors;
 mod edge_headers;
@@ -39,6 +42,9 @@ mod route_policy;
 mod servers;
 mod tcp;
 mod terminate;
+
+#[cfg(test)]
+mod tests;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -71,6 +77,8 @@ pub struct GatewayContext {
     /// `istio` label, for the audit log and metrics.
     pub role: &'static str,
     pub clusters: clusters::Clusters,
+    /// The VirtualServices bound to each Gateway, for the current snapshot.
+    pub bound_routes: bound_routes::BoundRoutesCache,
     /// Upstream connections, shared by every downstream connection.
     pub pool: Arc<crate::transport::http_pool::UpstreamPool>,
     /// The settings and services shared with the node's outbound proxy.
@@ -109,6 +117,7 @@ pub async fn serve(
         limits,
         role,
         clusters: Default::default(),
+        bound_routes: Default::default(),
         pool: Default::default(),
         inputs,
         workload: WorkloadIdentity { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },

@@ -2,9 +2,10 @@
 //!
 //! The path of an outbound connection: `interceptor` (kernel programs and
 //! the original-destination lookup) → `proxy` (accept, decide, connect,
-//! relay, with the I/O toolkit in `transport`) → `access_log`. `config`
-//! alone knows Istio's resource shapes; `reload` keeps the live snapshot;
-//! `admin` and `metrics` expose state.
+//! relay, with the I/O toolkit in `transport`; plain HTTP request by
+//! request through `http_pipeline`, which the gateway role shares) →
+//! `access_log`. `config` alone knows Istio's resource shapes; `reload`
+//! keeps the live snapshot; `admin` and `metrics` expose state.
 
 pub mod access_log;
 pub mod admin;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod gateway_role;
+pub mod http_pipeline;
 pub mod interceptor;
 pub mod kubernetes;
 pub mod metrics;

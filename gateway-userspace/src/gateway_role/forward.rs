@@ -1,6 +1,7 @@
-//! The upstream side of a gateway HTTP route: the route's timeout around its
-//! retries, the registry check of the destination, its DestinationRule
-//! (pool limits, outlier detection, load balancing, connection reuse), and
+//! The gateway role's upstream phase of the HTTP pipeline: the route's
+//! timeout around its retries, and each attempt in three steps: admit
+//! (in-flight limit, the registry check of the destination, the TLS its
+//! DestinationRule asks for), pick endpoints (health, load balancing), and
 //! the exchange over a pooled connection.
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
@@ -10,19 +11,21 @@ use hyper::{Request, Response, StatusCode, body::Incoming};
 use hyper_util::rt::TokioIo;
 
 use super::{
-    GatewayContext, balance, route_policy,
+    GatewayContext, balance,
+    clusters::{Cluster, Slot},
+    route_policy,
     servers::PortPlan,
 };
 use crate::{
     access_log::{RequestRecord, ResponseFlag},
     config::resources::http_route::HttpRoute,
-    policy::{Exit, ExitDecided, ResolvedTrafficPolicy, RouteChoice, Verdict, decide_route_exit, resolve_traffic_policy},
-    proxy::deny::forbidden_body,
+    policy::{DenyReason, Exit, ExitDecided, ResolvedTrafficPolicy, RouteChoice, Target, Verdict, decide_route_exit, resolve_traffic_policy},
+    proxy::{ProxyInputs, deny::forbidden_body},
     reload::ActiveConfig,
     transport::{
         Dialer,
         addrs::UpstreamAddr,
-        http_pool::{Body, Grant, Reuse, Upstream, text},
+        http_pool::{Body, Grant, Origination, Reuse, Upstream, text},
     },
 };
 
@@ -86,27 +89,84 @@ pub fn replay(parts: &hyper::http::request::Parts, body: hyper::body::Bytes) -> 
     again.body(http_body_util::Full::new(body).map_err(|never| match never {}).boxed()).expect("parts from a valid request")
 }
 
-/// The destination's registry check, origination, and the exchange.
+/// A route's destination, in three steps: admitted (its limits, the
+/// registry, its TLS), its endpoints picked (health, load balancer), and
+/// the exchange with the first that takes a connection.
 pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, record: &mut RequestRecord) -> Response<Body> {
-    let (ctx, config) = (&*x.ctx, &*x.config);
-    let out = &ctx.inputs;
-    let port = route.port.unwrap_or(x.plan.port);
     record.route = Some(route.clone());
+    let admitted = match admit(x, route, record) {
+        Ok(a) => a,
+        Err(refused) => return refused.answer(),
+    };
+    let picked = match pick_endpoints(x, &admitted, &req, record).await {
+        Ok(p) => p,
+        Err(refused) => return refused.answer(),
+    };
+    exchange(x, admitted, picked, req, record).await
+}
+
+/// Why a request does not go upstream.
+#[derive(Debug)]
+enum Refused {
+    /// The destination's `http1MaxPendingRequests` (or `http2MaxRequests`)
+    /// are in flight.
+    Overflow,
+    /// The registry does not let the destination out.
+    Denied { reason: DenyReason, destination: String },
+    /// Its DestinationRule asks for TLS whose settings do not load.
+    TlsSettings,
+    /// The target has no address.
+    NoHealthyUpstream,
+}
+
+impl Refused {
+    /// What the client is told, as Envoy words it.
+    fn answer(self) -> Response<Body> {
+        match self {
+            Refused::Overflow => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(),
+                None,
+            ),
+            Refused::Denied { reason, destination } => text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &destination), Some(reason.as_str())),
+            Refused::TlsSettings => text(StatusCode::SERVICE_UNAVAILABLE, "upstream TLS settings do not load\n".into(), None),
+            Refused::NoHealthyUpstream => text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n".into(), None),
+        }
+    }
+}
+
+/// What let a request go to its destination: the DestinationRule settings,
+/// a slot under the in-flight limit, the registry's target, the TLS to
+/// originate and the `Grant` pooled connections keep.
+struct Admitted {
+    policy: ResolvedTrafficPolicy,
+    cluster: Arc<Cluster>,
+    slot: Slot,
+    target: Target,
+    tls: Option<Origination>,
+    grant: Grant,
+}
+
+/// The in-flight limit (503 overflow), the registry (403), and the TLS the
+/// DestinationRule asks for (503 when its settings do not load).
+fn admit(x: &Exchange, route: RouteChoice, record: &mut RequestRecord) -> Result<Admitted, Refused> {
+    let (ctx, config) = (&*x.ctx, &*x.config);
+    let port = route.port.unwrap_or(x.plan.port);
     let policy = resolve_traffic_policy(&config.snapshot, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
     let cluster = ctx.clusters.get(&route.destination, port);
     let Some(slot) = cluster.admit(super::clusters::limit(policy.connection_pool.as_ref())) else {
         record.allow("overflow", None);
         record.flag(ResponseFlag::UpstreamOverflow);
-        return text(StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers. reset reason: overflow\n".into(), None);
+        return Err(Refused::Overflow);
     };
     // Originated TLS goes out as TLS: the registry checks it as such.
-    let tls = out.originations.for_destination(config, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
+    let tls = ctx.inputs.originations.for_destination(config, &ctx.workload.namespace, &route.destination, route.subset.as_deref(), port);
     let exit = if matches!(tls, Ok(Some(_))) { Exit::Any } else { Exit::Http };
     // A subset narrows the entry's endpoints by its DestinationRule labels.
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Deny { reason, matched } => {
             record.deny(reason, matched);
-            return text(StatusCode::FORBIDDEN, forbidden_body(reason.as_str(), &route.destination), Some(reason.as_str()));
+            return Err(Refused::Denied { reason, destination: route.destination });
         }
         Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
             record.allow(reason, matched);
@@ -115,46 +175,64 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
     };
     // A pooled connection stays while a reload still lets this destination out.
     let grant = {
-        let kept = ExitDecided { workload: ctx.workload.clone(), route: route.clone(), port, exit, target: target.clone() };
+        let kept = ExitDecided { workload: ctx.workload.clone(), route, port, exit, target: target.clone() };
         Grant { generation: config.generation, stands: Arc::new(move |c, addr| kept.stands(&c.policy, addr)) }
     };
-    let tls = match tls {
-        Ok(tls) => tls,
-        Err(e) => {
-            tracing::warn!(error = %e, "TLS origination settings do not load");
-            record.flag(ResponseFlag::UpstreamConnectionFailure);
-            return text(StatusCode::SERVICE_UNAVAILABLE, "upstream TLS settings do not load\n".into(), None);
-        }
-    };
-    let mut dialer = out.dialer();
-    if let Some(t) = policy.connection_pool.as_ref().and_then(|p| p.tcp_connect_timeout) {
-        dialer.timeout = t;
-    }
-    let now = Instant::now();
-    let endpoints = match dialer.addresses(&target).await {
+    let tls = tls.map_err(|e| {
+        tracing::warn!(error = %e, "TLS origination settings do not load");
+        record.flag(ResponseFlag::UpstreamConnectionFailure);
+        Refused::TlsSettings
+    })?;
+    Ok(Admitted { policy, cluster, slot, target, tls, grant })
+}
+
+/// The endpoints to try, in order, and what the balancer asks of the answer.
+struct Picked {
+    ordered: Vec<SocketAddr>,
+    /// How many the target has, ejected or not (outlier detection's base).
+    total: usize,
+    /// When they were picked, for endpoint health.
+    at: Instant,
+    /// A made-up consistent-hash cookie to set on the answer.
+    set_cookie: Option<hyper::header::HeaderValue>,
+}
+
+/// The target's addresses (503 when there are none), those not ejected,
+/// ordered by the DestinationRule's load balancer.
+async fn pick_endpoints(x: &Exchange, a: &Admitted, req: &Request<Body>, record: &mut RequestRecord) -> Result<Picked, Refused> {
+    let at = Instant::now();
+    let endpoints = match dialer(&x.ctx.inputs, &a.policy).addresses(&a.target).await {
         Ok(list) if !list.is_empty() => list,
         _ => {
             record.flag(ResponseFlag::NoHealthyUpstream);
-            return text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n".into(), None);
+            return Err(Refused::NoHealthyUpstream);
         }
     };
     let total = endpoints.len();
-    let healthy = if policy.outlier_detection.is_some() { cluster.healthy(&endpoints, now) } else { endpoints };
-    let (hash_input, set_cookie) = balance::hash_input(
-        policy.load_balancer.as_ref(),
-        &balance::RequestKey { headers: req.headers(), query: req.uri().query().unwrap_or(""), peer: x.peer.ip() },
-    );
-    let ordered = balance::order(policy.load_balancer.as_ref(), healthy, &cluster, hash_input.as_deref());
+    let healthy = if a.policy.outlier_detection.is_some() { a.cluster.healthy(&endpoints, at) } else { endpoints };
+    let lb = a.policy.load_balancer.as_ref();
+    let (hash_input, set_cookie) =
+        balance::hash_input(lb, &balance::RequestKey { headers: req.headers(), query: req.uri().query().unwrap_or(""), peer: x.peer.ip() });
+    let ordered = balance::order(lb, healthy, &a.cluster, hash_input.as_deref());
+    Ok(Picked { ordered, total, at, set_cookie })
+}
+
+/// The request over a pooled connection to the first endpoint that takes
+/// one (only a connect failure moves on), or an upgrade over a connection
+/// of its own. The request holds its slot and its endpoint's active count
+/// until the response body is done.
+async fn exchange(x: &Exchange, a: Admitted, p: Picked, req: Request<Body>, record: &mut RequestRecord) -> Response<Body> {
+    let Admitted { policy, cluster, slot, tls, grant, .. } = a;
+    let dialer = dialer(&x.ctx.inputs, &policy);
     let mut active = None;
-    let forwarded = if tls.is_none() && super::http::is_upgrade(&req) {
-        upgrade(&dialer, &ordered, req).await
+    let forwarded = if tls.is_none() && is_upgrade(&req) {
+        upgrade(&dialer, &p.ordered, req).await
     } else {
         let reuse = reuse(&policy);
         let h2 = req.version() == hyper::Version::HTTP_2;
         let mut result = Err(StatusCode::SERVICE_UNAVAILABLE);
-        // Only a connect failure moves on to the next endpoint.
-        for addr in &ordered {
-            match ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2, grant.clone()).await {
+        for addr in &p.ordered {
+            match x.ctx.pool.connection(&dialer, &Upstream::Endpoint(*addr), tls.clone(), reuse, h2, grant.clone()).await {
                 Ok(conn) => {
                     active = Some(cluster.start(conn.addr().0));
                     result = conn.send(&dialer, req).await;
@@ -162,7 +240,7 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
                 }
                 Err(status) => {
                     if let Some(od) = &policy.outlier_detection {
-                        cluster.report(*addr, None, od, total, now);
+                        cluster.report(*addr, None, od, p.total, p.at);
                     }
                     result = Err(status);
                 }
@@ -171,13 +249,12 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         result
     };
     match forwarded {
-        Ok((resp, addr)) => {
+        Ok((mut resp, addr)) => {
             record.upstream = Some(addr);
             if let Some(od) = &policy.outlier_detection {
-                cluster.report(addr.0, Some(resp.status().as_u16()), od, total, now);
+                cluster.report(addr.0, Some(resp.status().as_u16()), od, p.total, p.at);
             }
-            let mut resp = resp;
-            if let Some(c) = set_cookie {
+            if let Some(c) = p.set_cookie {
                 resp.headers_mut().append(hyper::header::SET_COOKIE, c);
             }
             // The request counts against the limits until its body is done.
@@ -194,6 +271,21 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
             text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
         }
     }
+}
+
+/// The proxy's dialer, with the DestinationRule's `tcp.connectTimeout`.
+fn dialer<'a>(inputs: &'a ProxyInputs, policy: &ResolvedTrafficPolicy) -> Dialer<'a> {
+    let mut dialer = inputs.dialer();
+    if let Some(t) = policy.connection_pool.as_ref().and_then(|p| p.tcp_connect_timeout) {
+        dialer.timeout = t;
+    }
+    dialer
+}
+
+/// `Connection: upgrade` with an `Upgrade` protocol (WebSocket).
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    let connection = req.headers().get(hyper::header::CONNECTION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    req.headers().contains_key(hyper::header::UPGRADE) && connection.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 /// `connectionPool.http`: how long and how often a connection is reused.

@@ -4,27 +4,33 @@
 //! again, and make the real connection to the destination.
 //!
 //! - `servers.rs`: which ports, and the routes (pure).
+//! - `bound_routes.rs`: the VirtualServices bound to each Gateway, found
+//!   once per configuration generation for HTTP requests.
 //! - `listeners.rs`: the running listeners, following each configuration
 //!   generation (ports opened, closed, re-keyed); this file accepts.
 //! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
 //! - `idle.rs`: the idle timeout of downstream connections.
-//! - `http.rs`: HTTP by Host (requests in, route actions).
-//! - `forward.rs`: a request to its destination: timeouts, retries, pooled
-//!   upstream connections.
+//! - `http.rs`: the HTTP server, and the gateway's phases of the HTTP
+//!   pipeline (`http_pipeline`): route by Host, answer or edit, forward.
+//! - `forward.rs`: the upstream phase: timeouts and retries around admit,
+//!   pick endpoints, and the exchange over pooled upstream connections.
+//! - `edge_headers.rs`: `x-forwarded-*`, `x-request-id`, HTTP/2 to HTTP/1.1.
 //! - `balance.rs`: which endpoint a request goes to (the DestinationRule
 //!   settings come from `policy::resolve_traffic_policy`).
-//! - `route_policy.rs`, `cors.rs`, `mirror.rs`: faults, rewrites, header
-//!   edits, retry conditions, CORS, mirrors.
+//! - `route_policy.rs`, `cors.rs`, `mirror.rs`: redirects, faults,
+//!   rewrites, header edits, retry conditions, CORS, mirrors.
 //! - `mesh_terminate.rs`: ISTIO_MUTUAL: mutual TLS from nodes terminated,
 //!   then TLS or HTTP inside.
 //! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
 //!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
 mod balance;
+mod bound_routes;
 mod clusters;
 mod cors;
+mod edge_headers;
 mod forward;
 mod http;
 mod idle;
@@ -36,6 +42,9 @@ mod route_policy;
 mod servers;
 mod tcp;
 mod terminate;
+
+#[cfg(test)]
+mod tests;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -68,6 +77,8 @@ pub struct GatewayContext {
     /// `istio` label, for the audit log and metrics.
     pub role: &'static str,
     pub clusters: clusters::Clusters,
+    /// The VirtualServices bound to each Gateway, for the current snapshot.
+    pub bound_routes: bound_routes::BoundRoutesCache,
     /// Upstream connections, shared by every downstream connection.
     pub pool: Arc<crate::transport::http_pool::UpstreamPool>,
     /// The settings and services shared with the node's outbound proxy.
@@ -106,6 +117,7 @@ pub async fn serve(
         limits,
         role,
         clusters: Default::default(),
+        bound_routes: Default::default(),
         pool: Default::default(),
         inputs,
         workload: WorkloadIdentity { namespace: namespace.to_string(), name: None, labels: labels.clone(), service_account: None },

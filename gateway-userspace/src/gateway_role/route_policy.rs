@@ -1,17 +1,49 @@
 //! What an HTTP route does to a request besides choosing its destination:
-//! fault injection, rewrites, header edits, and when to retry.
+//! redirects, fault injection, rewrites, header edits, and when to retry.
 
 use std::time::Duration;
 
 use hyper::{
-    HeaderMap, Request, StatusCode,
+    HeaderMap, Request, Response, StatusCode,
     header::{HeaderName, HeaderValue},
 };
 
-use crate::config::{
-    StringMatch,
-    resources::{common::HeaderOps, http_route::HttpRoute},
+use super::edge_headers::path_and_query;
+use crate::{
+    config::{
+        StringMatch,
+        resources::{
+            common::HeaderOps,
+            http_route::{HttpRoute, Redirect, RedirectPortSelection},
+        },
+    },
+    transport::http_pool::{Body, text},
 };
+
+/// An answer sending the client to `location` with `code` (301 when it is
+/// not a status).
+pub fn redirect_to(location: &str, code: u16) -> Response<Body> {
+    let mut resp = text(StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY), String::new(), None);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    resp
+}
+
+/// Envoy's redirect: each part replaced when given, kept otherwise.
+pub fn redirect_location<B>(r: &Redirect, scheme: &str, host: &str, port: u16, req: &Request<B>) -> String {
+    let scheme = r.scheme.as_deref().unwrap_or(scheme);
+    let authority = r.authority.clone().unwrap_or_else(|| host.to_string());
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let port = match r.derive_port {
+        Some(RedirectPortSelection::FromRequestPort) => Some(port),
+        Some(RedirectPortSelection::FromProtocolDefault) => None,
+        None => r.port.or((port != default_port && r.scheme.is_none()).then_some(port)),
+    };
+    let port = port.filter(|p| *p != default_port).map(|p| format!(":{p}")).unwrap_or_default();
+    let path = r.uri.clone().unwrap_or_else(|| path_and_query(req));
+    format!("{scheme}://{authority}{port}{path}")
+}
 
 /// `fault.abort`, for the requests `pick` (0..100) selects.
 pub fn abort(route: &HttpRoute, pick: f64) -> Option<StatusCode> {
@@ -103,20 +135,5 @@ impl RetryOn {
             Some(s) if matches!(s.as_u16(), 502..=504) => self.gateway_error || self.five_xx,
             Some(s) => s.is_server_error() && self.five_xx,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_conditions_follow_envoy() {
-        let r = RetryOn::parse("5xx");
-        assert!(r.retries(Some(StatusCode::INTERNAL_SERVER_ERROR)) && r.retries(None));
-        assert!(!r.retries(Some(StatusCode::CONFLICT)) && !r.retries(Some(StatusCode::OK)));
-        let g = RetryOn::parse("gateway-error,retriable-4xx");
-        assert!(g.retries(Some(StatusCode::BAD_GATEWAY)) && g.retries(Some(StatusCode::CONFLICT)));
-        assert!(!g.retries(Some(StatusCode::INTERNAL_SERVER_ERROR)));
     }
 }

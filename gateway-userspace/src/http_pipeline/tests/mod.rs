@@ -1,0 +1,3 @@
+//! Unit tests of the HTTP pipeline's shared phases.
+
+mod phases;

@@ -11,6 +11,7 @@
 //! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
 //! - `idle.rs`: the idle timeout of downstream connections.
 //! - `http.rs`: HTTP by Host (requests in, route actions).
+//! - `http2_limits.rs`: the HTTP/2 server's limits against request floods.
 //! - `forward.rs`: a request to its destination: timeouts, retries, pooled
 //!   upstream connections.
 //! - `balance.rs`: which endpoint a request goes to (the DestinationRule
@@ -27,6 +28,7 @@ mod clusters;
 mod cors;
 mod forward;
 mod http;
+mod http2_limits;
 mod idle;
 mod listeners;
 mod mesh_terminate;

@@ -96,7 +96,7 @@ fn a_pod_over_its_connection_limit_is_refused_counted_and_logged_once_while_anot
     let before = Usage::of(gw.pid());
 
     let total = (LIMIT + EXCESS).to_string();
-    let mut idle = python(topo.pod_a.command("/usr/bin/python3", &["-c", IDLE_CONNECTIONS, BACKEND, "7", &total]));
+    let idle = python(topo.pod_a.command("/usr/bin/python3", &["-c", IDLE_CONNECTIONS, BACKEND, "7", &total]));
     let opened = idle.wait_line(STEP, "connections opened", |l| l.starts_with("opened "));
     assert_eq!(number(&opened, "failed"), 0, "{opened}");
     let state = idle.wait_line(STEP, "their state", |l| l.starts_with("state "));
@@ -147,7 +147,8 @@ fn egress_http_slowloris_and_continuation_flood_are_cut_while_another_pod_is_ser
     let out = String::from_utf8_lossy(&command::run(&mut cmd, Duration::from_secs(60)).stdout).trim().to_string();
     println!("egress CONTINUATION flood: {out}");
     assert!(field(&out, "ending") == "reset" || field(&out, "ending") == "eof", "the proxy ends the flood: {out}");
-    assert!(number(&out, "frames") < 1_000_000, "{out}");
+    // Reset once the 17 KiB peek buffer is full (about 1,900 empty frames), not buffered on.
+    assert!(number(&out, "frames") <= 4000, "{out}");
     let line = gw.wait_json_line("connection", "the flood", |l| l["reason"] == "malformed-request");
     assert_eq!(line["workload"]["name"].as_str(), Some("pod-a"), "{line}");
     assert_eq!(egress_get(&topo.pod_b, "/served"), 200, "{}", gw.stderr_tail());
@@ -215,8 +216,10 @@ fn ingress_http2_rapid_reset_and_continuation_floods_end_in_goaway_while_others_
     println!("rapid reset: {out}; {reached} requests reached the backend; gateway CPU {cpu:.2} s, RSS {rss:+.1} MiB");
     assert_eq!(served, 5, "pod-b is served during the flood\n{}", gw.stderr_tail());
     assert!(field(&out, "endings").contains("goaway_11"), "the server answers ENHANCE_YOUR_CALM: {out}");
-    assert!(number(&out, "most") <= 1000, "a connection is ended after a bounded number of resets: {out}");
-    assert!(cpu < 15.0, "{cpu:.2} s of CPU for 10 s of rapid reset");
+    // h2 takes 20 streams reset before they were served, then GOAWAY (http2_limits.rs).
+    let last = number(&out, "last");
+    assert!(last > 0 && last < 400, "GOAWAY names the last stream taken, a bounded number: {out}");
+    assert!(cpu < 10.0, "{cpu:.2} s of CPU for 10 s of rapid reset");
     assert!(rss < 64.0, "RSS grew by {rss:.1} MiB");
 
     // A header block that never ends.
@@ -226,8 +229,9 @@ fn ingress_http2_rapid_reset_and_continuation_floods_end_in_goaway_while_others_
     let out = String::from_utf8_lossy(&command::run(&mut cmd, Duration::from_secs(60)).stdout).trim().to_string();
     let (cpu, rss) = Usage::of(gw.pid()).since(&before);
     println!("ingress CONTINUATION flood: {out}; gateway CPU {cpu:.2} s, RSS {rss:+.1} MiB");
-    assert!(field(&out, "ending").starts_with("goaway"), "{out}");
-    assert!(number(&out, "frames") <= 1000, "{out}");
+    // h2 takes a handful of CONTINUATION frames for a header block this size, then GOAWAY.
+    assert_eq!(field(&out, "ending"), "goaway_11", "ENHANCE_YOUR_CALM: {out}");
+    assert!(number(&out, "frames") <= 100, "{out}");
     assert!(rss < 16.0, "RSS grew by {rss:.1} MiB");
     assert_eq!(ingress_get(&topo, "/after", true), 200);
     drop(gw);

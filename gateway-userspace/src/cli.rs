@@ -175,6 +175,12 @@ pub struct RunArgs {
     /// closed at accept and counted in `gateway_listener_overflow_total`.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_listener: u32,
+    /// Intercepted connections one workload (pod or WorkloadEntry) may hold
+    /// open at once; the next ones are reset, logged with the reason
+    /// `connection-limit` and counted in
+    /// `gateway_workload_connection_refusals_total`. 0: unlimited.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections_per_workload: u32,
     /// Gateway listeners: seconds a downstream connection may carry no bytes
     /// (and no HTTP request) before it is closed; 0: never.
     #[arg(long, default_value_t = 3600)]

@@ -88,6 +88,13 @@ pub struct ListenerLabels {
     pub port: u16,
 }
 
+/// A workload as the configuration names it (`namespace/name`, `unknown`
+/// for a client no entry names).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkloadLabels {
+    pub workload: String,
+}
+
 /// A gateway listener that could not be opened or re-keyed, and why
 /// (`bind`, `tls`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,6 +117,8 @@ pub struct Metrics {
     pub config_rejected_resources: Gauge,
     /// Connections refused because their pod was not known in time.
     pub unknown_workload_denials: Counter,
+    /// Connections refused over `--max-connections-per-workload`.
+    workload_connection_refusals: Family<WorkloadLabels, Counter>,
     pub connections: Family<ConnectionLabels, Counter>,
     pub requests: Family<ConnectionLabels, Counter>,
     pub bytes_up: Counter,
@@ -133,6 +142,7 @@ impl Default for Metrics {
             config_generation: Gauge::default(),
             config_rejected_resources: Gauge::default(),
             unknown_workload_denials: Counter::default(),
+            workload_connection_refusals: Family::default(),
             connections: Family::default(),
             requests: Family::default(),
             bytes_up: Counter::default(),
@@ -164,6 +174,11 @@ impl Default for Metrics {
             "unknown_workload_denials",
             "Connections refused because the pod behind their cgroup was not known within the wait",
             m.unknown_workload_denials.clone(),
+        );
+        registry.register(
+            "workload_connection_refusals",
+            "Connections refused because their workload already held --max-connections-per-workload open connections",
+            m.workload_connection_refusals.clone(),
         );
         registry.register("connections", "Closed connections by decision and reason", m.connections.clone());
         registry.register("requests", "HTTP requests on intercepted connections, by decision and reason", m.requests.clone());
@@ -204,6 +219,12 @@ impl Metrics {
         self.connections.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), r.workload.as_ref(), r.matched.as_ref())).inc();
         self.bytes_up.inc_by(r.bytes_up);
         self.bytes_down.inc_by(r.bytes_down);
+    }
+
+    /// A connection refused over the per-workload connection limit.
+    pub fn record_workload_refusal(&self, workload: &WorkloadIdentity) {
+        let workload = format!("{}/{}", workload.namespace, workload.name.as_deref().unwrap_or("unknown"));
+        self.workload_connection_refusals.get_or_create(&WorkloadLabels { workload }).inc();
     }
 
     pub fn record_request(&self, r: &RequestRecord) {

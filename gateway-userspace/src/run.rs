@@ -203,6 +203,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         originations: Default::default(),
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
         rotate: Default::default(),
+        workload_limits: crate::proxy::workload_limit::WorkloadLimits::new(args.max_connections_per_workload as usize),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in listeners {

@@ -75,7 +75,8 @@ where
         .header_read_timeout(None)
         .max_buf_size(ctx.limits.max_header_bytes.max(8192))
         .max_headers(100);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100).max_header_list_size(ctx.limits.max_header_bytes as u32);
+    // Rapid reset, CONTINUATION and error floods: http2_limits.rs.
+    super::http2_limits::apply(builder.http2().timer(TokioTimer::new()), ctx.limits.max_header_bytes);
     // Envoy's idle timeout: no bytes and no request in flight for that long.
     let activity = super::idle::Activity::new();
     let (io, svc) = (super::idle::Tracked::new(io, activity.clone()), super::idle::BusyWhileServing::new(svc, &activity));

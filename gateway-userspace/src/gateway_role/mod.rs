@@ -17,6 +17,7 @@
 //! - `forward.rs`: the upstream phase: timeouts and retries around admit,
 //!   pick endpoints, and the exchange over pooled upstream connections.
 //! - `edge_headers.rs`: `x-forwarded-*`, `x-request-id`, HTTP/2 to HTTP/1.1.
+//! - `http2_limits.rs`: the HTTP/2 server's limits against request floods.
 //! - `balance.rs`: which endpoint a request goes to (the DestinationRule
 //!   settings come from `policy::resolve_traffic_policy`).
 //! - `route_policy.rs`, `cors.rs`, `mirror.rs`: redirects, faults,
@@ -33,6 +34,7 @@ mod cors;
 mod edge_headers;
 mod forward;
 mod http;
+mod http2_limits;
 mod idle;
 mod listeners;
 mod mesh_terminate;

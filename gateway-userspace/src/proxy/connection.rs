@@ -80,6 +80,11 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     };
     Span::current().record("workload", display(WorkloadName(&workload)));
     record.workload = Some(workload.clone());
+    // Held until the connection ends; none left for this workload: refused.
+    let Some(_slot) = inputs.workload_limits.admit(&workload, record.src.0.ip(), &inputs.metrics) else {
+        record.reason = super::workload_limit::REASON.into();
+        return deny::reset(client);
+    };
     // Declared opaque TCP: decided now, so a server that speaks first is not kept waiting.
     let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, inputs.dns.as_ref()) {
         Peeked::Declared

@@ -14,6 +14,8 @@
 //! - `deny.rs`: what a denied client sees.
 //! - `revocation.rs`: closes a relayed stream that a newer configuration no
 //!   longer allows, after a drain.
+//! - `workload_limit.rs`: open connections per workload, against
+//!   `--max-connections-per-workload`.
 //!
 //! [`ProxyInputs`] is what every connection shares, here and in the gateway
 //! role: the plain [`Settings`] and the shared services. Each connection
@@ -29,6 +31,7 @@ mod orig_dst;
 pub mod origination;
 pub mod peek;
 pub mod revocation;
+pub mod workload_limit;
 
 #[cfg(test)]
 mod tests;
@@ -97,6 +100,8 @@ pub struct ProxyInputs {
     pub mesh: Option<mesh_identity::MeshTls>,
     /// Rotates the starting endpoint of multi-address targets.
     pub rotate: AtomicUsize,
+    /// Open intercepted connections per workload, against their limit.
+    pub workload_limits: workload_limit::WorkloadLimits,
 }
 
 impl ProxyInputs {

@@ -4,3 +4,4 @@
 
 mod origination;
 mod revocation;
+mod workload_limit;

@@ -212,3 +212,24 @@ fn preface_prefixes_need_more_and_lookalikes_are_not_http2() {
         SniffOutcome::Done(Sniffed::Opaque)
     );
 }
+
+/// A CONTINUATION flood (a HEADERS frame without END_HEADERS, then header
+/// block fragments that never end it) is never buffered past
+/// `MAX_SNIFF_BYTES`: the sniffer asks for more only until then, and the
+/// full peek buffer is malformed, which the proxy resets.
+#[test]
+fn continuation_flood_is_malformed_at_the_sniff_limit() {
+    use super::super::MAX_SNIFF_BYTES;
+    let block = get_block("flood.example.test", false);
+    for fragment in [&[][..], &block[..1]] {
+        let mut buf = h2_start();
+        buf.extend(h2_frame(HEADERS, 0, 1, &block));
+        while buf.len() < MAX_SNIFF_BYTES + 64 {
+            buf.extend(h2_frame(CONTINUATION, 0, 1, fragment));
+        }
+        for cut in [MAX_SNIFF_BYTES / 2, MAX_SNIFF_BYTES - 1] {
+            assert_eq!(sniff(&buf[..cut]), SniffOutcome::NeedMore, "cut at {cut}");
+        }
+        assert_eq!(malformed(&buf[..MAX_SNIFF_BYTES]), "sniff: no verdict within MAX_SNIFF_BYTES");
+    }
+}

@@ -2,6 +2,7 @@
 //! DestinationRule subset: the subset's `trafficPolicy.tls` applies although
 //! the rule's own level says DISABLE. The pod speaks plain HTTP; the real
 //! HTTPS server, under a CA generated for the test, sees TLS from the node.
+//! Port-level settings name the Service's port, as in Istio's TLS origination task.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,12 +62,45 @@ struct Run {
 }
 
 fn run(subset: &str) -> Run {
+    run_with(|ca| config(ca, subset))
+}
+
+/// Istio's egress TLS origination task as written: the ServiceEntry's port 80 reaches port
+/// 443, and the DestinationRule's `portLevelSettings` for port 80 (the Service's port, not
+/// the target port) ask for SIMPLE TLS.
+fn task_config(ca: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure, namespace: default}}
+spec:
+  hosts: [secure.test]
+  ports:
+  - {{number: 80, name: http-port, protocol: HTTP, targetPort: 443}}
+  - {{number: 443, name: https-port, protocol: HTTPS}}
+  location: MESH_EXTERNAL
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: secure, namespace: default}}
+spec:
+  host: secure.test
+  trafficPolicy:
+    portLevelSettings:
+    - port: {{number: 80}}
+      tls: {{mode: SIMPLE, caCertificates: {ca}, sni: secure.test}}
+"
+    )
+}
+
+fn run_with(config: impl Fn(&str) -> String) -> Run {
     let topo = Topology::build();
     let certs = certs::generate(&topo.temp.subdir("certs"), "secure.test");
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
     let dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("secure.test", "203.0.113.10")]);
     let dir = topo.temp.subdir("config");
-    std::fs::write(dir.join("secure.yaml"), config(&certs.ca_cert.to_string_lossy(), subset)).unwrap();
+    std::fs::write(dir.join("secure.yaml"), config(&certs.ca_cert.to_string_lossy())).unwrap();
     let mut gw = GatewayConfig::enforcing(&topo, vec![PathBuf::from(&dir)]);
     gw.extra_args = ["--dns-upstream", "203.0.113.10:53"].iter().map(|s| s.to_string()).collect();
     let node = Gateway::start(&topo, gw);
@@ -97,6 +131,16 @@ fn without_the_subset_the_request_goes_out_in_the_clear() {
     let r = run("");
     assert_eq!(r.code, 400, "nginx refuses plain HTTP on its HTTPS port; node:\n{}", r.node.stderr_tail());
     assert!(r.seen.iter().all(|e| e.sni.is_empty() && e.status != 200), "no TLS reached the server: {:?}", r.seen);
+    drop(r.node);
+    r.topo.teardown();
+}
+
+#[test]
+fn port_level_tls_on_the_service_port_originates_as_in_istios_task() {
+    let r = run_with(task_config);
+    assert_eq!((r.code, r.body.as_str()), (200, format!("{BODY_PREFIX}secure.test\n").as_str()), "node:\n{}", r.node.stderr_tail());
+    let e = r.seen.first().unwrap_or_else(|| panic!("nothing reached the server\n{}", r.node.stderr_tail()));
+    assert_eq!((e.server_port, e.sni.as_str()), (443, "secure.test"), "the server sees TLS from the node: {:?}", r.seen);
     drop(r.node);
     r.topo.teardown();
 }

@@ -110,10 +110,13 @@ impl HttpEgress {
     fn upstream_tls(&self, config: &ActiveConfig, verdict: &Verdict, host: Option<&str>) -> Result<Option<Origination>, UpstreamTlsError> {
         match verdict {
             Verdict::Steer { route, target, .. } => Ok(self.inputs.mesh_tls(config, &self.workload, route, target)?),
-            Verdict::Allow { target, matched, subset, .. } => {
+            Verdict::Allow { matched, subset, .. } => {
                 let host = matched.as_ref().map(|m| m.host.as_str()).filter(|h| !h.starts_with('*')).or(host);
+                // Port-level settings name the Service's port, the one the
+                // pod dialled, not the `targetPort` the request goes to.
+                let port = self.orig.0.port();
                 match host {
-                    Some(h) => Ok(self.inputs.originations.for_destination(config, &self.workload.namespace, h, subset.as_deref(), target.port())?),
+                    Some(h) => Ok(self.inputs.originations.for_destination(config, &self.workload.namespace, h, subset.as_deref(), port)?),
                     None => Ok(None),
                 }
             }

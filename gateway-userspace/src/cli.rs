@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Intercept the given cgroups and run the proxy.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Remove the kernel programs, links and maps pinned under --bpffs.
     Detach(DetachArgs),
     /// Check Istio YAML and print every finding; exit 0 clean, 1 errors, 2 unreadable.

@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(run::run(args))),
+            .and_then(|rt| rt.block_on(run::run(*args))),
         Command::Validate(args) => return validate::validate(&args),
         Command::Certs(args) => gateway_userspace::tls::certs_command(&args).map_err(anyhow::Error::from),
         Command::Detach(args) => interceptor::Interceptor::detach(&args.bpffs)

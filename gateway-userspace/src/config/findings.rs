@@ -83,6 +83,11 @@ codes! {
     HostNotServed = "GW2005", Warning, "VirtualService host is served by none of its Gateways";
     DuplicateResource = "GW2006", Error, "resource defined twice";
     DuplicateSubset = "GW2007", Error, "subset name defined twice";
+    MultipleSidecarsWithoutSelector = "GW2008", Error, "more than one Sidecar of a namespace without workloadSelector (IST0111)";
+    ConflictingSidecarSelectors = "GW2009", Error, "two Sidecars select the same workloads (IST0110)";
+    ServiceEntryAddressesRequired = "GW2010", Warning, "ServiceEntry TCP port without addresses (IST0134)";
+    ConflictingServiceEntryProtocol = "GW2011", Warning, "one host and port given two protocols by ServiceEntries (IST0177)";
+    NoServerCertificateVerification = "GW2012", Warning, "TLS origination without a CA to verify the server (IST0128, IST0129)";
 }
 
 impl fmt::Display for Code {

@@ -1,8 +1,14 @@
 //! Checks that need more than one field: TLS files on disk, duplicate
 //! resources and references between resources.
 
+mod client_tls;
 mod references;
+mod service_entries;
+mod sidecars;
 mod tls_files;
+
+#[cfg(test)]
+mod tests;
 
 use super::LoadOptions;
 use super::findings::{Code, Finding, finding};
@@ -14,6 +20,9 @@ pub(crate) fn run(decoded: &mut [Decoded], opts: &LoadOptions, findings: &mut Ve
     duplicates(decoded, findings);
     tls_files::check(decoded, opts.credential_dir.as_deref(), findings);
     references::check(decoded, &opts.instance_labels, findings);
+    sidecars::check(decoded, findings);
+    service_entries::check(decoded, findings);
+    client_tls::check(decoded, findings);
 }
 
 fn duplicates(decoded: &[Decoded], findings: &mut Vec<Finding>) {

@@ -53,7 +53,9 @@ pub(crate) fn check(decoded: &[Decoded], instance_labels: &Labels, findings: &mu
             _ => roles_complete = false,
         }
     }
-    if roles_complete {
+    // Only an instance has labels to match: files validated on their own
+    // (a cluster's configuration) name none, and draw no such warning.
+    if roles_complete && !instance_labels.is_empty() {
         selectors(decoded, &roles, findings);
     }
     port_host_claims(decoded, &roles, findings);

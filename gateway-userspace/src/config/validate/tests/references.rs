@@ -1,0 +1,23 @@
+use std::{collections::BTreeMap, path::Path};
+
+use crate::config::{Code, LoadOptions, load_str};
+
+const GATEWAY: &str = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ['*']
+";
+
+#[test]
+fn a_selector_is_checked_against_an_instance_only_when_one_is_named() {
+    let no_instance = load_str(Path::new("/unit-test/gw.yaml"), GATEWAY, &LoadOptions::default());
+    assert!(no_instance.findings.is_empty(), "{:#?}", no_instance.findings);
+    let labels = BTreeMap::from([("istio".to_string(), "egressgateway".to_string())]);
+    let other = load_str(Path::new("/unit-test/gw.yaml"), GATEWAY, &LoadOptions { instance_labels: labels, ..LoadOptions::default() });
+    let codes: Vec<Code> = other.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, [Code::SelectorMatchesNothing]);
+}

@@ -2,6 +2,7 @@
 //! resources and references between resources.
 
 mod client_tls;
+mod gateways;
 mod references;
 mod service_entries;
 mod sidecars;

@@ -3,6 +3,7 @@
 //! `expected.txt` lists, and nothing else.
 
 mod client_tls;
+mod gateways;
 mod references;
 mod service_entries;
 mod sidecars;

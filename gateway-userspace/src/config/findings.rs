@@ -90,6 +90,9 @@ codes! {
     NoServerCertificateVerification = "GW2012", Warning, "TLS origination without a CA to verify the server (IST0128, IST0129)";
     MergedGateways = "GW2013", Warning, "Gateways with the same selector serve the same port and host, merged (IST0145)";
     GatewayDuplicateCertificate = "GW2014", Warning, "Gateways on the same instances share a certificate (IST0138)";
+    VirtualServiceUnreachableRule = "GW2015", Warning, "VirtualService rule never used (IST0130)";
+    VirtualServiceIneffectiveMatch = "GW2016", Warning, "VirtualService match taken by an earlier one (IST0131)";
+    ConflictingMeshVirtualServiceHosts = "GW2017", Error, "VirtualServices bound to mesh for the same host (IST0109)";
 }
 
 impl fmt::Display for Code {

@@ -7,6 +7,7 @@ mod references;
 mod service_entries;
 mod sidecars;
 mod tls_files;
+mod virtual_services;
 
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub(crate) fn run(decoded: &mut [Decoded], opts: &LoadOptions, findings: &mut Ve
     sidecars::check(decoded, findings);
     service_entries::check(decoded, findings);
     client_tls::check(decoded, findings);
+    virtual_services::check(decoded, findings);
 }
 
 fn duplicates(decoded: &[Decoded], findings: &mut Vec<Finding>) {

@@ -148,6 +148,18 @@ fn subsets(d: &Decoded, vs: &VirtualService, rules: &[&DestinationRule], out: &m
             )
         }));
     }
+    for (i, r) in vs.http.iter().enumerate() {
+        // A single `mirror` is kept as the first of `mirrors`.
+        let single = d.positions.contains_key(&format!("spec.http[{i}].mirror"));
+        dests.extend(r.mirrors.iter().enumerate().map(|(k, m)| {
+            let field = match (single, k) {
+                (true, 0) => format!("spec.http[{i}].mirror"),
+                (true, k) => format!("spec.http[{i}].mirrors[{}].destination", k - 1),
+                (false, k) => format!("spec.http[{i}].mirrors[{k}].destination"),
+            };
+            (field, &m.destination)
+        }));
+    }
     for (i, r) in vs.tls.iter().enumerate() {
         dests.extend(r.route.iter().enumerate().map(|(j, x)| {
             (

@@ -43,9 +43,11 @@ fn addresses_required(d: &Decoded, se: &ServiceEntry, findings: &mut Vec<Finding
     }
 }
 
+/// One entry's port for a host: (entry index, port index, protocol).
+type Claim = (usize, usize, &'static str);
+
 fn protocol_conflicts(entries: &[(&Decoded, &ServiceEntry)], findings: &mut Vec<Finding>) {
-    // (host, port) → (entry index, port index, protocol).
-    let mut claims: BTreeMap<(&str, u16), Vec<(usize, usize, &'static str)>> = BTreeMap::new();
+    let mut claims: BTreeMap<(&str, u16), Vec<Claim>> = BTreeMap::new();
     for (e, (_, se)) in entries.iter().enumerate() {
         for host in &se.hosts {
             for (p, port) in se.ports.iter().enumerate() {

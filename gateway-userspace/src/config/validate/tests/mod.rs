@@ -7,6 +7,7 @@ mod gateways;
 mod references;
 mod service_entries;
 mod sidecars;
+mod virtual_services;
 
 use std::path::PathBuf;
 

@@ -21,3 +21,27 @@ fn a_selector_is_checked_against_an_instance_only_when_one_is_named() {
     let codes: Vec<Code> = other.findings.iter().map(|f| f.code).collect();
     assert_eq!(codes, [Code::SelectorMatchesNothing]);
 }
+
+#[test]
+fn a_mirror_to_a_subset_no_rule_defines_is_reported() {
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.prod.svc.cluster.local]
+  http:
+  - route:
+    - destination: {host: reviews.prod.svc.cluster.local, subset: v1}
+    mirror: {host: reviews.prod.svc.cluster.local, subset: v3}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews.prod.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}]
+";
+    let loaded = load_str(Path::new("/unit-test/vs.yaml"), yaml, &LoadOptions::default());
+    let got: Vec<(Code, &str)> = loaded.findings.iter().map(|f| (f.code, f.field.as_str())).collect();
+    assert_eq!(got, [(Code::UnknownSubset, "spec.http[0].mirror.subset")], "{:#?}", loaded.findings);
+}

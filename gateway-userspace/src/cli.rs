@@ -83,6 +83,19 @@ pub struct SuggestArgs {
     /// went to (allowed or proposed), which hides every other host from it.
     #[arg(long)]
     pub sidecars: bool,
+    /// Send this host through the egress gateway (Gateway, VirtualService,
+    /// DestinationRule subset); repeat for more hosts.
+    #[arg(long)]
+    pub egress_gateway: Vec<String>,
+    /// The egress gateway's namespace.
+    #[arg(long, default_value = "istio-system")]
+    pub egress_gateway_namespace: String,
+    /// The labels of the egress gateway's instances (k=v,k=v).
+    #[arg(long, value_parser = parse_labels, default_value = "istio=egressgateway")]
+    pub egress_gateway_selector: BTreeMap<String, String>,
+    /// The cluster's DNS domain, for the egress gateway's Service.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
     /// Write the YAML here instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

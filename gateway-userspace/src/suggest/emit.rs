@@ -37,7 +37,7 @@ struct ServiceEntrySpec {
     ports: Vec<Port>,
     location: &'static str,
     resolution: &'static str,
-    export_to: Vec<&'static str>,
+    export_to: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -77,6 +77,9 @@ pub fn to_yaml(plan: &Plan) -> Result<String, serde_yaml::Error> {
     for s in &plan.sidecars {
         docs.push(format!("{}{}", sidecar_comment(s), serde_yaml::to_string(&sidecar(s))?));
     }
+    for (comment, doc) in &plan.steering {
+        docs.push(format!("{comment}{}", serde_yaml::to_string(doc)?));
+    }
     Ok(docs.join("---\n"))
 }
 
@@ -98,7 +101,7 @@ fn service_entry(e: &EntryPlan) -> Resource<ServiceEntrySpec> {
                 .collect(),
             location: "MESH_EXTERNAL",
             resolution: e.resolution,
-            export_to: vec!["."],
+            export_to: e.export_to.clone(),
         },
     }
 }

@@ -4,12 +4,14 @@
 //! `observed.rs` reads the JSON lines back (denied connections and requests,
 //! grouped by the workload's namespace and destination), `plan.rs` turns
 //! them into ServiceEntries (and Sidecars when asked), `wildcard.rs` folds
-//! subdomains where asked, and `emit.rs` writes the YAML. The output passes
+//! subdomains where asked, `steering.rs` sends chosen hosts through an
+//! egress gateway, and `emit.rs` writes the YAML. The output passes
 //! `gateway validate` with no finding.
 
 mod emit;
 mod observed;
 mod plan;
+mod steering;
 mod wildcard;
 
 #[cfg(test)]
@@ -25,6 +27,7 @@ use anyhow::Context;
 pub use emit::to_yaml;
 pub use observed::{Destination, Observed, Seen, SeenProtocol};
 pub use plan::{Plan, PlanOptions, plan};
+pub use steering::EgressGateway;
 
 use crate::cli::SuggestArgs;
 
@@ -37,16 +40,21 @@ pub fn suggest(args: &SuggestArgs) -> anyhow::Result<()> {
     if observed.unreadable > 0 {
         tracing::warn!(lines = observed.lines, unreadable = observed.unreadable, "skipped lines that are not JSON");
     }
-    let opts = PlanOptions { wildcard_min: args.wildcard_min.map_or(0, usize::from), sidecars: args.sidecars };
+    let egress = (!args.egress_gateway.is_empty()).then(|| {
+        let gw = EgressGateway::new(&args.egress_gateway_namespace, args.egress_gateway_selector.clone(), &args.cluster_domain);
+        (gw, args.egress_gateway.iter().map(|h| h.to_ascii_lowercase()).collect())
+    });
+    let opts = PlanOptions { wildcard_min: args.wildcard_min.map_or(0, usize::from), sidecars: args.sidecars, egress };
     let proposal = plan(&observed, &opts);
     let yaml = to_yaml(&proposal).context("writing the YAML")?;
     let denied: u64 = observed.denied.values().flat_map(|d| d.values()).map(|s| s.count).sum();
     let header = format!(
-        "# gateway suggest: {} denied call(s) in {} line(s); {} ServiceEntry(ies), {} Sidecar(s).\n",
+        "# gateway suggest: {} denied call(s) in {} line(s); {} ServiceEntry(ies), {} Sidecar(s), {} egress gateway resource(s).\n",
         denied,
         observed.lines,
         proposal.entries.len(),
-        proposal.sidecars.len()
+        proposal.sidecars.len(),
+        proposal.steering.len()
     );
     let text = format!("{header}{yaml}");
     match &args.output {

@@ -15,7 +15,8 @@ use std::{
 };
 
 use super::{
-    observed::{Destination, Observed, SeenProtocol, Seen},
+    observed::{Destination, Observed, Seen, SeenProtocol},
+    steering::{self, EgressGateway},
     wildcard,
 };
 
@@ -26,6 +27,8 @@ pub struct PlanOptions {
     pub wildcard_min: usize,
     /// Propose each namespace's Sidecar egress hosts.
     pub sidecars: bool,
+    /// Send these hosts through this egress gateway.
+    pub egress: Option<(EgressGateway, Vec<String>)>,
 }
 
 /// One proposed ServiceEntry.
@@ -39,6 +42,9 @@ pub struct EntryPlan {
     /// (port, protocol, what was seen on it).
     pub ports: Vec<(u16, SeenProtocol, Seen)>,
     pub resolution: &'static str,
+    /// Namespaces that see the entry: its own (`.`), and the egress
+    /// gateway's for a steered host.
+    pub export_to: Vec<String>,
     /// Hosts a wildcard covers, for the comment.
     pub covers: Vec<String>,
 }
@@ -63,6 +69,8 @@ pub struct SidecarPlan {
 pub struct Plan {
     pub entries: Vec<EntryPlan>,
     pub sidecars: Vec<SidecarPlan>,
+    /// Egress gateway resources: (comment, document).
+    pub steering: Vec<(String, serde_json::Value)>,
 }
 
 pub fn plan(observed: &Observed, opts: &PlanOptions) -> Plan {
@@ -108,6 +116,7 @@ pub fn plan(observed: &Observed, opts: &PlanOptions) -> Plan {
                 addresses: Vec::new(),
                 ports: ports.into_iter().map(|(p, (proto, s))| (p, proto, s)).collect(),
                 resolution: "NONE",
+                export_to: vec![".".to_string()],
                 covers: covered.into_iter().collect(),
             });
         }
@@ -119,6 +128,7 @@ pub fn plan(observed: &Observed, opts: &PlanOptions) -> Plan {
                 addresses: Vec::new(),
                 ports: ports.into_iter().map(|(p, (proto, s))| (p, proto, s)).collect(),
                 resolution: "DNS",
+                export_to: vec![".".to_string()],
                 covers: Vec::new(),
             });
         }
@@ -131,6 +141,7 @@ pub fn plan(observed: &Observed, opts: &PlanOptions) -> Plan {
                 addresses: addrs.into_iter().collect(),
                 ports: vec![(port, SeenProtocol::Tcp, seen)],
                 resolution: "NONE",
+                export_to: vec![".".to_string()],
                 covers: Vec::new(),
             });
         }
@@ -145,6 +156,15 @@ pub fn plan(observed: &Observed, opts: &PlanOptions) -> Plan {
             }
             out.sidecars.push(SidecarPlan { namespace: namespace.clone(), hosts: hosts.into_iter().collect() });
         }
+    }
+    if let Some((gw, hosts)) = &opts.egress {
+        // The gateway decides on the registry too: it must see the entries.
+        for e in out.entries.iter_mut().filter(|e| e.hosts.iter().any(|h| hosts.contains(h))) {
+            if e.namespace != gw.namespace {
+                e.export_to.push(gw.namespace.clone());
+            }
+        }
+        out.steering = steering::resources(&out.entries, hosts, gw);
     }
     out
 }

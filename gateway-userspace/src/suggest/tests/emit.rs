@@ -20,7 +20,7 @@ fn lines() -> Vec<String> {
 
 #[test]
 fn the_proposal_is_commented_and_loads_with_no_finding() {
-    for opts in [PlanOptions::default(), PlanOptions { wildcard_min: 2, sidecars: true }] {
+    for opts in [PlanOptions::default(), PlanOptions { wildcard_min: 2, sidecars: true, egress: None }] {
         let yaml = suggest(&lines(), &opts);
         let expected = match opts.wildcard_min {
             0 => "# Suggested from the audit log: 2 denied (not-registered 2), first 2026-01-01T00:00:00Z, last 2026-01-02T00:00:00Z",

@@ -4,6 +4,7 @@
 mod emit;
 mod observed;
 mod plan;
+mod steering;
 mod wildcard;
 
 use super::{Observed, PlanOptions, to_yaml};

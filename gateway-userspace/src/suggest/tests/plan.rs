@@ -45,7 +45,7 @@ fn a_wildcard_only_when_asked_and_sidecars_only_when_asked() {
     let p = plan(&observed(&lines), &PlanOptions::default());
     assert_eq!(p.entries.len(), 3);
     assert!(p.sidecars.is_empty());
-    let p = plan(&observed(&lines), &PlanOptions { wildcard_min: 3, sidecars: true });
+    let p = plan(&observed(&lines), &PlanOptions { wildcard_min: 3, sidecars: true, egress: None });
     assert_eq!(p.entries.len(), 1);
     let e = &p.entries[0];
     assert_eq!((e.hosts[0].as_str(), e.name.as_str(), e.resolution, e.covers.len()), ("*.example.test", "wildcard-example-test", "NONE", 3));

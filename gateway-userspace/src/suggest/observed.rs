@@ -82,9 +82,10 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// Reads one log line. Lines other than connection and request events
-    /// (DNS refusals, tracing output on the same stream) are skipped; a
-    /// line that is not JSON is counted as unreadable.
+    /// Reads one log line. Lines other than the node's connection and
+    /// request events are skipped: DNS refusals (no port), and a gateway
+    /// role's lines (what an exit refuses is its own routing, not a missing
+    /// entry). A line that is not JSON is counted as unreadable.
     pub fn add_line(&mut self, line: &str, only_namespace: Option<&str>) {
         let line = line.trim();
         if line.is_empty() {

@@ -3,7 +3,9 @@
 //! `workloadSelector` (Istio's IST0111, MultipleSidecarsWithoutWorkloadSelectors),
 //! and two whose selectors pick the same workload (IST0110,
 //! ConflictingSidecarWorkloadSelectors). Istio then applies one of them,
-//! which one is undefined. Every Sidecar of a conflict is reported.
+//! which one is undefined; the gateway the first by name. Every Sidecar of
+//! a conflict is reported, as a warning: rejecting them (Istio rates these
+//! errors) would drop the scoping in force, which is not failing closed.
 //!
 //! Without pods, the workloads are the WorkloadEntries of the namespace;
 //! two equal selectors conflict whatever workloads exist.

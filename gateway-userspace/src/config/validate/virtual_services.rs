@@ -3,7 +3,9 @@
 //! taken by an earlier one (IST0131, VirtualServiceIneffectiveMatch), for
 //! `http`, `tls` and `tcp` alike; and two VirtualServices bound to `mesh`
 //! that one namespace sees for the same host (IST0109,
-//! ConflictingMeshGatewayVirtualServiceHosts), reported on each.
+//! ConflictingMeshGatewayVirtualServiceHosts), reported on each as a
+//! warning: the gateway takes the first route by name, and rejecting both
+//! would send the host's traffic past the routes in force.
 //!
 //! A match is taken when an equal match (its `name` aside) came before; a
 //! rule is unreachable when an earlier rule has no match (it takes every

@@ -25,6 +25,9 @@ pub enum Command {
     Detach(DetachArgs),
     /// Check Istio YAML and print every finding; exit 0 clean, 1 errors, 2 unreadable.
     Validate(ValidateArgs),
+    /// Propose the ServiceEntries (and Sidecars) that would allow what the
+    /// audit log shows was refused.
+    Suggest(SuggestArgs),
     /// Generate a test CA and certificates (mesh identities, servers) to try
     /// mutual TLS without an external PKI.
     Certs(crate::tls::CertsArgs),
@@ -63,6 +66,39 @@ pub struct ValidateArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// Access logs (the JSON lines `gateway run` writes on stdout); `-` reads standard input.
+    #[arg(long, required = true, num_args = 1..)]
+    pub from: Vec<PathBuf>,
+    /// Only calls made by workloads of this namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Fold N or more subdomains of one domain into a wildcard entry.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(2..))]
+    pub wildcard_min: Option<u16>,
+    /// Also propose each namespace's Sidecar, listing the hosts its calls
+    /// went to (allowed or proposed), which hides every other host from it.
+    #[arg(long)]
+    pub sidecars: bool,
+    /// Send this host through the egress gateway (Gateway, VirtualService,
+    /// DestinationRule subset); repeat for more hosts.
+    #[arg(long)]
+    pub egress_gateway: Vec<String>,
+    /// The egress gateway's namespace.
+    #[arg(long, default_value = "istio-system")]
+    pub egress_gateway_namespace: String,
+    /// The labels of the egress gateway's instances (k=v,k=v).
+    #[arg(long, value_parser = parse_labels, default_value = "istio=egressgateway")]
+    pub egress_gateway_selector: BTreeMap<String, String>,
+    /// The cluster's DNS domain, for the egress gateway's Service.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Write the YAML here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod reload;
 pub mod run;
 pub mod sniff;
+pub mod suggest;
 pub mod tls;
 pub mod transport;
 pub mod validate;

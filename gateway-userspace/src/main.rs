@@ -1,7 +1,7 @@
 //! `gateway`: one binary for the node interceptor, the egress gateway and the
 //! ingress gateway.
 
-use gateway_userspace::{cli, interceptor, run, validate};
+use gateway_userspace::{cli, interceptor, run, suggest, validate};
 
 use clap::Parser;
 
@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(run::run(*args))),
         Command::Validate(args) => return validate::validate(&args),
+        Command::Suggest(args) => suggest::suggest(&args),
         Command::Certs(args) => gateway_userspace::tls::certs_command(&args).map_err(anyhow::Error::from),
         Command::Detach(args) => interceptor::Interceptor::detach(&args.bpffs)
             .map(|()| tracing::info!(bpffs = %args.bpffs.display(), "detached"))

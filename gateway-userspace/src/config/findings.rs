@@ -79,10 +79,20 @@ codes! {
     UnknownGateway = "GW2001", Error, "VirtualService refers to a Gateway that does not exist";
     UnknownSubset = "GW2002", Error, "route refers to a subset no DestinationRule defines";
     SelectorMatchesNothing = "GW2003", Warning, "Gateway selector matches no configured role";
-    PortHostConflict = "GW2004", Error, "two Gateways claim the same port and host";
+    PortHostConflict = "GW2004", Error, "Gateways with overlapping selectors claim the same port and host (IST0145)";
     HostNotServed = "GW2005", Warning, "VirtualService host is served by none of its Gateways";
     DuplicateResource = "GW2006", Error, "resource defined twice";
     DuplicateSubset = "GW2007", Error, "subset name defined twice";
+    MultipleSidecarsWithoutSelector = "GW2008", Warning, "more than one Sidecar of a namespace without workloadSelector (IST0111)";
+    ConflictingSidecarSelectors = "GW2009", Warning, "two Sidecars select the same workloads (IST0110)";
+    ServiceEntryAddressesRequired = "GW2010", Warning, "ServiceEntry TCP port without addresses (IST0134)";
+    ConflictingServiceEntryProtocol = "GW2011", Warning, "one host and port given two protocols by ServiceEntries (IST0177)";
+    NoServerCertificateVerification = "GW2012", Warning, "TLS origination without a CA to verify the server (IST0128, IST0129)";
+    MergedGateways = "GW2013", Warning, "Gateways with the same selector serve the same port and host, merged (IST0145)";
+    GatewayDuplicateCertificate = "GW2014", Warning, "Gateways on the same instances share a certificate (IST0138)";
+    VirtualServiceUnreachableRule = "GW2015", Warning, "VirtualService rule never used (IST0130)";
+    VirtualServiceIneffectiveMatch = "GW2016", Warning, "VirtualService match taken by an earlier one (IST0131)";
+    ConflictingMeshVirtualServiceHosts = "GW2017", Warning, "VirtualServices bound to mesh for the same host (IST0109)";
 }
 
 impl fmt::Display for Code {

@@ -136,19 +136,25 @@ pub(crate) fn decode_document(
             msg,
         );
     }
-    let resource = f.req(&mut cx, "spec", |cx, spec, _| match kind.as_str() {
-        "Gateway" => gateway::decode(cx, spec, meta).map(Resource::Gateway),
-        "VirtualService" => virtual_service::decode(cx, spec, meta).map(Resource::VirtualService),
-        "DestinationRule" => {
-            destination_rule::decode(cx, spec, meta).map(Resource::DestinationRule)
-        }
-        "ServiceEntry" => service_entry::decode(cx, spec, meta).map(Resource::ServiceEntry),
-        "Sidecar" => sidecar::decode(cx, spec, meta).map(Resource::Sidecar),
-        "WorkloadEntry" => {
-            service_entry::decode_workload_entry(cx, spec, meta).map(Resource::WorkloadEntry)
-        }
-        _ => authorization::decode(cx, spec, meta).map(Resource::AuthorizationPolicy),
-    });
+    // Istio accepts a Sidecar without spec: its defaults apply.
+    let empty_spec = Node { pos: root.pos, value: super::yaml::Value::Map(Vec::new()) };
+    let resource = if kind == "Sidecar" {
+        let spec = f.get(&mut cx, "spec", |_, spec, _| Some(spec)).unwrap_or(&empty_spec);
+        sidecar::decode(&mut cx, spec, meta).map(Resource::Sidecar)
+    } else {
+        f.req(&mut cx, "spec", |cx, spec, _| match kind.as_str() {
+            "Gateway" => gateway::decode(cx, spec, meta).map(Resource::Gateway),
+            "VirtualService" => virtual_service::decode(cx, spec, meta).map(Resource::VirtualService),
+            "DestinationRule" => {
+                destination_rule::decode(cx, spec, meta).map(Resource::DestinationRule)
+            }
+            "ServiceEntry" => service_entry::decode(cx, spec, meta).map(Resource::ServiceEntry),
+            "WorkloadEntry" => {
+                service_entry::decode_workload_entry(cx, spec, meta).map(Resource::WorkloadEntry)
+            }
+            _ => authorization::decode(cx, spec, meta).map(Resource::AuthorizationPolicy),
+        })
+    };
     f.ignore(&["status"]);
     f.finish(&mut cx);
     let positions = std::mem::take(&mut cx.positions);

@@ -1,8 +1,13 @@
 //! Checks that need more than one field: TLS files on disk, duplicate
 //! resources and references between resources.
 
+mod client_tls;
+mod gateways;
 mod references;
+mod service_entries;
+mod sidecars;
 mod tls_files;
+mod virtual_services;
 
 #[cfg(test)]
 mod tests;
@@ -17,6 +22,10 @@ pub(crate) fn run(decoded: &mut [Decoded], opts: &LoadOptions, findings: &mut Ve
     duplicates(decoded, findings);
     tls_files::check(decoded, opts.credential_dir.as_deref(), findings);
     references::check(decoded, &opts.instance_labels, findings);
+    sidecars::check(decoded, findings);
+    service_entries::check(decoded, findings);
+    client_tls::check(decoded, findings);
+    virtual_services::check(decoded, findings);
 }
 
 fn duplicates(decoded: &[Decoded], findings: &mut Vec<Finding>) {

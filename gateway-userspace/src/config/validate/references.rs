@@ -1,5 +1,5 @@
-//! Checks across resources: gateway references, subsets, selectors, port
-//! and host claims, and hosts served by bound gateways.
+//! Checks across resources: gateway references, subsets, selectors, and
+//! hosts served by bound gateways; port and host claims in `gateways.rs`.
 
 use crate::config::findings::{Code, Finding, finding};
 use crate::config::hosts::{GatewayRef, host_matches};
@@ -53,10 +53,12 @@ pub(crate) fn check(decoded: &[Decoded], instance_labels: &Labels, findings: &mu
             _ => roles_complete = false,
         }
     }
-    if roles_complete {
+    // Only an instance has labels to match: files validated on their own
+    // (a cluster's configuration) name none, and draw no such warning.
+    if roles_complete && !instance_labels.is_empty() {
         selectors(decoded, &roles, findings);
     }
-    port_host_claims(decoded, &roles, findings);
+    super::gateways::check(decoded, &roles, findings);
 }
 
 fn report(findings: &mut Vec<Finding>, d: &Decoded, code: Code, field: &str, msg: String) {
@@ -144,6 +146,18 @@ fn subsets(d: &Decoded, vs: &VirtualService, rules: &[&DestinationRule], out: &m
                 format!("spec.http[{i}].route[{j}].destination"),
                 &x.destination,
             )
+        }));
+    }
+    for (i, r) in vs.http.iter().enumerate() {
+        // A single `mirror` is kept as the first of `mirrors`.
+        let single = d.positions.contains_key(&format!("spec.http[{i}].mirror"));
+        dests.extend(r.mirrors.iter().enumerate().map(|(k, m)| {
+            let field = match (single, k) {
+                (true, 0) => format!("spec.http[{i}].mirror"),
+                (true, k) => format!("spec.http[{i}].mirrors[{}].destination", k - 1),
+                (false, k) => format!("spec.http[{i}].mirrors[{k}].destination"),
+            };
+            (field, &m.destination)
         }));
     }
     for (i, r) in vs.tls.iter().enumerate() {
@@ -269,50 +283,4 @@ fn selectors(decoded: &[Decoded], roles: &[&Labels], out: &mut Vec<Finding>) {
         );
         report(out, d, Code::SelectorMatchesNothing, "spec.selector", msg);
     }
-}
-
-fn port_host_claims(decoded: &[Decoded], roles: &[&Labels], out: &mut Vec<Finding>) {
-    let gws: Vec<(&Decoded, &Gateway)> = decoded
-        .iter()
-        .filter_map(|d| match &d.resource {
-            Some(Resource::Gateway(gw)) => Some((d, gw)),
-            _ => None,
-        })
-        .collect();
-    for (later, (d, gw)) in gws.iter().enumerate() {
-        for (si, server) in gw.servers.iter().enumerate() {
-            for (hi, host) in server.hosts.iter().enumerate() {
-                let earlier = gws[..later].iter().find(|(ed, egw)| {
-                    ed.reference != d.reference
-                        && same_instances(&egw.selector, &gw.selector, roles)
-                        && egw.servers.iter().any(|s| {
-                            s.port.number == server.port.number
-                                && s.hosts.iter().any(|h| h.host == host.host)
-                        })
-                });
-                if let Some((ed, _)) = earlier {
-                    let field = format!("spec.servers[{si}].hosts[{hi}]");
-                    let msg = format!(
-                        "port {} host `{}` is already claimed by Gateway {}/{} ({}:{}); \
-                         serve each port and host from one Gateway",
-                        server.port.number,
-                        host.host,
-                        ed.reference.namespace,
-                        ed.reference.name,
-                        ed.file.display(),
-                        ed.doc_pos.line
-                    );
-                    report(out, d, Code::PortHostConflict, &field, msg);
-                }
-            }
-        }
-    }
-}
-
-/// Whether two selectors can pick the same gateway instance.
-fn same_instances(a: &Labels, b: &Labels, roles: &[&Labels]) -> bool {
-    a == b
-        || roles
-            .iter()
-            .any(|r| selector_matches(a, r) && selector_matches(b, r))
 }

@@ -1,0 +1,81 @@
+//! `gateway suggest`: from the audit log to the Istio resources that would
+//! have allowed what was refused.
+//!
+//! `observed.rs` reads the JSON lines back (denied connections and requests,
+//! grouped by the workload's namespace and destination), `plan.rs` turns
+//! them into ServiceEntries (and Sidecars when asked), `wildcard.rs` folds
+//! subdomains where asked, `steering.rs` sends chosen hosts through an
+//! egress gateway, and `emit.rs` writes the YAML. The output passes
+//! `gateway validate` with no finding.
+
+mod emit;
+mod observed;
+mod plan;
+mod steering;
+mod wildcard;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    path::Path,
+};
+
+use anyhow::Context;
+
+pub use emit::to_yaml;
+pub use observed::{Destination, Observed, Seen, SeenProtocol};
+pub use plan::{Plan, PlanOptions, plan};
+pub use steering::EgressGateway;
+
+use crate::cli::SuggestArgs;
+
+/// Reads every `--from` log (`-` is standard input), prints the proposal.
+pub fn suggest(args: &SuggestArgs) -> anyhow::Result<()> {
+    let mut observed = Observed::default();
+    for path in &args.from {
+        read_log(path, args.namespace.as_deref(), &mut observed)?;
+    }
+    if observed.unreadable > 0 {
+        tracing::warn!(lines = observed.lines, unreadable = observed.unreadable, "skipped lines that are not JSON");
+    }
+    let egress = (!args.egress_gateway.is_empty()).then(|| {
+        let gw = EgressGateway::new(&args.egress_gateway_namespace, args.egress_gateway_selector.clone(), &args.cluster_domain);
+        (gw, args.egress_gateway.iter().map(|h| h.to_ascii_lowercase()).collect())
+    });
+    let opts = PlanOptions { wildcard_min: args.wildcard_min.map_or(0, usize::from), sidecars: args.sidecars, egress };
+    let proposal = plan(&observed, &opts);
+    let yaml = to_yaml(&proposal).context("writing the YAML")?;
+    let denied: u64 = observed.denied.values().flat_map(|d| d.values()).map(|s| s.count).sum();
+    let header = format!(
+        "# gateway suggest: {} denied call(s) in {} line(s); {} ServiceEntry(ies), {} Sidecar(s), {} egress gateway resource(s).\n",
+        denied,
+        observed.lines,
+        proposal.entries.len(),
+        proposal.sidecars.len(),
+        proposal.steering.len()
+    );
+    let text = format!("{header}{yaml}");
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display())),
+        None => {
+            // A closed stdout (`| head`) ends the output, never the process with a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            Ok(())
+        }
+    }
+}
+
+fn read_log(path: &Path, namespace: Option<&str>, observed: &mut Observed) -> anyhow::Result<()> {
+    let reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
+    };
+    for line in BufReader::new(reader).split(b'\n') {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        observed.add_line(&String::from_utf8_lossy(&line), namespace);
+    }
+    Ok(())
+}

@@ -196,7 +196,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         rotate: Default::default(),
         originations: Default::default(),
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
-        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().map(|i| i.relay_maps.clone()) },
+        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().and_then(|i| i.relay_maps.clone()) },
         revocation_drain: Duration::from_secs(args.revocation_drain_secs),
     });
     let (stop_tx, stop_rx) = watch::channel(false);

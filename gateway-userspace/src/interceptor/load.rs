@@ -38,22 +38,46 @@ pub fn pinned_stamp(layout: &PinLayout) -> Option<u64> {
 pub struct Build {
     ebpf: Ebpf,
     pub plan: ReusePlan,
+    relay: bool,
+}
+
+/// The programs a build loads: the cgroup hooks, and the relay's verdict
+/// program when the kernel relay is on.
+pub fn programs(relay: bool) -> impl Iterator<Item = &'static str> {
+    PROGRAMS.iter().copied().chain(relay.then_some(RELAY_PROGRAM))
 }
 
 impl Build {
-    pub fn load(layout: &PinLayout) -> Result<Self, InterceptorError> {
+    /// Loads the programs; without `relay` (the kernel lacks the relay's
+    /// features) the relay's verdict program is left out, and so are its
+    /// maps where the kernel has no such map type.
+    pub fn load(layout: &PinLayout, relay: bool) -> Result<Self, InterceptorError> {
         let plan = ReusePlan::new(layout, OBJECT)?;
         let paths: Vec<(&str, PathBuf)> = plan.kept.keys().map(|n| (n.as_str(), layout.map(n))).collect();
         let mut loader = EbpfLoader::new();
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
         }
+        if !relay {
+            loader.allow_unsupported_maps();
+        }
         let mut ebpf = loader.load(OBJECT)?;
         plan.verify(&ebpf)?;
-        for name in PROGRAMS.iter().chain([&RELAY_PROGRAM]) {
+        for name in programs(relay) {
             load_program(&mut ebpf, name)?;
         }
-        Ok(Self { ebpf, plan })
+        Ok(Self { ebpf, plan, relay })
+    }
+
+    /// Whether this build carries the kernel relay.
+    pub fn has_relay(&self) -> bool {
+        self.relay
+    }
+
+    /// Whether the object's map `name` was created (a map type the kernel
+    /// lacks is not, when the relay is left out).
+    pub fn has_map(&self, name: &str) -> bool {
+        self.ebpf.map(name).is_some()
     }
 
     pub fn program_fd(&self, name: &str) -> Result<&ProgramFd, InterceptorError> {

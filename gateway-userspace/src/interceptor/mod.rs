@@ -1,6 +1,8 @@
 //! The interceptor: kernel programs that send pods' outbound connections to
 //! the proxy, pinned in bpffs so they keep working while userspace restarts.
 //!
+//! - `probe.rs`: what the programs need from the kernel, and the verdict
+//!   when some is missing (`probe_kernel.rs` asks the kernel).
 //! - `pins.rs`: where everything lives under `--bpffs`.
 //! - `load.rs`: the embedded object, its stamp, loading it with the pinned
 //!   maps it can keep (`map_reuse.rs` decides which).
@@ -22,6 +24,8 @@ mod load;
 mod map_reuse;
 mod orig_dst;
 mod pins;
+pub mod probe;
+mod probe_kernel;
 mod relay_maps;
 
 use std::{net::IpAddr, path::PathBuf};
@@ -55,6 +59,8 @@ pub enum InterceptorError {
     NotCgroup2(PathBuf),
     #[error("kernel object: {0}")]
     Object(String),
+    #[error(transparent)]
+    KernelTooOld(#[from] probe::KernelTooOld),
     #[error("replacing the program of link {path}: {source}")]
     LinkUpdate { path: PathBuf, source: std::io::Error },
 }
@@ -79,7 +85,8 @@ pub struct InterceptSettings {
 /// The running interceptor: pinned kernel state plus the handles the proxy uses.
 pub struct Interceptor {
     pub orig_dst: std::sync::Arc<OrigDstLookup>,
-    pub relay_maps: std::sync::Arc<RelayMaps>,
+    /// The kernel relay's maps; `None` when this kernel lacks the relay.
+    pub relay_maps: Option<std::sync::Arc<RelayMaps>>,
     pub exempt: std::sync::Arc<ExemptCgroups>,
     stats: PerCpuArray<MapData, u64>,
     layout: PinLayout,
@@ -91,13 +98,17 @@ impl Interceptor {
     /// build are replaced in place, their links kept attached (`install.rs`);
     /// with no links attached they are simply cleared first. `attach` then
     /// makes the set of intercepted cgroups exact.
+    ///
+    /// First of all the kernel is probed: a missing required feature is an
+    /// error naming it; a missing relay feature leaves the relay out.
     pub fn install(settings: &InterceptSettings) -> Result<Self, InterceptorError> {
+        let relay = check_kernel()?;
         let layout = PinLayout::new(&settings.bpffs);
         layout.ensure_bpffs()?;
         let _lock = layout.lock()?;
         let cfg = proxy_config(settings);
         let (stamp, pinned) = (load::build_stamp(), load::pinned_stamp(&layout));
-        if layout.is_complete() && pinned == Some(stamp) {
+        if layout.is_complete(relay) && pinned == Some(stamp) {
             tracing::info!(bpffs = %layout.root.display(), "reusing pinned kernel programs and maps");
         } else {
             if !layout.has_links() {
@@ -105,13 +116,13 @@ impl Interceptor {
                 layout.ensure_bpffs()?;
             }
             tracing::info!(stamp = format!("{stamp:016x}"), pinned = ?pinned.map(|p| format!("{p:016x}")), "installing this build's kernel programs");
-            install::install_build(&layout, &cfg)?;
+            install::install_build(&layout, &cfg, relay)?;
         }
         write_proxy_config(&layout, &cfg)?;
         let orig_dst = std::sync::Arc::new(OrigDstLookup::open(&layout)?);
         let stats = PerCpuArray::try_from(Map::PerCpuArray(open_map(&layout, map_names::STATS)?))
             .map_err(|source| InterceptorError::Map { name: map_names::STATS, source })?;
-        let relay_maps = std::sync::Arc::new(RelayMaps::open(&layout)?);
+        let relay_maps = if relay { Some(std::sync::Arc::new(RelayMaps::open(&layout)?)) } else { None };
         let exempt = std::sync::Arc::new(ExemptCgroups::open(&layout)?);
         Ok(Self { orig_dst, relay_maps, exempt, stats, layout })
     }
@@ -148,6 +159,26 @@ impl Interceptor {
             })
             .collect()
     }
+}
+
+/// Probes the kernel; `Ok(relay)` says whether the kernel relay can run.
+fn check_kernel() -> Result<bool, InterceptorError> {
+    let pretend_var = std::env::var("GATEWAY_KERNEL_PRETEND_MISSING").ok();
+    let pretend = probe::pretend_missing(pretend_var.as_deref());
+    if !pretend.is_empty() {
+        tracing::warn!(features = ?pretend, "GATEWAY_KERNEL_PRETEND_MISSING: probing these as missing");
+    }
+    let release = probe_kernel::kernel_release();
+    let verdict = probe::Verdict::judge(&probe_kernel::probe_all(&pretend));
+    if let Some(err) = verdict.error(&release) {
+        return Err(err.into());
+    }
+    if let Some(note) = verdict.relay_note() {
+        tracing::warn!(kernel = %release, "{note}");
+    } else {
+        tracing::info!(kernel = %release, "kernel features probed: all present");
+    }
+    Ok(verdict.relay_available())
 }
 
 fn proxy_config(s: &InterceptSettings) -> ProxyConfig {

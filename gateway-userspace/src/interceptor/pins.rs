@@ -83,10 +83,13 @@ impl PinLayout {
         Ok(())
     }
 
-    /// All maps and programs are pinned.
-    pub fn is_complete(&self) -> bool {
-        MAPS.iter().all(|m| self.map(m).exists())
-            && PROGRAMS.iter().chain([&RELAY_PROGRAM]).all(|p| self.prog(p).exists())
+    /// All maps and programs are pinned (the relay's only with `relay`, and
+    /// then also the relay's: a start that turns it on installs it).
+    pub fn is_complete(&self, relay: bool) -> bool {
+        let relay_part = [map_names::RELAY_SOCKS, map_names::RELAY_PEERS];
+        MAPS.iter().filter(|m| relay || !relay_part.contains(m)).all(|m| self.map(m).exists())
+            && PROGRAMS.iter().all(|p| self.prog(p).exists())
+            && (!relay || self.prog(RELAY_PROGRAM).exists())
     }
 
     /// An exclusive lock on the root, held while pins are changed, so two

@@ -135,6 +135,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 exempt_levels: pods_cgroup.as_ref().map(|(_, level)| (level + 1, level + 2)),
                 dns_port: dns_server.as_ref().map(|_| args.dns_port),
                 registry_only: args.outbound_policy == OutboundPolicy::RegistryOnly,
+                kernel_log: args.kernel_log,
             };
             Ok(Interceptor::install(&settings)?)
         });
@@ -176,6 +177,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(interceptor) = &interceptor {
         let mut cgroups: Vec<_> = args.intercept_cgroups.iter().map(|c| c.path.clone()).collect();
         cgroups.extend(pods_cgroup.as_ref().map(|(root, _)| root.clone()));
+        if args.kernel_log {
+            interceptor.spawn_kernel_log().context("reading the kernel programs' log")?;
+        }
         interceptor.attach(&cgroups).context("attaching the kernel programs")?;
     }
 

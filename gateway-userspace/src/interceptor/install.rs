@@ -49,8 +49,8 @@ use super::{
 };
 
 /// Loads this build and puts it in place of whatever is pinned under `layout`.
-pub fn install_build(layout: &PinLayout, cfg: &ProxyConfig, relay: bool) -> Result<(), InterceptorError> {
-    let mut build = Build::load(layout, relay)?;
+pub fn install_build(layout: &PinLayout, cfg: &ProxyConfig, relay: bool, log_level: u8) -> Result<(), InterceptorError> {
+    let mut build = Build::load(layout, relay, log_level)?;
     build.set_proxy_config(cfg)?;
     if build.plan.fresh.contains_key(map_names::EXEMPT_CGROUPS) {
         let carried = build.carry_exemptions(layout)?;

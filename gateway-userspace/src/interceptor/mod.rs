@@ -10,6 +10,7 @@
 //!   another build's programs while their links stay attached
 //!   (`bpf_syscall.rs` swaps a link's program).
 //! - `attach.rs`: attach the pinned programs to cgroups, pin the links.
+//! - `kernel_log.rs`: the programs' log level, and printing their lines.
 //! - `orig_dst.rs`: the proxy's lookup of an accepted socket's original destination.
 //! - `relay_maps.rs`: the kernel relay's maps, for `--relay sockmap`.
 //! - `exempt.rs`: the pod cgroups that are never intercepted.
@@ -20,6 +21,7 @@ mod bpf_syscall;
 pub mod cgroups;
 mod exempt;
 mod install;
+pub mod kernel_log;
 mod load;
 mod map_reuse;
 mod orig_dst;
@@ -80,6 +82,9 @@ pub struct InterceptSettings {
     /// REGISTRY_ONLY at node level: deny UDP but DNS, drop what is not bound
     /// for the proxy.
     pub registry_only: bool,
+    /// The programs log why they deny or drop (`--kernel-log`); off, the
+    /// log lines are dead code the verifier removes.
+    pub kernel_log: bool,
 }
 
 /// The running interceptor: pinned kernel state plus the handles the proxy uses.
@@ -107,7 +112,8 @@ impl Interceptor {
         layout.ensure_bpffs()?;
         let _lock = layout.lock()?;
         let cfg = proxy_config(settings);
-        let (stamp, pinned) = (load::build_stamp(), load::pinned_stamp(&layout));
+        let log_level = kernel_log::level(settings.kernel_log);
+        let (stamp, pinned) = (load::build_stamp(log_level), load::pinned_stamp(&layout));
         if layout.is_complete(relay) && pinned == Some(stamp) {
             tracing::info!(bpffs = %layout.root.display(), "reusing pinned kernel programs and maps");
         } else {
@@ -116,9 +122,10 @@ impl Interceptor {
                 layout.ensure_bpffs()?;
             }
             tracing::info!(stamp = format!("{stamp:016x}"), pinned = ?pinned.map(|p| format!("{p:016x}")), "installing this build's kernel programs");
-            install::install_build(&layout, &cfg, relay)?;
+            install::install_build(&layout, &cfg, relay, log_level)?;
         }
         write_proxy_config(&layout, &cfg)?;
+        log_verified(&layout, relay);
         let orig_dst = std::sync::Arc::new(OrigDstLookup::open(&layout)?);
         let stats = PerCpuArray::try_from(Map::PerCpuArray(open_map(&layout, map_names::STATS)?))
             .map_err(|source| InterceptorError::Map { name: map_names::STATS, source })?;
@@ -145,6 +152,12 @@ impl Interceptor {
         layout.remove_root()
     }
 
+    /// Prints the kernel programs' log lines (`--kernel-log`) until the
+    /// process ends.
+    pub fn spawn_kernel_log(&self) -> Result<(), InterceptorError> {
+        kernel_log::spawn(&self.layout)
+    }
+
     /// Kernel counters summed over CPUs, by name.
     pub fn stats(&self) -> Vec<(&'static str, u64)> {
         Stat::ALL
@@ -159,6 +172,22 @@ impl Interceptor {
             })
             .collect()
     }
+}
+
+/// One line: how many instructions the verifier processed for each pinned
+/// program (kernels from 5.16 say; older ones show `?`), and their size.
+fn log_verified(layout: &PinLayout, relay: bool) {
+    let counts: Vec<String> = load::programs(relay)
+        .map(|name| match aya::programs::ProgramInfo::from_pin(layout.prog(name)) {
+            Ok(info) => {
+                let verified = info.verified_instruction_count().map_or("?".into(), |n| n.to_string());
+                let bytes = info.size_translated().map_or("?".into(), |n| n.to_string());
+                format!("{name}={verified}/{bytes}B")
+            }
+            Err(e) => format!("{name}=({e})"),
+        })
+        .collect();
+    tracing::info!(programs = %counts.join(" "), "verifier: processed instructions / translated size per program");
 }
 
 /// Probes the kernel; `Ok(relay)` says whether the kernel relay can run.

@@ -25,7 +25,9 @@ pub const PROGRAMS: [&str; 10] = [
 ];
 /// The kernel relay's verdict program; attached to its map, not to cgroups.
 pub const RELAY_PROGRAM: &str = "gw_relay";
-pub const MAPS: [&str; 9] = [
+/// aya-log's ring buffer of kernel log lines (`gateway-ebpf/src/log.rs`).
+pub const LOG_MAP: &str = "AYA_LOGS";
+pub const MAPS: [&str; 10] = [
     map_names::VERSION,
     map_names::EXEMPT_CGROUPS,
     map_names::ORIG_SK,
@@ -35,6 +37,7 @@ pub const MAPS: [&str; 9] = [
     map_names::INBOUND_SK,
     map_names::RELAY_SOCKS,
     map_names::RELAY_PEERS,
+    LOG_MAP,
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;

@@ -29,6 +29,8 @@ mod pins;
 pub mod probe;
 mod probe_kernel;
 mod relay_maps;
+#[cfg(test)]
+mod tests;
 
 use std::{net::IpAddr, path::PathBuf};
 

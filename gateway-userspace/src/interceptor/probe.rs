@@ -151,7 +151,3 @@ pub fn pretend_missing(var: Option<&str>) -> Vec<&'static str> {
     let wanted: Vec<&str> = var.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
     FEATURES.iter().map(|f| f.key).filter(|k| wanted.contains(k)).collect()
 }
-
-#[cfg(test)]
-#[path = "tests/probe.rs"]
-mod tests;

@@ -1,7 +1,7 @@
 //! The verdict on probe outcomes: what stops the agent, what only turns the
 //! kernel relay off, and how the error reads.
 
-use super::*;
+use crate::interceptor::probe::*;
 
 fn all_available() -> Vec<(Feature, Outcome)> {
     FEATURES.iter().map(|f| (*f, Outcome::Available)).collect()

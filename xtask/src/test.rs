@@ -25,6 +25,9 @@ pub struct Options {
     /// With --kernel: minutes the VM may run before it is stopped.
     #[arg(long, default_value_t = 60)]
     pub vm_minutes: u64,
+    /// With --kernel: print the report of the last run again, from its console log.
+    #[arg(long, requires = "kernel")]
+    pub reread: bool,
     /// Skip the Debian 6.1 leg under QEMU that a full run ends with.
     #[arg(long)]
     pub no_vm: bool,
@@ -36,6 +39,10 @@ const CI_KERNEL: &str = "6.1";
 const CI_KERNEL_MINUTES: u64 = 40;
 
 pub fn test(o: &Options) -> anyhow::Result<()> {
+    if let (Some(kernel), true) = (&o.kernel, o.reread) {
+        crate::vm::reread(kernel)?;
+        return Ok(());
+    }
     require_root("build network namespaces and attach kernel programs in the tests")?;
     ensure_packages(TEST_PACKAGES)?;
     crate::prereqs::ensure_kubectl()?;

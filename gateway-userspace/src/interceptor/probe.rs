@@ -53,6 +53,7 @@ pub const FEATURES: &[Feature] = &[
     f("attach-recvmsg", "cgroup/recvmsg4|6 hooks (gw_recvmsg4|6)", (5, 2), Need::Required),
     f("attach-getpeername", "cgroup/getpeername4|6 hooks (gw_getpeername4|6)", (5, 8), Need::Required),
     f("map-sk-storage", "socket storage maps (BPF_MAP_TYPE_SK_STORAGE)", (5, 2), Need::Required),
+    f("map-ringbuf", "ring buffer maps (BPF_MAP_TYPE_RINGBUF, AYA_LOGS)", (5, 8), Need::Required),
     f("cgroup-link", "bpf_link for cgroup programs (BPF_LINK_CREATE, BPF_LINK_UPDATE)", (5, 7), Need::Required),
     f("helper-current-cgroup-id", "helper bpf_get_current_cgroup_id in cgroup/connect", (4, 18), Need::Required),
     f("helper-current-ancestor-cgroup-id", "helper bpf_get_current_ancestor_cgroup_id in cgroup/connect", (5, 6), Need::Required),

@@ -51,6 +51,7 @@ fn probe_one(key: &str) -> Outcome {
         "attach-recvmsg" => attach_types(&[BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_UDP6_RECVMSG]),
         "attach-getpeername" => attach_types(&[BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME]),
         "map-sk-storage" => map(MapType::SkStorage),
+        "map-ringbuf" => map(MapType::RingBuf),
         "cgroup-link" => cgroup_link(),
         "helper-current-cgroup-id" => helper(sock_addr, BPF_FUNC_get_current_cgroup_id),
         "helper-current-ancestor-cgroup-id" => helper(sock_addr, BPF_FUNC_get_current_ancestor_cgroup_id),

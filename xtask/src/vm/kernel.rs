@@ -54,6 +54,11 @@ pub fn fetch(version: &str, dir: &Path) -> anyhow::Result<Kernel> {
         .with_context(|| format!("apt-get download left no {package}_*.deb in {}", dir.display()))?;
     let _ = fs::remove_dir_all(&root);
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+    // Packages of a merged-/usr suite (trixie) ship usr/lib/modules; depmod
+    // and modprobe -d look in lib/modules.
+    if !root.join("lib").exists() && root.join("usr/lib/modules").exists() {
+        std::os::unix::fs::symlink("usr/lib", root.join("lib"))?;
+    }
     let mut kernel = unpacked(&root, false)?;
     run(Command::new("depmod").arg("-b").arg(&root).arg(&kernel.release))?;
     kernel.package = deb.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();

@@ -49,9 +49,20 @@ pub fn run(version: &str, timeout: Duration) -> anyhow::Result<(u64, u64)> {
     let started = Instant::now();
     let output = if version == "host" { run_on_host(&list)? } else { run_in_vm(version, &dir, &list, timeout)? };
     fs::write(dir.join("console.log"), &output)?;
-    let report = Report::read(&output);
+    report(version, &dir, &output, started.elapsed())
+}
+
+/// The report of the last run on `version`, read again from its console log.
+pub fn reread(version: &str) -> anyhow::Result<(u64, u64)> {
+    let dir = workspace_root().join("target/vm").join(version);
+    let output = fs::read_to_string(dir.join("console.log")).with_context(|| format!("no earlier run on {version}"))?;
+    report(version, &dir, &output, Duration::ZERO)
+}
+
+fn report(version: &str, dir: &Path, output: &str, took: Duration) -> anyhow::Result<(u64, u64)> {
+    let report = Report::read(output);
     let note = report.render(version);
-    let note = format!("{note}  wall time: {} s\n", started.elapsed().as_secs());
+    let note = if took.is_zero() { note } else { format!("{note}  wall time: {} s\n", took.as_secs()) };
     fs::write(dir.join("report.txt"), &note)?;
     println!("\n{note}");
     println!("xtask: console log in {}", dir.join("console.log").display());

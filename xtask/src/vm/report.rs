@@ -21,11 +21,15 @@ pub struct Report {
 impl Report {
     pub fn read(output: &str) -> Self {
         let mut r = Report::default();
+        // A test whose verdict comes on a later line (its output, shown with
+        // --nocapture, follows `test NAME ... `).
+        let mut pending: Option<String> = None;
         for line in output.lines() {
             let line = strip_ansi(line.trim_end_matches('\r'));
             let line = line.as_str();
-            if let Some(k) = line.strip_prefix("xtask-vm: kernel ") {
-                r.kernel = k.to_owned();
+            if let Some(i) = line.find("xtask-vm: kernel ") {
+                // The console may run it on after the firmware's escapes.
+                r.kernel = line[i + "xtask-vm: kernel ".len()..].to_owned();
             } else if let Some(rest) = line.strip_prefix("xtask-vm: exit ") {
                 let mut parts = rest.split_whitespace();
                 if let (Some(bin), Some(code)) = (parts.next(), parts.next())
@@ -36,9 +40,17 @@ impl Report {
             } else if line == "xtask-vm: done" {
                 r.finished = true;
             } else if let Some(rest) = line.strip_prefix("test ")
-                && let Some((name, verdict)) = rest.rsplit_once(" ... ")
+                && let Some((name, verdict)) = rest.split_once(" ... ")
             {
-                r.tests.push((name.to_owned(), verdict.trim().to_owned()));
+                match verdict.trim() {
+                    v @ ("ok" | "FAILED" | "ignored") => r.tests.push((name.to_owned(), v.to_owned())),
+                    _ => pending = Some(name.to_owned()),
+                }
+            } else if let Some(name) = pending.as_ref()
+                && matches!(line.trim(), "ok" | "FAILED" | "ignored")
+            {
+                r.tests.push((name.clone(), line.trim().to_owned()));
+                pending = None;
             } else if let Some(i) = line.find("programs=")
                 && line.contains("verifier: processed instructions")
                 && r.verifier.is_none()
@@ -48,11 +60,14 @@ impl Report {
                 r.probe = line.find("kernel features probed").map(|i| line[i..].trim().to_owned());
             }
         }
+        if let Some(name) = pending {
+            r.tests.push((name, "no verdict".to_owned()));
+        }
         r
     }
 
     pub fn passed(&self) -> bool {
-        self.finished && self.failed_binaries.is_empty() && !self.tests.is_empty() && self.tests.iter().all(|(_, v)| v != "FAILED")
+        self.finished && self.failed_binaries.is_empty() && !self.tests.is_empty() && self.tests.iter().all(|(_, v)| v != "FAILED" && v != "no verdict")
     }
 
     /// The note for one kernel: results, then the verifier's counts.
@@ -108,7 +123,7 @@ mod tests {
 
     #[test]
     fn reads_results_counts_and_the_end() {
-        let out = "xtask-vm: kernel 6.1.0-56-amd64, 2 CPUs\r\n\
+        let out = "Probing EDD... \u{1b}[2Jxtask-vm: kernel 6.1.0-56-amd64, 2 CPUs\r\n\
             xtask-vm: running interceptor --exact a b\n\
             test a ... \u{1b}[32mok\u{1b}[m\n\
             test b ... FAILED\n\
@@ -124,6 +139,14 @@ mod tests {
         assert!(r.finished);
         assert!(!r.passed());
         assert!(r.render("6.1").contains("    gw_relay=38/296B"));
+    }
+
+    #[test]
+    fn a_verdict_after_the_tests_own_output_is_found() {
+        let out = "test shown ... --- gateway stdout ---\nINFO ready\nok\ntest next ... ok\nxtask-vm: done\n";
+        let r = Report::read(out);
+        assert_eq!(r.tests, vec![("shown".into(), "ok".into()), ("next".into(), "ok".into())]);
+        assert!(r.passed());
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn gw_egress(ctx: SkBuffContext) -> i32 {
         Ok(v) => v,
         Err(_) => {
             count(Stat::BackstopDropped);
+            crate::log::dropped_unreadable(&ctx);
             DROP
         }
     }
@@ -54,17 +55,26 @@ fn try_egress(ctx: &SkBuffContext) -> Result<i32, i32> {
     if answers_inbound(ctx) {
         return Ok(PASS);
     }
-    let allowed = match u16::from_be(protocol as u16) as u32 {
+    let ethertype = u16::from_be(protocol as u16) as u32;
+    let verdict = match ethertype {
         ETH_P_IP => ipv4_allowed(ctx, &cfg)?,
         ETH_P_IPV6 => ipv6_allowed(ctx, &cfg)?,
-        _ => false,
+        _ => Verdict { allowed: false, l4: 0, dport: 0 },
     };
-    if allowed {
+    if verdict.allowed {
         Ok(PASS)
     } else {
         count(Stat::BackstopDropped);
+        crate::log::dropped(ctx, ethertype, verdict.l4, verdict.dport);
         Ok(DROP)
     }
+}
+
+/// Whether a packet may leave, and what it was (for the log).
+struct Verdict {
+    allowed: bool,
+    l4: u32,
+    dport: u16,
 }
 
 /// SYN-ACKs (sent on behalf of a listener) and packets of accepted sockets.
@@ -90,48 +100,51 @@ fn answers_inbound(ctx: &SkBuffContext) -> bool {
 }
 
 #[inline(always)]
-fn ipv4_allowed(ctx: &SkBuffContext, cfg: &ProxyConfig) -> Result<bool, i32> {
+fn ipv4_allowed(ctx: &SkBuffContext, cfg: &ProxyConfig) -> Result<Verdict, i32> {
     let hdr: [u8; 20] = load(ctx, 0)?;
     let dst = [hdr[16], hdr[17], hdr[18], hdr[19]];
+    let l4 = u32::from(hdr[9]);
     if dst[0] == 127 {
-        return Ok(true);
-    }
-    if cfg.flags & PROXY_HAS_V4 == 0 || dst != cfg.addr4 {
-        return Ok(false);
+        return Ok(Verdict { allowed: true, l4, dport: 0 });
     }
     let ihl = usize::from(hdr[0] & 0x0f) * 4;
-    port_allowed(ctx, cfg, u32::from(hdr[9]), ihl)
+    let to_proxy = cfg.flags & PROXY_HAS_V4 != 0 && dst == cfg.addr4;
+    port_allowed(ctx, cfg, l4, ihl, to_proxy)
 }
 
 #[inline(always)]
-fn ipv6_allowed(ctx: &SkBuffContext, cfg: &ProxyConfig) -> Result<bool, i32> {
+fn ipv6_allowed(ctx: &SkBuffContext, cfg: &ProxyConfig) -> Result<Verdict, i32> {
     let hdr: [u8; 40] = load(ctx, 0)?;
     let mut dst = [0u8; 16];
     dst.copy_from_slice(&hdr[24..40]);
+    let l4 = u32::from(hdr[6]);
     let loopback = dst[..15].iter().all(|b| *b == 0) && dst[15] == 1;
     if loopback {
-        return Ok(true);
+        return Ok(Verdict { allowed: true, l4, dport: 0 });
     }
-    if cfg.flags & PROXY_HAS_V6 == 0 || dst != cfg.addr6 {
-        return Ok(false);
-    }
-    port_allowed(ctx, cfg, u32::from(hdr[6]), 40)
+    let to_proxy = cfg.flags & PROXY_HAS_V6 != 0 && dst == cfg.addr6;
+    port_allowed(ctx, cfg, l4, 40, to_proxy)
 }
 
-/// To the proxy: TCP to its proxy or DNS port, UDP to its DNS port.
+/// To the proxy: TCP to its proxy or DNS port, UDP to its DNS port. The
+/// port is read for TCP and UDP whatever the address, for the log.
 #[inline(always)]
-fn port_allowed(ctx: &SkBuffContext, cfg: &ProxyConfig, l4: u32, offset: usize) -> Result<bool, i32> {
+fn port_allowed(ctx: &SkBuffContext, cfg: &ProxyConfig, l4: u32, offset: usize, to_proxy: bool) -> Result<Verdict, i32> {
+    if l4 != IPPROTO_TCP && l4 != IPPROTO_UDP {
+        return Ok(Verdict { allowed: false, l4, dport: 0 });
+    }
     if offset > 60 {
         return Err(DROP);
     }
     let ports: [u8; 4] = load(ctx, offset)?;
     let dport = u16::from_be_bytes([ports[2], ports[3]]);
     let dns = cfg.dns_port != 0 && dport == cfg.dns_port;
-    Ok(match l4 {
-        IPPROTO_TCP => dport == cfg.port || dns,
-        IPPROTO_UDP => dns,
-        _ => false,
-    })
+    let allowed = to_proxy
+        && match l4 {
+            IPPROTO_TCP => dport == cfg.port || dns,
+            _ => dns,
+        };
+    Ok(Verdict { allowed, l4, dport })
 }
 
 /// `N` packet bytes from `offset`, with a constant length the verifier can

@@ -14,6 +14,9 @@
 //! other UDP; `egress.rs` drops any packet that still is not bound for the
 //! proxy (raw sockets, ICMP).
 //!
+//! `log.rs` says why a connect was denied or a packet dropped, when the
+//! agent runs with `--kernel-log` (and costs nothing otherwise).
+//!
 //! Apart from interception, `relay.rs` moves the bytes of decided connections
 //! between the proxy's own sockets (`--relay sockmap`).
 #![no_std]
@@ -24,6 +27,7 @@ mod caller;
 mod connect;
 mod egress;
 mod getpeername;
+mod log;
 mod maps;
 mod redirect;
 mod relay;

@@ -63,7 +63,10 @@ pub fn count_redirect(cfg: &ProxyConfig, port: u16) {
 pub fn redirect(ctx: &SockAddrContext, v6: bool) -> Result<i32, i32> {
     // SAFETY: the kernel hands us a valid context for the program's run.
     let sa = unsafe { &mut *ctx.sock_addr };
-    let cfg = config()?;
+    let Ok(cfg) = config() else {
+        crate::log::denied_unconfigured(ctx);
+        return Err(DENY);
+    };
     if current_is_proxy(&cfg) {
         count(Stat::SkippedProxy);
         return Ok(ALLOW);
@@ -78,10 +81,15 @@ pub fn redirect(ctx: &SockAddrContext, v6: bool) -> Result<i32, i32> {
         Plan::Leave => Ok(ALLOW),
         Plan::Deny(stat) => {
             count(stat);
+            crate::log::denied(ctx, stat, &dst, port, sa.protocol);
             Err(DENY)
         }
         Plan::Redirect { addr, port: to } => {
-            record(ctx, dst, port, if v6 { AF_INET6 } else { AF_INET })?;
+            if let Err(e) = record(ctx, dst, port, if v6 { AF_INET6 } else { AF_INET }) {
+                crate::log::denied(ctx, Stat::DeniedStorage, &dst, port, sa.protocol);
+                return Err(e);
+            }
+            crate::log::redirected(ctx, &dst, port);
             if v6 {
                 write_ip6(sa, &addr);
             } else {

@@ -203,6 +203,12 @@ pub struct RunArgs {
     /// are always copied.
     #[arg(long, value_enum, default_value_t = RelayMode::Auto)]
     pub relay: RelayMode,
+    /// The kernel programs log why they deny a connect or drop a packet; the
+    /// lines are printed with the target `kernel`. Off, the programs carry
+    /// no logging at all (the verifier removes it). Changing it reloads the
+    /// programs in place.
+    #[arg(long)]
+    pub kernel_log: bool,
     /// `PORT=MODE`: the relay for streams to this destination port, overriding
     /// --relay (for example `--relay-port 443=sockmap`). Repeatable.
     #[arg(long = "relay-port", value_parser = parse_relay_port)]

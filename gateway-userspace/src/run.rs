@@ -137,6 +137,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 exempt_levels: pods_cgroup.as_ref().map(|(_, level)| (level + 1, level + 2)),
                 dns_port: dns_server.as_ref().map(|_| args.dns_port),
                 registry_only: args.outbound_policy == OutboundPolicy::RegistryOnly,
+                kernel_log: args.kernel_log,
             };
             Ok(Interceptor::install(&settings)?)
         });
@@ -178,6 +179,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(interceptor) = &interceptor {
         let mut cgroups: Vec<_> = args.intercept_cgroups.iter().map(|c| c.path.clone()).collect();
         cgroups.extend(pods_cgroup.as_ref().map(|(root, _)| root.clone()));
+        if args.kernel_log {
+            interceptor.spawn_kernel_log().context("reading the kernel programs' log")?;
+        }
         interceptor.attach(&cgroups).context("attaching the kernel programs")?;
     }
 
@@ -187,7 +191,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sniff_timeout: Duration::from_millis(args.sniff_timeout_ms),
         unknown_workload_wait: Duration::from_millis(args.kubernetes.unknown_workload_wait_ms),
         revocation_drain: Duration::from_secs(args.revocation_drain_secs),
-        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().map(|i| i.relay_maps.clone()) },
+        relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().and_then(|i| i.relay_maps.clone()) },
         iptables_original_dst: args.iptables_original_dst,
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
     };

@@ -10,6 +10,7 @@ mod prereqs;
 mod run;
 mod shell;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 

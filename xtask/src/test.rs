@@ -18,13 +18,44 @@ use crate::{
 pub struct Options {
     /// Run only tests whose name contains this.
     pub filter: Option<String>,
+    /// Run the kernel-facing integration tests on this kernel instead: a
+    /// Debian kernel booted under QEMU (`6.1`, `6.12`), or `host`.
+    #[arg(long)]
+    pub kernel: Option<String>,
+    /// With --kernel: minutes the VM may run before it is stopped.
+    #[arg(long, default_value_t = 60)]
+    pub vm_minutes: u64,
+    /// With --kernel: print the report of the last run again, from its console log.
+    #[arg(long, requires = "kernel")]
+    pub reread: bool,
+    /// Skip the Debian 6.1 leg under QEMU that a full run ends with.
+    #[arg(long)]
+    pub no_vm: bool,
 }
 
+/// The kernel a full `cargo xtask test` also runs the kernel-facing tests on.
+const CI_KERNEL: &str = "6.1";
+/// Minutes that leg may take under software emulation before it is stopped.
+const CI_KERNEL_MINUTES: u64 = 40;
+
 pub fn test(o: &Options) -> anyhow::Result<()> {
+    if let (Some(kernel), true) = (&o.kernel, o.reread) {
+        crate::vm::reread(kernel)?;
+        return Ok(());
+    }
     require_root("build network namespaces and attach kernel programs in the tests")?;
     ensure_packages(TEST_PACKAGES)?;
     crate::prereqs::ensure_kubectl()?;
     crate::prereqs::ensure_bpffs()?;
+    if let Some(kernel) = &o.kernel {
+        build::build(&build::Options { release: false })?;
+        let (passed, failed) = crate::vm::run(kernel, std::time::Duration::from_secs(o.vm_minutes * 60))?;
+        println!("\nsummary (kernel {kernel}): {passed} passed, {failed} failed");
+        if failed > 0 || passed == 0 {
+            bail!("tests failed on kernel {kernel}");
+        }
+        return Ok(());
+    }
     let variant = build::build_variant()?;
     build::build(&build::Options { release: false })?;
 
@@ -63,6 +94,19 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
         Err(error) => {
             println!("fuzz targets FAILED: {error:#}");
             tally.failed += targets.len() as u64;
+        }
+    }
+    // The kernel-facing tests once more, on Debian's 6.1 under QEMU.
+    if o.filter.is_none() && !o.no_vm {
+        match crate::vm::run(CI_KERNEL, std::time::Duration::from_secs(CI_KERNEL_MINUTES * 60)) {
+            Ok((passed, failed)) => {
+                tally.passed += passed;
+                tally.failed += failed;
+            }
+            Err(error) => {
+                println!("kernel {CI_KERNEL} leg FAILED: {error:#}");
+                tally.failed += 1;
+            }
         }
     }
     tally.print_failures();

@@ -44,13 +44,13 @@ use gateway_common::{ProxyConfig, map_names};
 
 use super::{
     InterceptorError, PinLayout, bpf_syscall,
-    load::Build,
-    pins::{PROGRAMS, RELAY_PROGRAM, io},
+    load::{Build, programs},
+    pins::{PROGRAMS, io},
 };
 
 /// Loads this build and puts it in place of whatever is pinned under `layout`.
-pub fn install_build(layout: &PinLayout, cfg: &ProxyConfig) -> Result<(), InterceptorError> {
-    let mut build = Build::load(layout)?;
+pub fn install_build(layout: &PinLayout, cfg: &ProxyConfig, relay: bool, log_level: u8) -> Result<(), InterceptorError> {
+    let mut build = Build::load(layout, relay, log_level)?;
     build.set_proxy_config(cfg)?;
     if build.plan.fresh.contains_key(map_names::EXEMPT_CGROUPS) {
         let carried = build.carry_exemptions(layout)?;
@@ -58,7 +58,9 @@ pub fn install_build(layout: &PinLayout, cfg: &ProxyConfig) -> Result<(), Interc
             tracing::info!(carried, "exemptions copied into the new exemption map");
         }
     }
-    build.attach_relay()?;
+    if build.has_relay() {
+        build.attach_relay()?;
+    }
     let swapped = swap_links(layout, &build)?;
     replace_pins(layout, &mut build)?;
     tracing::info!(
@@ -118,15 +120,16 @@ fn swap_one(pin: &Path, build: &Build, name: &str) -> io::Result<bool> {
 
 /// Step 5: the pins name this build's programs and maps; the stamp last.
 fn replace_pins(layout: &PinLayout, build: &mut Build) -> Result<(), InterceptorError> {
-    let programs: Vec<&str> = PROGRAMS.iter().copied().chain([RELAY_PROGRAM]).collect();
+    let programs: Vec<&str> = programs(build.has_relay()).collect();
     for name in &programs {
         replace_pin(layout, &layout.prog(name), |tmp| build.pin_program(name, tmp))?;
     }
-    let fresh: Vec<String> = build.plan.fresh.keys().filter(|m| *m != map_names::VERSION).cloned().collect();
+    let fresh: Vec<String> =
+        build.plan.fresh.keys().filter(|m| *m != map_names::VERSION && build.has_map(m)).cloned().collect();
     for name in &fresh {
         replace_pin(layout, &layout.map(name), |tmp| build.pin_map(name, tmp))?;
     }
-    let maps: Vec<&str> = build.plan.kept.keys().chain(build.plan.fresh.keys()).map(String::as_str).collect();
+    let maps: Vec<&str> = build.plan.kept.keys().map(String::as_str).chain(fresh.iter().map(String::as_str)).chain([map_names::VERSION]).collect();
     remove_others(&layout.root.join("progs"), &programs)?;
     remove_others(&layout.root.join("maps"), &maps)?;
     build.set_stamp()?;

@@ -20,10 +20,11 @@ use super::{
 /// The kernel programs, built by `build.rs` from the `gateway-ebpf` crate.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gateway-ebpf.o"));
 
-/// This build's stamp: a hash of the kernel object it embeds.
-pub fn build_stamp() -> u64 {
+/// This build's stamp: a hash of the kernel object it embeds and of the
+/// kernel log level fixed at load (another level is another program).
+pub fn build_stamp(log_level: u8) -> u64 {
     // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    OBJECT.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    OBJECT.iter().chain([&log_level]).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The stamp of the programs pinned under `layout`, if readable.
@@ -38,22 +39,51 @@ pub fn pinned_stamp(layout: &PinLayout) -> Option<u64> {
 pub struct Build {
     ebpf: Ebpf,
     pub plan: ReusePlan,
+    relay: bool,
+    log_level: u8,
+}
+
+/// The programs a build loads: the cgroup hooks, and the relay's verdict
+/// program when the kernel relay is on.
+pub fn programs(relay: bool) -> impl Iterator<Item = &'static str> {
+    PROGRAMS.iter().copied().chain(relay.then_some(RELAY_PROGRAM))
 }
 
 impl Build {
-    pub fn load(layout: &PinLayout) -> Result<Self, InterceptorError> {
+    /// Loads the programs; without `relay` (the kernel lacks the relay's
+    /// features) the relay's verdict program is left out, and so are its
+    /// maps where the kernel has no such map type.
+    ///
+    /// `log_level` fixes aya-log's `AYA_LOG_LEVEL` (0: off, see
+    /// `gateway-ebpf/src/log.rs`).
+    pub fn load(layout: &PinLayout, relay: bool, log_level: u8) -> Result<Self, InterceptorError> {
         let plan = ReusePlan::new(layout, OBJECT)?;
         let paths: Vec<(&str, PathBuf)> = plan.kept.keys().map(|n| (n.as_str(), layout.map(n))).collect();
         let mut loader = EbpfLoader::new();
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
         }
+        if !relay {
+            loader.allow_unsupported_maps();
+        }
+        loader.override_global(aya_log::LEVEL, &log_level, true);
         let mut ebpf = loader.load(OBJECT)?;
         plan.verify(&ebpf)?;
-        for name in PROGRAMS.iter().chain([&RELAY_PROGRAM]) {
+        for name in programs(relay) {
             load_program(&mut ebpf, name)?;
         }
-        Ok(Self { ebpf, plan })
+        Ok(Self { ebpf, plan, relay, log_level })
+    }
+
+    /// Whether this build carries the kernel relay.
+    pub fn has_relay(&self) -> bool {
+        self.relay
+    }
+
+    /// Whether the object's map `name` was created (a map type the kernel
+    /// lacks is not, when the relay is left out).
+    pub fn has_map(&self, name: &str) -> bool {
+        self.ebpf.map(name).is_some()
     }
 
     pub fn program_fd(&self, name: &str) -> Result<&ProgramFd, InterceptorError> {
@@ -88,8 +118,9 @@ impl Build {
 
     pub fn set_stamp(&mut self) -> Result<(), InterceptorError> {
         let name = map_names::VERSION;
+        let stamp = build_stamp(self.log_level);
         let mut array: Array<_, u64> = self.typed(name)?;
-        array.set(0, build_stamp(), 0).map_err(|source| InterceptorError::Map { name, source })
+        array.set(0, stamp, 0).map_err(|source| InterceptorError::Map { name, source })
     }
 
     /// Fills a fresh exemption map from the pinned one when both hold the

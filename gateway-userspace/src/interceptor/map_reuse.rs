@@ -61,6 +61,11 @@ impl ReusePlan {
         let parsed = aya_obj::Object::parse(object).map_err(|e| InterceptorError::Object(e.to_string()))?;
         let mut plan = Self::default();
         for (name, def) in &parsed.maps {
+            if name.starts_with('.') {
+                // Global data (`.rodata`): set at each load, held by the
+                // programs, never pinned (bpffs takes no dot in a name).
+                continue;
+            }
             let fresh = match pinned_shape(layout, name) {
                 None => "not pinned",
                 Some((_, shape)) if shape != MapShape::of_object(def) => "definition changed",
@@ -104,7 +109,7 @@ fn pinned_shape(layout: &PinLayout, name: &str) -> Option<(u32, MapShape)> {
 fn map_data(map: &aya::maps::Map) -> Option<&aya::maps::MapData> {
     use aya::maps::Map;
     Some(match map {
-        Map::Array(d) | Map::HashMap(d) | Map::PerCpuArray(d) | Map::SockHash(d) | Map::SkStorage(d) => d,
+        Map::Array(d) | Map::HashMap(d) | Map::PerCpuArray(d) | Map::SockHash(d) | Map::SkStorage(d) | Map::RingBuf(d) => d,
         _ => return None,
     })
 }

@@ -25,7 +25,9 @@ pub const PROGRAMS: [&str; 10] = [
 ];
 /// The kernel relay's verdict program; attached to its map, not to cgroups.
 pub const RELAY_PROGRAM: &str = "gw_relay";
-pub const MAPS: [&str; 9] = [
+/// aya-log's ring buffer of kernel log lines (`gateway-ebpf/src/log.rs`).
+pub const LOG_MAP: &str = "AYA_LOGS";
+pub const MAPS: [&str; 10] = [
     map_names::VERSION,
     map_names::EXEMPT_CGROUPS,
     map_names::ORIG_SK,
@@ -35,6 +37,7 @@ pub const MAPS: [&str; 9] = [
     map_names::INBOUND_SK,
     map_names::RELAY_SOCKS,
     map_names::RELAY_PEERS,
+    LOG_MAP,
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -83,10 +86,13 @@ impl PinLayout {
         Ok(())
     }
 
-    /// All maps and programs are pinned.
-    pub fn is_complete(&self) -> bool {
-        MAPS.iter().all(|m| self.map(m).exists())
-            && PROGRAMS.iter().chain([&RELAY_PROGRAM]).all(|p| self.prog(p).exists())
+    /// All maps and programs are pinned (the relay's only with `relay`, and
+    /// then also the relay's: a start that turns it on installs it).
+    pub fn is_complete(&self, relay: bool) -> bool {
+        let relay_part = [map_names::RELAY_SOCKS, map_names::RELAY_PEERS];
+        MAPS.iter().filter(|m| relay || !relay_part.contains(m)).all(|m| self.map(m).exists())
+            && PROGRAMS.iter().all(|p| self.prog(p).exists())
+            && (!relay || self.prog(RELAY_PROGRAM).exists())
     }
 
     /// An exclusive lock on the root, held while pins are changed, so two

@@ -1,0 +1,3 @@
+//! Unit tests of the interceptor's pure parts.
+
+mod probe;

@@ -12,6 +12,9 @@ mod shell;
 mod test;
 mod vm;
 
+#[cfg(test)]
+mod tests;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

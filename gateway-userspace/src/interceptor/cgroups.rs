@@ -48,16 +48,3 @@ pub fn own_cgroup(mount: &Path) -> Result<PathBuf, InterceptorError> {
         .ok_or_else(|| InterceptorError::NotCgroup2(PathBuf::from("(no cgroup v2 entry in /proc/self/cgroup)")))?;
     Ok(mount.join(rel.trim().trim_start_matches('/')))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_count_from_the_mount() {
-        let m = Path::new("/sys/fs/cgroup");
-        assert_eq!(level(m, m), Some(0));
-        assert_eq!(level(m, Path::new("/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice")), Some(2));
-        assert_eq!(level(m, Path::new("/elsewhere")), None);
-    }
-}

@@ -25,6 +25,9 @@ mod svg;
 mod tool;
 mod topology;
 
+#[cfg(test)]
+mod tests;
+
 use std::{
     path::Path,
     process::Command,

@@ -15,6 +15,9 @@ mod kernel;
 mod report;
 mod selection;
 
+#[cfg(test)]
+mod tests;
+
 use std::{
     fs,
     io::{BufRead, BufReader},

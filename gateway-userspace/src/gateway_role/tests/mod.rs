@@ -8,3 +8,4 @@ mod idle;
 mod mirror;
 mod route_policy;
 mod servers;
+mod tcp;

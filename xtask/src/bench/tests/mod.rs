@@ -1,0 +1,5 @@
+//! Unit tests, one file per source file.
+
+mod modes;
+mod report;
+mod results;

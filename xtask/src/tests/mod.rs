@@ -1,0 +1,3 @@
+//! Unit tests, one file per source file.
+
+mod image;

@@ -58,8 +58,16 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+    pub async fn bind(addr: SocketAddr, inherited: &mut crate::handover::Inherited) -> std::io::Result<Self> {
+        if let Some(listener) = inherited.tcp(addr)? {
+            return Ok(Self { listener });
+        }
         Ok(Self { listener: TcpListener::bind(addr).await? })
+    }
+
+    /// The listening socket, to hand to the next instance.
+    pub fn socket(&self) -> &TcpListener {
+        &self.listener
     }
 
     pub async fn run(self, state: Arc<AdminState>) {

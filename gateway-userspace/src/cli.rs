@@ -273,6 +273,12 @@ pub struct KubernetesArgs {
     /// (best on a memory-backed volume).
     #[arg(long, requires_all = ["kubernetes", "credential_dir"])]
     pub credential_secrets: bool,
+    /// A Unix socket through which this instance hands its listening
+    /// sockets to the next one started with the same path (a rolling
+    /// update with maxSurge), and takes them from a running one: no gap
+    /// while one replaces the other.
+    #[arg(long)]
+    pub handover: Option<PathBuf>,
     /// The kubelet's pods cgroup [default: kubepods.slice, kubepods, or the
     /// nested kind layouts, found under the cgroup2 mount].
     #[arg(long)]

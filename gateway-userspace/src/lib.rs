@@ -5,7 +5,8 @@
 //! relay, with the I/O toolkit in `transport`; plain HTTP request by
 //! request through `http_pipeline`, which the gateway role shares) →
 //! `access_log`. `config` alone knows Istio's resource shapes; `reload`
-//! keeps the live snapshot; `admin` and `metrics` expose state.
+//! keeps the live snapshot; `admin` and `metrics` expose state; `handover`
+//! passes the listening sockets to the next instance on an update.
 
 pub mod access_log;
 pub mod admin;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod gateway_role;
+pub mod handover;
 pub mod http_pipeline;
 pub mod interceptor;
 pub mod kubernetes;

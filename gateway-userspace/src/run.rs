@@ -11,6 +11,7 @@ use crate::{
     access_log::AccessLog,
     admin::{AdminServer, AdminState},
     cli::{OutboundPolicy, RunArgs},
+    handover::{Inherited, Kind, offer},
     dns::{DnsMemory, DnsServer, DnsSettings, DnsStats, Resolver},
     interceptor::{InterceptSettings, Interceptor, cgroups},
     kubernetes::{
@@ -69,19 +70,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // where asked for: a gateway Deployment needs neither bpffs nor privileges.
     let intercepting = !args.intercept_cgroups.is_empty() || args.kubernetes.intercept_pods;
     let proxying = intercepting || args.iptables_original_dst;
+    // A running instance hands its sockets over (an update): both serve
+    // them until this one is ready.
+    let mut inherited = match &args.kubernetes.handover {
+        Some(path) => Inherited::receive(path).context("taking over from the running instance")?,
+        None => Inherited::default(),
+    };
+    if inherited.from_predecessor() {
+        tracing::info!("listening sockets taken over from the running instance");
+    }
     // Bind first: once the kernel redirects, the listeners are already there.
     let mut listeners = Vec::new();
-    for ip in proxy_ips.iter().filter(|_| proxying) {
-        let addr = SocketAddr::new(*ip, args.proxy_port);
-        listeners.push(
-            OutboundListener::bind(addr, OrigDstSource::Kernel).with_context(|| format!("binding proxy listener {addr}"))?,
-        );
+    let wanted = proxy_ips.iter().filter(|_| proxying).map(|ip| (SocketAddr::new(*ip, args.proxy_port), OrigDstSource::Kernel));
+    for (addr, source) in wanted.chain(args.forwards.iter().map(|(l, u)| (*l, OrigDstSource::Fixed(*u)))) {
+        let listener = match inherited.tcp(addr)? {
+            Some(handed) => OutboundListener::inherited(handed, source),
+            None => OutboundListener::bind(addr, source).with_context(|| format!("binding proxy listener {addr}"))?,
+        };
+        listeners.push(listener);
     }
-    for (listen, upstream) in &args.forwards {
-        let source = OrigDstSource::Fixed(*upstream);
-        listeners.push(OutboundListener::bind(*listen, source).with_context(|| format!("binding --forward {listen}"))?);
-    }
-    let admin = AdminServer::bind(args.admin_address)
+    let admin = AdminServer::bind(args.admin_address, &mut inherited)
         .await
         .with_context(|| format!("binding admin address {}", args.admin_address))?;
 
@@ -113,7 +121,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         let names = Arc::new(RegisteredNames { config: config.clone(), pods: dns_pods.clone(), audit: access_log.clone() });
         Some(
-            DnsServer::bind(settings, names, dns_memory.clone(), dns_stats.clone())
+            DnsServer::bind_inheriting(settings, names, dns_memory.clone(), dns_stats.clone(), &mut inherited)
                 .await
                 .with_context(|| format!("binding the DNS server on port {}", args.dns_port))?,
         )
@@ -157,6 +165,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     // Alive from here on (/healthz), ready later (/ready).
     let admin_state = Arc::new(AdminState::new(interceptor.clone(), config.clone(), metrics.clone(), (args.dns_port != 0).then(|| dns_stats.clone())));
+    // What the next instance takes over (`--handover`): every listening socket.
+    let mut offers = vec![offer(Kind::Tcp, admin.socket().local_addr()?, admin.socket())?];
     tokio::spawn(admin.run(admin_state.clone()));
     // The pods of this node: synced, with opted-out pods exempted in the
     // kernel, before the pods cgroup is attached, so no opted-out pod sees a gap.
@@ -210,6 +220,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         workload_limits: crate::proxy::workload_limit::WorkloadLimits::new(args.max_connections_per_workload as usize),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    for listener in &listeners {
+        offers.push(offer(Kind::Tcp, listener.address()?, listener.socket())?);
+    }
     for listener in listeners {
         tracing::info!(address = %listener.address()?, "proxy listening");
         tokio::spawn(listener.run(inputs.clone(), stop_rx.clone()));
@@ -243,6 +256,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if let Some(server) = dns_server {
         tracing::info!(addresses = ?server.local_addrs(), "DNS server listening");
+        offers.extend(server.offer()?);
         tokio::spawn(server.run());
     }
     tokio::spawn(watch_files(config.clone(), args.config.clone(), args.config_args.credential_dir.clone()));
@@ -267,6 +281,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     admin_state.set_ready();
+    inherited.announce_ready();
+    if let Some(path) = &args.kubernetes.handover {
+        crate::handover::serve(path.clone(), offers, stop_tx.clone()).with_context(|| format!("serving the handover at {}", path.display()))?;
+    }
     tracing::info!(admin = %args.admin_address, cgroups = args.intercept_cgroups.len(), pods = node_agent.is_some(), "ready");
 
     wait_for_signal().await?;
@@ -275,6 +293,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             tracing::info!("the DaemonSet is gone: removing the interception");
             Interceptor::detach(&args.bpffs).context("detaching")?;
         }
+        _ if *stop_tx.borrow() => tracing::info!("stopping; the next instance took the listening sockets over and serves"),
         _ => tracing::info!("stopping; pinned programs keep redirecting, so connections are refused until restart"),
     }
     let _ = stop_tx.send(true);

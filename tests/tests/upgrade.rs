@@ -1,6 +1,7 @@
-//! Replacing a running gateway's kernel programs with another build's, as a DaemonSet rolling
-//! update does: the pinned links stay attached and only the program inside each one changes, so
-//! pods connecting all along (over IPv4 and IPv6) are never let through nor refused.
+//! Replacing a running gateway with another build, as a DaemonSet rolling update with
+//! `maxSurge` does: the new process takes the old one's listening sockets (`--handover`), the
+//! pinned links stay attached and only the program inside each one changes, and the old process
+//! then stops; pods connecting all along (over IPv4 and IPv6) are never let through nor refused.
 //!
 //! "Another build" is `$GATEWAY_VARIANT_BIN`: the same sources with the `kernel-variant` feature,
 //! whose programs carry other instructions (so another object, stamp and program tags) and
@@ -153,14 +154,20 @@ impl Loops {
     }
 }
 
-/// The variant's gateway beside the running one: its own proxy port, DNS port and admin address
-/// (two processes cannot listen on one), the same bpffs and cgroups.
-fn variant_beside(topo: &Topology) -> GatewayConfig {
+/// The running gateway, serving its listening sockets to a successor at `handover`.
+fn handing_over(topo: &Topology, handover: &std::path::Path) -> GatewayConfig {
     let mut config = GatewayConfig::for_pods(topo);
+    config.extra_args.extend(["--handover".to_owned(), handover.to_string_lossy().into_owned()]);
+    config
+}
+
+/// The variant's gateway taking over from the running one, as a DaemonSet's surge pod does: the
+/// same proxy and DNS ports, whose sockets it takes through `handover`, the same bpffs and
+/// cgroups. Its admin endpoint is its own here, so that the harness's probes reach this process.
+fn variant_taking_over(topo: &Topology, handover: &std::path::Path) -> GatewayConfig {
+    let mut config = handing_over(topo, handover);
     config.binary = Some(variant_gateway_bin());
-    config.proxy_port = 15002;
     config.admin = "127.0.0.1:15010".parse().unwrap();
-    config.extra_args.extend(["--dns-port".to_owned(), "15054".to_owned()]);
     config
 }
 
@@ -179,7 +186,8 @@ fn upgrade_replaces_the_programs_in_place_while_pods_keep_connecting() {
     let server = EchoServer::start(&topo.internet, &[ECHO_PORT]);
     let capture = Capture::from_pods(&topo.internet, topo.temp.path());
     capture.assert_sees_a_bypass(&topo.pod_a, sock(INTERNET_V4, PROBE_PORT));
-    let mut old = Gateway::start(&topo, GatewayConfig::for_pods(&topo));
+    let handover = topo.temp.path().join("handover.sock");
+    let mut old = Gateway::start(&topo, handing_over(&topo, &handover));
     let exempt_map = topo.bpffs.join("maps").join(CHANGED_MAP);
     bpf_inspect::pinned_map_put(&exempt_map, &EXEMPTION.0.to_le_bytes(), &EXEMPTION.1.to_le_bytes());
     let before = KernelView::read(&topo);
@@ -188,15 +196,22 @@ fn upgrade_replaces_the_programs_in_place_while_pods_keep_connecting() {
     let loops = Loops::start(&topo);
     loops.wait_each(20);
     let before_swap = loops.ok();
-    let mut new = Gateway::start(&topo, variant_beside(&topo));
+    let mut new = Gateway::start(&topo, variant_taking_over(&topo, &handover));
     let after_swap = loops.ok();
     let swapped = new.stderr();
     assert!(
         swapped.contains("links_swapped=20"),
         "the variant should have swapped the 20 links of two pods in place:\n{swapped}"
     );
-    // Keep going until the new proxy has carried a good share of the connections.
+    assert!(new.stderr().contains("listening sockets taken over"), "the new gateway must take the sockets over:\n{}", new.stderr_tail());
+    // Keep going until the new proxy has carried a good share of the connections: once it is
+    // ready, the old one stops accepting and lets its open connections finish.
     wait::until("200 connections through the new gateway", STEP, || new.events().len() >= 200);
+    wait::until("the old gateway stopping to accept", STEP, || old.stderr().contains("no longer accepting proxy connections"));
+    // The old process goes (the DaemonSet deletes the old pod) while the loops run on.
+    assert!(old.stop().is_some(), "the old gateway did not stop on SIGTERM");
+    let carried = new.events().len();
+    wait::until("100 more connections after the old gateway stopped", STEP, || new.events().len() >= carried + 100);
     let (total, failed, failures) = loops.stop();
     eprintln!(
         "upgrade: {total} connections, {failed} failed; {} completed while the new gateway started and swapped the programs",
@@ -245,7 +260,6 @@ fn upgrade_replaces_the_programs_in_place_while_pods_keep_connecting() {
 
     // Once the old process is gone, nothing holds its programs: not the links, not the relay's
     // socket map (its verdict program was replaced there too).
-    assert!(old.stop().is_some(), "the old gateway did not stop on SIGTERM");
     wait_freed(&before.programs, "the old build's programs");
     assert!(new.stop().is_some(), "the new gateway did not stop on SIGTERM");
     new.detach();

@@ -11,6 +11,8 @@ use tokio::{
     time::timeout,
 };
 
+use crate::handover::{Inherited, Kind, Offered, offer};
+
 use super::{
     DnsMemory, DnsSettings, DnsStats, NameRegistry,
     handler::{Handler, Transport},
@@ -45,16 +47,45 @@ impl DnsServer {
         memory: Arc<DnsMemory>,
         stats: Arc<DnsStats>,
     ) -> io::Result<Self> {
+        Self::bind_inheriting(settings, registry, memory, stats, &mut Inherited::default()).await
+    }
+
+    /// As `bind`, taking the sockets a previous instance handed over where
+    /// their addresses match.
+    pub async fn bind_inheriting(
+        settings: DnsSettings,
+        registry: Arc<dyn NameRegistry>,
+        memory: Arc<DnsMemory>,
+        stats: Arc<DnsStats>,
+        inherited: &mut Inherited,
+    ) -> io::Result<Self> {
         let mut listeners = Vec::with_capacity(settings.listen.len());
         for &address in &settings.listen {
-            let (udp, tcp) = bind_pair(address)
-                .await
+            let handed = match (inherited.udp(address)?, inherited.tcp(address)?) {
+                (Some(udp), Some(tcp)) => Some((udp, tcp)),
+                _ => None,
+            };
+            let bound = match handed {
+                Some(pair) => Ok(pair),
+                None => bind_pair(address).await,
+            };
+            let (udp, tcp) = bound
                 .map_err(|error| io::Error::new(error.kind(), format!("binding DNS listener {address}: {error}")))?;
             listeners.push((Arc::new(udp), tcp));
         }
         let upstreams = Upstreams::new(settings.upstreams, settings.mark);
         let handler = Handler { unknown: settings.unknown.clone(), registry, memory, stats, upstreams };
         Ok(Self { listeners, handler: Arc::new(handler) })
+    }
+
+    /// Every socket, to hand to the next instance.
+    pub fn offer(&self) -> io::Result<Vec<Offered>> {
+        let mut out = Vec::new();
+        for (udp, tcp) in &self.listeners {
+            out.push(offer(Kind::Udp, udp.local_addr()?, udp.as_ref())?);
+            out.push(offer(Kind::Tcp, tcp.local_addr()?, tcp)?);
+        }
+        Ok(out)
     }
 
     /// The bound addresses, one per listen address, each over UDP and TCP.

@@ -28,6 +28,16 @@ impl OutboundListener {
         Ok(Self { listener: socket.listen(4096)?, source })
     }
 
+    /// A listener handed over by the previous instance (`handover.rs`).
+    pub fn inherited(listener: TcpListener, source: OrigDstSource) -> Self {
+        Self { listener, source }
+    }
+
+    /// The listening socket, to hand to the next instance.
+    pub fn socket(&self) -> &TcpListener {
+        &self.listener
+    }
+
     pub fn address(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -145,6 +145,13 @@ pub struct RunArgs {
     /// outboundTrafficPolicy overrides it for the workloads it selects.
     #[arg(long, value_enum, default_value_t = OutboundPolicy::RegistryOnly)]
     pub outbound_policy: OutboundPolicy,
+    /// Audit mode for every workload: decide as under REGISTRY_ONLY, then
+    /// let what the registry would refuse go where it was dialled, logged
+    /// `"decision":"allow","would":"deny"` with the reason. The proxy's own
+    /// refusals (unknown workload, malformed request, limits, loops) still
+    /// refuse. Namespaces labelled `gateway.io/audit=true` audit alone.
+    #[arg(long)]
+    pub audit: bool,
     /// Milliseconds to wait for a client's first bytes to name a protocol
     /// (TLS ClientHello, HTTP head); a client that is silent or sent bytes
     /// that did not complete one is then an opaque stream, decided by

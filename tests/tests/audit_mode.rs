@@ -13,6 +13,7 @@ use std::time::Duration;
 use gateway_tests::addresses::*;
 use gateway_tests::certs;
 use gateway_tests::client::{EchoRun, curl_status, run_echo_client};
+use gateway_tests::dnsmasq::Dnsmasq;
 use gateway_tests::echo_server::EchoServer;
 use gateway_tests::gateway_process::{Gateway, GatewayConfig, gateway_bin};
 use gateway_tests::kube_api::ApiServer;
@@ -23,6 +24,8 @@ use gateway_tests::topology::{Pod, Topology};
 use serde_json::Value;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_gw-test-client");
+/// The resolver the pod believes in (any address: port 53 goes to the gateway).
+const POD_RESOLVER: &str = "198.51.100.53";
 const NOTHING: &str = "# Nothing registered: every call would be refused under REGISTRY_ONLY.\n";
 
 /// Connects, prints its own address, sends the hex bytes, and says what came back.
@@ -79,13 +82,19 @@ fn audited_calls_reach_their_servers_and_are_reported_as_would_deny() {
     let certs = certs::generate(&topo.temp.subdir("certs"), "web.test");
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
     let echo = EchoServer::start(&topo.internet, &[7]);
+    let _dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("api.test", "203.0.113.10")]);
     let dir = topo.temp.subdir("istio");
     std::fs::write(dir.join("base.yaml"), NOTHING).unwrap();
     let mut config = GatewayConfig::enforcing(&topo, vec![dir]);
-    config.extra_args = vec!["--audit".to_string()];
+    config.extra_args = ["--audit", "--dns-upstream", "203.0.113.10:53"].iter().map(|s| s.to_string()).collect();
     let gw = Gateway::start(&topo, config);
     let pod = &topo.pod_a;
     let ca = certs.ca_cert.to_string_lossy().into_owned();
+
+    // 0. An unregistered name resolves: node-wide audit forwards it upstream.
+    let server = format!("@{POD_RESOLVER}");
+    let out = pod.command("dig", &["+time=3", "+tries=1", &server, "+short", "api.test", "A"]).output().expect("run dig");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "203.0.113.10", "{}", gw.stderr_tail());
 
     // 1. HTTP by Host, TLS by SNI, opaque TCP: all reach the servers dialled.
     let (code, body, err) = curl(pod, &["-H", "Host: api.test", "http://203.0.113.10/"]);

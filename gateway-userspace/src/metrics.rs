@@ -15,7 +15,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    access_log::{ConnectionRecord, Decision, RequestRecord},
+    access_log::{ConnectionRecord, Decision, Reason, RequestRecord},
     policy::{MatchedEntry, WorkloadIdentity},
     suggest::LiveRefusals,
 };
@@ -242,7 +242,7 @@ impl Metrics {
     pub fn record_connection(&self, r: &ConnectionRecord) {
         self.connections.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), r.workload.as_ref(), r.matched.as_ref())).inc();
         // A plain HTTP connection's line sums its requests, counted on their own.
-        if r.requests.is_none() && (r.decision == Decision::Deny || r.would == Some(Decision::Deny)) {
+        if r.requests.is_none() && registry_refusal(r.role, r.reason) {
             let audited = Audited { would: r.would, workload: r.workload.as_ref(), reason: r.reason.as_str() };
             self.refused(r, audited, || {
                 let named = r.sni.as_deref().or(r.host.as_deref()).map(crate::sniff::host_without_port);
@@ -261,7 +261,7 @@ impl Metrics {
 
     pub fn record_request(&self, r: &RequestRecord) {
         self.requests.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), Some(&r.workload), r.matched.as_ref())).inc();
-        if r.decision == Decision::Deny || r.would == Some(Decision::Deny) {
+        if registry_refusal(r.role, r.reason) {
             let audited = Audited { would: r.would, workload: Some(&r.workload), reason: r.reason.as_str() };
             self.refused(r, audited, || r.host.clone().unwrap_or_else(|| r.orig_dst.to_string()));
         }
@@ -301,6 +301,13 @@ impl Metrics {
             .expect("writing to a String does not fail");
         out
     }
+}
+
+/// A node's refusal (or audit mode's would-be refusal) by the registry: a
+/// deny reason, which only the policy gives. The proxy's own refusals
+/// (`malformed-request`…) and the gateway role's are not the registry's.
+fn registry_refusal(role: &str, reason: Reason) -> bool {
+    role == "node" && matches!(reason, Reason::Deny(_))
 }
 
 /// What a refused record says of audit mode.

@@ -48,9 +48,13 @@ fn live_refusals_render_one_namespace_as_valid_configuration() {
     let live = LiveRefusals::default();
     live.observe(&would_deny(&denied("a", "tls", Some("api.example.test"), "203.0.113.10:443", "t")));
     live.observe(&would_deny(&denied("b", "tcp", None, "203.0.113.12:5432", "t")));
+    // An enforced refusal is kept as well.
+    let enforced: serde_json::Value = serde_json::from_str(&denied("a", "tls", Some("plain.example.test"), "203.0.113.10:443", "t")).unwrap();
+    live.observe(&enforced);
     let only_a = live.render(Some("a")).unwrap();
     assert!(only_a.contains("namespace: a") && !only_a.contains("namespace: b"), "{only_a}");
+    assert!(only_a.contains("plain.example.test"), "{only_a}");
     let all = live.render(None).unwrap();
     let snapshot = crate::test_support::snapshot(&all);
-    assert_eq!(snapshot.service_entries.len(), 2, "{all}");
+    assert_eq!(snapshot.service_entries.len(), 3, "{all}");
 }

@@ -22,7 +22,7 @@ use crate::{
 
 #[path = "metrics_audit.rs"]
 mod audit;
-pub use audit::WouldDenyLabels;
+pub use audit::{MAX_SERIES as MAX_WOULD_DENY_SERIES, WouldDenyLabels};
 
 /// Labels from configuration only: the workload's WorkloadEntry and the
 /// matched ServiceEntry host, `unknown` otherwise.

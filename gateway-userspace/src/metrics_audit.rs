@@ -2,7 +2,8 @@
 //! refused, by workload, host and reason. The host is what the client named
 //! (SNI, Host) or dialled, so it comes from the network: the distinct
 //! (workload, host) pairs are capped at [`MAX_SERIES`], and calls beyond
-//! them are counted under the host `other`.
+//! them are counted under the host `other`; a host is cut to 253 bytes and
+//! any byte that cannot be in a name or an address shown as `_`.
 
 use std::{collections::HashSet, sync::Mutex};
 
@@ -34,6 +35,7 @@ pub struct WouldDeny {
 
 impl WouldDeny {
     pub fn count(&self, workload: &WorkloadIdentity, host: String, reason: &'static str) {
+        let host = label_safe(&host);
         let workload = format!("{}/{}", workload.namespace, workload.name.as_deref().unwrap_or("unknown"));
         let host = {
             let mut series = self.series.lock().expect("series lock");
@@ -48,4 +50,9 @@ impl WouldDeny {
         };
         self.family.get_or_create(&WouldDenyLabels { workload, host, reason }).inc();
     }
+}
+
+/// A name or `address:port` as a label value: letters, digits, `.-:[]_`.
+fn label_safe(host: &str) -> String {
+    host.bytes().take(253).map(|b| if b.is_ascii_alphanumeric() || b".-:[]_".contains(&b) { char::from(b) } else { '_' }).collect()
 }

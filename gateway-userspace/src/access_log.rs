@@ -89,6 +89,10 @@ pub struct ConnectionRecord {
     pub sni: Option<String>,
     pub host: Option<String>,
     pub decision: Decision,
+    /// Audit mode: `deny` when the registry would have refused what was
+    /// allowed; `reason` and `matched` then say why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would: Option<Decision>,
     pub reason: Reason,
     pub matched: Option<MatchedEntry>,
     /// The `mesh` route that steered it.
@@ -129,6 +133,7 @@ impl ConnectionRecord {
             sni: None,
             host: None,
             decision: Decision::Deny,
+            would: None,
             reason: Reason::Undecided,
             matched: None,
             route: None,
@@ -163,6 +168,11 @@ impl ConnectionRecord {
     pub fn finish(&mut self, elapsed: Duration) {
         self.duration_ms = elapsed.as_millis() as u64;
         self.time = now_rfc3339();
+    }
+
+    /// Audit mode: allowed, though the registry would have refused it.
+    pub fn would_deny(&mut self, would: &crate::policy::WouldDeny) {
+        (self.decision, self.would, self.reason, self.matched) = (Decision::Allow, Some(Decision::Deny), would.reason.into(), would.matched.clone());
     }
 }
 
@@ -216,6 +226,10 @@ pub struct RequestRecord {
     pub host: Option<String>,
     pub path: String,
     pub decision: Decision,
+    /// Audit mode: `deny` when the registry would have refused what was
+    /// allowed; `reason` and `matched` then say why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would: Option<Decision>,
     pub reason: Reason,
     pub matched: Option<MatchedEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,6 +264,7 @@ impl RequestRecord {
             host,
             path: req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             decision: Decision::Deny,
+            would: None,
             reason: Reason::Undecided,
             matched: None,
             route: None,
@@ -276,6 +291,11 @@ impl RequestRecord {
 
     pub fn deny(&mut self, reason: impl Into<Reason>, matched: Option<MatchedEntry>) {
         (self.decision, self.reason, self.matched) = (Decision::Deny, reason.into(), matched);
+    }
+
+    /// Audit mode: allowed, though the registry would have refused it.
+    pub fn would_deny(&mut self, would: &crate::policy::WouldDeny) {
+        (self.decision, self.would, self.reason, self.matched) = (Decision::Allow, Some(Decision::Deny), would.reason.into(), would.matched.clone());
     }
 
     pub fn finish(&mut self, elapsed: Duration) {

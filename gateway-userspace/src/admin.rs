@@ -1,5 +1,5 @@
 //! The admin endpoint: `/healthz`, `/ready`, `/metrics`, `/stats`,
-//! `/config_dump` and `POST /reload`.
+//! `/config_dump`, `/suggest` and `POST /reload`.
 
 use std::{
     convert::Infallible,
@@ -110,6 +110,7 @@ async fn route<B>(req: &Request<B>, state: &AdminState) -> Response<Full<Bytes>>
             Ok(body) => json(StatusCode::OK, body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         },
+        (&Method::GET, "/suggest") => suggest(req.uri().query(), state),
         (&Method::POST, "/reload") => reload(state).await,
         (_, "/reload") => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into()),
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
@@ -125,6 +126,31 @@ fn config_dump(state: &AdminState) -> serde_json::Result<String> {
         object.insert("listeners".into(), serde_json::to_value(view)?);
     }
     serde_json::to_string_pretty(&dump)
+}
+
+/// `gateway suggest`'s YAML from the refusals this process kept
+/// (`suggest/live.rs`); `?namespace=NS` for one namespace.
+fn suggest(query: Option<&str>, state: &AdminState) -> Response<Full<Bytes>> {
+    let mut namespace = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("namespace", ns)) if is_namespace_name(ns) => namespace = Some(ns),
+            Some(("namespace", _)) => return text(StatusCode::BAD_REQUEST, "namespace: not a namespace name\n".into()),
+            _ => return text(StatusCode::BAD_REQUEST, format!("unknown parameter {pair:?}; only namespace=NS\n")),
+        }
+    }
+    match state.metrics.refusals.render(namespace) {
+        Ok(yaml) => respond(StatusCode::OK, "application/yaml", yaml),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+/// A Kubernetes namespace name: a DNS label.
+fn is_namespace_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 async fn reload(state: &AdminState) -> Response<Full<Bytes>> {

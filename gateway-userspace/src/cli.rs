@@ -145,6 +145,13 @@ pub struct RunArgs {
     /// outboundTrafficPolicy overrides it for the workloads it selects.
     #[arg(long, value_enum, default_value_t = OutboundPolicy::RegistryOnly)]
     pub outbound_policy: OutboundPolicy,
+    /// Audit mode for every workload: decide as under REGISTRY_ONLY, then
+    /// let what the registry would refuse go where it was dialled, logged
+    /// `"decision":"allow","would":"deny"` with the reason. The proxy's own
+    /// refusals (unknown workload, malformed request, limits, loops) still
+    /// refuse. Namespaces labelled `gateway.io/audit=true` audit alone.
+    #[arg(long)]
+    pub audit: bool,
     /// Milliseconds to wait for a client's first bytes to name a protocol
     /// (TLS ClientHello, HTTP head); a client that is silent or sent bytes
     /// that did not complete one is then an opaque stream, decided by
@@ -232,7 +239,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub access_log: Option<PathBuf>,
     /// Names no ServiceEntry registers: forward them upstream, or answer
-    /// NXDOMAIN [default: refuse under REGISTRY_ONLY, forward under ALLOW_ANY]
+    /// NXDOMAIN [default: refuse under REGISTRY_ONLY, forward under ALLOW_ANY or --audit]
     #[arg(long, value_enum)]
     pub dns_unknown: Option<DnsUnknown>,
     /// Domains whose unregistered names are still forwarded when unknown
@@ -310,11 +317,12 @@ pub enum DnsUnknown {
 impl RunArgs {
     /// What the DNS server does with unregistered names: under REGISTRY_ONLY
     /// only the cluster's own domains (and `--dns-forward-domain`) are asked
-    /// upstream, so query names cannot carry data out.
+    /// upstream, so query names cannot carry data out. Node-wide audit mode
+    /// forwards them, so the calls it audits can be made at all.
     pub fn unknown_names(&self) -> crate::dns::UnknownNames {
         let refuse = match self.dns_unknown {
             Some(d) => d == DnsUnknown::Refuse,
-            None => self.outbound_policy == OutboundPolicy::RegistryOnly,
+            None => self.outbound_policy == OutboundPolicy::RegistryOnly && !self.audit,
         };
         if !refuse {
             return crate::dns::UnknownNames::Forward;

@@ -15,9 +15,14 @@ use prometheus_client::{
 };
 
 use crate::{
-    access_log::{ConnectionRecord, Decision, RequestRecord},
+    access_log::{ConnectionRecord, Decision, Reason, RequestRecord},
     policy::{MatchedEntry, WorkloadIdentity},
+    suggest::LiveRefusals,
 };
+
+#[path = "metrics_audit.rs"]
+mod audit;
+pub use audit::{MAX_SERIES as MAX_WOULD_DENY_SERIES, WouldDenyLabels};
 
 /// Labels from configuration only: the workload's WorkloadEntry and the
 /// matched ServiceEntry host, `unknown` otherwise.
@@ -129,6 +134,12 @@ pub struct Metrics {
     dns_answers: Family<DnsLabels, Counter>,
     pub istio_requests: Family<IstioRequestLabels, Counter>,
     pub istio_request_duration: Family<IstioRequestLabels, Histogram>,
+    /// Audit mode: calls allowed that the registry would have refused.
+    would_deny: audit::WouldDeny,
+    /// Refusals of destinations `/suggest` had no room to keep.
+    suggest_dropped: Counter,
+    /// Every refusal (and would-be refusal), for the admin `/suggest`.
+    pub refusals: LiveRefusals,
 }
 
 impl Default for Metrics {
@@ -154,6 +165,9 @@ impl Default for Metrics {
             istio_request_duration: Family::new_with_constructor(|| {
                 Histogram::new([1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0])
             }),
+            would_deny: Default::default(),
+            suggest_dropped: Counter::default(),
+            refusals: LiveRefusals::default(),
             registry: Registry::default(),
         };
         root.register("istio_requests", "Requests, with Istio's standard labels", m.istio_requests.clone());
@@ -194,6 +208,16 @@ impl Default for Metrics {
             "Gateway listeners a configuration could not open (bind) or re-key (tls); tried again at the next one",
             m.listener_failures.clone(),
         );
+        registry.register(
+            "audit_would_deny",
+            "Calls audit mode allowed that the registry would have refused, by workload, host (capped) and reason",
+            m.would_deny.family.clone(),
+        );
+        registry.register(
+            "suggest_dropped",
+            "Refusals of destinations past the limit the admin /suggest keeps in memory",
+            m.suggest_dropped.clone(),
+        );
         Self { registry: root, ..m }
     }
 }
@@ -217,6 +241,14 @@ impl Metrics {
 
     pub fn record_connection(&self, r: &ConnectionRecord) {
         self.connections.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), r.workload.as_ref(), r.matched.as_ref())).inc();
+        // A plain HTTP connection's line sums its requests, counted on their own.
+        if r.requests.is_none() && registry_refusal(r.role, r.reason) {
+            let audited = Audited { would: r.would, workload: r.workload.as_ref(), reason: r.reason.as_str() };
+            self.refused(r, audited, || {
+                let named = r.sni.as_deref().or(r.host.as_deref()).map(crate::sniff::host_without_port);
+                named.map(str::to_ascii_lowercase).or_else(|| r.orig_dst.map(|a| a.to_string())).unwrap_or_default()
+            });
+        }
         self.bytes_up.inc_by(r.bytes_up);
         self.bytes_down.inc_by(r.bytes_down);
     }
@@ -229,6 +261,10 @@ impl Metrics {
 
     pub fn record_request(&self, r: &RequestRecord) {
         self.requests.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), Some(&r.workload), r.matched.as_ref())).inc();
+        if registry_refusal(r.role, r.reason) {
+            let audited = Audited { would: r.would, workload: Some(&r.workload), reason: r.reason.as_str() };
+            self.refused(r, audited, || r.host.clone().unwrap_or_else(|| r.orig_dst.to_string()));
+        }
         let istio = IstioRequestLabels {
             reporter: "source",
             source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),
@@ -248,10 +284,35 @@ impl Metrics {
         self.istio_request_duration.get_or_create(&istio).observe(r.duration_ms as f64);
     }
 
+    /// A refusal, or audit mode's would-be refusal: kept for `/suggest`, and
+    /// counted by workload and host when audit mode let it go.
+    fn refused(&self, record: &impl serde::Serialize, audited: Audited<'_>, host: impl FnOnce() -> String) {
+        if !self.refusals.observe(record) {
+            self.suggest_dropped.inc();
+        }
+        if let (Some(Decision::Deny), Some(workload)) = (audited.would, audited.workload) {
+            self.would_deny.count(workload, host(), audited.reason);
+        }
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String does not fail");
         out
     }
+}
+
+/// A node's refusal (or audit mode's would-be refusal) by the registry: a
+/// deny reason, which only the policy gives. The proxy's own refusals
+/// (`malformed-request`…) and the gateway role's are not the registry's.
+fn registry_refusal(role: &str, reason: Reason) -> bool {
+    role == "node" && matches!(reason, Reason::Deny(_))
+}
+
+/// What a refused record says of audit mode.
+struct Audited<'a> {
+    would: Option<Decision>,
+    workload: Option<&'a WorkloadIdentity>,
+    reason: &'static str,
 }

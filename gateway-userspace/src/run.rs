@@ -204,6 +204,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         relay: RelayChoice { default: args.relay, by_port: args.relay_ports.clone(), maps: interceptor.as_ref().and_then(|i| i.relay_maps.clone()) },
         iptables_original_dst: args.iptables_original_dst,
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
+        audit: args.audit,
     };
     let inputs = Arc::new(ProxyInputs {
         settings: Arc::new(settings),

@@ -168,6 +168,8 @@ pub struct RequestTally {
     pub denied: u32,
     /// The first request's verdict, which stands for the connection.
     pub first: Option<(Decision, Reason, Option<MatchedEntry>, Option<RouteChoice>)>,
+    /// Audit mode: the first request's `would`.
+    pub first_would: Option<Decision>,
     /// The last upstream a request reached.
     pub upstream: Option<UpstreamAddr>,
     /// Bytes read from and written to the client.
@@ -183,6 +185,7 @@ impl RequestTally {
         }
         if self.first.is_none() {
             self.first = Some((r.decision, r.reason, r.matched.clone(), r.route.clone()));
+            self.first_would = r.would;
         }
         if r.upstream.is_some() {
             self.upstream = r.upstream;

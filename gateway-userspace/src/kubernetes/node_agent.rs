@@ -163,6 +163,11 @@ impl NodeAgent {
         }
     }
 
+    /// Whether a namespace is labelled `gateway.io/audit=true`.
+    pub fn audits(&self, namespace: &str) -> bool {
+        self.state.read().expect("agent lock").pods.audited_namespaces.contains(namespace)
+    }
+
     /// The pod using an address, for callers known only by address (DNS).
     pub fn by_ip(&self, ip: std::net::IpAddr) -> Option<PodIdentity> {
         self.state.read().expect("agent lock").pods.by_ip(ip).cloned()

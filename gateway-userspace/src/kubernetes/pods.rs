@@ -13,6 +13,10 @@ use crate::{config::Labels, policy::WorkloadIdentity};
 /// The label by which a pod or namespace opts out, as in Istio ambient.
 pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
 
+/// The namespace label (`true`) that puts its pods in audit mode
+/// (`policy/audit.rs`).
+pub const AUDIT: &str = "gateway.io/audit";
+
 /// Which pods are left alone.
 #[derive(Clone, Debug)]
 pub struct Enrollment {
@@ -69,6 +73,8 @@ impl PodIdentity {
 #[derive(Debug, Default)]
 pub struct NodePods {
     pub by_uid: HashMap<String, (PodIdentity, bool)>,
+    /// Namespaces labelled `gateway.io/audit=true`.
+    pub audited_namespaces: BTreeSet<String>,
 }
 
 impl NodePods {
@@ -88,7 +94,9 @@ impl NodePods {
                 (id.uid.clone(), (id, out))
             })
             .collect();
-        Self { by_uid }
+        let audited_namespaces =
+            ns_labels.iter().filter(|(_, labels)| labels.get(AUDIT).is_some_and(|v| v == "true")).map(|(ns, _)| ns.to_string()).collect();
+        Self { by_uid, audited_namespaces }
     }
 
     /// UIDs of the pods that opted out.

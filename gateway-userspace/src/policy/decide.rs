@@ -142,7 +142,13 @@ pub enum Verdict {
 /// The registry decides whether the connection may go out at all; then the
 /// VirtualService routes bound to `mesh` decide where it goes.
 pub fn decide(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
-    let verdict = decide_registry(facts, policy, dns);
+    decide_with(facts, policy, dns, false)
+}
+
+/// [`decide`]; `registry_only`: as if every Sidecar said REGISTRY_ONLY
+/// (audit mode, `audit.rs`).
+pub(super) fn decide_with(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge, registry_only: bool) -> Verdict {
+    let verdict = decide_registry(facts, policy, dns, registry_only);
     let Verdict::Allow { target, matched, reason, .. } = verdict else { return verdict };
     let port = facts.orig_dst.port();
     let default_request = HttpFacts::get;
@@ -192,7 +198,7 @@ pub fn decide_exit(policy: &EgressPolicy, workload: &WorkloadIdentity, host: &st
             request: None,
             pick: 0,
         };
-        decide_registry(&facts, policy, &NoDns)
+        decide_registry(&facts, policy, &NoDns, false)
     };
     let (http, tls) = (Detected::Http { host: Some(host) }, Detected::Tls { sni: Some(host) });
     match exit {
@@ -205,7 +211,7 @@ pub fn decide_exit(policy: &EgressPolicy, workload: &WorkloadIdentity, host: &st
     }
 }
 
-fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> Verdict {
+fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge, registry_only: bool) -> Verdict {
     let registry = policy.registry_for(&facts.workload.namespace);
     let scope = policy.scope_for(facts.workload);
     let port = facts.orig_dst.port();
@@ -283,7 +289,7 @@ fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn
         }
     }
 
-    if scope.mode == OutboundMode::AllowAny {
+    if scope.mode == OutboundMode::AllowAny && !registry_only {
         return Verdict::Allow { target: Target::Original(facts.orig_dst), matched: None, reason: AllowReason::AllowAny, subset: None };
     }
     let (reason, matched) = refusal.unwrap_or((DenyReason::NotRegistered, None));

@@ -18,6 +18,7 @@
 //! - `recheck.rs`: an open connection's facts, re-decided against each newer
 //!   configuration.
 
+mod audit;
 mod compiled;
 mod decide;
 mod declared;
@@ -31,12 +32,13 @@ mod workload;
 #[cfg(test)]
 mod tests;
 
+pub use audit::{Enforcement, WouldDeny, decide_enforced};
 pub use compiled::{EgressPolicy, PolicySettings};
 pub use dns_bridge::{PolicySource, RegisteredNames};
 pub use route_match::{HttpFacts, RouteChoice};
 pub use traffic_policy::{ResolvedTrafficPolicy, UpstreamTls, resolve_traffic_policy};
 pub use decide::{AllowReason, ConnectionFacts, DenyReason, Detected, DnsKnowledge, Exit, NoDns, Target, Verdict, decide, decide_exit};
 pub use declared::declared_opaque;
-pub use recheck::{Decided, ExitDecided, decide_and_keep, decide_route_exit};
+pub use recheck::{Decided, ExitDecided, decide_and_keep, decide_and_keep_enforced, decide_route_exit};
 pub use registry::{MatchedEntry, PortProtocol};
 pub use workload::WorkloadIdentity;

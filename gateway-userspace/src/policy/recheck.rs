@@ -9,8 +9,8 @@ use std::{
 };
 
 use super::{
-    ConnectionFacts, Detected, DnsKnowledge, EgressPolicy, Exit, RouteChoice, Target, Verdict, WorkloadIdentity, decide, decide_exit,
-    registry::canonical,
+    ConnectionFacts, Detected, DnsKnowledge, EgressPolicy, Enforcement, Exit, RouteChoice, Target, Verdict, WorkloadIdentity, WouldDeny,
+    decide_enforced, decide_exit, registry::canonical,
 };
 
 /// The facts a connection was decided on, owned, kept while it is open.
@@ -27,6 +27,8 @@ pub struct Decided {
     learned: Vec<String>,
     /// Where it was let go; `None` when it was denied.
     granted: Option<Granted>,
+    /// Audited connections are re-decided audited.
+    enforcement: Enforcement,
 }
 
 /// [`Detected`], owned.
@@ -43,10 +45,21 @@ struct Granted {
     steered: bool,
 }
 
-/// [`decide`], keeping the facts for later re-decisions.
+/// [`super::decide`], keeping the facts for later re-decisions.
 pub fn decide_and_keep(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn DnsKnowledge) -> (Verdict, Decided) {
+    let (verdict, _, decided) = decide_and_keep_enforced(facts, policy, dns, Enforcement::Enforce);
+    (verdict, decided)
+}
+
+/// [`decide_and_keep`] under `enforcement` (audit mode, `audit.rs`).
+pub fn decide_and_keep_enforced(
+    facts: &ConnectionFacts<'_>,
+    policy: &EgressPolicy,
+    dns: &dyn DnsKnowledge,
+    enforcement: Enforcement,
+) -> (Verdict, Option<WouldDeny>, Decided) {
     let recording = Recording { live: dns, vouched: RefCell::default() };
-    let verdict = decide(facts, policy, &recording);
+    let (verdict, would_deny) = decide_enforced(facts, policy, &recording, enforcement);
     let granted = match &verdict {
         Verdict::Allow { target, .. } => Some(Granted { target: target.clone(), steered: false }),
         Verdict::Steer { target, .. } => Some(Granted { target: target.clone(), steered: true }),
@@ -65,8 +78,9 @@ pub fn decide_and_keep(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: 
         pick: facts.pick,
         learned: recording.vouched.into_inner(),
         granted,
+        enforcement,
     };
-    (verdict, decided)
+    (verdict, would_deny, decided)
 }
 
 impl Decided {
@@ -90,7 +104,7 @@ impl Decided {
             pick: self.pick,
         };
         let dns = Learned { learned: &self.learned, live: dns };
-        match decide(&facts, policy, &dns) {
+        match decide_enforced(&facts, policy, &dns, self.enforcement).0 {
             Verdict::Allow { target, .. } => !granted.steered && same_place(&granted.target, &target, upstream),
             Verdict::Steer { target, .. } => granted.steered && same_place(&granted.target, &target, upstream),
             Verdict::Deny { .. } => false,

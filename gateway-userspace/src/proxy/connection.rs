@@ -25,7 +25,7 @@ use crate::{
     },
     kubernetes::PodLookup,
     access_log::{ConnectionRecord, Decision, Outcome},
-    policy::{ConnectionFacts, Decided, Detected, Verdict, declared_opaque, decide_and_keep},
+    policy::{ConnectionFacts, Decided, Detected, Verdict, declared_opaque, decide_and_keep_enforced},
     reload::ActiveConfig,
     sniff::{Sniffed, host_without_port},
 };
@@ -128,7 +128,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         }
     };
     let t0 = Instant::now();
-    let (verdict, decided) = {
+    let (verdict, would_deny, decided) = {
         let facts = ConnectionFacts {
             workload: &workload,
             client: record.src.0.ip(),
@@ -137,7 +137,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
             request: None,
             pick: pick_percent(),
         };
-        decide_and_keep(&facts, &config.policy, inputs.dns.as_ref())
+        decide_and_keep_enforced(&facts, &config.policy, inputs.dns.as_ref(), inputs.enforcement(&workload))
     };
     let kept = Kept { decided, generation: config.generation };
     inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
@@ -150,7 +150,10 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
             }
         }
         Verdict::Allow { target, matched, reason, .. } => {
-            (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched);
+            match &would_deny {
+                Some(would) => record.would_deny(would),
+                None => (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched),
+            }
             forward_stream(client, &target, kept, inputs, record).await;
         }
         Verdict::Steer { target, matched, reason, route } => {

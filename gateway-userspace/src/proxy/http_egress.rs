@@ -20,7 +20,7 @@ use super::{ProxyInputs, deny::forbidden_body, origination::{Origination, Upstre
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome, RequestRecord},
     http_pipeline::{self, Authority, RequestTally, Role, Routed},
-    policy::{ConnectionFacts, Decided, Detected, HttpFacts, Target, Verdict, WorkloadIdentity, decide_and_keep},
+    policy::{ConnectionFacts, Decided, Detected, HttpFacts, Target, Verdict, WorkloadIdentity, decide_and_keep_enforced},
     reload::ActiveConfig,
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
@@ -42,7 +42,8 @@ pub async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInput
     record.outcome = Outcome::Closed;
     match tally.first {
         Some((decision, reason, matched, route)) => {
-            (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route)
+            (record.decision, record.reason, record.matched, record.route) = (decision, reason, matched, route);
+            record.would = tally.first_would;
         }
         None => record.reason = "no-request".into(),
     }
@@ -162,10 +163,14 @@ impl Role for HttpEgress {
             request: Some(HttpFacts { ..*facts }),
             pick: pick_percent(),
         };
-        let (verdict, decided) = decide_and_keep(&facts, &config.policy, self.inputs.dns.as_ref());
+        let enforcement = self.inputs.enforcement(&self.workload);
+        let (verdict, would_deny, decided) = decide_and_keep_enforced(&facts, &config.policy, self.inputs.dns.as_ref(), enforcement);
         match &verdict {
             Verdict::Deny { reason, matched } => record.deny(*reason, matched.clone()),
-            Verdict::Allow { matched, reason, .. } => record.allow(*reason, matched.clone()),
+            Verdict::Allow { matched, reason, .. } => match &would_deny {
+                Some(would) => record.would_deny(would),
+                None => record.allow(*reason, matched.clone()),
+            },
             Verdict::Steer { matched, reason, route, .. } => {
                 record.allow(*reason, matched.clone());
                 (record.decision, record.route) = (Decision::Steer, Some(route.clone()));

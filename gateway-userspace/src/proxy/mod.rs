@@ -78,6 +78,8 @@ pub struct Settings {
     /// The proxy's own listening addresses: a connection meant for one of
     /// them is a loop.
     pub listen_addrs: Vec<SocketAddr>,
+    /// Audit mode for every workload (`--audit`).
+    pub audit: bool,
 }
 
 /// What every connection on every listener shares: the settings and the
@@ -105,6 +107,13 @@ pub struct ProxyInputs {
 }
 
 impl ProxyInputs {
+    /// How the registry's refusals are carried out for `workload`: audited
+    /// node-wide (`--audit`) or by its namespace's label.
+    pub fn enforcement(&self, workload: &WorkloadIdentity) -> crate::policy::Enforcement {
+        let audited = self.settings.audit || self.pods.as_ref().is_some_and(|p| p.audits(&workload.namespace));
+        if audited { crate::policy::Enforcement::Audit } else { crate::policy::Enforcement::Enforce }
+    }
+
     /// Closes a connection's record: its duration, its metrics, its audit line.
     pub async fn log_connection(&self, record: &mut ConnectionRecord, elapsed: Duration) {
         record.finish(elapsed);

@@ -2,13 +2,15 @@
 //! have allowed what was refused.
 //!
 //! `observed.rs` reads the JSON lines back (denied connections and requests,
-//! grouped by the workload's namespace and destination), `plan.rs` turns
+//! grouped by the workload's namespace and destination), `live.rs` keeps the
+//! same from the proxy's own records for the admin `/suggest`, `plan.rs` turns
 //! them into ServiceEntries (and Sidecars when asked), `wildcard.rs` folds
 //! subdomains where asked, `steering.rs` sends chosen hosts through an
 //! egress gateway, and `emit.rs` writes the YAML. The output passes
 //! `gateway validate` with no finding.
 
 mod emit;
+mod live;
 mod observed;
 mod plan;
 mod steering;
@@ -25,6 +27,7 @@ use std::{
 use anyhow::Context;
 
 pub use emit::to_yaml;
+pub use live::LiveRefusals;
 pub use observed::{Destination, Observed, Seen, SeenProtocol};
 pub use plan::{Plan, PlanOptions, plan};
 pub use steering::EgressGateway;
@@ -45,18 +48,7 @@ pub fn suggest(args: &SuggestArgs) -> anyhow::Result<()> {
         (gw, args.egress_gateway.iter().map(|h| h.to_ascii_lowercase()).collect())
     });
     let opts = PlanOptions { wildcard_min: args.wildcard_min.map_or(0, usize::from), sidecars: args.sidecars, egress };
-    let proposal = plan(&observed, &opts);
-    let yaml = to_yaml(&proposal).context("writing the YAML")?;
-    let denied: u64 = observed.denied.values().flat_map(|d| d.values()).map(|s| s.count).sum();
-    let header = format!(
-        "# gateway suggest: {} denied call(s) in {} line(s); {} ServiceEntry(ies), {} Sidecar(s), {} egress gateway resource(s).\n",
-        denied,
-        observed.lines,
-        proposal.entries.len(),
-        proposal.sidecars.len(),
-        proposal.steering.len()
-    );
-    let text = format!("{header}{yaml}");
+    let text = render(&observed, &opts).context("writing the YAML")?;
     match &args.output {
         Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display())),
         None => {
@@ -65,6 +57,25 @@ pub fn suggest(args: &SuggestArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The proposal for what `observed` holds, as YAML under a comment that
+/// sums it up: what `gateway suggest` prints and the admin `/suggest` serves.
+pub fn render(observed: &Observed, opts: &PlanOptions) -> Result<String, serde_yaml::Error> {
+    let proposal = plan(observed, opts);
+    let yaml = to_yaml(&proposal)?;
+    let mut header = format!(
+        "# gateway suggest: {} denied call(s) in {} line(s); {} ServiceEntry(ies), {} Sidecar(s), {} egress gateway resource(s).\n",
+        observed.refused(),
+        observed.lines,
+        proposal.entries.len(),
+        proposal.sidecars.len(),
+        proposal.steering.len()
+    );
+    if observed.dropped > 0 {
+        header.push_str(&format!("# {} call(s) to further destinations were not kept (at most {}).\n", observed.dropped, observed.max_destinations));
+    }
+    Ok(format!("{header}{yaml}"))
 }
 
 fn read_log(path: &Path, namespace: Option<&str>, observed: &mut Observed) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! What the audit log says was refused: each denied connection or request
-//! read back as the destination it wanted, grouped by the workload's
-//! namespace, with counts and when it was first and last seen.
+//! (or, in audit mode, allowed with `"would":"deny"`) read back as the
+//! destination it wanted, grouped by the workload's namespace, with counts
+//! and when it was first and last seen.
 
 use std::{
     collections::BTreeMap,
@@ -79,6 +80,10 @@ pub struct Observed {
     /// Lines read, and lines that were not JSON objects.
     pub lines: u64,
     pub unreadable: u64,
+    /// At most this many destinations are kept in all (0: no limit); a
+    /// refusal of a further one is only counted in `dropped`.
+    pub max_destinations: usize,
+    pub dropped: u64,
 }
 
 impl Observed {
@@ -96,6 +101,11 @@ impl Observed {
             self.unreadable += 1;
             return;
         };
+        self.add_value(&v, only_namespace);
+    }
+
+    /// One audit line, already parsed (read back, or as the proxy wrote it).
+    pub fn add_value(&mut self, v: &Value, only_namespace: Option<&str>) {
         let Some(namespace) = v["workload"]["namespace"].as_str() else { return };
         if only_namespace.is_some_and(|ns| ns != namespace) || v["role"].as_str().is_some_and(|r| r != "node") {
             return;
@@ -106,9 +116,15 @@ impl Observed {
         if !matches!(event, "connection" | "request") || summary_of_requests {
             return;
         }
+        // Audit mode allowed it, but the registry would have refused it.
+        let refused = v["decision"] == "deny" || (v["decision"] == "allow" && v["would"] == "deny");
         match v["decision"].as_str() {
-            Some("deny") => {
-                let Some(dest) = destination(&v, event) else { return };
+            _ if refused => {
+                let Some(dest) = destination(v, event) else { return };
+                if self.max_destinations > 0 && self.destinations() >= self.max_destinations && !self.holds(namespace, &dest) {
+                    self.dropped += 1;
+                    return;
+                }
                 let seen = self.denied.entry(namespace.to_string()).or_default().entry(dest).or_default();
                 seen.add(v["time"].as_str().unwrap_or(""), v["reason"].as_str().unwrap_or(""));
             }
@@ -120,6 +136,22 @@ impl Observed {
             }
             _ => {}
         }
+    }
+}
+
+impl Observed {
+    /// Destinations kept, in all namespaces.
+    pub fn destinations(&self) -> usize {
+        self.denied.values().map(BTreeMap::len).sum()
+    }
+
+    fn holds(&self, namespace: &str, dest: &Destination) -> bool {
+        self.denied.get(namespace).is_some_and(|d| d.contains_key(dest))
+    }
+
+    /// Calls refused (or that would have been), in all namespaces.
+    pub fn refused(&self) -> u64 {
+        self.denied.values().flat_map(|d| d.values()).map(|s| s.count).sum()
     }
 }
 

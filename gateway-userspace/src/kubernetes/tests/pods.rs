@@ -27,3 +27,18 @@ fn pods_opt_out_by_namespace_or_label() {
     assert!(!e.opted_out(&pod("a", &[(DATAPLANE_MODE, "ambient")]), None));
     assert!(!e.opted_out(&pod("a", &[]), Some(&Labels::new())));
 }
+
+#[test]
+fn only_namespaces_labelled_audit_true_are_audited() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespace = |name: &str, audit: Option<&str>| {
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some(name.into());
+        ns.metadata.labels = audit.map(|v| [(AUDIT.to_string(), v.to_string())].into());
+        std::sync::Arc::new(ns)
+    };
+    let namespaces = [namespace("audited", Some("true")), namespace("other", Some("false")), namespace("plain", None)];
+    let e = Enrollment { exempt_namespaces: Default::default() };
+    let pods = NodePods::build(&[], &namespaces, &e);
+    assert_eq!(pods.audited_namespaces, ["audited".to_string()].into());
+}

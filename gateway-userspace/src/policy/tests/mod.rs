@@ -2,6 +2,7 @@
 //! the node's steering to an egress gateway, part of `decide.rs`). YAML in,
 //! verdict out: none opens a socket.
 
+mod audit;
 mod decide;
 mod declared;
 mod recheck;

@@ -2,6 +2,7 @@
 //! proposal judged by the loader and decided by the policy.
 
 mod emit;
+mod live;
 mod observed;
 mod plan;
 mod steering;

@@ -83,8 +83,18 @@ fn the_node_agent_runs_on_every_node_with_capabilities_instead_of_privilege() {
     assert!(tolerates_all, "the agent must tolerate every taint (operator: Exists, no key, no effect)");
     let strategy = agent.daemon_set().spec.as_ref().and_then(|s| s.update_strategy.as_ref()).expect("updateStrategy");
     assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
-    let max_unavailable = strategy.rolling_update.as_ref().and_then(|r| r.max_unavailable.as_ref());
-    assert_eq!(max_unavailable, Some(&IntOrString::Int(1)), "maxUnavailable");
+    // The new pod surges beside the old one and takes its sockets over: none is unavailable.
+    let rolling = strategy.rolling_update.as_ref();
+    assert_eq!(rolling.and_then(|r| r.max_surge.as_ref()), Some(&IntOrString::Int(1)), "maxSurge");
+    assert_eq!(rolling.and_then(|r| r.max_unavailable.as_ref()), Some(&IntOrString::Int(0)), "maxUnavailable");
+    let c = &spec.containers[0];
+    let handover = c.args.iter().flatten().find_map(|a| a.strip_prefix("--handover=")).expect("--handover");
+    let dir = std::path::Path::new(handover).parent().unwrap();
+    let mount = c.volume_mounts.iter().flatten().find(|m| std::path::Path::new(&m.mount_path) == dir).expect("the handover directory is mounted");
+    let volume = spec.volumes.iter().flatten().find(|v| v.name == mount.name).expect("its volume");
+    assert!(volume.host_path.is_some(), "the handover socket is on the host, where the next pod finds it");
+    // A declared port would keep the surge pod off the node (host ports conflict).
+    assert!(c.ports.iter().flatten().all(|p| p.host_port.is_none()), "no host ports");
 
     let [container] = spec.containers.as_slice() else { panic!("the agent pod runs one container") };
     let sc = effective_security(spec, container);

@@ -271,13 +271,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         if let (true, Some(dir)) = (args.kubernetes.credential_secrets, &args.config_args.credential_dir) {
             let secrets = CredentialSecrets::start(client.clone(), &args.config_args.namespace, dir.clone(), config.clone());
             tokio::select! {
-                _ = wait_until(|| secrets.is_written(), "the Secrets") => {}
+                _ = wait_until(|| secrets.is_written(), || "the first complete list of the Secrets from the API server".into()) => {}
                 r = wait_for_signal() => return r,
             }
         }
         let cluster = ClusterConfig::start(client.clone(), &args.kubernetes.cluster_domain, config.clone(), events, gateway_ports);
         tokio::select! {
-            _ = wait_applied(&cluster) => {}
+            _ = wait_until(|| cluster.is_applied(), || format!("the first complete lists from the API server; pending: {:?}", cluster.pending())) => {}
             r = wait_for_signal() => return r,
         }
     }
@@ -335,22 +335,12 @@ fn own_cgroup_id() -> anyhow::Result<u64> {
 
 /// Waits until the first configuration from the API server is in force,
 /// saying now and then what it still waits for (a missing CRD shows here).
-async fn wait_until(done: impl Fn() -> bool, what: &str) {
+/// Returns once `done` holds; until then says every 5 s what it waits for.
+async fn wait_until(done: impl Fn() -> bool, waiting_for: impl Fn() -> String) {
     let mut said = tokio::time::Instant::now();
     while !done() {
         if said.elapsed() >= Duration::from_secs(5) {
-            tracing::warn!("not ready: waiting for the first complete list of {what} from the API server");
-            said = tokio::time::Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn wait_applied(cluster: &ClusterConfig) {
-    let mut said = tokio::time::Instant::now();
-    while !cluster.is_applied() {
-        if said.elapsed() >= Duration::from_secs(5) {
-            tracing::warn!(pending = ?cluster.pending(), "not ready: waiting for the first complete lists from the API server");
+            tracing::warn!("not ready: waiting for {}", waiting_for());
             said = tokio::time::Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -104,9 +104,11 @@ spec:
     tls: {mode: MODE, credentialName: hello-cred}
 ";
 
-#[test]
-fn credential_names_resolve_in_the_credential_directory() {
-    let dir = scratch_dir("creds");
+/// A credential directory in a scratch directory named by `tag`, holding
+/// `hello-cred/{tls.crt,tls.key}`: (the directory, the credential, the
+/// fixture certificates, options naming it).
+fn hello_credential(tag: &str) -> (PathBuf, PathBuf, PathBuf, LoadOptions) {
+    let dir = scratch_dir(tag);
     let cred = dir.join("hello-cred");
     std::fs::create_dir_all(&cred).unwrap();
     let certs = fixtures().join("good/certs");
@@ -116,6 +118,12 @@ fn credential_names_resolve_in_the_credential_directory() {
         credential_dir: Some(dir.clone()),
         ..options()
     };
+    (dir, cred, certs, opts)
+}
+
+#[test]
+fn credential_names_resolve_in_the_credential_directory() {
+    let (dir, cred, certs, opts) = hello_credential("creds");
 
     let simple = CREDENTIAL_GATEWAY.replace("MODE", "SIMPLE");
     let loaded = load_str(Path::new("gw.yaml"), &simple, &opts);
@@ -147,16 +155,7 @@ fn credential_names_resolve_in_the_credential_directory() {
 
 #[test]
 fn a_rotated_credential_makes_a_different_snapshot_with_the_same_paths() {
-    let dir = scratch_dir("rotate");
-    let cred = dir.join("hello-cred");
-    std::fs::create_dir_all(&cred).unwrap();
-    let certs = fixtures().join("good/certs");
-    std::fs::copy(certs.join("hello.crt"), cred.join("tls.crt")).unwrap();
-    std::fs::copy(certs.join("hello.key"), cred.join("tls.key")).unwrap();
-    let opts = LoadOptions {
-        credential_dir: Some(dir.clone()),
-        ..options()
-    };
+    let (dir, cred, _, opts) = hello_credential("rotate");
     let simple = CREDENTIAL_GATEWAY.replace("MODE", "SIMPLE");
     let load = || {
         let loaded = load_str(Path::new("gw.yaml"), &simple, &opts);

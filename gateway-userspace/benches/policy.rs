@@ -12,6 +12,11 @@
 //! policy (a counting allocator measures them).
 //!
 //! `GATEWAY_BENCH_SIZES=10,1000` limits the sizes.
+//!
+//! The group `authz` times one HTTP request's AuthorizationPolicy decision
+//! among 1,000 policies: attached to 100 ServiceEntries (10 apply to the
+//! request, the matching ALLOW rule last), and all 1,000 selecting the
+//! gateway that asks (the worst case).
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -25,6 +30,8 @@ use std::{
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use gateway_userspace::{
     config::{LoadOptions, Severity, load_str, resources::sidecar::OutboundMode},
+    authz::{Applies, AuthzHttp, AuthzRequest, Authorizer, AuthzSettings},
+    config::Labels,
     policy::{ConnectionFacts, Detected, EgressPolicy, NoDns, PolicySettings, Verdict, decide},
 };
 
@@ -143,6 +150,7 @@ fn compile(kind: Kind, n: usize) -> EgressPolicy {
         default_namespace: "default".into(),
         outbound_mode: OutboundMode::RegistryOnly,
         cgroup_workloads: Default::default(),
+        authz: Default::default(),
     };
     let policy = EgressPolicy::build(snapshot, settings);
     // The per-namespace index is built on first use; build it now.
@@ -178,5 +186,70 @@ fn decisions(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decisions);
+/// `n` AuthorizationPolicies, each with one rule naming a team's principal,
+/// namespace, host, methods and paths; every fifth a DENY. `targeted`:
+/// attached to ServiceEntry `se` of namespaces `ns0`..`ns99` (the request
+/// to `ns50/se` sees 10); otherwise all select `istio: egressgateway` from
+/// the root namespace.
+fn authz_policies(n: usize, targeted: bool) -> Authorizer {
+    let yaml: String = (0..n)
+        .map(|i| {
+            let (ns, attach) = if targeted {
+                (format!("ns{}", i % 100), "targetRef: {kind: ServiceEntry, name: se}".to_string())
+            } else {
+                ("istio-system".to_string(), "selector: {matchLabels: {istio: egressgateway}}".to_string())
+            };
+            let action = if i % 5 == 1 { "DENY" } else { "ALLOW" };
+            format!(
+                "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: p{i}, namespace: {ns}}}
+spec:
+  {attach}
+  action: {action}
+  rules:
+  - from: [{{source: {{principals: [cluster.local/ns/team{i}/sa/app], namespaces: [team{i}]}}}}]
+    to: [{{operation: {{hosts: [api{i}.example.test], methods: [GET, POST], paths: [/v1/*]}}}}]
+"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let loaded = load_str(Path::new("/bench/authz.yaml"), &yaml, &LoadOptions::default());
+    assert!(loaded.findings.iter().all(|f| f.severity != Severity::Error), "generated policies have errors");
+    Authorizer::build(&loaded.snapshot.expect("a snapshot"), AuthzSettings::default())
+}
+
+fn authz(c: &mut Criterion) {
+    let mut group = c.benchmark_group("authz");
+    let labels: Labels = [("istio".to_string(), "egressgateway".to_string())].into();
+    let header = |_: &str| None;
+    for (id, targeted, team) in [("1000-policies-10-apply", true, 950), ("1000-policies-all-apply", false, 999)] {
+        let authz = authz_policies(1000, targeted);
+        let principal = format!("cluster.local/ns/team{team}/sa/app");
+        let (namespace, host) = (format!("team{team}"), format!("api{team}.example.test"));
+        let http = AuthzHttp { method: "GET", path: "/v1/charges", strict_path: "/v1/charges", header: &header };
+        let req = AuthzRequest {
+            principal: Some(&principal),
+            namespace: Some(&namespace),
+            source_ip: CLIENT,
+            remote_ip: CLIENT,
+            host: Some(&host),
+            sni: None,
+            port: 443,
+            http: Some(http),
+        };
+        let applies = if targeted {
+            Applies { service_entry: Some(("ns50", "se")), ..Applies::default() }
+        } else {
+            Applies { workload: Some(("istio-system", &labels)), ..Applies::default() }
+        };
+        let decided = authz.authorize(&applies, &req);
+        assert!(decided.allowed() && decided.decision.is_some(), "{id}: expected an ALLOW match, got {decided:?}");
+        group.bench_function(id, |b| b.iter(|| authz.authorize(black_box(&applies), black_box(&req))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decisions, authz);
 criterion_main!(benches);

@@ -20,6 +20,7 @@ use tokio::{
 };
 
 use crate::{
+    authz::{AuthzDecision, Authorized},
     policy::{DenyReason, MatchedEntry, RouteChoice, WorkloadIdentity},
     transport::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
 };
@@ -98,6 +99,12 @@ pub struct ConnectionRecord {
     /// The `mesh` route that steered it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteChoice>,
+    /// The AuthorizationPolicy (and rule) that decided, when one applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authz: Option<AuthzDecision>,
+    /// The AUDIT policy that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audited: Option<Arc<str>>,
     pub upstream: Option<UpstreamAddr>,
     pub cgroup_id: Option<u64>,
     pub pid: Option<u32>,
@@ -137,6 +144,8 @@ impl ConnectionRecord {
             reason: Reason::Undecided,
             matched: None,
             route: None,
+            authz: None,
+            audited: None,
             upstream: None,
             cgroup_id: None,
             pid: None,
@@ -174,7 +183,36 @@ impl ConnectionRecord {
     pub fn would_deny(&mut self, would: &crate::policy::WouldDeny) {
         (self.decision, self.would, self.reason, self.matched) = (Decision::Allow, Some(Decision::Deny), would.reason.into(), would.matched.clone());
     }
+
+    /// See [`authorized`].
+    pub fn authorized(&mut self, a: &Authorized, enforced: bool) -> bool {
+        authorized(a, enforced, (&mut self.authz, &mut self.audited, &mut self.decision, &mut self.would, &mut self.reason))
+    }
 }
+
+/// Records what the AuthorizationPolicies said; returns whether the
+/// connection or request is refused. Denied: `reason` `authz-denied`, or,
+/// in audit mode, still allowed with `would: deny`.
+fn authorized(
+    a: &Authorized,
+    enforced: bool,
+    (authz, audited, decision, would, reason): (&mut Option<AuthzDecision>, &mut Option<Arc<str>>, &mut Decision, &mut Option<Decision>, &mut Reason),
+) -> bool {
+    (*authz, *audited) = (a.decision.clone(), a.audited.clone());
+    if a.allowed() {
+        return false;
+    }
+    *reason = AUTHZ_DENIED.into();
+    if enforced {
+        *decision = Decision::Deny;
+    } else {
+        *would = Some(Decision::Deny);
+    }
+    enforced
+}
+
+/// The reason of what an AuthorizationPolicy denied.
+pub const AUTHZ_DENIED: &str = "authz-denied";
 
 fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
@@ -234,6 +272,10 @@ pub struct RequestRecord {
     pub matched: Option<MatchedEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authz: Option<AuthzDecision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audited: Option<Arc<str>>,
     pub upstream: Option<UpstreamAddr>,
     pub status: u16,
     /// Envoy's response flags, `-` when none.
@@ -268,6 +310,8 @@ impl RequestRecord {
             reason: Reason::Undecided,
             matched: None,
             route: None,
+            authz: None,
+            audited: None,
             upstream: None,
             status: 0,
             flags: Vec::new(),
@@ -296,6 +340,11 @@ impl RequestRecord {
     /// Audit mode: allowed, though the registry would have refused it.
     pub fn would_deny(&mut self, would: &crate::policy::WouldDeny) {
         (self.decision, self.would, self.reason, self.matched) = (Decision::Allow, Some(Decision::Deny), would.reason.into(), would.matched.clone());
+    }
+
+    /// See [`authorized`].
+    pub fn authorized(&mut self, a: &Authorized, enforced: bool) -> bool {
+        authorized(a, enforced, (&mut self.authz, &mut self.audited, &mut self.decision, &mut self.would, &mut self.reason))
     }
 
     pub fn finish(&mut self, elapsed: Duration) {

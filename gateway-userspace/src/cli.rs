@@ -116,6 +116,8 @@ pub struct RunArgs {
     pub config_args: ConfigArgs,
     #[command(flatten)]
     pub kubernetes: KubernetesArgs,
+    #[command(flatten)]
+    pub authz: AuthzArgs,
     /// cgroup v2 directories whose processes are intercepted, each optionally
     /// naming the WorkloadEntry its processes are (`DIR=NAMESPACE/NAME`); without
     /// one, a workload is known by its address.
@@ -306,6 +308,39 @@ pub struct KubernetesArgs {
     /// The cluster's DNS domain, for Service host names.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+}
+
+/// How AuthorizationPolicies are read and what they see.
+#[derive(Debug, Args)]
+pub struct AuthzArgs {
+    /// Namespace whose AuthorizationPolicies without a target apply mesh-wide
+    /// (Istio's root namespace).
+    #[arg(long, default_value = "istio-system")]
+    pub root_namespace: String,
+    /// Trust domain of the principals (`<domain>/ns/<ns>/sa/<sa>`) the node
+    /// gives its pods when AuthorizationPolicies match them.
+    #[arg(long, default_value = "cluster.local")]
+    pub trust_domain: String,
+    /// How request paths are normalised before routes and
+    /// AuthorizationPolicies match them, and as they are sent on (Istio's
+    /// MeshConfig `pathNormalization`).
+    #[arg(long, value_enum, default_value_t = crate::authz::PathNormalization::Base)]
+    pub path_normalization: crate::authz::PathNormalization,
+    /// Proxies in front of a gateway whose `X-Forwarded-For` entries are
+    /// trusted for `remoteIpBlocks` (Istio's `numTrustedProxies`).
+    #[arg(long, default_value_t = 0)]
+    pub num_trusted_proxies: u32,
+}
+
+impl AuthzArgs {
+    pub fn settings(&self) -> crate::authz::AuthzSettings {
+        crate::authz::AuthzSettings {
+            root_namespace: self.root_namespace.clone(),
+            trust_domain: self.trust_domain.clone(),
+            path_normalization: self.path_normalization,
+            num_trusted_proxies: self.num_trusted_proxies,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -48,6 +48,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         default_namespace: args.config_args.namespace.clone(),
         outbound_mode: args.outbound_policy.into(),
         cgroup_workloads,
+        authz: args.authz.settings(),
     };
     let mut load_options = args.config_args.load_options();
     load_options.lenient_references = args.kubernetes.kubernetes;

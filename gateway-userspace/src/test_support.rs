@@ -35,6 +35,7 @@ pub fn settings() -> PolicySettings {
         default_namespace: "default".into(),
         outbound_mode: OutboundMode::RegistryOnly,
         cgroup_workloads: Default::default(),
+        authz: Default::default(),
     }
 }
 

@@ -337,3 +337,48 @@ fn a_gateway_keep_alive_connection_is_refused_once_its_destination_is_removed() 
     drop((client, server, gw));
     topo.teardown();
 }
+
+/// A DENY policy attached to the echo entry, for pod-a's address.
+const DENY_ECHO_FOR_POD_A: &str = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-echo-for-a, namespace: default}
+spec:
+  targetRef: {group: networking.istio.io, kind: ServiceEntry, name: echo}
+  action: DENY
+  rules: [{from: [{source: {ipBlocks: [198.18.1.2/32]}}]}]
+---
+";
+
+#[test]
+fn a_relayed_stream_is_reset_once_an_authorization_policy_denies_it() {
+    let s = setup(&format!("{ECHO}{OTHER}"), &["--relay", "auto"]);
+    let echo = EchoServer::start(&s.topo.internet, &[7]);
+    let mut client = Script::spawn(s.topo.pod_a.command("/usr/bin/python3", &["-c", LASTING_CLIENT, "authz"]));
+    let local = client.wait_line(STEP, "its address", |_| true);
+    client.wait_line(STEP, "the echo", |l| l == "echoed");
+
+    // The entry stays; a policy now denies pod-a.
+    reload(&s.gw, &s.dir, &format!("{ECHO}{DENY_ECHO_FOR_POD_A}{OTHER}"), 2);
+    client.say("go");
+    let end = client.wait_line(STEP, "how the stream ended", |l| l != local && l != "echoed");
+    assert_eq!(end, "reset", "the stream the policy denies must be reset\n{}", s.gw.stderr_tail());
+    let line: Value = s.gw.wait_json_line("connection", "the revoked stream", |v| v["src"] == local.as_str());
+    assert_eq!(
+        (line["reason"].as_str(), line["outcome"].as_str(), line["revoked_by"].as_u64()),
+        (Some("revoked"), Some("revoked"), Some(2)),
+        "{line}"
+    );
+
+    // A new stream is refused by the policy, which its line names.
+    let out = gateway_tests::command::run(
+        &mut s.topo.pod_a.command("/usr/bin/python3", &["-c", "import socket\nc = socket.create_connection(('203.0.113.12', 7), timeout=10)\ntry:\n    c.sendall(b'x\\n'); print(c.recv(10) or 'eof')\nexcept ConnectionResetError:\n    print('reset')\n"]),
+        STEP,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "reset", "a new stream after the reload");
+    let refused = s.gw.wait_json_line("connection", "the refused stream", |v| v["reason"] == "authz-denied");
+    assert_eq!((refused["authz"]["policy"].as_str(), refused["authz"]["action"].as_str()), (Some("default/no-echo-for-a"), Some("DENY")), "{refused}");
+    assert_eq!(echo.accepted().len(), 1, "only the first stream reached the server");
+    s.capture.assert_no_bypass_to(&[7]);
+    drop((client, echo, s.gw, s.capture));
+    s.topo.teardown();
+}

@@ -93,6 +93,9 @@ codes! {
     VirtualServiceUnreachableRule = "GW2015", Warning, "VirtualService rule never used (IST0130)";
     VirtualServiceIneffectiveMatch = "GW2016", Warning, "VirtualService match taken by an earlier one (IST0131)";
     ConflictingMeshVirtualServiceHosts = "GW2017", Warning, "VirtualServices bound to mesh for the same host (IST0109)";
+    AuthzInvalidValue = "GW2101", Error, "AuthorizationPolicy value that never matches or is malformed";
+    AuthzUnsupported = "GW2102", Warning, "AuthorizationPolicy feature the gateway enforces fail-closed only";
+    AuthzEmptyRules = "GW2103", Warning, "AuthorizationPolicy whose rules allow or deny everything, or nothing";
 }
 
 impl fmt::Display for Code {

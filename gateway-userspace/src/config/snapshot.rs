@@ -13,8 +13,8 @@ use super::resources::virtual_service::VirtualService;
 use serde::Serialize;
 use std::fmt;
 
-/// Namespace whose Sidecar and AuthorizationPolicy resources without a
-/// selector apply mesh-wide.
+/// Namespace whose Sidecar resources without a workloadSelector apply
+/// mesh-wide (AuthorizationPolicies follow `--root-namespace`).
 pub const ROOT_NAMESPACE: &str = "istio-system";
 
 /// Every resource the gateway uses, each list sorted by namespace and name.
@@ -203,23 +203,5 @@ impl Snapshot {
             Some(sel) => self.workload_entries_for(&entry.meta.namespace, sel),
             None => Vec::new(),
         }
-    }
-
-    /// AuthorizationPolicies that apply to a workload (own namespace and
-    /// root namespace, selector matching).
-    pub fn authorization_policies_for(
-        &self,
-        namespace: &str,
-        labels: &Labels,
-    ) -> Vec<&AuthorizationPolicy> {
-        self.authorization_policies
-            .iter()
-            .filter(|p| p.meta.namespace == namespace || p.meta.namespace == ROOT_NAMESPACE)
-            .filter(|p| {
-                p.selector
-                    .as_ref()
-                    .is_none_or(|s| selector_matches(s, labels))
-            })
-            .collect()
     }
 }

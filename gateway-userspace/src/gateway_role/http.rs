@@ -21,7 +21,7 @@ use hyper_util::{
 use tokio::net::TcpStream;
 
 use super::{
-    GatewayContext, cors,
+    GatewayContext, authorize::GatewayAuthz, cors,
     edge_headers::{as_http11, forwarding_headers, path_and_query, strip_connection_headers},
     forward::{Exchange, with_timeouts},
     mirror,
@@ -34,7 +34,8 @@ use crate::{
         StringMatch,
         resources::{common::Headers, http_route::HttpRoute},
     },
-    http_pipeline::{self, Authority, RequestTally, Role, Routed},
+    authz::AuthzHttp,
+    http_pipeline::{self, Authority, AuthzOutcome, RequestTally, Role, Routed},
     policy::{HttpFacts, RouteChoice},
     proxy::ProxyInputs,
     reload::ActiveConfig,
@@ -197,6 +198,15 @@ impl Role for GatewayHttp {
             Some(HttpAction::Forward { .. }) => {}
         }
         action.map_or(GatewayDecision::NoRoute, |a| GatewayDecision::Route(Box::new(a)))
+    }
+
+    /// Before any route acts, as Envoy's RBAC filter runs before its router.
+    fn authorize(&self, config: &Arc<ActiveConfig>, _decision: &GatewayDecision, authority: &Authority, http: &AuthzHttp<'_>) -> Option<AuthzOutcome> {
+        let trusted = config.policy.authorizer().settings().num_trusted_proxies;
+        let ask = GatewayAuthz::new(&self.ctx, &self.plan.gateways, self.plan.port, self.identity.as_deref(), self.peer.ip())
+            .to(authority.host.as_deref(), None, None)
+            .forwarded_for((http.header)("x-forwarded-for").as_deref(), trusted);
+        Some(AuthzOutcome { authorized: ask.ask(&config.policy, Some(*http))?, enforced: true })
     }
 
     async fn route(

@@ -4,6 +4,8 @@
 //! again, and make the real connection to the destination.
 //!
 //! - `servers.rs`: which ports, and the routes (pure).
+//! - `authorize.rs`: the AuthorizationPolicies of this gateway, its
+//!   Gateways and the destination's ServiceEntry, asked with the peer.
 //! - `bound_routes.rs`: the VirtualServices bound to each Gateway, found
 //!   once per configuration generation for HTTP requests.
 //! - `listeners.rs`: the running listeners, following each configuration
@@ -27,6 +29,7 @@
 //! - `terminate.rs`: HTTPS and TLS terminated here (SIMPLE, MUTUAL,
 //!   OPTIONAL_MUTUAL), then HTTP or TCP.
 
+mod authorize;
 mod balance;
 mod bound_routes;
 mod clusters;

@@ -12,7 +12,7 @@ use std::{
 use tokio::net::TcpStream;
 
 use super::{
-    GatewayContext, gateway_record, idle,
+    GatewayContext, authorize::GatewayAuthz, gateway_record, idle,
     servers::{PortPlan, TcpFacts, tcp_route},
 };
 use crate::{
@@ -80,12 +80,23 @@ pub(super) async fn connect_and_relay<S: Resettable>(
             return Err(client);
         }
     };
+    // The destination's name: the SNI passed through, else the route's host.
+    let host = record.sni.clone().unwrap_or_else(|| route.destination.clone());
+    let authz = GatewayAuthz::new(ctx, &plan.gateways, plan.port, record.peer_identity.as_deref(), record.src.0.ip())
+        .to(Some(&host), record.sni.as_deref(), record.matched.as_ref());
+    if let Some(authorized) = authz.ask(&config.policy, None)
+        && record.authorized(&authorized, true)
+    {
+        return Err(client);
+    }
     match out.dialer().connect(&target).await {
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
             record.orig_dst = Some(OrigDstAddr(addr.0));
             let kept = ExitDecided { workload: ctx.workload.clone(), route, port, exit, target };
-            let mut revoke = out.revoke_when(config.generation, move |c| kept.stands(&c.policy, addr.0));
+            let mut revoke = out.revoke_when(config.generation, move |c| {
+                kept.stands(&c.policy, addr.0) && authz.ask(&c.policy, None).is_none_or(|a| a.allowed())
+            });
             // The idle timeout watches the bytes, so it needs them copied;
             // without one, the configured relay carries the stream.
             let (stats, idled) = if ctx.limits.idle_timeout.is_zero() {

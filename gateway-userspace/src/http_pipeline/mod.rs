@@ -5,18 +5,23 @@
 //!
 //! 1. **authority** ([`Authority::of`]): the authority the request names
 //!    (absolute URI or `:authority`, else `Host`), and its host;
-//! 2. **facts** ([`facts`]): what route matches look at;
+//! 2. **facts** ([`facts`]): the path normalised as the mesh says
+//!    (`authz::path`, Istio's `pathNormalization`; what goes upstream too),
+//!    and what route matches look at;
 //! 3. **decision** ([`Role::decide`]): the node decides against the
 //!    registry (allow, steer, deny); the gateway picks the route of its
 //!    Gateways' VirtualServices;
-//! 4. **route** ([`Role::route`]): what that asks of this request: an
+//! 4. **authorization** ([`Role::authorize`]): the AuthorizationPolicies
+//!    that apply (`authz`), on the request's normalised path; denied: 403
+//!    `RBAC: access denied`, as Envoy answers;
+//! 5. **route** ([`Role::route`]): what that asks of this request: an
 //!    answer now (403, 404, redirect, direct response, CORS preflight,
 //!    fault), or an upstream and the request to send it, edited as the
 //!    route says;
-//! 5. **upstream** ([`Role::upstream`]): the exchange, over a connection
+//! 6. **upstream** ([`Role::upstream`]): the exchange, over a connection
 //!    kept in `transport/http_pool.rs` with the request's `Grant`;
-//! 6. **response** ([`Role::respond`]): the role's edits to the answer;
-//! 7. **record** ([`record`]): the request's audit line and metrics, and
+//! 7. **response** ([`Role::respond`]): the role's edits to the answer;
+//! 8. **record** ([`record`]): the request's audit line and metrics, and
 //!    the connection's [`RequestTally`].
 //!
 //! Every request takes the configuration current when it arrives, so a
@@ -28,15 +33,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hyper::{HeaderMap, Request, Response, body::Incoming};
+use hyper::{HeaderMap, Request, Response, StatusCode, body::Incoming};
 
 use crate::{
     access_log::{Decision, Reason, RequestRecord},
+    authz::{AuthzHttp, Authorized, PathNormalization, path},
     policy::{HttpFacts, MatchedEntry, RouteChoice},
     proxy::ProxyInputs,
     reload::ActiveConfig,
     sniff::host_without_port,
-    transport::{addrs::UpstreamAddr, http_pool::Body},
+    transport::{addrs::UpstreamAddr, http_pool::{Body, text}},
 };
 
 /// What the route phase makes of a request.
@@ -72,6 +78,10 @@ pub trait Role: Sync {
         record: &mut RequestRecord,
     ) -> Self::Decision;
 
+    /// The authorization phase: the policies that apply to this request,
+    /// asked with its source; `None` when none can apply.
+    fn authorize(&self, config: &Arc<ActiveConfig>, decision: &Self::Decision, authority: &Authority, http: &AuthzHttp<'_>) -> Option<AuthzOutcome>;
+
     /// The route phase.
     fn route(
         &self,
@@ -95,20 +105,71 @@ pub async fn handle<R: Role>(role: &R, req: Request<Incoming>) -> Response<Body>
     let config = role.inputs().config.current();
     let authority = Authority::of(&req);
     let mut rec = role.record(&req, &authority);
-    let decision = {
+    let normalization = config.policy.authorizer().settings().path_normalization;
+    let (req, strict_path) = match normalize_path(req, normalization) {
+        Some(normalized) => normalized,
+        None => {
+            let resp = text(StatusCode::BAD_REQUEST, "bad request path\n".to_string(), None);
+            rec.deny("malformed-request", None);
+            record(role.inputs(), role.tally(), &mut rec, &resp, started.elapsed()).await;
+            return resp;
+        }
+    };
+    let (decision, authorized) = {
         let header = header_lookup(req.headers());
         let facts = facts(&req, &authority, role.scheme(), &header);
-        role.decide(&config, &req, &authority, &facts, &mut rec)
+        let decision = role.decide(&config, &req, &authority, &facts, &mut rec);
+        let http = AuthzHttp { method: req.method().as_str(), path: req.uri().path(), strict_path: &strict_path, header: &header };
+        let authorized = role.authorize(&config, &decision, &authority, &http);
+        (decision, authorized)
     };
-    let response = match role.route(&config, decision, req, &authority, &mut rec).await {
-        Routed::Answer(resp) => resp,
-        Routed::Forward(req, plan) => {
-            let resp = role.upstream(&plan, req, &mut rec).await;
-            role.respond(plan, resp, &mut rec)
+    let refused = authorized.as_ref().is_some_and(|a| rec.authorized(&a.authorized, a.enforced));
+    let response = if refused {
+        rbac_denied()
+    } else {
+        match role.route(&config, decision, req, &authority, &mut rec).await {
+            Routed::Answer(resp) => resp,
+            Routed::Forward(req, plan) => {
+                let resp = role.upstream(&plan, req, &mut rec).await;
+                role.respond(plan, resp, &mut rec)
+            }
         }
     };
     record(role.inputs(), role.tally(), &mut rec, &response, started.elapsed()).await;
     response
+}
+
+/// What the authorization phase concluded.
+pub struct AuthzOutcome {
+    pub authorized: Authorized,
+    /// Audit mode: a denial is recorded as `would`, not carried out.
+    pub enforced: bool,
+}
+
+/// Envoy's answer to a request its RBAC filter denies.
+pub fn rbac_denied() -> Response<Body> {
+    text(StatusCode::FORBIDDEN, "RBAC: access denied".to_string(), None)
+}
+
+/// The request with its path normalised (query kept), and the path's
+/// strict reading; `None` for a path that will not form a URI again (400).
+fn normalize_path(mut req: Request<Incoming>, how: PathNormalization) -> Option<(Request<Incoming>, String)> {
+    let raw = req.uri().path();
+    let strict = path::strict(raw);
+    let normalized = path::normalize(raw, how);
+    if normalized != raw {
+        let with_query = match req.uri().query() {
+            Some(q) => format!("{normalized}?{q}"),
+            None => normalized,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        let rebuilt = with_query.parse().ok().and_then(|pq| {
+            parts.path_and_query = Some(pq);
+            hyper::Uri::from_parts(parts).ok()
+        });
+        *req.uri_mut() = rebuilt?;
+    }
+    Some((req, strict))
 }
 
 /// What a request names as its destination.

@@ -13,6 +13,7 @@ use super::{
     registry::{NamespaceRegistry, RegisteredService},
     workload::{WorkloadIdentity, WorkloadIndex},
 };
+use crate::authz::{Authorizer, AuthzSettings};
 use crate::config::{
     NamespaceScope, ServerHost, Snapshot,
     resources::{common::exported_to, service_entry::Resolution, sidecar::OutboundMode},
@@ -27,6 +28,8 @@ pub struct PolicySettings {
     pub outbound_mode: OutboundMode,
     /// cgroup id → (namespace, WorkloadEntry name), from `--intercept-cgroup DIR=NS/NAME`.
     pub cgroup_workloads: HashMap<u64, (String, String)>,
+    /// How AuthorizationPolicies are read.
+    pub authz: AuthzSettings,
 }
 
 /// One Sidecar egress host, with the port it is limited to.
@@ -66,6 +69,8 @@ pub struct EgressPolicy {
     /// The snapshot's VirtualServices bound to `mesh` (their indices, in
     /// order): the only ones a node connection's route is looked for in.
     mesh_services: Vec<usize>,
+    /// The AuthorizationPolicies, compiled.
+    authz: Authorizer,
 }
 
 impl std::fmt::Debug for EgressPolicy {
@@ -84,7 +89,13 @@ impl EgressPolicy {
         let workloads = WorkloadIndex::build(&snapshot, &settings.default_namespace, &settings.cgroup_workloads);
         let mesh_services =
             snapshot.virtual_services.iter().enumerate().filter(|(_, vs)| vs.binds_mesh()).map(|(i, _)| i).collect();
-        Self { settings, snapshot, services, workloads, registries: RwLock::default(), mesh_services }
+        let authz = Authorizer::build(&snapshot, settings.authz.clone());
+        Self { settings, snapshot, services, workloads, registries: RwLock::default(), mesh_services, authz }
+    }
+
+    /// The AuthorizationPolicies of this configuration.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authz
     }
 
     /// The first `mesh` route, of the VirtualServices the workload sees,

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tracing::{Span, field::display};
 
 use super::{
-    ProxyInputs, deny, http_egress,
+    ProxyInputs, authorize::StreamAuthz, deny, http_egress,
     orig_dst::{OrigDstSource, original_destination},
     peek::{Peeked, peek_first_bytes},
     mesh_identity::MeshConnectError,
@@ -25,7 +25,7 @@ use crate::{
     },
     kubernetes::PodLookup,
     access_log::{ConnectionRecord, Decision, Outcome},
-    policy::{ConnectionFacts, Decided, Detected, Verdict, declared_opaque, decide_and_keep_enforced},
+    policy::{ConnectionFacts, Decided, Detected, Enforcement, Verdict, declared_opaque, decide_and_keep_enforced},
     reload::ActiveConfig,
     sniff::{Sniffed, host_without_port},
 };
@@ -139,8 +139,32 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         };
         decide_and_keep_enforced(&facts, &config.policy, inputs.dns.as_ref(), inputs.enforcement(&workload))
     };
-    let kept = Kept { decided, generation: config.generation };
+    // The AuthorizationPolicies attached to the ServiceEntry it was decided to.
+    let enforced = inputs.enforcement(&workload) == Enforcement::Enforce;
+    let authz = match &verdict {
+        Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } => {
+            let (name, sni) = match detected {
+                Detected::Tls { sni } => (sni, sni),
+                Detected::Http { host } => (host, None),
+                Detected::Opaque => (None, None),
+            };
+            StreamAuthz::new(&workload, record.src.0.ip(), matched.as_ref(), name, sni, orig.0.port())
+        }
+        Verdict::Deny { .. } => None,
+    };
+    let authorized = authz.as_ref().map(|a| a.ask(&config.policy));
     inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
+    if let Some(authorized) = &authorized
+        && record.authorized(authorized, enforced)
+    {
+        record.matched = verdict_matched(&verdict);
+        return match detected {
+            Detected::Tls { .. } => deny::tls_alert(client).await,
+            _ => deny::reset(client),
+        };
+    }
+    // Audited streams are not revoked by a policy that would deny them.
+    let kept = Kept { decided, authz: authz.filter(|_| enforced), generation: config.generation };
     match verdict {
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.into(), matched);
@@ -169,6 +193,17 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
             }
             record.route = Some(route);
         }
+    }
+    // Audit mode: the arms above wrote the registry's verdict; a policy
+    // that would have denied the stream still says so.
+    if let Some(authorized) = &authorized {
+        record.authorized(authorized, enforced);
+    }
+}
+
+fn verdict_matched(verdict: &Verdict) -> Option<crate::policy::MatchedEntry> {
+    match verdict {
+        Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } | Verdict::Deny { matched, .. } => matched.clone(),
     }
 }
 
@@ -201,9 +236,11 @@ impl std::fmt::Display for WorkloadName<'_> {
     }
 }
 
-/// What a relayed stream was decided on, and under which generation.
+/// What a relayed stream was decided and authorized on, and under which
+/// generation.
 struct Kept {
     decided: Decided,
+    authz: Option<StreamAuthz>,
     generation: u64,
 }
 
@@ -212,7 +249,9 @@ impl Kept {
     /// go to `upstream`.
     fn revoke(self, inputs: &ProxyInputs, upstream: std::net::SocketAddr) -> Revoke {
         let dns = inputs.dns.clone();
-        inputs.revoke_when(self.generation, move |config| self.decided.stands(&config.policy, dns.as_ref(), upstream))
+        inputs.revoke_when(self.generation, move |config| {
+            self.decided.stands(&config.policy, dns.as_ref(), upstream) && self.authz.as_ref().is_none_or(|a| a.ask(&config.policy).allowed())
+        })
     }
 }
 

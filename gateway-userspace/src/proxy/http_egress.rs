@@ -19,8 +19,9 @@ use tokio::net::TcpStream;
 use super::{ProxyInputs, deny::forbidden_body, origination::{Origination, UpstreamTlsError}};
 use crate::{
     access_log::{ConnectionRecord, Decision, Outcome, RequestRecord},
-    http_pipeline::{self, Authority, RequestTally, Role, Routed},
-    policy::{ConnectionFacts, Decided, Detected, HttpFacts, Target, Verdict, WorkloadIdentity, decide_and_keep_enforced},
+    authz::AuthzHttp,
+    http_pipeline::{self, Authority, AuthzOutcome, RequestTally, Role, Routed},
+    policy::{ConnectionFacts, Decided, Detected, Enforcement, HttpFacts, Target, Verdict, WorkloadIdentity, decide_and_keep_enforced},
     reload::ActiveConfig,
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
@@ -177,6 +178,16 @@ impl Role for HttpEgress {
             }
         }
         (verdict, decided)
+    }
+
+    /// The policies attached to the ServiceEntry it was decided to.
+    fn authorize(&self, config: &Arc<ActiveConfig>, (verdict, _): &(Verdict, Decided), authority: &Authority, http: &AuthzHttp<'_>) -> Option<AuthzOutcome> {
+        let matched = match verdict {
+            Verdict::Deny { .. } => return None,
+            Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } => matched.as_ref(),
+        };
+        let authorized = super::authorize::request(&config.policy, &self.workload, self.client.0.ip(), matched, authority.host.as_deref(), self.orig.0.port(), *http)?;
+        Some(AuthzOutcome { authorized, enforced: self.inputs.enforcement(&self.workload) == Enforcement::Enforce })
     }
 
     /// Denied: 403 with the reason. Otherwise the target, and the TLS it

@@ -22,6 +22,7 @@
 //! runs in a `conn` tracing span (id, client, then original destination and
 //! workload once known), so every log line names its connection.
 
+mod authorize;
 mod connection;
 pub mod deny;
 mod http_egress;

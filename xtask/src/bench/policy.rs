@@ -16,6 +16,8 @@ use super::procs;
 
 const KINDS: [&str; 3] = ["exact", "wildcard", "cidr"];
 const SIZES: [u64; 4] = [10, 1_000, 10_000, 100_000];
+/// The `authz` group's cases: AuthorizationPolicy decisions among 1,000.
+const AUTHZ_CASES: [&str; 2] = ["1000-policies-10-apply", "1000-policies-all-apply"];
 
 /// Builds the benchmark if needed and returns its executable.
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
@@ -62,5 +64,12 @@ pub fn measure(root: &Path, exe: &Path, quick: bool) -> anyhow::Result<Value> {
             }));
         }
     }
-    Ok(json!({ "decisions": decisions }))
+    let mut authz = Vec::new();
+    for case in AUTHZ_CASES {
+        let file = root.join(format!("target/criterion/authz/{case}/new/estimates.json"));
+        let Ok(text) = fs::read_to_string(&file) else { continue };
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+        authz.push(json!({ "case": case, "median_ns": v["median"]["point_estimate"].as_f64(), "mean_ns": v["mean"]["point_estimate"].as_f64() }));
+    }
+    Ok(json!({ "decisions": decisions, "authz": authz }))
 }

@@ -187,4 +187,11 @@ fn policy_section(o: &mut String, policy: Option<&Value>) {
             .collect();
         let _ = writeln!(o, "| {kind} | {} |", cells.join(" | "));
     }
+    let Some(authz) = policy.and_then(|p| p["authz"].as_array()).filter(|a| !a.is_empty()) else { return };
+    let _ = writeln!(o, "\n## AuthorizationPolicy decision time (criterion median), one HTTP request\n");
+    let _ = writeln!(o, "| Policies | Median | Mean |\n|---|---:|---:|");
+    for a in authz {
+        let ns = |k: &str| a[k].as_f64().map_or("–".into(), |v| format!("{} ns", num(v)));
+        let _ = writeln!(o, "| {} | {} | {} |", a["case"].as_str().unwrap_or("?").replace('-', " "), ns("median_ns"), ns("mean_ns"));
+    }
 }

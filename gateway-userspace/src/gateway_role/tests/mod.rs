@@ -1,5 +1,6 @@
 //! Unit tests of the gateway role, one file per source file.
 
+mod authorize;
 mod balance;
 mod bound_routes;
 mod clusters;

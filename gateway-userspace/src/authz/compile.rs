@@ -1,0 +1,106 @@
+//! The snapshot's AuthorizationPolicies, compiled once per configuration:
+//! each rule knows what it needs (HTTP, a host name) and whether it holds
+//! something the gateway cannot evaluate, and the policies are indexed by
+//! namespace and by target, so a request looks at its own only.
+
+use std::{collections::HashMap, sync::Arc};
+
+use crate::config::{
+    Labels, Snapshot,
+    resources::authorization::{AuthorizationAction, Condition, Rule},
+};
+
+/// Where AuthorizationPolicies are read from.
+#[derive(Clone, Debug)]
+pub struct AuthzSettings {
+    /// Policies here without a target apply mesh-wide (Istio's root
+    /// namespace).
+    pub root_namespace: String,
+    /// The trust domain of the principals the node gives its pods.
+    pub trust_domain: String,
+    /// How request paths are normalised before they are matched and sent on.
+    pub path_normalization: super::PathNormalization,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` entries are
+    /// trusted for `remoteIpBlocks` (Istio's `numTrustedProxies`).
+    pub num_trusted_proxies: u32,
+}
+
+impl Default for AuthzSettings {
+    fn default() -> Self {
+        Self { root_namespace: "istio-system".into(), trust_domain: "cluster.local".into(), path_normalization: Default::default(), num_trusted_proxies: 0 }
+    }
+}
+
+/// Every policy of one configuration, ready to ask.
+#[derive(Debug, Default)]
+pub struct Authorizer {
+    pub(super) settings: AuthzSettings,
+    pub(super) policies: Vec<CompiledPolicy>,
+    /// Policies without a target, by namespace (selector still to check).
+    pub(super) by_namespace: HashMap<String, Vec<usize>>,
+    /// Policies with a target, by (kind, namespace, name).
+    pub(super) by_target: HashMap<(String, String, String), Vec<usize>>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledPolicy {
+    /// `namespace/name`, as the audit line names it.
+    pub id: Arc<str>,
+    pub action: AuthorizationAction,
+    pub selector: Option<Labels>,
+    pub rules: Vec<CompiledRule>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledRule {
+    pub rule: Rule,
+    /// Methods, paths or request headers: HTTP-only fields.
+    pub needs_http: bool,
+    /// Hosts: needs a name (Host, SNI, or the decided host).
+    pub needs_host: bool,
+    /// `requestPrincipals` or an unknown `when` key.
+    pub unsupported: bool,
+}
+
+impl Authorizer {
+    pub fn build(snapshot: &Snapshot, settings: AuthzSettings) -> Self {
+        let mut sorted: Vec<_> = snapshot.authorization_policies.iter().collect();
+        sorted.sort_by(|a, b| (&a.meta.namespace, &a.meta.name).cmp(&(&b.meta.namespace, &b.meta.name)));
+        let mut out = Authorizer { settings, ..Default::default() };
+        for p in sorted {
+            let idx = out.policies.len();
+            out.policies.push(CompiledPolicy {
+                id: format!("{}/{}", p.meta.namespace, p.meta.name).into(),
+                action: p.action,
+                selector: p.selector.clone(),
+                rules: p.rules.iter().map(compile_rule).collect(),
+            });
+            if p.targets.is_empty() {
+                out.by_namespace.entry(p.meta.namespace.clone()).or_default().push(idx);
+            }
+            for t in &p.targets {
+                // A target in another namespace attaches nothing (GW2102).
+                if t.namespace == p.meta.namespace {
+                    out.by_target.entry((t.kind.clone(), t.namespace.clone(), t.name.clone())).or_default().push(idx);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn settings(&self) -> &AuthzSettings {
+        &self.settings
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+}
+
+fn compile_rule(rule: &Rule) -> CompiledRule {
+    let needs_http = rule.to.iter().any(|o| !o.methods.is_empty() || !o.paths.is_empty())
+        || rule.when.iter().any(|c| matches!(c, Condition::Header { .. }));
+    let needs_host = rule.to.iter().any(|o| !o.hosts.is_empty());
+    let unsupported = rule.from.iter().any(|s| !s.request_principals.is_empty()) || rule.when.iter().any(|c| matches!(c, Condition::Unsupported(_)));
+    CompiledRule { rule: rule.clone(), needs_http, needs_host, unsupported }
+}

@@ -38,6 +38,7 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     println!("xtask:   curl -sI https://httpbin.org/      # registered: leaves through the egress gateway (:8443, passthrough)");
     println!("xtask:   curl -sI http://httpbin.org/       # registered: through the egress gateway (:8080, by Host)");
     println!("xtask:   curl -sI https://example.com/      # not registered: TLS access_denied alert");
+    println!("xtask:   curl -s http://httpbin.org//anything/%61dmin   # an AuthorizationPolicy's DENY: 403 RBAC: access denied");
     println!("xtask: every connection appears here as one JSON line when it closes: \"decision\":\"steer\" on the");
     println!("xtask: node side, \"role\":\"egress-gateway\" for the exit. The config is in examples/.");
     println!("xtask: admin endpoint: curl http://127.0.0.1:15000/config_dump   (Ctrl-C stops)");

@@ -40,6 +40,8 @@ pub struct Authorizer {
     pub(super) by_namespace: HashMap<String, Vec<usize>>,
     /// Policies with a target, by (kind, namespace, name).
     pub(super) by_target: HashMap<(String, String, String), Vec<usize>>,
+    /// Whether any rule matches `serviceAccounts`.
+    pub(super) service_accounts_used: bool,
 }
 
 #[derive(Debug)]
@@ -85,6 +87,7 @@ impl Authorizer {
                 }
             }
         }
+        out.service_accounts_used = out.policies.iter().flat_map(|p| &p.rules).flat_map(|r| &r.rule.from).any(|s| !s.service_accounts.is_empty());
         out
     }
 

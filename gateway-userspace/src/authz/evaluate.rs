@@ -98,8 +98,11 @@ impl Authorizer {
             return Authorized::default();
         }
         let applicable = self.applicable(applies);
+        // `<ns>/<sa>`, once per request, when some rule matches on it.
+        let service_account = if self.service_accounts_used { req.principal.and_then(service_account_of) } else { None };
+        let facts = Facts { req, service_account: service_account.as_deref() };
         let first_match = |action: AuthorizationAction| {
-            applicable.iter().map(|&i| &self.policies[i]).filter(|p| p.action == action).find_map(|p| matching_rule(p, req).map(|r| (p, r)))
+            applicable.iter().map(|&i| &self.policies[i]).filter(|p| p.action == action).find_map(|p| matching_rule(p, &facts).map(|r| (p, r)))
         };
         let audited = first_match(AuthorizationAction::Audit).map(|(p, _)| p.id.clone());
         let denied = |p: &CompiledPolicy, rule, action| AuthzDecision { allowed: false, action, policy: Some(p.id.clone()), rule: Some(rule) };
@@ -145,21 +148,28 @@ impl Authorizer {
     }
 }
 
+/// A request and what is worked out from it once.
+struct Facts<'a> {
+    req: &'a AuthzRequest<'a>,
+    service_account: Option<&'a str>,
+}
+
 /// The index of the policy's first rule the request matches.
-fn matching_rule(p: &CompiledPolicy, req: &AuthzRequest<'_>) -> Option<usize> {
+fn matching_rule(p: &CompiledPolicy, facts: &Facts<'_>) -> Option<usize> {
     // CUSTOM and DENY read what they cannot evaluate as matching; ALLOW and
     // AUDIT as not.
     let lenient = matches!(p.action, AuthorizationAction::Deny | AuthorizationAction::Custom);
-    p.rules.iter().position(|r| rule_matches(r, req, lenient))
+    p.rules.iter().position(|r| rule_matches(r, facts, lenient))
 }
 
-fn rule_matches(c: &CompiledRule, req: &AuthzRequest<'_>, lenient: bool) -> bool {
+fn rule_matches(c: &CompiledRule, facts: &Facts<'_>, lenient: bool) -> bool {
+    let req = facts.req;
     let unknowable = c.unsupported || (c.needs_http && req.http.is_none()) || (c.needs_host && req.host.is_none());
     if unknowable && !lenient {
         return false;
     }
     let r = &c.rule;
-    (r.from.is_empty() || r.from.iter().any(|s| source_matches(s, req, lenient)))
+    (r.from.is_empty() || r.from.iter().any(|s| source_matches(s, facts, lenient)))
         && (r.to.is_empty() || r.to.iter().any(|o| operation_matches(o, req, lenient)))
         && r.when.iter().all(|w| condition_matches(w, req, lenient))
 }
@@ -192,12 +202,12 @@ fn unknown<T>(values: &Values<T>, lenient: bool) -> bool {
     values.is_empty() || lenient
 }
 
-fn source_matches(s: &Source, req: &AuthzRequest<'_>, lenient: bool) -> bool {
-    let service_account = req.principal.and_then(service_account_of);
+fn source_matches(s: &Source, facts: &Facts<'_>, lenient: bool) -> bool {
+    let req = facts.req;
     text(&s.principals, req.principal)
         && unknown(&s.request_principals, lenient)
         && text(&s.namespaces, req.namespace)
-        && text(&s.service_accounts, service_account.as_deref())
+        && text(&s.service_accounts, facts.service_account)
         && ips(&s.ip_blocks, req.source_ip)
         && ips(&s.remote_ip_blocks, req.remote_ip)
 }

@@ -36,7 +36,7 @@ use crate::{
     },
     authz::AuthzHttp,
     http_pipeline::{self, Authority, AuthzOutcome, RequestTally, Role, Routed},
-    policy::{HttpFacts, RouteChoice},
+    policy::{Exit, HttpFacts, RouteChoice, Verdict, decide_exit},
     proxy::ProxyInputs,
     reload::ActiveConfig,
     transport::{
@@ -201,10 +201,29 @@ impl Role for GatewayHttp {
     }
 
     /// Before any route acts, as Envoy's RBAC filter runs before its router.
-    fn authorize(&self, config: &Arc<ActiveConfig>, _decision: &GatewayDecision, authority: &Authority, http: &AuthzHttp<'_>) -> Option<AuthzOutcome> {
-        let trusted = config.policy.authorizer().settings().num_trusted_proxies;
+    /// A forwarded request is also asked about as a connection to its
+    /// destination's ServiceEntry.
+    fn authorize(&self, config: &Arc<ActiveConfig>, decision: &GatewayDecision, authority: &Authority, http: &AuthzHttp<'_>) -> Option<AuthzOutcome> {
+        let authz = config.policy.authorizer();
+        if authz.is_empty() {
+            return None;
+        }
+        let entry = match decision {
+            GatewayDecision::Route(action) => match action.as_ref() {
+                HttpAction::Forward { choice, .. } => {
+                    let port = choice.port.unwrap_or(self.plan.port);
+                    match decide_exit(&config.policy, &self.ctx.workload, &choice.destination, port, Exit::Any) {
+                        Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } => matched,
+                        Verdict::Deny { .. } => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let trusted = authz.settings().num_trusted_proxies;
         let ask = GatewayAuthz::new(&self.ctx, &self.plan.gateways, self.plan.port, self.identity.as_deref(), self.peer.ip())
-            .to(authority.host.as_deref(), None, None)
+            .to(authority.host.as_deref(), None, entry.as_ref())
             .forwarded_for((http.header)("x-forwarded-for").as_deref(), trusted);
         Some(AuthzOutcome { authorized: ask.ask(&config.policy, Some(*http))?, enforced: true })
     }

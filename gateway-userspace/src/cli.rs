@@ -31,6 +31,9 @@ pub enum Command {
     /// Generate a test CA and certificates (mesh identities, servers) to try
     /// mutual TLS without an external PKI.
     Certs(crate::tls::CertsArgs),
+    /// The in-cluster CA of the mesh identities: approves and signs the
+    /// CertificateSigningRequests of node agents for their pods.
+    Ca(Box<crate::workload_ca::CaArgs>),
 }
 
 /// How the Istio YAML is read, shared by `run` and `validate`.
@@ -418,7 +421,7 @@ pub struct InterceptCgroup {
     pub workload: Option<(String, String)>,
 }
 
-fn parse_namespaced(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_namespaced(s: &str) -> Result<(String, String), String> {
     match s.split_once('/') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => Ok((ns.into(), name.into())),
         _ => Err(format!("{s:?} is not NAMESPACE/NAME")),

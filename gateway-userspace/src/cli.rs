@@ -311,6 +311,20 @@ pub struct KubernetesArgs {
     /// The cluster's DNS domain, for Service host names.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Obtain the certificate of each service account with a pod on this
+    /// node through a CertificateSigningRequest that `gateway ca` signs,
+    /// kept under --workload-certs and renewed, and the trust bundle into
+    /// --mesh-ca.
+    #[arg(long, requires_all = ["intercept_pods", "workload_certs", "mesh_ca"])]
+    pub workload_certs_from_csr: bool,
+    /// Lifetime asked for those certificates, in seconds (Kubernetes'
+    /// minimum is 600); each is renewed at two thirds of the lifetime issued.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(600..))]
+    pub workload_cert_lifetime_secs: u64,
+    /// Namespace of the trust bundle ConfigMap (`gateway-ca-root`) that
+    /// `gateway ca` publishes.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "gateway-system")]
+    pub trust_bundle_namespace: String,
 }
 
 /// How AuthorizationPolicies are read and what they see.

@@ -183,6 +183,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 r = wait_for_signal() => return r,
             }
             let _ = dns_pods.set(agent.clone());
+            if let (true, Some(dir), Some(mesh_ca)) = (args.kubernetes.workload_certs_from_csr, &args.workload_certs, &args.mesh_ca) {
+                let settings = crate::kubernetes::workload_certs::WorkloadCertSettings {
+                    dir: dir.clone(),
+                    mesh_ca: mesh_ca.clone(),
+                    trust_domain: args.kubernetes.cluster_domain.clone(),
+                    lifetime: Duration::from_secs(args.kubernetes.workload_cert_lifetime_secs),
+                    bundle_namespace: args.kubernetes.trust_bundle_namespace.clone(),
+                };
+                crate::kubernetes::workload_certs::start(client.clone(), agent.clone(), settings);
+            }
             Some(agent)
         }
         _ => None,

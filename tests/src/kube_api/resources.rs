@@ -155,6 +155,11 @@ pub static ALL: &[ResourceType] = &[
         ..rt("", "secrets", "secret", "Secret", true)
     },
     ResourceType {
+        short_names: &["cm"],
+        subresources: &[],
+        ..rt("", "configmaps", "configmap", "ConfigMap", true)
+    },
+    ResourceType {
         short_names: &["svc"],
         label_names: true,
         ..rt("", "services", "service", "Service", true)

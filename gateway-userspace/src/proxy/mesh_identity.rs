@@ -53,8 +53,11 @@ pub struct MeshTls {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub workload_certs: Option<PathBuf>,
-    clients: Mutex<HashMap<(String, String), (FileStamps, Arc<ClientConfig>)>>,
+    clients: Mutex<HashMap<(String, String), CachedClient>>,
 }
+
+/// A workload's config, and the state of the files it was built from.
+type CachedClient = (FileStamps, Arc<ClientConfig>);
 
 /// When the files behind a cached config last changed: a renewed
 /// certificate (or trust bundle), replaced by rename, is loaded afresh.

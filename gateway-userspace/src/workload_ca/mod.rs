@@ -4,15 +4,21 @@
 //! asked for, and publishes its certificate as the trust bundle.
 //!
 //! Why the requester's node can be trusted: a node agent authenticates
-//! with the bound service-account token the kubelet mounted into its pod.
-//! The API server, not the caller, writes the request's `spec.username`,
-//! `spec.groups` and `spec.extra` from the authenticated credentials; with
-//! ServiceAccountTokenNodeBinding (beta and on by default since Kubernetes
-//! 1.30, GA in 1.33) a pod's token carries the name of the node it was
-//! issued for, which lands in `spec.extra["authentication.kubernetes.io/node-name"]`.
-//! A node agent can therefore only obtain certificates for the service
-//! accounts of pods on its own node: a compromised node cannot mint the
-//! identities of workloads elsewhere.
+//! with the bound service-account token the kubelet projects into its pod.
+//! The API server, not the caller, writes a CSR's `spec.username`,
+//! `spec.groups` and `spec.extra` from the authenticated credentials
+//! (whatever the body said). A pod's bound token names the node the pod was
+//! scheduled to, and the service-account authenticator puts that name in
+//! the user's extra `authentication.kubernetes.io/node-name` (KEP-4193:
+//! ServiceAccountTokenPodNodeInfo, on by default since Kubernetes 1.30 and
+//! GA in 1.32; node-bound tokens, ServiceAccountTokenNodeBinding, are GA in
+//! 1.33). The token is signed by the API server, which checks at every
+//! request that the pod it is bound to still exists (and, with
+//! ServiceAccountTokenNodeBindingValidation, the node too), so the node
+//! name is nothing the requester chose. A node agent can therefore only obtain the
+//! identities of pods on its own node: a compromised node cannot mint the
+//! identities of workloads elsewhere. A CSR without that field (an older
+//! cluster, a legacy Secret token) is denied.
 //!
 //! - `checks.rs`: the judgement of one request (pure functions).
 //! - `signer.rs`: the CA key, and the certificate it issues.

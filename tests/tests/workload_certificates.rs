@@ -40,7 +40,9 @@ fn an_entitled_node_gets_a_certificate_that_carries_the_identity_and_chains_to_t
     assert_eq!(condition(&csr), Some(("Approved".into(), "EntitledNode".into())), "{csr}\n{}", ca.log());
     let chain = support::certificate(&csr).expect("status.certificate");
     openssl_check(&ca.ca_pem, &chain, SHOP_APP);
+    // The body claimed another user and node-2: the API server wrote the token's.
     assert_eq!(csr["spec"]["username"], format!("system:serviceaccount:{AGENT_NS}:{AGENT_SA}"), "filled in by the API server");
+    assert_eq!(csr["spec"]["extra"]["authentication.kubernetes.io/node-name"], serde_json::json!(["node-1"]), "{csr}");
 
     // The trust bundle is published in the CA's namespace.
     let bundle = wait::poll(PATIENCE, Duration::from_millis(100), || {

@@ -281,7 +281,7 @@ mod tests {
             by_kind("events.k8s.io/v1", "Event").map(|r| r.group),
             Some("events.k8s.io")
         );
-        assert!(by_plural("", "configmaps").is_none());
+        assert!(by_plural("", "limitranges").is_none());
     }
 
     #[test]

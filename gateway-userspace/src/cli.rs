@@ -321,6 +321,15 @@ pub struct KubernetesArgs {
     /// minimum is 600); each is renewed at two thirds of the lifetime issued.
     #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(600..))]
     pub workload_cert_lifetime_secs: u64,
+    /// A gateway: obtain --cert and --key, the identity of --service-account,
+    /// through a CertificateSigningRequest that `gateway ca` signs (renewed,
+    /// and presented from the next handshake on), and the trust bundle into
+    /// --mesh-ca, before serving.
+    #[arg(long, requires_all = ["kubernetes", "cert", "key", "mesh_ca", "service_account"], conflicts_with = "intercept_pods")]
+    pub cert_from_csr: bool,
+    /// This instance's service account, `NAMESPACE/NAME` (for --cert-from-csr).
+    #[arg(long, value_parser = parse_namespaced)]
+    pub service_account: Option<(String, String)>,
     /// Namespace of the trust bundle ConfigMap (`gateway-ca-root`) that
     /// `gateway ca` publishes.
     #[arg(long, env = "POD_NAMESPACE", default_value = "gateway-system")]

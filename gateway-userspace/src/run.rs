@@ -239,6 +239,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(address = %listener.address()?, "proxy listening");
         tokio::spawn(listener.run(inputs.clone(), stop_rx.clone()));
     }
+    // A gateway's own mesh identity from the cluster, there before any
+    // ISTIO_MUTUAL listener needs it.
+    if let (Some(client), true) = (&kube, args.kubernetes.cert_from_csr) {
+        let own = crate::kubernetes::workload_certs::own_settings(&args)?;
+        tokio::select! {
+            () = crate::kubernetes::workload_certs::start_own(client.clone(), own) => {}
+            r = wait_for_signal() => return r,
+        }
+    }
     // The gateway role: the Gateways whose selector matches --labels.
     let labels = &args.config_args.labels;
     let mut gateway_ports = None;

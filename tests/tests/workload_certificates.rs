@@ -12,7 +12,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use gateway_tests::gateway_process::Gateway;
+use gateway_tests::gateway_process::{Gateway, GatewayConfig};
 use gateway_tests::kube_api::ApiServer;
 use gateway_tests::kube_node::{NODE, PodSpec, agent_config, kubelet, namespace};
 use gateway_tests::kubelet::Driver;
@@ -145,5 +145,59 @@ fn the_node_agent_obtains_renews_and_drops_its_pods_certificates() {
     wait::until("the certificate files removed", PATIENCE, || !crt.exists() && !key.exists());
     assert_calls_within(&api, AGENT_SA, &[rbac::NODE_AGENT, rbac::NODE_AGENT_WORKLOAD_CERTS, rbac::NODE_AGENT_WORKLOAD_CERTS_IN_NAMESPACE]);
     drop((gw, ca, tree));
+    topo.teardown();
+}
+
+#[test]
+fn a_gateway_obtains_its_own_identity_and_presents_the_renewed_one() {
+    let topo = Topology::build();
+    let api = ApiServer::start_in(&topo.node);
+    api.apply(serde_json::json!({"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "mesh-in", "namespace": "default"},
+        "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 15443, "name": "tls", "protocol": "HTTPS"}, "hosts": ["api.test"], "tls": {"mode": "ISTIO_MUTUAL"}}]}}));
+    let ca = WorkloadCa::start(&api, Some(&topo.node), &["--max-lifetime-secs", "60", "--gateway", "gateway-system/gateway"]);
+    let dir = topo.temp.subdir("gateway-identity");
+    let (cert, key, mesh_ca) = (dir.join("own/tls.crt"), dir.join("own/tls.key"), dir.join("mesh-ca.crt"));
+    let kubeconfig = api.kubeconfig_for_service_account(AGENT_NS, "gateway", None);
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let extra = ["--kubernetes", "--kubeconfig", &path(&kubeconfig), "--cert-from-csr", "--service-account", "gateway-system/gateway",
+        "--cert", &path(&cert), "--key", &path(&key), "--mesh-ca", &path(&mesh_ca)];
+    let gw = Gateway::start(&topo, GatewayConfig::ingress(&topo, Vec::new(), &extra));
+    eprintln!("figure: gateway start to ready with its certificate from a CSR: {} ms", started.elapsed().as_millis());
+    let own = "spiffe://cluster.local/ns/gateway-system/sa/gateway";
+    let first = std::fs::read_to_string(&cert).expect("the gateway's certificate");
+    openssl_check(&ca.ca_pem, &first, own);
+
+    // A mesh client (a workload certificate from the same CA) sees it.
+    let client = gateway_userspace::tls::IssueRequest {
+        name: "client".into(),
+        spiffe: Some(gateway_userspace::tls::SpiffeId::new("cluster.local", "shop", "app").unwrap()),
+        client: true,
+        ..Default::default()
+    };
+    let client = gateway_userspace::tls::issue(&ca.files(), &dir, &client).expect("a client certificate");
+    let presented = || {
+        let script = format!(
+            "openssl s_client -connect 198.18.1.1:15443 -servername api.test -CAfile {ca} -cert {c} -key {k} </dev/null 2>/dev/null | openssl x509 -noout -serial",
+            ca = path(&ca.files().cert), c = path(&client.cert), k = path(&client.key)
+        );
+        let out = topo.pod_a.command_outside_cgroup("sh", &["-c", &script]).output().expect("openssl s_client runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(presented(), support::serial(&first), "the gateway presents its certificate\n{}", gw.stderr_tail());
+
+    // Renewed on disk, presented from the next handshake on.
+    let renewed = wait::poll(Duration::from_secs(90), Duration::from_millis(200), || {
+        std::fs::read_to_string(&cert).ok().filter(|c| *c != first)
+    })
+    .unwrap_or_else(|| panic!("no renewal\n{}", gw.stderr_tail()));
+    openssl_check(&ca.ca_pem, &renewed, own);
+    let want = support::serial(&renewed);
+    let seen = wait::poll(PATIENCE, Duration::from_millis(200), || Some(presented()).filter(|s| *s == want));
+    assert_eq!(seen.as_deref(), Some(want.as_str()), "the renewed certificate is presented\n{}", gw.stderr_tail());
+    assert_calls_within(&api, "gateway", &[rbac::GATEWAY, rbac::GATEWAY_WORKLOAD_CERTS, rbac::GATEWAY_WORKLOAD_CERTS_IN_NAMESPACE]);
+    drop((gw, ca));
     topo.teardown();
 }

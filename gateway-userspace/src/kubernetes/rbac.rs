@@ -83,3 +83,10 @@ pub const WORKLOAD_CA_SIGNER: (&str, &str, &[&str]) = (CSRS, "signers", &["appro
 /// What `gateway ca` calls in each namespace it publishes the trust bundle
 /// in (a Role there): the ConfigMap, written by server-side apply.
 pub const WORKLOAD_CA_IN_NAMESPACE: &[ApiCall] = &[ApiCall { group: "", resource: "configmaps", verbs: &["create", "patch"] }];
+
+/// What a gateway calls in addition with `--cert-from-csr`: the same as a
+/// node agent for its workloads, for its own identity.
+pub const GATEWAY_WORKLOAD_CERTS: &[ApiCall] = NODE_AGENT_WORKLOAD_CERTS;
+
+/// ... and in its own namespace: the trust bundle ConfigMap.
+pub const GATEWAY_WORKLOAD_CERTS_IN_NAMESPACE: &[ApiCall] = NODE_AGENT_WORKLOAD_CERTS_IN_NAMESPACE;

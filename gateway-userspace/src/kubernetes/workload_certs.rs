@@ -1,7 +1,8 @@
 //! `--workload-certs-from-csr`: the node agent keeps a certificate for each
 //! service account with an intercepted pod on its node, obtained through a
 //! CertificateSigningRequest (`workload_csr.rs`) that `gateway ca` signs,
-//! and the trust bundle that `gateway ca` publishes.
+//! and the trust bundle that `gateway ca` publishes. `--cert-from-csr`: a
+//! gateway keeps its own (`--cert`, `--key`) the same way.
 //!
 //! Files, each replaced whole by rename and readable by the owner only:
 //! `<namespace>-<serviceaccount>.crt|.key` under `--workload-certs` (best a
@@ -23,7 +24,7 @@ use std::{
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client};
-use tokio::task::JoinHandle;
+use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::{NodeAgent, workload_csr};
 use crate::{
@@ -48,7 +49,7 @@ pub struct WorkloadCertSettings {
 
 /// Starts keeping the certificates of `agent`'s pods and the trust bundle.
 pub fn start(client: Client, agent: Arc<NodeAgent>, settings: WorkloadCertSettings) {
-    tokio::spawn(keep_bundle(client.clone(), settings.bundle_namespace.clone(), settings.mesh_ca.clone()));
+    tokio::spawn(keep_bundle(client.clone(), settings.bundle_namespace.clone(), settings.mesh_ca.clone(), None));
     tokio::spawn(async move {
         let mut running: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
         let mut changes = agent.changes();
@@ -72,7 +73,8 @@ pub fn start(client: Client, agent: Arc<NodeAgent>, settings: WorkloadCertSettin
                 }
                 match SpiffeId::new(&settings.trust_domain, &ns, &sa) {
                     Ok(id) => {
-                        let task = tokio::spawn(keep_certificate(client.clone(), id, settings.clone()));
+                        let files = stem(&settings.dir, &ns, &sa);
+                        let task = tokio::spawn(keep_certificate(client.clone(), id, files, settings.lifetime, None));
                         running.insert((ns, sa), task);
                     }
                     Err(e) => tracing::warn!(namespace = %ns, service_account = %sa, error = %e, "no SPIFFE identity for this service account"),
@@ -85,14 +87,57 @@ pub fn start(client: Client, agent: Arc<NodeAgent>, settings: WorkloadCertSettin
     });
 }
 
-/// Obtains, writes and renews the certificate of one identity, forever.
-async fn keep_certificate(client: Client, id: SpiffeId, settings: WorkloadCertSettings) {
+/// A gateway's own identity and where it goes (`--cert-from-csr`).
+#[derive(Clone, Debug)]
+pub struct OwnCert {
+    pub id: SpiffeId,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub mesh_ca: PathBuf,
+    pub lifetime: Duration,
+    pub bundle_namespace: String,
+}
+
+/// `--cert-from-csr`'s settings from the command line.
+pub fn own_settings(args: &crate::cli::RunArgs) -> anyhow::Result<OwnCert> {
+    let k = &args.kubernetes;
+    let (Some((ns, sa)), Some(cert), Some(key), Some(mesh_ca)) = (&k.service_account, &args.cert, &args.key, &args.mesh_ca) else {
+        anyhow::bail!("--cert-from-csr needs --service-account, --cert, --key and --mesh-ca");
+    };
+    Ok(OwnCert {
+        id: SpiffeId::new(&k.cluster_domain, ns, sa)?,
+        cert: cert.clone(),
+        key: key.clone(),
+        mesh_ca: mesh_ca.clone(),
+        lifetime: Duration::from_secs(k.workload_cert_lifetime_secs),
+        bundle_namespace: k.trust_bundle_namespace.clone(),
+    })
+}
+
+/// Keeps a gateway's own certificate in its `--cert`/`--key` and the trust
+/// bundle in `--mesh-ca`, as for the node's workloads. Returns once both
+/// are first written.
+pub async fn start_own(client: Client, own: OwnCert) {
+    let (bundle_tx, bundle_rx) = oneshot::channel();
+    let (cert_tx, cert_rx) = oneshot::channel();
+    tokio::spawn(keep_bundle(client.clone(), own.bundle_namespace, own.mesh_ca, Some(bundle_tx)));
+    tracing::info!(identity = %own.id, "obtaining this gateway's certificate");
+    tokio::spawn(keep_certificate(client, own.id, (own.cert, own.key), own.lifetime, Some(cert_tx)));
+    let _ = tokio::join!(bundle_rx, cert_rx);
+}
+
+/// Obtains, writes (`files`: certificate, key) and renews the certificate
+/// of one identity, forever; `written` hears of the first one.
+async fn keep_certificate(client: Client, id: SpiffeId, files: (PathBuf, PathBuf), lifetime: Duration, mut written: Option<oneshot::Sender<()>>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let asked = std::time::Instant::now();
-        match workload_csr::obtain(&client, &id, settings.lifetime).await {
-            Ok(issued) => match write_pair(&settings.dir, &id, &issued) {
+        match workload_csr::obtain(&client, &id, lifetime).await {
+            Ok(issued) => match write_pair(&files, &issued) {
                 Ok(()) => {
+                    if let Some(tx) = written.take() {
+                        let _ = tx.send(());
+                    }
                     backoff = FIRST_BACKOFF;
                     let renew_in = issued.remaining * 2 / 3;
                     tracing::info!(identity = %id, csr = %issued.csr_name, valid_secs = issued.remaining.as_secs(), renew_in_secs = renew_in.as_secs(),
@@ -100,7 +145,7 @@ async fn keep_certificate(client: Client, id: SpiffeId, settings: WorkloadCertSe
                     tokio::time::sleep(renew_in).await;
                     continue;
                 }
-                Err(e) => tracing::error!(identity = %id, dir = %settings.dir.display(), error = %e, "cannot write the workload certificate"),
+                Err(e) => tracing::error!(identity = %id, path = %files.0.display(), error = %e, "cannot write the workload certificate"),
             },
             Err(e) => tracing::warn!(identity = %id, error = %e, retry_in_secs = backoff.as_secs(), "no workload certificate"),
         }
@@ -116,10 +161,9 @@ fn stem(dir: &Path, ns: &str, sa: &str) -> (PathBuf, PathBuf) {
 /// The key first, then the certificate: the proxy, which reloads on either
 /// changing, may see a new key with the old certificate for an instant and
 /// refuse that one connection (a mismatch), but never a wrong pair in use.
-fn write_pair(dir: &Path, id: &SpiffeId, issued: &workload_csr::Issued) -> std::io::Result<()> {
-    let (cert, key) = stem(dir, &id.namespace, &id.service_account);
-    write_file(&key, issued.key.as_bytes())?;
-    write_file(&cert, issued.chain.as_bytes())
+fn write_pair((cert, key): &(PathBuf, PathBuf), issued: &workload_csr::Issued) -> std::io::Result<()> {
+    write_file(key, issued.key.as_bytes())?;
+    write_file(cert, issued.chain.as_bytes())
 }
 
 fn remove_files(dir: &Path, ns: &str, sa: &str) {
@@ -133,8 +177,11 @@ fn remove_files(dir: &Path, ns: &str, sa: &str) {
     }
 }
 
-/// Replaces `path` whole with `content`, mode 0600.
+/// Replaces `path` whole with `content`, mode 0600 (its directory made if missing).
 fn write_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
     let mut temp = path.as_os_str().to_owned();
     temp.push(".new");
     let temp = PathBuf::from(temp);
@@ -145,8 +192,8 @@ fn write_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
     fs::rename(&temp, path)
 }
 
-/// Keeps `mesh_ca` equal to the published trust bundle.
-async fn keep_bundle(client: Client, namespace: String, mesh_ca: PathBuf) {
+/// Keeps `mesh_ca` equal to the published trust bundle; `written` hears of the first.
+async fn keep_bundle(client: Client, namespace: String, mesh_ca: PathBuf, mut first: Option<oneshot::Sender<()>>) {
     let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
     let mut written: Option<String> = None;
     loop {
@@ -162,6 +209,9 @@ async fn keep_bundle(client: Client, namespace: String, mesh_ca: PathBuf) {
                 Ok(()) => {
                     tracing::info!(path = %mesh_ca.display(), "trust bundle written");
                     written = Some(pem);
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(());
+                    }
                 }
                 Err(e) => tracing::error!(path = %mesh_ca.display(), error = %e, "cannot write the trust bundle"),
             },

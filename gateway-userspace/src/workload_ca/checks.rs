@@ -1,7 +1,8 @@
 //! The judgement of one CertificateSigningRequest, as pure functions of
 //! what the API server stored: who asked (filled in by the API server from
 //! the caller's credentials, never by the caller), for which identity, and
-//! whether a pod with that identity runs on the asking node.
+//! whether a pod with that identity runs on the asking node (a node agent),
+//! or the identity is the requester's own (a gateway).
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -22,8 +23,11 @@ const ALLOWED_USAGES: &[&str] = &["client auth", "server auth", "digital signatu
 pub struct Policy {
     pub trust_domain: String,
     /// Kubernetes user names (`system:serviceaccount:<ns>:<sa>`) of the node
-    /// agents, the only requesters served.
+    /// agents, served for the pods of their node.
     pub requesters: BTreeSet<String>,
+    /// User names of the gateways' service accounts, each served for its
+    /// own identity only.
+    pub gateways: BTreeSet<String>,
     /// The longest lifetime issued; also the lifetime when none is asked.
     pub max_lifetime: Duration,
 }
@@ -50,11 +54,21 @@ pub struct PodFacts {
     pub finished: bool,
 }
 
+/// Who asks, as far as entitlement goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requester {
+    /// A node agent, for the pods of this node.
+    Node(String),
+    /// A gateway, for its own service account (already checked).
+    Own,
+}
+
 /// What may be signed.
 #[derive(Debug)]
 pub struct Grant {
     pub identity: SpiffeId,
-    pub node: String,
+    /// Why: a pod on the requesting node, or the requester's own identity.
+    pub because: String,
     pub lifetime: Duration,
     pub server_auth: bool,
     /// The requester's public key (the request's signature verified).
@@ -79,15 +93,18 @@ pub fn service_account_user(namespace: &str, name: &str) -> String {
 }
 
 /// Checks the request alone (requester, usages, PKCS#10 content, lifetime)
-/// and returns the node it came from and the identity it asks for.
-pub fn check_request(csr: &CsrFacts, policy: &Policy) -> Result<(String, SpiffeId, CsrCheck), Refusal> {
-    if !policy.requesters.contains(&csr.username) {
-        return Err(refuse("NotANodeAgent", format!("{:?} is not a node agent's service account", csr.username)));
-    }
-    let node = match csr.node_names.as_slice() {
-        [node] if !node.is_empty() => node.clone(),
-        [] => return Err(refuse("NoNodeBinding", format!("the requester's credentials carry no {NODE_NAME_EXTRA} (a node-bound service-account token is required)"))),
-        _ => return Err(refuse("NoNodeBinding", format!("the requester's credentials carry not exactly one {NODE_NAME_EXTRA}"))),
+/// and returns who asks and the identity asked for.
+pub fn check_request(csr: &CsrFacts, policy: &Policy) -> Result<(Requester, SpiffeId, CsrCheck), Refusal> {
+    let requester = if policy.requesters.contains(&csr.username) {
+        match csr.node_names.as_slice() {
+            [node] if !node.is_empty() => Requester::Node(node.clone()),
+            [] => return Err(refuse("NoNodeBinding", format!("the requester's credentials carry no {NODE_NAME_EXTRA} (a node-bound service-account token is required)"))),
+            _ => return Err(refuse("NoNodeBinding", format!("the requester's credentials carry not exactly one {NODE_NAME_EXTRA}"))),
+        }
+    } else if policy.gateways.contains(&csr.username) {
+        Requester::Own
+    } else {
+        return Err(refuse("NotANodeAgent", format!("{:?} is neither a node agent's nor a gateway's service account", csr.username)));
     };
     let server_auth = check_usages(&csr.usages)?;
     let lifetime = lifetime(csr.expiration_seconds, policy.max_lifetime)?;
@@ -95,7 +112,10 @@ pub fn check_request(csr: &CsrFacts, policy: &Policy) -> Result<(String, SpiffeI
     let request = CertificateSigningRequestParams::from_pem(pem)
         .map_err(|e| refuse("MalformedRequest", format!("spec.request is not a valid PKCS#10 request: {e}")))?;
     let identity = requested_identity(&request, &policy.trust_domain)?;
-    Ok((node, identity, CsrCheck { lifetime, server_auth, public_key: request.public_key }))
+    if requester == Requester::Own && csr.username != service_account_user(&identity.namespace, &identity.service_account) {
+        return Err(refuse("NotOwnIdentity", format!("{:?} may only ask for its own identity, not {identity}", csr.username)));
+    }
+    Ok((requester, identity, CsrCheck { lifetime, server_auth, public_key: request.public_key }))
 }
 
 /// The request-level results that a [`Grant`] carries on.
@@ -109,14 +129,20 @@ pub struct CsrCheck {
 /// The whole judgement: the request, then whether a pod of the identity's
 /// service account runs on the requester's node.
 pub fn decide(csr: &CsrFacts, policy: &Policy, pods: &[PodFacts]) -> Result<Grant, Refusal> {
-    let (node, identity, check) = check_request(csr, policy)?;
-    if !entitled(&node, &identity, pods) {
-        return Err(refuse(
-            "NotEntitled",
-            format!("no running pod of service account {}/{} on node {node}", identity.namespace, identity.service_account),
-        ));
-    }
-    Ok(Grant { identity, node, lifetime: check.lifetime, server_auth: check.server_auth, public_key: check.public_key })
+    let (requester, identity, check) = check_request(csr, policy)?;
+    let because = match requester {
+        Requester::Node(node) if entitled(&node, &identity, pods) => {
+            format!("a pod of {}/{} runs on node {node}", identity.namespace, identity.service_account)
+        }
+        Requester::Node(node) => {
+            return Err(refuse(
+                "NotEntitled",
+                format!("no running pod of service account {}/{} on node {node}", identity.namespace, identity.service_account),
+            ));
+        }
+        Requester::Own => "the gateway's own service account".to_string(),
+    };
+    Ok(Grant { identity, because, lifetime: check.lifetime, server_auth: check.server_auth, public_key: check.public_key })
 }
 
 /// Whether a pod with the identity's namespace and service account, not

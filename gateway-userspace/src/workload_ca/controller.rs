@@ -130,13 +130,12 @@ impl Controller {
                     }
                 };
                 if stage == Stage::Pending {
-                    let message = format!("a pod of {}/{} runs on node {}", grant.identity.namespace, grant.identity.service_account, grant.node);
-                    let patch = conditions_patch("Approved", "EntitledNode", &message);
+                    let patch = conditions_patch("Approved", "Entitled", &grant.because);
                     self.api.patch_approval(name, &params, &Patch::Merge(&patch)).await?;
                 }
                 let patch = json!({ "status": { "certificate": ByteString(chain.into_bytes()) } });
                 self.api.patch_status(name, &params, &Patch::Merge(&patch)).await?;
-                tracing::info!(csr = %name, identity = %grant.identity, node = %grant.node, lifetime_secs = grant.lifetime.as_secs(), "workload certificate issued");
+                tracing::info!(csr = %name, identity = %grant.identity, because = %grant.because, lifetime_secs = grant.lifetime.as_secs(), "workload certificate issued");
             }
             Err(refusal) if stage == Stage::Pending => {
                 let patch = conditions_patch("Denied", refusal.reason, &refusal.message);

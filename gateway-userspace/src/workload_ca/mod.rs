@@ -61,6 +61,10 @@ pub struct CaArgs {
     /// served (repeatable).
     #[arg(long = "node-agent", value_parser = crate::cli::parse_namespaced, default_value = "gateway-system/gateway-node")]
     pub node_agents: Vec<(String, String)>,
+    /// `NAMESPACE/NAME` of a gateway's service account, whose CSRs for its
+    /// own identity are served (repeatable; none by default).
+    #[arg(long = "gateway", value_parser = crate::cli::parse_namespaced)]
+    pub gateways: Vec<(String, String)>,
     /// Longest certificate lifetime issued, in seconds; also the lifetime
     /// of a request that names no `expirationSeconds`.
     #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..))]
@@ -84,6 +88,7 @@ pub async fn run(args: CaArgs) -> anyhow::Result<()> {
     let policy = checks::Policy {
         trust_domain: args.trust_domain.clone(),
         requesters: args.node_agents.iter().map(|(ns, sa)| checks::service_account_user(ns, sa)).collect(),
+        gateways: args.gateways.iter().map(|(ns, sa)| checks::service_account_user(ns, sa)).collect(),
         max_lifetime: Duration::from_secs(args.max_lifetime_secs),
     };
     let mut namespaces = vec![args.namespace.clone()];

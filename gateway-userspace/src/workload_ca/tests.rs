@@ -12,6 +12,7 @@ fn policy() -> Policy {
     Policy {
         trust_domain: "cluster.local".into(),
         requesters: [service_account_user("gateway-system", "gateway-node")].into(),
+        gateways: [service_account_user("gateway-system", "gateway")].into(),
         max_lifetime: Duration::from_secs(3600),
     }
 }
@@ -56,7 +57,7 @@ fn reason(facts: &CsrFacts, pods: &[PodFacts]) -> &'static str {
 fn a_node_running_a_pod_of_the_identity_is_granted_it() {
     let grant = decide(&shop_csr(), &policy(), &[pod("shop", "app", "node-1")]).expect("granted");
     assert_eq!(grant.identity.uri(), "spiffe://cluster.local/ns/shop/sa/app");
-    assert_eq!(grant.node, "node-1");
+    assert_eq!(grant.because, "a pod of shop/app runs on node node-1");
     assert_eq!(grant.lifetime, Duration::from_secs(3600), "no expirationSeconds: the maximum");
     assert!(!grant.server_auth);
 }
@@ -81,6 +82,18 @@ fn only_node_agents_with_a_node_bound_token_are_served() {
     assert_eq!(reason(&facts, &pods), "NoNodeBinding");
     facts.node_names = vec!["node-1".into(), "node-2".into()];
     assert_eq!(reason(&facts, &pods), "NoNodeBinding");
+}
+
+#[test]
+fn a_gateway_is_served_for_its_own_identity_only() {
+    let mut own = csr(request_with(vec![uri("spiffe://cluster.local/ns/gateway-system/sa/gateway")], false));
+    own.username = service_account_user("gateway-system", "gateway");
+    own.node_names.clear();
+    let grant = decide(&own, &policy(), &[]).expect("its own identity, no pod needed");
+    assert_eq!(grant.because, "the gateway's own service account");
+    let mut other = shop_csr();
+    other.username = service_account_user("gateway-system", "gateway");
+    assert_eq!(reason(&other, &[pod("shop", "app", "node-1")]), "NotOwnIdentity");
 }
 
 #[test]

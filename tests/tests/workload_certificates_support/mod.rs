@@ -63,6 +63,11 @@ impl WorkloadCa {
         WorkloadCa { child, dir, ca_pem }
     }
 
+    /// The CA's files, to issue other certificates from it in a test.
+    pub fn files(&self) -> gateway_userspace::tls::CaFiles {
+        gateway_userspace::tls::CaFiles::in_dir(self.dir.path())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("ca.log")).unwrap_or_default()
     }
@@ -149,6 +154,15 @@ pub fn openssl_check(ca_pem: &str, chain: &str, uri: &str) {
     let sans = run(&["x509", "-in", "chain.pem", "-noout", "-ext", "subjectAltName"]);
     let names: Vec<&str> = sans.lines().skip(1).flat_map(|l| l.split(',')).map(str::trim).collect();
     assert_eq!(names, [format!("URI:{uri}")], "{sans}");
+}
+
+/// The serial number of a PEM certificate (the first of a chain), as openssl prints it.
+pub fn serial(pem: &str) -> String {
+    let path = std::env::temp_dir().join(format!("{}-serial.pem", names::unique_tag()));
+    std::fs::write(&path, pem).unwrap();
+    let out = Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(&path).output().expect("openssl");
+    let _ = std::fs::remove_file(&path);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The key file's public key is the certificate's.

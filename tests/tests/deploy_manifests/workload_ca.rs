@@ -94,6 +94,38 @@ fn the_node_agent_is_granted_exactly_its_csr_calls_besides_its_base_role() {
 }
 
 #[test]
+fn the_gateways_are_granted_exactly_their_csr_calls_besides_their_base_roles() {
+    let (cluster, namespaced) = rules_of("gateway");
+    let extra: Vec<_> = cluster.iter().filter(|(name, _)| name != "gateway").collect();
+    let [(name, rules)] = extra.as_slice() else { panic!("gateway: one more ClusterRole, not {}", extra.len()) };
+    rbac_rules::assert_rules_grant_exactly(name, Some(rules), rbac::GATEWAY_WORKLOAD_CERTS, "GATEWAY_WORKLOAD_CERTS");
+    // The base Role (credential Secrets) and the trust bundle's.
+    let bundle: Vec<PolicyRule> =
+        namespaced.into_iter().filter(|r| r.resources.iter().flatten().any(|res| res == "configmaps")).collect();
+    rbac_rules::assert_rules_grant_exactly("gateway Roles", Some(&bundle), rbac::GATEWAY_WORKLOAD_CERTS_IN_NAMESPACE, "GATEWAY_WORKLOAD_CERTS_IN_NAMESPACE");
+}
+
+#[test]
+fn the_gateways_obtain_their_own_identity_onto_a_memory_backed_volume() {
+    for d in &rendered().deployments {
+        let name = d.metadata.name.as_deref().unwrap_or_default();
+        if name == "gateway-ca" {
+            continue;
+        }
+        let w = Workload::of_deployment(d);
+        let c = &w.pod.containers[0];
+        let line = CommandLine::of(c, NAMESPACE);
+        line.check_flags();
+        assert!(line.has("cert-from-csr"), "{name}");
+        assert_eq!(line.values("service-account"), [format!("{NAMESPACE}/{}", w.pod.service_account_name.as_deref().unwrap_or_default())], "{name}: its own service account");
+        let key = line.values("key")[0].to_string();
+        let mount = c.volume_mounts.iter().flatten().find(|m| key.starts_with(&m.mount_path)).expect("the key's mount");
+        let volume = w.pod.volumes.iter().flatten().find(|v| v.name == mount.name).expect("its volume");
+        assert_eq!(volume.empty_dir.as_ref().and_then(|e| e.medium.as_deref()), Some("Memory"), "{name}: key in memory");
+    }
+}
+
+#[test]
 fn the_ca_runs_unprivileged_with_its_key_from_a_secret_and_the_agent_requests_certificates() {
     let r = rendered();
     let ca = r.deployments.iter().find(|d| d.metadata.name.as_deref() == Some("gateway-ca")).expect("the gateway-ca Deployment");

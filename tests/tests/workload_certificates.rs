@@ -37,7 +37,7 @@ fn an_entitled_node_gets_a_certificate_that_carries_the_identity_and_chains_to_t
     create_csr(&node_1, "shop-app", SHOP_APP, support::SIGNER, Some(3600));
     let csr = ca.wait_concluded(&api, "shop-app");
     eprintln!("figure: CSR created to certificate issued: {} ms", started.elapsed().as_millis());
-    assert_eq!(condition(&csr), Some(("Approved".into(), "EntitledNode".into())), "{csr}\n{}", ca.log());
+    assert_eq!(condition(&csr), Some(("Approved".into(), "Entitled".into())), "{csr}\n{}", ca.log());
     let chain = support::certificate(&csr).expect("status.certificate");
     openssl_check(&ca.ca_pem, &chain, SHOP_APP);
     // The body claimed another user and node-2: the API server wrote the token's.

@@ -85,20 +85,22 @@ impl Controller {
 
     /// Looks at every CSR of this signer once.
     async fn pass(&mut self) {
-        let pods: Vec<PodFacts> = self.pods.objects().iter().filter_map(|p| pod_facts(p)).collect();
         let csrs = self.csrs.objects();
         let live: HashSet<String> = csrs.iter().filter_map(|c| c.metadata.uid.clone()).collect();
         self.first_seen.retain(|uid, _| live.contains(uid));
         self.finished.retain(|uid| live.contains(uid));
-        for csr in csrs {
+        let open: Vec<_> = csrs
+            .into_iter()
+            .filter(|c| c.spec.signer_name == SIGNER_NAME && stage(c) != Stage::Done)
+            .filter(|c| c.metadata.uid.as_ref().is_some_and(|uid| !self.finished.contains(uid)))
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let pods: Vec<PodFacts> = self.pods.objects().iter().filter_map(|p| pod_facts(p)).collect();
+        for csr in open {
             let (Some(name), Some(uid)) = (csr.metadata.name.clone(), csr.metadata.uid.clone()) else { continue };
-            if csr.spec.signer_name != SIGNER_NAME || self.finished.contains(&uid) {
-                continue;
-            }
             let stage = stage(&csr);
-            if stage == Stage::Done {
-                continue;
-            }
             let seen = *self.first_seen.entry(uid.clone()).or_insert_with(Instant::now);
             let decision = checks::decide(&csr_facts(&csr), &self.policy, &pods);
             if let Err(r) = &decision

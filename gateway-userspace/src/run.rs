@@ -187,7 +187,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 let settings = crate::kubernetes::workload_certs::WorkloadCertSettings {
                     dir: dir.clone(),
                     mesh_ca: mesh_ca.clone(),
-                    trust_domain: args.kubernetes.cluster_domain.clone(),
+                    trust_domain: args.authz.trust_domain.clone(),
                     lifetime: Duration::from_secs(args.kubernetes.workload_cert_lifetime_secs),
                     bundle_namespace: args.kubernetes.trust_bundle_namespace.clone(),
                 };

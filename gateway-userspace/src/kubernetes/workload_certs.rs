@@ -105,7 +105,7 @@ pub fn own_settings(args: &crate::cli::RunArgs) -> anyhow::Result<OwnCert> {
         anyhow::bail!("--cert-from-csr needs --service-account, --cert, --key and --mesh-ca");
     };
     Ok(OwnCert {
-        id: SpiffeId::new(&k.cluster_domain, ns, sa)?,
+        id: SpiffeId::new(&args.authz.trust_domain, ns, sa)?,
         cert: cert.clone(),
         key: key.clone(),
         mesh_ca: mesh_ca.clone(),

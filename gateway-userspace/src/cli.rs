@@ -31,6 +31,9 @@ pub enum Command {
     /// Generate a test CA and certificates (mesh identities, servers) to try
     /// mutual TLS without an external PKI.
     Certs(crate::tls::CertsArgs),
+    /// The in-cluster CA of the mesh identities: approves and signs the
+    /// CertificateSigningRequests of node agents for their pods.
+    Ca(Box<crate::workload_ca::CaArgs>),
 }
 
 /// How the Istio YAML is read, shared by `run` and `validate`.
@@ -308,6 +311,29 @@ pub struct KubernetesArgs {
     /// The cluster's DNS domain, for Service host names.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Obtain the certificate of each service account with a pod on this
+    /// node through a CertificateSigningRequest that `gateway ca` signs,
+    /// kept under --workload-certs and renewed, and the trust bundle into
+    /// --mesh-ca.
+    #[arg(long, requires_all = ["intercept_pods", "workload_certs", "mesh_ca"])]
+    pub workload_certs_from_csr: bool,
+    /// Lifetime asked for those certificates, in seconds (Kubernetes'
+    /// minimum is 600); each is renewed at two thirds of the lifetime issued.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(600..))]
+    pub workload_cert_lifetime_secs: u64,
+    /// A gateway: obtain --cert and --key, the identity of --service-account,
+    /// through a CertificateSigningRequest that `gateway ca` signs (renewed,
+    /// and presented from the next handshake on), and the trust bundle into
+    /// --mesh-ca, before serving.
+    #[arg(long, requires_all = ["kubernetes", "cert", "key", "mesh_ca", "service_account"], conflicts_with = "intercept_pods")]
+    pub cert_from_csr: bool,
+    /// This instance's service account, `NAMESPACE/NAME` (for --cert-from-csr).
+    #[arg(long, value_parser = parse_namespaced)]
+    pub service_account: Option<(String, String)>,
+    /// Namespace of the trust bundle ConfigMap (`gateway-ca-root`) that
+    /// `gateway ca` publishes.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "gateway-system")]
+    pub trust_bundle_namespace: String,
 }
 
 /// How AuthorizationPolicies are read and what they see.
@@ -418,7 +444,7 @@ pub struct InterceptCgroup {
     pub workload: Option<(String, String)>,
 }
 
-fn parse_namespaced(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_namespaced(s: &str) -> Result<(String, String), String> {
     match s.split_once('/') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => Ok((ns.into(), name.into())),
         _ => Err(format!("{s:?} is not NAMESPACE/NAME")),

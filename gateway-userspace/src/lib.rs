@@ -29,6 +29,7 @@ pub mod suggest;
 pub mod tls;
 pub mod transport;
 pub mod validate;
+pub mod workload_ca;
 
 #[cfg(test)]
 pub(crate) mod test_support;

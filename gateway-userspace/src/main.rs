@@ -22,6 +22,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(run::run(*args))),
+        Command::Ca(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(gateway_userspace::workload_ca::run(*args))),
         Command::Validate(args) => return validate::validate(&args),
         Command::Suggest(args) => suggest::suggest(&args),
         Command::Certs(args) => gateway_userspace::tls::certs_command(&args).map_err(anyhow::Error::from),

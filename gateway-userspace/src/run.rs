@@ -183,6 +183,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 r = wait_for_signal() => return r,
             }
             let _ = dns_pods.set(agent.clone());
+            if let (true, Some(dir), Some(mesh_ca)) = (args.kubernetes.workload_certs_from_csr, &args.workload_certs, &args.mesh_ca) {
+                let settings = crate::kubernetes::workload_certs::WorkloadCertSettings {
+                    dir: dir.clone(),
+                    mesh_ca: mesh_ca.clone(),
+                    trust_domain: args.authz.trust_domain.clone(),
+                    lifetime: Duration::from_secs(args.kubernetes.workload_cert_lifetime_secs),
+                    bundle_namespace: args.kubernetes.trust_bundle_namespace.clone(),
+                };
+                crate::kubernetes::workload_certs::start(client.clone(), agent.clone(), settings);
+            }
             Some(agent)
         }
         _ => None,
@@ -228,6 +238,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for listener in listeners {
         tracing::info!(address = %listener.address()?, "proxy listening");
         tokio::spawn(listener.run(inputs.clone(), stop_rx.clone()));
+    }
+    // A gateway's own mesh identity from the cluster, there before any
+    // ISTIO_MUTUAL listener needs it.
+    if let (Some(client), true) = (&kube, args.kubernetes.cert_from_csr) {
+        let own = crate::kubernetes::workload_certs::own_settings(&args)?;
+        tokio::select! {
+            () = crate::kubernetes::workload_certs::start_own(client.clone(), own) => {}
+            r = wait_for_signal() => return r,
+        }
     }
     // The gateway role: the Gateways whose selector matches --labels.
     let labels = &args.config_args.labels;

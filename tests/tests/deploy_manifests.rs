@@ -10,6 +10,8 @@ mod pods;
 mod rbac_rules;
 #[path = "deploy_manifests/rendered.rs"]
 mod rendered;
+#[path = "deploy_manifests/workload_ca.rs"]
+mod workload_ca;
 
 use std::{collections::BTreeSet, sync::OnceLock};
 

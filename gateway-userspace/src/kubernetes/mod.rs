@@ -11,6 +11,9 @@
 //!   (`gateway_ports.rs`); the TLS Secrets that `credentialName` names, as
 //!   files (`credential_secrets.rs`).
 //! - `uninstall.rs`: at SIGTERM, keep the interception unless the DaemonSet is gone.
+//! - `workload_certs.rs`: with `--workload-certs-from-csr`, each pod's
+//!   service-account certificate through a CSR (`workload_csr.rs`) that
+//!   `gateway ca` signs, renewed, and the trust bundle.
 //! - `rbac.rs`: every API call made, for the ClusterRole.
 
 pub mod client;
@@ -26,6 +29,8 @@ pub mod pods;
 pub mod rbac;
 pub mod services;
 pub mod uninstall;
+pub mod workload_certs;
+pub mod workload_csr;
 
 #[cfg(test)]
 mod tests;

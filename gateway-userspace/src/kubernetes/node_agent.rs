@@ -173,6 +173,23 @@ impl NodeAgent {
         self.state.read().expect("agent lock").pods.by_ip(ip).cloned()
     }
 
+    /// `(namespace, service account)` of every intercepted pod of this node.
+    pub fn service_accounts(&self) -> BTreeSet<(String, String)> {
+        let state = self.state.read().expect("agent lock");
+        state
+            .pods
+            .by_uid
+            .values()
+            .filter(|(_, opted_out)| !opted_out)
+            .filter_map(|(p, _)| Some((p.workload.namespace.clone(), p.workload.service_account.clone()?)))
+            .collect()
+    }
+
+    /// Ticks after every reconciliation.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
     pub fn pod_count(&self) -> usize {
         self.state.read().expect("agent lock").pods.by_uid.len()
     }

@@ -4,8 +4,9 @@
 
 use std::{
     collections::HashMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::SystemTime,
 };
 
 use rustls::{ClientConfig, ServerConfig};
@@ -52,7 +53,18 @@ pub struct MeshTls {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub workload_certs: Option<PathBuf>,
-    clients: Mutex<HashMap<(String, String), Arc<ClientConfig>>>,
+    clients: Mutex<HashMap<(String, String), CachedClient>>,
+}
+
+/// A workload's config, and the state of the files it was built from.
+type CachedClient = (FileStamps, Arc<ClientConfig>);
+
+/// When the files behind a cached config last changed: a renewed
+/// certificate (or trust bundle), replaced by rename, is loaded afresh.
+type FileStamps = [Option<SystemTime>; 3];
+
+fn stamps(paths: [&Path; 3]) -> FileStamps {
+    paths.map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
 }
 
 impl MeshTls {
@@ -69,17 +81,22 @@ impl MeshTls {
     }
 
     /// The node side: the workload's own certificate. A workload without a
-    /// service account, or without a certificate, gets none.
+    /// service account, or without a certificate, gets none. The config is
+    /// cached until one of its files (CA, certificate, key) changes.
     pub fn client_for(&self, w: &WorkloadIdentity) -> Result<Arc<ClientConfig>, MeshTlsError> {
         let sa = w.service_account.as_deref().ok_or(MeshTlsError::NoServiceAccount)?;
         let key = (w.namespace.clone(), sa.to_string());
-        if let Some(c) = self.clients.lock().expect("mesh lock").get(&key) {
-            return Ok(c.clone());
-        }
         let dir = self.workload_certs.as_ref().ok_or(MeshTlsError::NoWorkloadCerts)?;
         let stem = dir.join(format!("{}-{}", w.namespace, sa));
-        let config = mesh_client_config(&self.ca, &stem.with_extension("crt"), &stem.with_extension("key"), None)?;
-        self.clients.lock().expect("mesh lock").insert(key, config.clone());
+        let (cert, key_file) = (stem.with_extension("crt"), stem.with_extension("key"));
+        let now = stamps([&self.ca, &cert, &key_file]);
+        if let Some((at, c)) = self.clients.lock().expect("mesh lock").get(&key)
+            && *at == now
+        {
+            return Ok(c.clone());
+        }
+        let config = mesh_client_config(&self.ca, &cert, &key_file, None)?;
+        self.clients.lock().expect("mesh lock").insert(key, (now, config.clone()));
         Ok(config)
     }
 }

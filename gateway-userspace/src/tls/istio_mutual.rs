@@ -12,12 +12,14 @@ use rustls_pki_types::CertificateDer;
 use super::{
     SpiffeId, TlsError,
     pem::{load_identity, load_roots},
-    provider, san,
+    provider,
+    reloading_cert::ReloadingCert,
+    san,
     verify::{NameCheck, PeerVerifier, SpiffeClientVerifier},
 };
 
 /// The egress gateway's side: requires a client certificate from the mesh
-/// CA with a SPIFFE id. Read the client's identity after the handshake with
+/// CA with a SPIFFE id, and presents `cert`, read again whenever it changes. Read the client's identity after the handshake with
 /// [`peer_spiffe_id`].
 pub fn mesh_server_config(
     mesh_ca: &Path,
@@ -29,11 +31,12 @@ pub fn mesh_server_config(
     let inner = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
         .build()
         .map_err(|e| TlsError::Settings(format!("mesh CA {}: {e}", mesh_ca.display())))?;
-    let (chain, key) = load_identity(cert, key)?;
+    // Read again when renewed on disk (`--cert-from-csr`, or by hand).
+    let identity = ReloadingCert::load(cert, key)?;
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(Arc::new(SpiffeClientVerifier { inner }))
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(Arc::new(identity));
     Ok(Arc::new(config))
 }
 

@@ -10,6 +10,7 @@
 //!   the handshake to the upstream.
 //! - `istio_mutual.rs`: node ↔ egress gateway mutual TLS (ISTIO_MUTUAL), and the peer's identity.
 //! - `server.rs`: server configs for TLS termination.
+//! - `reloading_cert.rs`: a server certificate read again when its files change.
 //! - `verify.rs`: the certificate checks behind those configs.
 //! - `san.rs`: subject alternative names read from a certificate.
 //! - `spiffe.rs`: SPIFFE identities `spiffe://<td>/ns/<ns>/sa/<sa>`.
@@ -23,6 +24,7 @@ mod command;
 mod istio_mutual;
 mod origination;
 mod pem;
+mod reloading_cert;
 mod san;
 mod server;
 mod spiffe;

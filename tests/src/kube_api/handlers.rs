@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::discovery;
+use super::identity::Identity;
 use super::list::{self, Selection};
 use super::meta_only;
 use super::objects::{Target, prepare};
@@ -75,6 +76,7 @@ pub fn dispatch(shared: &Shared, req: &Request) -> (Reply, ApiRequest) {
         subresource: String::new(),
         namespace: None,
         name: None,
+        user: String::new(),
         path: req.path.clone(),
         query: req.query.clone(),
         code: 0,
@@ -88,18 +90,21 @@ pub fn dispatch(shared: &Shared, req: &Request) -> (Reply, ApiRequest) {
         log.namespace.clone_from(&p.namespace);
         log.name.clone_from(&p.name);
     }
-    let expected = format!("Bearer {}", shared.token);
-    let reply = if req.header("authorization") != Some(expected.as_str()) {
-        Reply::error(&ApiError::unauthorized())
-    } else {
+    let user = shared.authenticate(req.header("authorization"));
+    if let Some(user) = &user {
+        log.user.clone_from(&user.username);
+    }
+    let reply = if let Some(user) = user {
         match route {
-            Route::Resource(p) => match resource(shared, &p, req) {
+            Route::Resource(p) => match resource(shared, &p, req, &user) {
                 Ok(reply) if meta_only::wanted(req.header("accept")) => reply.metadata_only(),
                 Ok(reply) => reply,
                 Err(e) => Reply::error(&e),
             },
             other => discovery_reply(shared, &other, req).unwrap_or_else(|e| Reply::error(&e)),
         }
+    } else {
+        Reply::error(&ApiError::unauthorized())
     };
     log.code = reply.code();
     (reply, log)
@@ -132,7 +137,12 @@ fn discovery_reply(shared: &Shared, route: &Route, req: &Request) -> Result<Repl
     Ok(Reply::ok(200, body))
 }
 
-fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, ApiError> {
+fn resource(
+    shared: &Shared,
+    p: &ResourcePath,
+    req: &Request,
+    user: &Identity,
+) -> Result<Reply, ApiError> {
     let rt = shared
         .store()
         .served(&p.group, &p.version, &p.plural)
@@ -194,7 +204,7 @@ fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, A
         }
         ("POST", None) => {
             let object = prepare(rt, &target, body_json(req)?, true)?;
-            let object = shared.write(|s| s.create(rt, with_defaults(rt, object)))?;
+            let object = shared.write(|s| s.create(rt, with_defaults(rt, object, user)))?;
             Ok(Reply::ok(201, object))
         }
         ("PUT", Some(_)) => {
@@ -204,7 +214,7 @@ fn resource(shared: &Shared, p: &ResourcePath, req: &Request) -> Result<Reply, A
                 shared.write(|s| s.update(rt, object, part))?,
             ))
         }
-        ("PATCH", Some(name)) => patch_object(shared, rt, &target, name, part, req),
+        ("PATCH", Some(name)) => patch_object(shared, rt, &target, name, part, req, user),
         ("DELETE", Some(name)) => {
             let preconditions = delete_preconditions(req)?;
             shared.write(|s| {
@@ -231,6 +241,7 @@ fn patch_object(
     name: &str,
     part: Part,
     req: &Request,
+    user: &Identity,
 ) -> Result<Reply, ApiError> {
     let kind = PatchKind::from_content_type(req.header("content-type").unwrap_or(""))?;
     if kind == PatchKind::Apply && req.param("fieldManager").is_none_or(str::is_empty) {
@@ -245,7 +256,7 @@ fn patch_object(
         match current {
             None if kind == PatchKind::Apply && part == Part::Main => {
                 let object = prepare(rt, target, patch::apply(kind, None, &req.body)?, false)?;
-                Ok(Reply::ok(201, s.create(rt, with_defaults(rt, object))?))
+                Ok(Reply::ok(201, s.create(rt, with_defaults(rt, object, user))?))
             }
             None => Err(ApiError::not_found(rt, name)),
             Some(current) => {
@@ -266,13 +277,12 @@ fn body_json(req: &Request) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))
 }
 
-/// What the real server fills in on create for the kinds whose defaults matter here.
-fn with_defaults(rt: &ResourceType, mut object: Value) -> Value {
+/// What the real server fills in on create for the kinds whose defaults matter here: a CSR's
+/// requester fields come from the caller's credentials, whatever the body said.
+fn with_defaults(rt: &ResourceType, mut object: Value, user: &Identity) -> Value {
     match (rt.group, rt.kind) {
         ("certificates.k8s.io", "CertificateSigningRequest") => {
-            if object["spec"].get("username").is_none() {
-                object["spec"]["username"] = json!("node-agent");
-            }
+            user.stamp_csr(&mut object);
             if object["spec"].get("usages").is_none() {
                 object["spec"]["usages"] = json!(["digital signature", "key encipherment"]);
             }

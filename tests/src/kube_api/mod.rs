@@ -8,7 +8,7 @@
 //! What it serves, as the real server does:
 //! - discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`,
 //!   and aggregated discovery (`apidiscovery.k8s.io/v2`) when the `Accept` header asks for it;
-//! - the resources of [`resources::ALL`]: core `v1` pods, namespaces, secrets, services, events, nodes;
+//! - the resources of [`resources::ALL`]: core `v1` pods, namespaces, secrets, configmaps, services, events, nodes;
 //!   `discovery.k8s.io/v1` endpointslices; `apps/v1` daemonsets; `events.k8s.io/v1` events;
 //!   `networking.istio.io/v1` gateways, virtualservices, destinationrules, serviceentries,
 //!   sidecars, workloadentries; `security.istio.io/v1` authorizationpolicies;
@@ -26,7 +26,10 @@
 //!   selectors (`=`, `!=`, `in`, `notin`, `key`, `!key`) on lists and watches; a watched object
 //!   that leaves the selection arrives as DELETED, one that enters it as ADDED;
 //! - metadata-only answers (`PartialObjectMetadata[List]`) when the `Accept` header asks for them;
-//! - 401 without the right token; 404 `NotFound` Status for a resource not served (a missing CRD);
+//! - bearer tokens: the server's own (an administrator), and service-account tokens, optionally
+//!   bound to a node, made by [`ApiServer::kubeconfig_for_service_account`]; a created CSR's
+//!   `spec.username`, `groups` and `extra` are the caller's, whatever the body said;
+//! - 401 without a known token; 404 `NotFound` Status for a resource not served (a missing CRD);
 //!   409 on a name taken or a stale resourceVersion; 422 for invalid names and incomplete Events
 //!   and CSRs.
 //!
@@ -57,14 +60,16 @@
 //! server.resume();                          // same port, same state
 //! server.remove_resource("networking.istio.io", "sidecars"); // as if the CRD were deleted
 //! server.add_resource("networking.istio.io", "sidecars");
+//! let node_1 = server.kubeconfig_for_service_account("gateway-system", "gateway-node", Some("node-1"));
 //! // CSRs: server.csrs(), server.approve_csr(name), server.sign_csr(name) -> PEM, server.ca_pem()
-//! # let _ = (kubeconfig, pods, pod, events, calls);
+//! # let _ = (kubeconfig, pods, pod, events, calls, node_1);
 //! ```
 //! Dropping the server stops it and removes its kubeconfig directory.
 
 mod csr;
 mod discovery;
 mod handlers;
+mod identity;
 mod list;
 mod listener;
 mod meta_only;
@@ -81,5 +86,6 @@ mod tls;
 mod watch;
 mod wire;
 
+pub use identity::{Identity, NODE_NAME_EXTRA};
 pub use routes::ApiRequest;
 pub use server::{ApiServer, ServerOptions};

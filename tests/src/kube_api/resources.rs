@@ -155,6 +155,11 @@ pub static ALL: &[ResourceType] = &[
         ..rt("", "secrets", "secret", "Secret", true)
     },
     ResourceType {
+        short_names: &["cm"],
+        subresources: &[],
+        ..rt("", "configmaps", "configmap", "ConfigMap", true)
+    },
+    ResourceType {
         short_names: &["svc"],
         label_names: true,
         ..rt("", "services", "service", "Service", true)
@@ -276,7 +281,7 @@ mod tests {
             by_kind("events.k8s.io/v1", "Event").map(|r| r.group),
             Some("events.k8s.io")
         );
-        assert!(by_plural("", "configmaps").is_none());
+        assert!(by_plural("", "limitranges").is_none());
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct ApiRequest {
     pub subresource: String,
     pub namespace: Option<String>,
     pub name: Option<String>,
+    /// The authenticated user name; empty when the token was refused.
+    pub user: String,
     pub path: String,
     /// The raw query string.
     pub query: String,

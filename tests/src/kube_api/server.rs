@@ -49,9 +49,9 @@ pub struct ApiServer {
     pub(super) shared: Arc<Shared>,
     listener: TcpListener,
     accept: Mutex<Option<JoinHandle<()>>>,
-    dir: TempDir,
+    pub(super) dir: TempDir,
     kubeconfig: PathBuf,
-    kubeconfigs_written: AtomicU32,
+    pub(super) kubeconfigs_written: AtomicU32,
 }
 
 impl ApiServer {

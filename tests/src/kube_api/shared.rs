@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::identity::Identity;
 use super::routes::ApiRequest;
 use super::store::Store;
 use super::tls::ServerTls;
@@ -20,6 +21,8 @@ pub struct Shared {
     pub bookmark_interval: Duration,
     pub tls: ServerTls,
     requests: Mutex<Vec<ApiRequest>>,
+    /// Tokens other than `token`, and whom they authenticate.
+    identities: Mutex<HashMap<String, Identity>>,
     connections: Mutex<Connections>,
     connections_closed: Condvar,
 }
@@ -51,6 +54,7 @@ impl Shared {
             bookmark_interval,
             tls,
             requests: Mutex::new(Vec::new()),
+            identities: Mutex::new(HashMap::new()),
             connections: Mutex::new(Connections::default()),
             connections_closed: Condvar::new(),
         }
@@ -78,6 +82,19 @@ impl Shared {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
         }
+    }
+
+    /// Whom `Authorization: Bearer <token>` authenticates, if anyone.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Option<Identity> {
+        let token = authorization?.strip_prefix("Bearer ")?;
+        if token == self.token {
+            return Some(Identity::admin());
+        }
+        lock(&self.identities).get(token).cloned()
+    }
+
+    pub fn add_identity(&self, token: &str, identity: Identity) {
+        lock(&self.identities).insert(token.to_string(), identity);
     }
 
     pub fn log(&self, request: ApiRequest) {

@@ -144,7 +144,7 @@ pub fn overlay_setting_image(name: &str, tag: &str) -> PathBuf {
 }
 
 /// `to` relative to `from` (kustomize refuses absolute paths to bases).
-fn relative(from: &Path, to: &Path) -> PathBuf {
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let (from, to) = (canonical(from), canonical(to));
     let common = from.components().zip(to.components()).take_while(|(a, b)| a == b).count();

@@ -56,7 +56,7 @@ pub fn assert_role_grants_exactly(role: &Role, table: &[ApiCall], table_name: &s
     assert_rules_grant_exactly(&name, role.rules.as_ref(), table, table_name);
 }
 
-fn assert_rules_grant_exactly(name: &str, rules: Option<&Vec<PolicyRule>>, table: &[ApiCall], table_name: &str) {
+pub fn assert_rules_grant_exactly(name: &str, rules: Option<&Vec<PolicyRule>>, table: &[ApiCall], table_name: &str) {
     let (granted, wanted) = (grants(name, rules), wanted(table));
     let missing: Vec<_> = wanted.difference(&granted).collect();
     let extra: Vec<_> = granted.difference(&wanted).collect();

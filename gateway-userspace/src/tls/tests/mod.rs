@@ -4,6 +4,7 @@
 mod istio_mutual;
 mod origination;
 mod pki;
+mod reloading_cert;
 mod server;
 
 use std::{

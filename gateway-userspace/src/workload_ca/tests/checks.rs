@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
 
-use super::checks::{CsrFacts, PodFacts, Policy, decide, service_account_user};
+use crate::workload_ca::checks::{CsrFacts, PodFacts, Policy, decide, service_account_user};
 
 const AGENT: &str = "system:serviceaccount:gateway-system:gateway-node";
 
@@ -158,7 +158,7 @@ fn the_lifetime_asked_is_honoured_up_to_the_maximum() {
 fn the_signed_certificate_carries_only_the_granted_identity_and_chains_to_the_ca() {
     let dir = std::env::temp_dir().join(format!("workload-ca-test-{}", std::process::id()));
     let ca = crate::tls::generate_ca(&dir, "test mesh CA").unwrap();
-    let signer = super::signer::Signer::load(&ca.cert, &ca.key).unwrap();
+    let signer = crate::workload_ca::signer::Signer::load(&ca.cert, &ca.key).unwrap();
     let grant = decide(&shop_csr(), &policy(), &[pod("shop", "app", "node-1")]).unwrap();
     let chain = signer.sign(&grant, time::OffsetDateTime::now_utc()).unwrap();
     let certs: Vec<rustls_pki_types::CertificateDer<'static>> =
@@ -182,7 +182,7 @@ fn the_signed_certificate_carries_only_the_granted_identity_and_chains_to_the_ca
     assert!((3500..=3600).contains(&lifetime), "lifetime {lifetime}");
     // A key that is not the CA certificate's is refused at load.
     let other = crate::tls::generate_ca(&dir.join("other"), "other").unwrap();
-    assert!(super::signer::Signer::load(&ca.cert, &other.key).is_err());
+    assert!(crate::workload_ca::signer::Signer::load(&ca.cert, &other.key).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,0 +1,3 @@
+//! Unit tests of the workload CA, one file per source file.
+
+mod checks;

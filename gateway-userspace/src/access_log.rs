@@ -101,7 +101,7 @@ pub struct ConnectionRecord {
     pub route: Option<RouteChoice>,
     /// The AuthorizationPolicy (and rule) that decided, when one applied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub authz: Option<AuthzDecision>,
+    pub authz: Option<Box<AuthzDecision>>,
     /// The AUDIT policy that matched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audited: Option<Arc<str>>,
@@ -196,9 +196,9 @@ impl ConnectionRecord {
 fn authorized(
     a: &Authorized,
     enforced: bool,
-    (authz, audited, decision, would, reason): (&mut Option<AuthzDecision>, &mut Option<Arc<str>>, &mut Decision, &mut Option<Decision>, &mut Reason),
+    (authz, audited, decision, would, reason): (&mut Option<Box<AuthzDecision>>, &mut Option<Arc<str>>, &mut Decision, &mut Option<Decision>, &mut Reason),
 ) -> bool {
-    (*authz, *audited) = (a.decision.clone(), a.audited.clone());
+    (*authz, *audited) = (a.decision.clone().map(Box::new), a.audited.clone());
     if a.allowed() {
         return false;
     }
@@ -273,7 +273,7 @@ pub struct RequestRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub authz: Option<AuthzDecision>,
+    pub authz: Option<Box<AuthzDecision>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audited: Option<Arc<str>>,
     pub upstream: Option<UpstreamAddr>,

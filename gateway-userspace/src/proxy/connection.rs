@@ -152,19 +152,22 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         }
         Verdict::Deny { .. } => None,
     };
-    let authorized = authz.as_ref().map(|a| a.ask(&config.policy));
     inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
-    if let Some(authorized) = &authorized
-        && record.authorized(authorized, enforced)
-    {
-        record.matched = verdict_matched(&verdict);
-        return match detected {
-            Detected::Tls { .. } => deny::tls_alert(client).await,
-            _ => deny::reset(client),
-        };
+    // Audit mode: a policy that would deny it, marked once the verdict is written.
+    let mut audit_denied = false;
+    if let Some(a) = &authz {
+        let authorized = a.ask(&config.policy);
+        if record.authorized(&authorized, enforced) {
+            record.matched = verdict_matched(&verdict);
+            return match detected {
+                Detected::Tls { .. } => deny::tls_alert(client).await,
+                _ => deny::reset(client),
+            };
+        }
+        audit_denied = !authorized.allowed();
     }
     // Audited streams are not revoked by a policy that would deny them.
-    let kept = Kept { decided, authz: authz.filter(|_| enforced), generation: config.generation };
+    let kept = Kept { decided, authz: authz.filter(|_| enforced).map(Box::new), generation: config.generation };
     match verdict {
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.into(), matched);
@@ -196,8 +199,8 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     }
     // Audit mode: the arms above wrote the registry's verdict; a policy
     // that would have denied the stream still says so.
-    if let Some(authorized) = &authorized {
-        record.authorized(authorized, enforced);
+    if audit_denied {
+        (record.would, record.reason) = (Some(Decision::Deny), crate::access_log::AUTHZ_DENIED.into());
     }
 }
 
@@ -240,7 +243,8 @@ impl std::fmt::Display for WorkloadName<'_> {
 /// generation.
 struct Kept {
     decided: Decided,
-    authz: Option<StreamAuthz>,
+    /// Boxed: most streams have none, and this lives as long as the stream.
+    authz: Option<Box<StreamAuthz>>,
     generation: u64,
 }
 

@@ -196,7 +196,7 @@ impl ConnectionRecord {
 fn authorized(
     a: &Authorized,
     enforced: bool,
-    (authz, audited, decision, would, reason): (&mut Option<Box<AuthzDecision>>, &mut Option<Arc<str>>, &mut Decision, &mut Option<Decision>, &mut Reason),
+    (authz, audited, decision, would, reason): RecordFields<'_>,
 ) -> bool {
     (*authz, *audited) = (a.decision.clone().map(Box::new), a.audited.clone());
     if a.allowed() {
@@ -210,6 +210,9 @@ fn authorized(
     }
     enforced
 }
+
+/// The fields of a connection or request line that authorization writes.
+type RecordFields<'a> = (&'a mut Option<Box<AuthzDecision>>, &'a mut Option<Arc<str>>, &'a mut Decision, &'a mut Option<Decision>, &'a mut Reason);
 
 /// The reason of what an AuthorizationPolicy denied.
 pub const AUTHZ_DENIED: &str = "authz-denied";

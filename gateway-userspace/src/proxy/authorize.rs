@@ -27,16 +27,17 @@ pub struct StreamAuthz {
 impl StreamAuthz {
     /// `None` when the stream was decided to no ServiceEntry (ALLOW_ANY, a
     /// Kubernetes Service), to which no policy can be attached.
-    pub fn new(workload: &WorkloadIdentity, client: IpAddr, matched: Option<&MatchedEntry>, name: Option<&str>, sni: Option<&str>, port: u16) -> Option<Self> {
+    /// Boxed: it is kept as long as the stream, and most streams have none.
+    pub fn new(workload: &WorkloadIdentity, client: IpAddr, matched: Option<&MatchedEntry>, name: Option<&str>, sni: Option<&str>, port: u16) -> Option<Box<Self>> {
         let m = matched.filter(|m| m.kind == "ServiceEntry")?;
-        Some(Self {
+        Some(Box::new(Self {
             workload: workload.clone(),
             client,
             entry: (m.namespace.clone(), m.name.clone()),
             host: decided_host(name, m),
             sni: sni.map(str::to_ascii_lowercase),
             port,
-        })
+        }))
     }
 
     pub fn ask(&self, policy: &EgressPolicy) -> Authorized {

@@ -167,7 +167,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         audit_denied = !authorized.allowed();
     }
     // Audited streams are not revoked by a policy that would deny them.
-    let kept = Kept { decided, authz: authz.filter(|_| enforced).map(Box::new), generation: config.generation };
+    let kept = Kept { decided, authz: authz.filter(|_| enforced), generation: config.generation };
     match verdict {
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.into(), matched);

@@ -153,22 +153,24 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         Verdict::Deny { .. } => None,
     };
     inputs.metrics.decision_seconds.observe(t0.elapsed().as_secs_f64());
-    // Audit mode: a policy that would deny it, marked once the verdict is written.
-    let mut audit_denied = false;
-    if let Some(a) = &authz {
-        let authorized = a.ask(&config.policy);
-        if record.authorized(&authorized, enforced) {
-            record.matched = verdict_matched(&verdict);
-            return match detected {
-                Detected::Tls { .. } => deny::tls_alert(client).await,
-                _ => deny::reset(client),
-            };
+    // Refused by a policy; in audit mode, marked once the verdict is written.
+    let (refused, audit_denied) = match &authz {
+        Some(a) => {
+            let authorized = a.ask(&config.policy);
+            (record.authorized(&authorized, enforced), !authorized.allowed())
         }
-        audit_denied = !authorized.allowed();
-    }
+        None => (false, false),
+    };
     // Audited streams are not revoked by a policy that would deny them.
     let kept = Kept { decided, authz: authz.filter(|_| enforced), generation: config.generation };
     match verdict {
+        Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } | Verdict::Deny { matched, .. } if refused => {
+            record.matched = matched;
+            match detected {
+                Detected::Tls { .. } => deny::tls_alert(client).await,
+                _ => deny::reset(client),
+            }
+        }
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.into(), matched);
             match detected {
@@ -201,12 +203,6 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     // that would have denied the stream still says so.
     if audit_denied {
         (record.would, record.reason) = (Some(Decision::Deny), crate::access_log::AUTHZ_DENIED.into());
-    }
-}
-
-fn verdict_matched(verdict: &Verdict) -> Option<crate::policy::MatchedEntry> {
-    match verdict {
-        Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } | Verdict::Deny { matched, .. } => matched.clone(),
     }
 }
 

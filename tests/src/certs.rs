@@ -97,3 +97,15 @@ fn sign(dir: &Path, stem: &str, server_name: &str, subject: &str) {
         "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &pem, "-days", "2", "-extfile", &ext,
     ]);
 }
+
+/// A mesh PKI from `gateway certs`, the real command, into `dir`: `ca.crt` and one
+/// `<namespace>-<serviceaccount>.crt|.key` pair per `NAMESPACE/SERVICEACCOUNT` in `workloads`.
+pub fn mesh_certs(dir: &Path, workloads: &[&str]) {
+    let mut cmd = Command::new(crate::gateway_process::gateway_bin());
+    cmd.arg("certs").arg("--out").arg(dir);
+    for w in workloads {
+        cmd.args(["--workload", w]);
+    }
+    let out = cmd.output().expect("gateway certs");
+    assert!(out.status.success(), "gateway certs: {}", String::from_utf8_lossy(&out.stderr));
+}

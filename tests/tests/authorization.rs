@@ -109,17 +109,6 @@ fn path(p: PathBuf) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// `gateway certs`, the real command, into `dir`.
-fn mesh_certs(dir: &std::path::Path, workloads: &[&str]) {
-    let mut cmd = std::process::Command::new(gateway_tests::gateway_process::gateway_bin());
-    cmd.arg("certs").arg("--out").arg(dir);
-    for w in workloads {
-        cmd.args(["--workload", w]);
-    }
-    let out = cmd.output().expect("gateway certs");
-    assert!(out.status.success(), "gateway certs: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn istios_egress_authorization_task_lets_only_namespace_a_reach_the_host() {
     let topo = Topology::build_with_egress_gateway();
@@ -127,7 +116,7 @@ fn istios_egress_authorization_task_lets_only_namespace_a_reach_the_host() {
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
     let _dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("httpbin.test", "203.0.113.10")]);
     let mesh = topo.temp.subdir("mesh");
-    mesh_certs(&mesh, &["a/sleep", "b/sleep", "istio-system/istio-egressgateway"]);
+    certs::mesh_certs(&mesh, &["a/sleep", "b/sleep", "istio-system/istio-egressgateway"]);
     let dir = topo.temp.subdir("config");
     std::fs::write(dir.join("egress.yaml"), format!("{EGRESS_TASK}---\n{WORKLOADS}")).unwrap();
 
@@ -256,34 +245,10 @@ fn a_policy_on_a_service_entry_admits_one_namespace_and_denies_another() {
     s.topo.teardown();
 }
 
-/// Ways to write `/admin` that some server reads as `/admin`.
-const ADMIN_VARIANTS: &[&str] = &[
-    "/admin",
-    "/admin/",
-    "/admin/users",
-    "//admin",
-    "///admin///users",
-    "/./admin",
-    "/public/../admin",
-    "/public/./../admin",
-    "/%61dmin",
-    "/%2e/admin",
-    "/%2e%2e/admin",
-    "/%2E%2E/admin",
-    "/.%2e/admin",
-    "/public/%2e%2e/admin",
-    "/public/..%2Fadmin",
-    "/public/..%2fadmin",
-    "/%2Fadmin",
-    "/public/%5C..%5Cadmin",
-    "/public\\..\\admin",
-    "/admin;jsessionid=1",
-    "/public;x/../admin",
-    "/x/..;/admin",
-    "/admin?debug=1",
-    "/admin#fragment",
-    "/a/../%61dmin/",
-];
+/// Ways to write `/admin` that some server reads as `/admin` (shared with the unit tests).
+fn admin_variants() -> Vec<&'static str> {
+    include_str!("../fixtures/authz/admin-variants.txt").lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
+}
 
 /// Sends each path as it is, in its own raw HTTP/1.1 request from the pod,
 /// and prints the status code of each answer (0: none).
@@ -309,13 +274,15 @@ for path in sys.argv[1:]:
 #[test]
 fn a_deny_on_admin_blocks_every_normalisation_variant_before_the_server() {
     let s = node_setup();
+    let variants = admin_variants();
+    assert!(variants.len() >= 20, "the corpus holds at least 20 variants");
     let mut args = vec!["-c", RAW_REQUESTS];
-    args.extend(ADMIN_VARIANTS);
+    args.extend(&variants);
     args.push("/public/page");
     let out = s.topo.pod_a.command("python3", &args).output().expect("python3");
     let codes: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
-    assert_eq!(codes.len(), ADMIN_VARIANTS.len() + 1, "{}", String::from_utf8_lossy(&out.stderr));
-    for (variant, code) in ADMIN_VARIANTS.iter().zip(&codes) {
+    assert_eq!(codes.len(), variants.len() + 1, "{}", String::from_utf8_lossy(&out.stderr));
+    for (variant, code) in variants.iter().zip(&codes) {
         assert!(code == "403" || code == "400", "{variant} got {code}, not a refusal");
     }
     assert_eq!(codes.last().map(String::as_str), Some("200"), "the control request is served");

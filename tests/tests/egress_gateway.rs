@@ -347,17 +347,6 @@ spec:
     route: [{destination: {host: httpbin.test, port: {number: 443}}}]
 ";
 
-/// `gateway certs`, the real command, into `dir`.
-fn mesh_certs(dir: &std::path::Path, workloads: &[&str]) {
-    let mut cmd = std::process::Command::new(gateway_tests::gateway_process::gateway_bin());
-    cmd.arg("certs").arg("--out").arg(dir);
-    for w in workloads {
-        cmd.args(["--workload", w]);
-    }
-    let out = cmd.output().expect("gateway certs");
-    assert!(out.status.success(), "gateway certs: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity() {
     let topo = Topology::build_with_egress_gateway();
@@ -365,9 +354,9 @@ fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity(
     let nginx = Nginx::start(&topo.internet, topo.temp.path(), &certs, INTERNET_V4.into());
     let _dns = Dnsmasq::start(&topo.internet, topo.temp.path(), "203.0.113.10", &[("httpbin.test", "203.0.113.10")]);
     let mesh = topo.temp.subdir("mesh");
-    mesh_certs(&mesh, &["default/sleep", "istio-system/istio-egressgateway"]);
+    certs::mesh_certs(&mesh, &["default/sleep", "istio-system/istio-egressgateway"]);
     let rogue = topo.temp.subdir("rogue");
-    mesh_certs(&rogue, &["default/sleep"]);
+    certs::mesh_certs(&rogue, &["default/sleep"]);
     let dir = topo.temp.subdir("config");
     std::fs::write(dir.join("egress.yaml"), MUTUAL_YAML).unwrap();
     let path = |p: PathBuf| p.to_string_lossy().into_owned();

@@ -51,3 +51,40 @@ spec:
 "
     )
 }
+
+/// The egress gateway of Istio's mutual-TLS egress tasks, reached at 198.18.10.2:443: its
+/// ServiceEntry, a Gateway terminating ISTIO_MUTUAL for httpbin.test, and the DestinationRule
+/// whose subset `httpbin` sends ISTIO_MUTUAL (SNI httpbin.test). Ends with `---`.
+pub const MUTUAL_EGRESS_GATEWAY: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 198.18.10.2}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: default}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [httpbin.test]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: egressgateway-for-httpbin, namespace: default}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: httpbin
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 443}
+        tls: {mode: ISTIO_MUTUAL, sni: httpbin.test}
+---
+";

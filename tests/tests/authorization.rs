@@ -33,7 +33,8 @@ spec: {address: 198.18.2.2, serviceAccount: sleep, labels: {app: sleep}}
 /// Istio's egress authorization task: HTTP to httpbin.test leaves through
 /// the egress gateway inside the workload's mutual TLS; a policy at the
 /// gateway lets only namespace `a`'s service account reach the host.
-const EGRESS_TASK: &str = "apiVersion: networking.istio.io/v1
+fn egress_task() -> String {
+    format!("{}{}", istio::MUTUAL_EGRESS_GATEWAY, "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: httpbin, namespace: default}
 spec:
@@ -41,38 +42,6 @@ spec:
   ports: [{number: 80, name: http, protocol: HTTP}]
   location: MESH_EXTERNAL
   resolution: DNS
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: istio-egressgateway, namespace: istio-system}
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  ports: [{number: 443, name: https, protocol: HTTPS}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 198.18.10.2}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: istio-egressgateway, namespace: default}
-spec:
-  selector: {istio: egressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [httpbin.test]
-    tls: {mode: ISTIO_MUTUAL}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: egressgateway-for-httpbin, namespace: default}
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: httpbin
-    trafficPolicy:
-      portLevelSettings:
-      - port: {number: 443}
-        tls: {mode: ISTIO_MUTUAL, sni: httpbin.test}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -103,7 +72,8 @@ spec:
   selector: {matchLabels: {istio: egressgateway}}
   action: AUDIT
   rules: [{from: [{source: {namespaces: [b]}}]}]
-";
+")
+}
 
 fn path(p: PathBuf) -> String {
     p.to_string_lossy().into_owned()
@@ -118,7 +88,7 @@ fn istios_egress_authorization_task_lets_only_namespace_a_reach_the_host() {
     let mesh = topo.temp.subdir("mesh");
     certs::mesh_certs(&mesh, &["a/sleep", "b/sleep", "istio-system/istio-egressgateway"]);
     let dir = topo.temp.subdir("config");
-    std::fs::write(dir.join("egress.yaml"), format!("{EGRESS_TASK}---\n{WORKLOADS}")).unwrap();
+    std::fs::write(dir.join("egress.yaml"), format!("{}---\n{WORKLOADS}", egress_task())).unwrap();
 
     let egress_ns = topo.egress.as_ref().expect("egress namespace");
     let mut gw_config = GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53");

@@ -9,6 +9,7 @@ use gateway_tests::certs;
 use gateway_tests::client::{EchoRun, curl_status, run_echo_client};
 use gateway_tests::dnsmasq::Dnsmasq;
 use gateway_tests::gateway_process::{Gateway, GatewayConfig};
+use gateway_tests::istio;
 use gateway_tests::nginx::{BODY_PREFIX, Nginx};
 use gateway_tests::topology::Topology;
 
@@ -288,7 +289,10 @@ fn the_gateway_originates_tls_for_plain_http_and_a_wrong_ca_fails_with_503() {
     topo.teardown();
 }
 
-const MUTUAL_YAML: &str = "apiVersion: networking.istio.io/v1
+/// The mutual-TLS egress task: `sleep` in `default`, TLS to httpbin.test steered into its mutual
+/// TLS to the egress gateway.
+fn mutual_yaml() -> String {
+    format!("{}{}", istio::MUTUAL_EGRESS_GATEWAY, "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: httpbin, namespace: default}
 spec:
@@ -298,41 +302,9 @@ spec:
   resolution: DNS
 ---
 apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: istio-egressgateway, namespace: istio-system}
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  ports: [{number: 443, name: https, protocol: HTTPS}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: 198.18.10.2}]
----
-apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: sleep, namespace: default}
 spec: {address: 198.18.1.2, serviceAccount: sleep, labels: {app: sleep}}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: istio-egressgateway, namespace: default}
-spec:
-  selector: {istio: egressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [httpbin.test]
-    tls: {mode: ISTIO_MUTUAL}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: egressgateway-for-httpbin, namespace: default}
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: httpbin
-    trafficPolicy:
-      portLevelSettings:
-      - port: {number: 443}
-        tls: {mode: ISTIO_MUTUAL, sni: httpbin.test}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -345,7 +317,8 @@ spec:
     route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: httpbin, port: {number: 443}}}]
   - match: [{gateways: [istio-egressgateway], port: 443, sniHosts: [httpbin.test]}]
     route: [{destination: {host: httpbin.test, port: {number: 443}}}]
-";
+")
+}
 
 #[test]
 fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity() {
@@ -358,7 +331,7 @@ fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity(
     let rogue = topo.temp.subdir("rogue");
     certs::mesh_certs(&rogue, &["default/sleep"]);
     let dir = topo.temp.subdir("config");
-    std::fs::write(dir.join("egress.yaml"), MUTUAL_YAML).unwrap();
+    std::fs::write(dir.join("egress.yaml"), mutual_yaml()).unwrap();
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
 
     let egress_ns = topo.egress.as_ref().expect("egress namespace");

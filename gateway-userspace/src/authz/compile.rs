@@ -31,6 +31,10 @@ impl Default for AuthzSettings {
     }
 }
 
+/// Policy indices by the namespace and name of what they attach to, so a
+/// lookup takes `&str`s.
+pub(super) type ByName = HashMap<String, HashMap<String, Vec<usize>>>;
+
 /// Every policy of one configuration, ready to ask.
 #[derive(Debug, Default)]
 pub struct Authorizer {
@@ -38,8 +42,10 @@ pub struct Authorizer {
     pub(super) policies: Vec<CompiledPolicy>,
     /// Policies without a target, by namespace (selector still to check).
     pub(super) by_namespace: HashMap<String, Vec<usize>>,
-    /// Policies with a target, by (kind, namespace, name).
-    pub(super) by_target: HashMap<(String, String, String), Vec<usize>>,
+    /// Policies attached to a ServiceEntry, by its namespace and name.
+    pub(super) by_service_entry: ByName,
+    /// Policies attached to a Gateway, by its namespace and name.
+    pub(super) by_gateway: ByName,
     /// Whether any rule matches `serviceAccounts`.
     pub(super) service_accounts_used: bool,
 }
@@ -81,9 +87,14 @@ impl Authorizer {
                 out.by_namespace.entry(p.meta.namespace.clone()).or_default().push(idx);
             }
             for t in &p.targets {
-                // A target in another namespace attaches nothing (GW2102).
+                // Another kind, or another namespace, attaches nothing (GW2102).
+                let index = match t.kind.as_str() {
+                    "ServiceEntry" => &mut out.by_service_entry,
+                    "Gateway" => &mut out.by_gateway,
+                    _ => continue,
+                };
                 if t.namespace == p.meta.namespace {
-                    out.by_target.entry((t.kind.clone(), t.namespace.clone(), t.name.clone())).or_default().push(idx);
+                    index.entry(t.namespace.clone()).or_default().entry(t.name.clone()).or_default().push(idx);
                 }
             }
         }

@@ -4,7 +4,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use serde::Serialize;
 
-use super::compile::{Authorizer, CompiledPolicy, CompiledRule};
+use super::compile::{Authorizer, ByName, CompiledPolicy, CompiledRule};
 use crate::config::{
     Labels,
     resources::{
@@ -131,16 +131,16 @@ impl Authorizer {
                 out.extend(selected.filter(|&i| self.policies[i].selector.as_ref().is_none_or(|s| selector_matches(s, labels))));
             }
         }
-        let mut targeted = |kind: &str, ns: &str, name: &str| {
-            if let Some(list) = self.by_target.get(&(kind.to_string(), ns.to_string(), name.to_string())) {
+        let mut targeted = |index: &ByName, ns: &str, name: &str| {
+            if let Some(list) = index.get(ns).and_then(|names| names.get(name)) {
                 out.extend(list.iter().copied());
             }
         };
         if let Some((ns, name)) = applies.service_entry {
-            targeted("ServiceEntry", ns, name);
+            targeted(&self.by_service_entry, ns, name);
         }
         for (ns, name) in applies.gateways {
-            targeted("Gateway", ns, name);
+            targeted(&self.by_gateway, ns, name);
         }
         out.sort_unstable();
         out.dedup();

@@ -41,16 +41,15 @@ impl StreamAuthz {
     }
 
     pub fn ask(&self, policy: &EgressPolicy) -> Authorized {
-        ask(policy, &self.workload, self.client, &self.entry, self.host.as_deref(), self.sni.as_deref(), self.port, None)
+        ask(policy, &self.workload, self.client, (&self.entry.0, &self.entry.1), self.host.as_deref(), self.sni.as_deref(), self.port, None)
     }
 }
 
 /// An HTTP request's authorization, when it was decided to a ServiceEntry.
 pub fn request(policy: &EgressPolicy, workload: &WorkloadIdentity, client: IpAddr, matched: Option<&MatchedEntry>, host: Option<&str>, port: u16, http: AuthzHttp<'_>) -> Option<Authorized> {
     let m = matched.filter(|m| m.kind == "ServiceEntry")?;
-    let entry = (m.namespace.clone(), m.name.clone());
     let host = decided_host(host, m);
-    Some(ask(policy, workload, client, &entry, host.as_deref(), None, port, Some(http)))
+    Some(ask(policy, workload, client, (&m.namespace, &m.name), host.as_deref(), None, port, Some(http)))
 }
 
 fn decided_host(name: Option<&str>, m: &MatchedEntry) -> Option<String> {
@@ -62,7 +61,7 @@ fn ask(
     policy: &EgressPolicy,
     workload: &WorkloadIdentity,
     client: IpAddr,
-    (ns, name): &(String, String),
+    (ns, name): (&str, &str),
     host: Option<&str>,
     sni: Option<&str>,
     port: u16,

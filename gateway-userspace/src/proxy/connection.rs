@@ -128,6 +128,7 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         }
     };
     let t0 = Instant::now();
+    let enforcement = inputs.enforcement(&workload);
     let (verdict, would_deny, decided) = {
         let facts = ConnectionFacts {
             workload: &workload,
@@ -137,10 +138,10 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
             request: None,
             pick: pick_percent(),
         };
-        decide_and_keep_enforced(&facts, &config.policy, inputs.dns.as_ref(), inputs.enforcement(&workload))
+        decide_and_keep_enforced(&facts, &config.policy, inputs.dns.as_ref(), enforcement)
     };
     // The AuthorizationPolicies attached to the ServiceEntry it was decided to.
-    let enforced = inputs.enforcement(&workload) == Enforcement::Enforce;
+    let enforced = enforcement == Enforcement::Enforce;
     let authz = match &verdict {
         Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } => {
             let (name, sni) = match detected {

@@ -89,6 +89,28 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// A gateway serving ISTIO_MUTUAL: the mesh CA in `mesh` (made by `certs::mesh_certs`) and
+    /// the identity `<stem>.crt|.key` it presents.
+    pub fn with_mesh_identity(mut self, mesh: &Path, stem: &str) -> GatewayConfig {
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        self.extra_args.extend([
+            "--mesh-ca".into(),
+            path(mesh.join("ca.crt")),
+            "--cert".into(),
+            path(mesh.join(format!("{stem}.crt"))),
+            "--key".into(),
+            path(mesh.join(format!("{stem}.key"))),
+        ]);
+        self
+    }
+
+    /// A node whose workloads speak ISTIO_MUTUAL: the mesh CA and their certificates in `mesh`.
+    pub fn with_workload_certs(mut self, mesh: &Path) -> GatewayConfig {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        self.extra_args.extend(["--mesh-ca".into(), path(&mesh.join("ca.crt")), "--workload-certs".into(), path(mesh)]);
+        self
+    }
+
     /// Interception only: an empty config with `--outbound-policy ALLOW_ANY`,
     /// so every intercepted connection is carried to where it was going.
     /// Intercepts both pods, proxy on the node's 198.18.0.1 / 2001:db8::1.

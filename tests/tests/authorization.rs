@@ -5,7 +5,6 @@
 //! client address, method and header. Every denial is checked on the far
 //! side: the server never sees it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use gateway_tests::addresses::*;
@@ -75,10 +74,6 @@ spec:
 ")
 }
 
-fn path(p: PathBuf) -> String {
-    p.to_string_lossy().into_owned()
-}
-
 #[test]
 fn istios_egress_authorization_task_lets_only_namespace_a_reach_the_host() {
     let topo = Topology::build_with_egress_gateway();
@@ -91,19 +86,9 @@ fn istios_egress_authorization_task_lets_only_namespace_a_reach_the_host() {
     std::fs::write(dir.join("egress.yaml"), format!("{}---\n{WORKLOADS}", egress_task())).unwrap();
 
     let egress_ns = topo.egress.as_ref().expect("egress namespace");
-    let mut gw_config = GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53");
-    gw_config.extra_args.extend([
-        "--mesh-ca".into(),
-        path(mesh.join("ca.crt")),
-        "--cert".into(),
-        path(mesh.join("istio-system-istio-egressgateway.crt")),
-        "--key".into(),
-        path(mesh.join("istio-system-istio-egressgateway.key")),
-    ]);
+    let gw_config = GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53").with_mesh_identity(&mesh, "istio-system-istio-egressgateway");
     let egress = Gateway::start_in(&topo, egress_ns, gw_config);
-    let mut node_config = GatewayConfig::enforcing(&topo, vec![dir]);
-    node_config.extra_args = vec!["--mesh-ca".into(), path(mesh.join("ca.crt")), "--workload-certs".into(), path(mesh.clone())];
-    let node = Gateway::start(&topo, node_config);
+    let node = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![dir]).with_workload_certs(&mesh));
     let get = |pod: &gateway_tests::topology::Pod| {
         curl_status(|a| pod.command("curl", a), &["--resolve", "httpbin.test:80:203.0.113.10", "http://httpbin.test/get"])
     };

@@ -335,19 +335,9 @@ fn node_and_gateway_speak_mutual_tls_and_the_exit_records_the_workload_identity(
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
 
     let egress_ns = topo.egress.as_ref().expect("egress namespace");
-    let mut gw_config = GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53");
-    gw_config.extra_args.extend([
-        "--mesh-ca".into(),
-        path(mesh.join("ca.crt")),
-        "--cert".into(),
-        path(mesh.join("istio-system-istio-egressgateway.crt")),
-        "--key".into(),
-        path(mesh.join("istio-system-istio-egressgateway.key")),
-    ]);
+    let gw_config = GatewayConfig::egress_gateway(&topo, vec![dir.clone()], "203.0.113.10:53").with_mesh_identity(&mesh, "istio-system-istio-egressgateway");
     let egress = Gateway::start_in(&topo, egress_ns, gw_config);
-    let mut node_config = GatewayConfig::enforcing(&topo, vec![dir]);
-    node_config.extra_args = vec!["--mesh-ca".into(), path(mesh.join("ca.crt")), "--workload-certs".into(), path(mesh.clone())];
-    let node = Gateway::start(&topo, node_config);
+    let node = Gateway::start(&topo, GatewayConfig::enforcing(&topo, vec![dir]).with_workload_certs(&mesh));
     let ca = certs.ca_cert.to_string_lossy().into_owned();
 
     // pod-a is `sleep`: its TLS travels inside its own mutual TLS to the gateway.

@@ -4,6 +4,10 @@
 //! decides each request), or verdict (`policy`) → denied (`deny.rs`) or
 //! upstream (`transport::dial`, `mesh_identity.rs`) and relay
 //! (`transport::relay_mode`) → log line.
+//!
+//! Deciding ends before carrying starts: [`decide`] returns a [`Carry`],
+//! and only that lives on while the stream's bytes flow, so an idle
+//! stream's task holds little more than its two sockets.
 
 use std::{sync::Arc, time::Instant};
 
@@ -63,27 +67,40 @@ pub async fn handle(
             record.reason = reason.into();
             deny::reset(client);
         }
-        Ok(orig) => serve(client, orig, &inputs, &config, &mut record).await,
+        Ok(orig) => {
+            if let Some(carry) = decide(client, orig, &inputs, &config, &mut record).await {
+                carry.run(&inputs, &mut record).await;
+            }
+        }
     }
     inputs.log_connection(&mut record, started.elapsed()).await;
 }
 
-async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, config: &Arc<ActiveConfig>, record: &mut ConnectionRecord) {
+/// Decides the connection: refuses it, serves it as HTTP (each request
+/// decided), or returns the stream to carry.
+async fn decide(
+    client: TcpStream,
+    orig: OrigDstAddr,
+    inputs: &Arc<ProxyInputs>,
+    config: &Arc<ActiveConfig>,
+    record: &mut ConnectionRecord,
+) -> Option<Carry> {
     let workload = match workload_of(inputs, config, record).await {
         Ok(w) => w,
         Err(reason) => {
             record.reason = reason.into();
             inputs.metrics.unknown_workload_denials.inc();
             deny::reset(client);
-            return;
+            return None;
         }
     };
     Span::current().record("workload", display(WorkloadName(&workload)));
     record.workload = Some(workload.clone());
     // Held until the connection ends; none left for this workload: refused.
-    let Some(_slot) = inputs.workload_limits.admit(&workload, record.src.0.ip(), &inputs.metrics) else {
+    let Some(slot) = inputs.workload_limits.admit(&workload, record.src.0.ip(), &inputs.metrics) else {
         record.reason = super::workload_limit::REASON.into();
-        return deny::reset(client);
+        deny::reset(client);
+        return None;
     };
     // Declared opaque TCP: decided now, so a server that speaks first is not kept waiting.
     let peeked = if declared_opaque(&config.policy, &workload, record.src.0.ip(), orig.0, inputs.dns.as_ref()) {
@@ -99,18 +116,20 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
     let detected = match &peeked {
         Peeked::Gone => {
             (record.reason, record.outcome) = ("client-closed".into(), Outcome::Closed);
-            return;
+            return None;
         }
         Peeked::Malformed(why) => {
             tracing::debug!(client = %record.src, why, "malformed first bytes");
             record.reason = "malformed-request".into();
             deny::reset(client);
-            return;
+            return None;
         }
         Peeked::Sniffed(Sniffed::Http1(req)) => {
             record.protocol = Some("http");
             record.host = req.absolute_authority.clone().or_else(|| req.host.clone());
-            return http_egress::serve(client, orig, inputs, workload, record).await;
+            // Boxed: an HTTP connection's state is not kept by a stream's task.
+            Box::pin(http_egress::serve(client, orig, inputs, workload, record)).await;
+            return None;
         }
         Peeked::Sniffed(Sniffed::Tls(hello)) => {
             record.protocol = Some("tls");
@@ -162,48 +181,57 @@ async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, 
         }
         None => (false, false),
     };
+    // Audit mode: the registry's verdict is written below; a policy that
+    // would have denied the stream still says so.
+    let mark_audit_denied = |record: &mut ConnectionRecord| {
+        if audit_denied {
+            (record.would, record.reason) = (Some(Decision::Deny), crate::access_log::AUTHZ_DENIED.into());
+        }
+    };
     // Audited streams are not revoked by a policy that would deny them.
-    let kept = Kept { decided, authz: authz.filter(|_| enforced), generation: config.generation };
+    let kept = Box::new(Kept { decided, authz: authz.filter(|_| enforced), generation: config.generation });
     match verdict {
         Verdict::Allow { matched, .. } | Verdict::Steer { matched, .. } | Verdict::Deny { matched, .. } if refused => {
             record.matched = matched;
-            match detected {
-                Detected::Tls { .. } => deny::tls_alert(client).await,
-                _ => deny::reset(client),
-            }
+            refuse(client, detected).await;
+            None
         }
         Verdict::Deny { reason, matched } => {
             (record.reason, record.matched) = (reason.into(), matched);
-            match detected {
-                Detected::Tls { .. } => deny::tls_alert(client).await,
-                _ => deny::reset(client),
-            }
+            refuse(client, detected).await;
+            None
         }
         Verdict::Allow { target, matched, reason, .. } => {
             match &would_deny {
                 Some(would) => record.would_deny(would),
                 None => (record.decision, record.reason, record.matched) = (Decision::Allow, reason.into(), matched),
             }
-            forward_stream(client, &target, kept, inputs, record).await;
+            mark_audit_denied(record);
+            Some(Carry { client, target, kept, mesh: None, slot })
         }
         Verdict::Steer { target, matched, reason, route } => {
             (record.decision, record.reason, record.matched) = (Decision::Steer, reason.into(), matched);
-            match inputs.mesh_tls(config, &workload, &route, &target) {
-                Ok(None) => forward_stream(client, &target, kept, inputs, record).await,
-                Ok(Some(mesh)) => forward_mesh(client, &target, mesh, kept, inputs, record).await,
+            mark_audit_denied(record);
+            let mesh = inputs.mesh_tls(config, &workload, &route, &target);
+            record.route = Some(route);
+            match mesh {
+                Ok(mesh) => Some(Carry { client, target, kept, mesh, slot }),
                 Err(e) => {
                     tracing::warn!(error = %e, "no mesh identity for a steered connection");
                     record.outcome = Outcome::UpstreamUnreachable;
                     deny::reset(client);
+                    None
                 }
             }
-            record.route = Some(route);
         }
     }
-    // Audit mode: the arms above wrote the registry's verdict; a policy
-    // that would have denied the stream still says so.
-    if audit_denied {
-        (record.would, record.reason) = (Some(Decision::Deny), crate::access_log::AUTHZ_DENIED.into());
+}
+
+/// A TLS client gets an alert it can read; anything else a reset.
+async fn refuse(client: TcpStream, detected: Detected<'_>) {
+    match detected {
+        Detected::Tls { .. } => deny::tls_alert(client).await,
+        _ => deny::reset(client),
     }
 }
 
@@ -237,7 +265,7 @@ impl std::fmt::Display for WorkloadName<'_> {
 }
 
 /// What a relayed stream was decided and authorized on, and under which
-/// generation.
+/// generation; boxed, it moves into the stream's [`Revoke`].
 struct Kept {
     decided: Decided,
     /// Boxed: most streams have none, and this lives as long as the stream.
@@ -245,10 +273,32 @@ struct Kept {
     generation: u64,
 }
 
+/// A decided stream and where it goes: all that lives on while it is carried.
+struct Carry {
+    client: TcpStream,
+    target: crate::policy::Target,
+    kept: Box<Kept>,
+    /// Steered inside the workload's mutual TLS to the gateway.
+    mesh: Option<super::origination::Origination>,
+    /// The workload's connection slot, held until the stream ends.
+    slot: super::workload_limit::WorkloadSlot,
+}
+
+impl Carry {
+    async fn run(self, inputs: &ProxyInputs, record: &mut ConnectionRecord) {
+        let Carry { client, target, kept, mesh, slot: _slot } = self;
+        match mesh {
+            None => forward_stream(client, &target, kept, inputs, record).await,
+            // Boxed: copied through TLS, with state a plain stream does not need.
+            Some(mesh) => Box::pin(forward_mesh(client, &target, mesh, kept, inputs, record)).await,
+        }
+    }
+}
+
 impl Kept {
     /// Ends the relay once a newer configuration no longer lets the stream
     /// go to `upstream`.
-    fn revoke(self, inputs: &ProxyInputs, upstream: std::net::SocketAddr) -> Revoke {
+    fn revoke(self: Box<Self>, inputs: &ProxyInputs, upstream: std::net::SocketAddr) -> Revoke {
         let dns = inputs.dns.clone();
         inputs.revoke_when(self.generation, move |config| {
             self.decided.stands(&config.policy, dns.as_ref(), upstream) && self.authz.as_ref().is_none_or(|a| a.ask(&config.policy).allowed())
@@ -257,7 +307,7 @@ impl Kept {
 }
 
 /// Carries an allowed stream (TLS, HTTP/2, opaque TCP) to its target.
-async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Kept, inputs: &ProxyInputs, record: &mut ConnectionRecord) {
+async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, kept: Box<Kept>, inputs: &ProxyInputs, record: &mut ConnectionRecord) {
     match inputs.dialer().connect(target).await {
         Err(e) => {
             tracing::debug!(?target, error = %e, "upstream connect failed");
@@ -279,7 +329,7 @@ async fn forward_mesh(
     mut client: TcpStream,
     target: &crate::policy::Target,
     (config, name): super::origination::Origination,
-    kept: Kept,
+    kept: Box<Kept>,
     inputs: &ProxyInputs,
     record: &mut ConnectionRecord,
 ) {

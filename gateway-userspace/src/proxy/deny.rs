@@ -26,7 +26,8 @@ pub fn reset<S: crate::transport::relay::Resettable>(client: S) {
 /// Reads what the client still sends for a moment, so closing does not turn
 /// into a reset that could discard the response before the client reads it.
 async fn drain_briefly<S: AsyncRead + Unpin>(client: &mut S) {
-    let mut sink = [0u8; 4096];
+    // On the heap: a refused connection's task stays small.
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), async {
         loop {
             match tokio::io::AsyncReadExt::read(client, &mut sink).await {

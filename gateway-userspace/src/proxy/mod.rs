@@ -124,7 +124,7 @@ impl ProxyInputs {
 
     /// Fires once a configuration newer than generation `decided` no longer
     /// lets a relayed stream stand, and the drain has passed.
-    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + 'static) -> Revoke {
+    pub fn revoke_when(&self, decided: u64, stands: impl Fn(&ActiveConfig) -> bool + Send + Sync + 'static) -> Revoke {
         Revoke::when(self.config.subscribe(), decided, self.settings.revocation_drain, stands)
     }
 

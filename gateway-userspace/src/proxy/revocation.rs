@@ -25,7 +25,7 @@ impl Revoke {
         configs: watch::Receiver<Arc<ActiveConfig>>,
         decided: u64,
         drain: Duration,
-        stands: impl Fn(&ActiveConfig) -> bool + Send + 'static,
+        stands: impl Fn(&ActiveConfig) -> bool + Send + Sync + 'static,
     ) -> Self {
         Revoke::on(revoked(configs, decided, drain, stands))
     }
@@ -40,7 +40,7 @@ async fn revoked(
     // A reload between the decision and now is asked about at once.
     let mut look_now = configs.borrow_and_update().generation != decided;
     loop {
-        let mut revoking = loop {
+        let revoking = loop {
             if !look_now && configs.changed().await.is_err() {
                 return std::future::pending().await; // the store is gone: nothing newer comes
             }
@@ -50,22 +50,37 @@ async fn revoked(
                 break config.generation;
             }
         };
-        tracing::debug!(generation = revoking, ?drain, "a connection is no longer allowed; closing it after the drain");
-        let deadline = Instant::now() + drain;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => return revoking,
-                changed = configs.changed() => {
-                    if changed.is_err() {
-                        tokio::time::sleep_until(deadline).await;
-                        return revoking;
-                    }
-                    let config = configs.borrow_and_update().clone();
-                    if stands(&config) {
-                        break; // allowed again: wait for the next generation
-                    }
-                    revoking = config.generation;
+        // Boxed: the drain's timer is kept only by streams being revoked.
+        if let Some(generation) = Box::pin(drain_phase(&mut configs, revoking, drain, &stands)).await {
+            return generation;
+        }
+    }
+}
+
+/// Waits out the drain of a stream that `revoking` no longer allows:
+/// `Some` with the generation that revokes it once the drain passes, `None`
+/// if a newer generation lets it stand again meanwhile.
+async fn drain_phase(
+    configs: &mut watch::Receiver<Arc<ActiveConfig>>,
+    mut revoking: u64,
+    drain: Duration,
+    stands: &impl Fn(&ActiveConfig) -> bool,
+) -> Option<u64> {
+    tracing::debug!(generation = revoking, ?drain, "a connection is no longer allowed; closing it after the drain");
+    let deadline = Instant::now() + drain;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return Some(revoking),
+            changed = configs.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep_until(deadline).await;
+                    return Some(revoking);
                 }
+                let config = configs.borrow_and_update().clone();
+                if stands(&config) {
+                    return None; // allowed again: wait for the next generation
+                }
+                revoking = config.generation;
             }
         }
     }

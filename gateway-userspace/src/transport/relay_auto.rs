@@ -69,13 +69,15 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
     loop {
         let before = stats.client_to_upstream + stats.upstream_to_client;
         let deadline = Instant::now() + WATCH;
+        // The copy's state is boxed, and so are its ends below: a stream
+        // that moves on to the kernel relay keeps none of it.
         let watched = {
-            let window = async {
+            let window = Box::pin(async {
                 tokio::try_join!(
                     pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some((deadline, &last, UP))),
                     pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some((deadline, &last, DOWN))),
                 )
-            };
+            });
             tokio::select! {
                 ends = window => ends.map(Some),
                 generation = &mut *revoke => {
@@ -87,15 +89,18 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
         match watched {
             Err(e) => return (reset(stats, client, upstream, &e), Carried::Copied),
             Ok(Some((Pumped::Paused, Pumped::Paused))) | Ok(None) => {}
-            Ok(Some(ends)) => return (finish_copy(stats, client, upstream, ends, bufs, revoke).await, Carried::Copied),
+            Ok(Some(ends)) => return (Box::pin(finish_copy(stats, client, upstream, ends, bufs, revoke)).await, Carried::Copied),
         }
         let copied = [stats.client_to_upstream, stats.upstream_to_client];
         if copied[0] + copied[1] - before >= BULK_BYTES {
             continue; // bulk: copying is as fast as anything here
         }
         let (Some(maps), Some(base)) = (maps, base) else {
-            return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, Carried::Copied);
+            return (Box::pin(finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke)).await, Carried::Copied);
         };
+        // Nothing is held in them between two reads: an idle stream in the
+        // kernel relay keeps no buffer.
+        drop(bufs);
         match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP, revoke).await {
             Ok(moved) => {
                 stats.client_to_upstream += moved.client_to_upstream;
@@ -105,7 +110,8 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
             }
             Err(e) => {
                 tracing::debug!(error = %e, "copying on");
-                return (finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke).await, Carried::Copied);
+                let bufs = (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER]);
+                return (Box::pin(finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke)).await, Carried::Copied);
             }
         }
     }

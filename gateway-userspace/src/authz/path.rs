@@ -29,6 +29,25 @@ pub enum PathNormalization {
 
 /// The path (no query, no fragment) normalised as `how` says.
 pub fn normalize(path: &str, how: PathNormalization) -> String {
+    if is_canonical(path) {
+        return path.to_string();
+    }
+    rewrite(path, how)
+}
+
+/// Whether every reading of `path` is `path` itself: it starts with `/`
+/// and has no escape, backslash, `;`, query, fragment, empty segment or
+/// segment starting with a dot. Most requests' paths are; they skip the
+/// rewriting.
+pub fn is_canonical(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.first() == Some(&b'/')
+        && !b.iter().any(|c| matches!(c, b'%' | b'\\' | b';' | b'?' | b'#'))
+        && !b.windows(2).any(|w| w == b"//" || w == b"/.")
+}
+
+/// [`normalize`] without the shortcut.
+pub(super) fn rewrite(path: &str, how: PathNormalization) -> String {
     let path = path.split(['?', '#']).next().unwrap_or("");
     let decoded = decode(path, how == PathNormalization::DecodeAndMergeSlashes);
     let mut out = remove_dot_segments(&decoded);
@@ -41,6 +60,14 @@ pub fn normalize(path: &str, how: PathNormalization) -> String {
 /// The strictest reading of `path`: decoded slashes, merged slashes, no
 /// dot segments and no `;params`.
 pub fn strict(path: &str) -> String {
+    if is_canonical(path) {
+        return path.to_string();
+    }
+    strict_rewrite(path)
+}
+
+/// [`strict`] without the shortcut.
+pub(super) fn strict_rewrite(path: &str) -> String {
     let path = path.split(['?', '#']).next().unwrap_or("");
     let decoded = decode(path, true);
     let cut: Vec<&str> = decoded.split('/').map(|seg| seg.split(';').next().unwrap_or("")).collect();

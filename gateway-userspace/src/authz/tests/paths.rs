@@ -77,3 +77,25 @@ spec:
         assert!(!Req::from("shop", "web").get(v).to_entry(&a).allowed(), "{v} was allowed");
     }
 }
+
+#[test]
+fn a_canonical_path_is_what_every_rewriting_gives() {
+    use crate::authz::path::{is_canonical, rewrite, strict_rewrite};
+    let paths = admin_variants().into_iter().chain([
+        "/", "/1k", "/anything/admin", "/a/b.c/d-e_f~g", "/a.", "/a/b/", "/.well-known/x", "/a/./b", "", "*", "/a//b", "/x;y",
+    ]);
+    let mut canonical = 0;
+    for p in paths {
+        if is_canonical(p) {
+            canonical += 1;
+            for how in [Base, MergeSlashes, DecodeAndMergeSlashes] {
+                assert_eq!(rewrite(p, how), p, "{how:?} {p}");
+            }
+            assert_eq!(strict_rewrite(p), p, "strict {p}");
+        }
+    }
+    assert!(canonical >= 6, "the list keeps canonical paths to compare");
+    for not in ["/.well-known/x", "/a/./b", "", "*", "/a//b", "/x;y", "/%61dmin", "/a\\b"] {
+        assert!(!is_canonical(not), "{not}");
+    }
+}

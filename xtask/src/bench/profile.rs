@@ -95,7 +95,7 @@ impl Recording {
             bail!("perf record ({status}) wrote no {}", self.data.display());
         }
         let flat = report(&self.data, &["-g", "none", "--percent-limit", PERCENT_LIMIT])?;
-        let graphs = report(&self.data, &["-g", "caller,0.5,callee,function,percent", "--percent-limit", GRAPH_LIMIT])?;
+        let graphs = report(&self.data, &["-g", "graph,0.5,caller,function,percent", "--percent-limit", GRAPH_LIMIT])?;
         let text = format!(
             "# perf report --stdio --no-children -i {0} (entries above {PERCENT_LIMIT} %)\n{flat}\n\
              # Call graphs of the entries above {GRAPH_LIMIT} %\n{graphs}",

@@ -75,6 +75,16 @@ impl Series {
         Spread::of(self.pairs(mode, base).into_iter().map(|(m, b)| m - b))
     }
 
+    /// What `mode` adds at the speed of base's quieter repetitions:
+    /// (mode / base − 1) × base's first quartile, repetition by repetition.
+    /// Other work on a shared machine slows every mode of a repetition
+    /// alike (by the same factor, not the same µs), so this moves less
+    /// between runs than `added`.
+    pub fn added_at_quiet_speed(&self, mode: Mode, base: Mode) -> Option<Spread> {
+        let quiet = self.spread(base)?.q1;
+        Spread::of(self.pairs(mode, base).into_iter().filter(|(_, b)| *b > 0.0).map(|(m, b)| (m / b - 1.0) * quiet))
+    }
+
     pub fn json(&self) -> Value {
         let mut modes = serde_json::Map::new();
         for (&mode, reps) in &self.values {
@@ -85,6 +95,7 @@ impl Series {
             m["ratio_vs_b"] = opt(self.ratio(mode, Mode::Iptables));
             if self.additive {
                 m["added_vs_a"] = opt(self.added(mode, Mode::Direct));
+                m["added_vs_a_at_quiet_speed"] = opt(self.added_at_quiet_speed(mode, Mode::Direct));
             }
             modes.insert(mode.title(), m);
         }

@@ -27,3 +27,19 @@ fn quartiles_interpolate_and_skip_gaps() {
     assert_eq!((one.q1, one.median, one.q3), (4.0, 4.0, 4.0));
     assert!(Spread::of([f64::INFINITY]).is_none());
 }
+
+#[test]
+fn added_at_quiet_speed_divides_out_a_slow_repetition() {
+    let mut r = Results::default();
+    let fig = Figure { id: "p50", title: "p50", unit: "µs", higher_is_better: false, additive: true };
+    // The third repetition ran 1.5 times slower throughout.
+    for (rep, (a, c)) in [(10.0, 20.0), (10.0, 20.0), (15.0, 30.0), (10.0, 20.0)].into_iter().enumerate() {
+        r.record(&fig, Mode::Direct, rep, Some(a));
+        r.record(&fig, Mode::Ebpf, rep, Some(c));
+    }
+    let s = r.get("p50").unwrap();
+    assert_eq!(s.added(Mode::Ebpf, Mode::Direct).unwrap().max, 15.0);
+    let quiet = s.added_at_quiet_speed(Mode::Ebpf, Mode::Direct).unwrap();
+    assert_eq!((quiet.min, quiet.max), (10.0, 10.0));
+    assert!(s.added_at_quiet_speed(Mode::Haproxy, Mode::Direct).is_none());
+}

@@ -19,6 +19,9 @@ pub const TEST_PACKAGES: &[&str] =
 pub const BENCH_PACKAGES: &[&str] =
     &["iproute2", "bpftool", "curl", "util-linux", "procps", "iptables", "haproxy", "nginx-light", "wrk", "iperf3"];
 
+/// What `cargo xtask bench --profile` adds: perf.
+pub const PROFILE_PACKAGES: &[&str] = &["linux-perf"];
+
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn ensure_build_tools() -> anyhow::Result<()> {

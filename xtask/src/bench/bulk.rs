@@ -19,7 +19,7 @@ pub fn measure(h: &mut Harness<'_>) {
         let fig = Figure { id: &id, title: &title, unit: "Gbit/s", higher_is_better: true, additive: false };
         let seconds = h.plan.bulk_seconds;
         let limit = Duration::from_secs(seconds + 20);
-        h.interleaved(&title, &super::modes::Mode::ALL, h.plan.bulk_reps, |h, mode, rep| {
+        h.interleaved(&title, &super::modes::Mode::STREAM, h.plan.bulk_reps, |h, mode, rep| {
             let target = mode.target(Service::Iperf);
             let mut a = args(&[
                 &"-c",
@@ -37,7 +37,7 @@ pub fn measure(h: &mut Harness<'_>) {
             if reverse {
                 a.push("-R".into());
             }
-            let out = h.client(mode, Path::new("iperf3"), &a, limit)?.stdout;
+            let out = h.profiled(&id, mode, rep, |h| h.client(mode, Path::new("iperf3"), &a, limit))?.stdout;
             let v: serde_json::Value = serde_json::from_str(&out).context("parsing iperf3's JSON")?;
             if let Some(e) = v["error"].as_str() {
                 bail!("iperf3: {e}");

@@ -1,6 +1,7 @@
 //! What every figure needs: the topology, the running servers, the plan,
 //! the results, and a way to run one client of one mode while the CPU it
-//! costs is counted, machine-wide and in the proxy's process.
+//! costs is counted, machine-wide and in the proxy's process; and, with
+//! `--profile`, a way to sample the proxy while mode C runs.
 
 use std::{path::Path, time::Duration};
 
@@ -11,6 +12,7 @@ use super::{
     Plan,
     modes::Mode,
     procs::{self, CpuUse},
+    profile::{self, Profiler},
     results::{Figure, Results},
     servers::Servers,
     topology::Topology,
@@ -22,6 +24,8 @@ pub struct Harness<'a> {
     pub tool: &'a Path,
     pub plan: &'a Plan,
     pub results: Results,
+    /// Set by `--profile`.
+    pub profiler: Option<Profiler>,
 }
 
 /// What one client run produced.
@@ -79,6 +83,31 @@ impl Harness<'_> {
             }
             println!();
         }
+    }
+
+    /// Runs `run`; with `--profile`, the first repetition of mode C is
+    /// recorded with perf as `figure` (a failed recording is noted, the
+    /// measurement kept).
+    pub fn profiled<T>(&mut self, figure: &str, mode: Mode, rep: usize, run: impl FnOnce(&mut Self) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let pid = self.servers.proxy_pid(mode);
+        let (Some(profiler), Some(pid), profile::PROFILED, 0) = (&self.profiler, pid, mode, rep) else { return run(self) };
+        let recording = match profiler.start(figure, mode, pid) {
+            Ok(r) => r,
+            Err(e) => {
+                self.results.note(format!("profile of {figure}, mode {}: {e:#}", mode.title()));
+                return run(self);
+            }
+        };
+        let result = run(self);
+        match recording.finish() {
+            Ok(text) => self.results.note(format!(
+                "{figure}, mode {}, repetition 1 ran under perf record (--profile); profile in {}",
+                mode.title(),
+                text.display()
+            )),
+            Err(e) => self.results.note(format!("profile of {figure}, mode {}: {e:#}", mode.title())),
+        }
+        result
     }
 
     /// Moves both proxies (all their threads) to `cpu`.

@@ -1,7 +1,7 @@
 //! Figure 3: HTTP/1.1 GETs of a 1 KiB file from nginx. First at a fixed
 //! 1,000 requests per second (p50, p99, and the CPU each 1,000 req/s costs,
 //! machine-wide and in the proxy), then the most wrk gets from 16
-//! connections.
+//! connections. Modes A to E and Dh (HAProxy parsing HTTP).
 
 use std::{path::Path, time::Duration};
 
@@ -35,7 +35,7 @@ fn fixed_rate(h: &mut Harness<'_>) {
     let proxy = Figure { id: "http_cpu_proxy", title: "Proxy CPU per 1,000 req/s", unit: "vCPU", higher_is_better: false, additive: false };
     let seconds = h.plan.http_fixed_seconds;
     let limit = Duration::from_secs_f64(seconds + 20.0);
-    h.interleaved("HTTP at 1,000 req/s", &super::modes::Mode::BASE, h.plan.http_fixed_reps, |h, mode, rep| {
+    h.interleaved("HTTP at 1,000 req/s", &super::modes::Mode::HTTP, h.plan.http_fixed_reps, |h, mode, rep| {
         let a = args(&[
             &"http-rate",
             &"--target",
@@ -45,7 +45,7 @@ fn fixed_rate(h: &mut Harness<'_>) {
             &"--seconds",
             &seconds,
         ]);
-        let run = h.tool(mode, &a, limit)?;
+        let run = h.profiled("http_fixed", mode, rep, |h| h.tool(mode, &a, limit))?;
         let v = run.json()?;
         let rate = v["per_second"].as_f64().unwrap_or(0.0);
         if rate <= 0.0 {
@@ -68,7 +68,7 @@ fn max_rate(h: &mut Harness<'_>) {
     let fig = Figure { id: "http_max", title: "HTTP 1 KiB, maximum (wrk, 16 connections)", unit: "req/s", higher_is_better: true, additive: false };
     let seconds = h.plan.http_max_seconds;
     let limit = Duration::from_secs(seconds + 20);
-    h.interleaved("HTTP maximum rate", &super::modes::Mode::BASE, h.plan.reps_short, |h, mode, rep| {
+    h.interleaved("HTTP maximum rate", &super::modes::Mode::HTTP, h.plan.reps_short, |h, mode, rep| {
         let url = format!("http://{}/1k", mode.target(Service::Http));
         let a = args(&[&"-t1", &"-c16", &format!("-d{seconds}s"), &url]);
         let out = h.client(mode, Path::new("wrk"), &a, limit)?.stdout;

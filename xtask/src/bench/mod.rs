@@ -18,6 +18,7 @@ mod memory;
 mod modes;
 mod policy;
 mod procs;
+mod profile;
 mod report;
 mod results;
 mod servers;
@@ -38,7 +39,7 @@ use anyhow::Context;
 
 use crate::{
     build::{self, gateway_binary, workspace_root},
-    prereqs::{self, BENCH_PACKAGES},
+    prereqs::{self, BENCH_PACKAGES, PROFILE_PACKAGES},
 };
 use harness::Harness;
 use results::Results;
@@ -47,7 +48,7 @@ use topology::Topology;
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Shorter runs and fewer repetitions: finishes in under 3 minutes.
+    /// Shorter runs and fewer repetitions.
     #[arg(long)]
     pub quick: bool,
     /// Use the binaries already built instead of building them first.
@@ -56,6 +57,10 @@ pub struct Options {
     /// Run only these figures: conn-rate, latency, http, bulk, memory, policy.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Record the proxy with `perf record -g` while mode C runs the HTTP
+    /// fixed-rate and bulk figures; writes target/bench/profiles/.
+    #[arg(long)]
+    pub profile: bool,
     #[command(subcommand)]
     pub tool: Option<tool::Tool>,
 }
@@ -63,8 +68,11 @@ pub struct Options {
 /// How long and how often each figure runs.
 pub struct Plan {
     pub quick: bool,
-    /// Repetitions of connection rate and latency.
+    /// Repetitions of connection rate.
     pub reps: usize,
+    /// Repetitions of the request/response latency: many short runs, as
+    /// the added p50 moves more between runs than within one.
+    pub ping_reps: usize,
     /// Repetitions of the HTTP maximum rate.
     pub reps_short: usize,
     pub bulk_reps: usize,
@@ -84,11 +92,12 @@ impl Plan {
             Plan {
                 quick,
                 reps: 3,
+                ping_reps: 16,
                 reps_short: 2,
                 bulk_reps: 1,
                 http_fixed_reps: 1,
                 conn_seconds: 0.5,
-                ping_seconds: 0.6,
+                ping_seconds: 0.2,
                 http_fixed_seconds: 3.0,
                 http_max_seconds: 1,
                 bulk_seconds: 1,
@@ -99,11 +108,12 @@ impl Plan {
                 quick,
                 // Eight modes in the relay figures: sized to finish in under 20 minutes.
                 reps: 5,
+                ping_reps: 20,
                 reps_short: 3,
                 bulk_reps: 3,
                 http_fixed_reps: 2,
                 conn_seconds: 1.5,
-                ping_seconds: 2.0,
+                ping_seconds: 0.6,
                 http_fixed_seconds: 20.0,
                 http_max_seconds: 5,
                 bulk_seconds: 3,
@@ -114,8 +124,8 @@ impl Plan {
 
     fn repetitions(&self) -> String {
         format!(
-            "{} (HTTP maximum {}, bulk {}, HTTP at a fixed rate {} × {} s)",
-            self.reps, self.reps_short, self.bulk_reps, self.http_fixed_reps, self.http_fixed_seconds
+            "{} (latency {} × {} s, HTTP maximum {}, bulk {}, HTTP at a fixed rate {} × {} s)",
+            self.reps, self.ping_reps, self.ping_seconds, self.reps_short, self.bulk_reps, self.http_fixed_reps, self.http_fixed_seconds
         )
     }
 }
@@ -126,6 +136,9 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     }
     prereqs::require_root("build network namespaces and attach kernel programs")?;
     prereqs::ensure_packages(BENCH_PACKAGES)?;
+    if o.profile {
+        prereqs::ensure_packages(PROFILE_PACKAGES)?;
+    }
     prereqs::ensure_bpffs()?;
     let root = workspace_root();
     let gateway = gateway_binary(true);
@@ -143,11 +156,13 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     topology::remove_stale(&gateway);
 
     let plan = Plan::new(o.quick);
+    let load_before = load_average();
     let started = Instant::now();
     let mut results = Results::default();
     if NETWORK_FIGURES.iter().any(|f| wanted(&o.only, f)) {
+        let profiler = if o.profile { Some(profile::Profiler::new(&root.join("target/bench/profiles"))?) } else { None };
         let topo = Topology::build(&gateway)?;
-        let measured = network_figures(&topo, &gateway, &tool, &plan, &o.only);
+        let measured = network_figures(&topo, &gateway, &tool, &plan, &o.only, profiler);
         topo.save_logs(&root.join("target/bench/logs"));
         topo.teardown();
         report_leftovers(&topo);
@@ -167,6 +182,7 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
         quick: plan.quick,
         repetitions: plan.repetitions(),
         seconds: started.elapsed().as_secs_f64(),
+        load_before,
     };
     let dir = root.join("target/bench");
     let md = report::write(&dir, &meta, &results)?;
@@ -183,12 +199,19 @@ fn wanted(only: &[String], figure: &str) -> bool {
     only.is_empty() || only.iter().any(|f| f == figure)
 }
 
-fn network_figures(topo: &Topology, gateway: &Path, tool: &Path, plan: &Plan, only: &[String]) -> anyhow::Result<Results> {
+fn network_figures(
+    topo: &Topology,
+    gateway: &Path,
+    tool: &Path,
+    plan: &Plan,
+    only: &[String],
+    profiler: Option<profile::Profiler>,
+) -> anyhow::Result<Results> {
     // The echo server outlives any plan; it is stopped at the end anyway.
     let servers = Servers::start(topo, gateway, tool, Duration::from_secs(3600))?;
     servers.check_paths(topo, tool)?;
     println!("bench: every mode reaches the server by its own path");
-    let mut h = Harness { topo, servers: &servers, tool, plan, results: Results::default() };
+    let mut h = Harness { topo, servers: &servers, tool, plan, results: Results::default(), profiler };
     let figures: [fn(&mut Harness<'_>); 5] =
         [conn_rate::measure, latency::measure, http::measure, bulk::measure, memory::measure];
     for (name, measure) in NETWORK_FIGURES.into_iter().zip(figures) {
@@ -223,6 +246,11 @@ fn build_all(root: &Path, gateway: &Path) -> anyhow::Result<()> {
     prereqs::run(Command::new("cargo").current_dir(root).args(["build", "-j1", "--release", "--package", "xtask"]))
         .context("building the benchmark tools")?;
     Ok(())
+}
+
+/// The 1-minute load average.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 fn date() -> String {

@@ -3,10 +3,14 @@
 //! figures it also runs once per relay (`--relay-port` picks it by the
 //! mode's server port): Cc copies, Cs splices, Ck relays in the kernel.
 //!
-//! Every service listens on one port per mode, so the iptables rules of
-//! modes B and D (keyed by destination port) never touch the other modes.
+//! Mode Dh is HAProxy parsing HTTP on both sides (`mode http`); it serves
+//! only the HTTP figures, where it is what an HTTP-aware proxy costs next to
+//! C, which parses HTTP too.
 //!
-//! Clients of modes B and D run in a namespace of their own: netfilter's
+//! Every service listens on one port per mode, so the iptables rules of
+//! modes B, D and Dh (keyed by destination port) never touch the other modes.
+//!
+//! Clients of modes B, D and Dh run in a namespace of their own: netfilter's
 //! conntrack in the node would otherwise see a mode C connection (rewritten
 //! to the proxy's address) clash with the reply tuple of an earlier DNAT'd
 //! one from the same port, and remap its source port.
@@ -14,7 +18,7 @@
 //! ```text
 //!  client     198.18.1.2 ── c0 198.18.1.1 ┐  (A, C, E)
 //!                                         node (lo 198.18.0.1: proxies) ── s0 198.19.0.1 ── 198.19.0.10 server
-//!  client-nat 198.18.2.2 ── c1 198.18.2.1 ┘  (B, D: iptables DNAT on c1)
+//!  client-nat 198.18.2.2 ── c1 198.18.2.1 ┘  (B, D, Dh: iptables DNAT on c1)
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -29,8 +33,10 @@ pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 
 /// The gateway's transparent proxy port (eBPF and iptables interception).
 pub const GATEWAY_PORT: u16 = 15001;
-/// HAProxy's transparent listener.
+/// HAProxy's transparent listener in TCP mode (D).
 pub const HAPROXY_PORT: u16 = 15004;
+/// HAProxy's transparent listener in HTTP mode (Dh).
+pub const HAPROXY_HTTP_PORT: u16 = 15005;
 /// The gateway's admin endpoint, inside the node namespace.
 pub const ADMIN: &str = "127.0.0.1:15000";
 /// Explicit listeners are at the service's base port plus this.
@@ -55,10 +61,26 @@ pub enum Mode {
     EbpfSockmap,
     /// Cc: as C, every stream copied through the proxy.
     EbpfCopy,
+    /// Dh: iptables DNAT to HAProxy in `mode http`, parsing requests and
+    /// responses and keeping its server connections alive.
+    HaproxyHttp,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 8] = [
+    /// Every mode, in the order of the report's columns.
+    pub const ALL: [Mode; 9] = [
+        Mode::Direct,
+        Mode::Iptables,
+        Mode::Ebpf,
+        Mode::EbpfCopy,
+        Mode::EbpfSplice,
+        Mode::EbpfSockmap,
+        Mode::Haproxy,
+        Mode::HaproxyHttp,
+        Mode::Explicit,
+    ];
+    /// The byte-stream figures (connections, latency, bulk): every mode but Dh.
+    pub const STREAM: [Mode; 8] = [
         Mode::Direct,
         Mode::Iptables,
         Mode::Ebpf,
@@ -68,19 +90,27 @@ impl Mode {
         Mode::Haproxy,
         Mode::Explicit,
     ];
-    /// A to E: the figures where the relay plays no part (HTTP is parsed
-    /// request by request in every relay mode).
-    pub const BASE: [Mode; 5] = [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::Explicit];
+    /// The HTTP figures: A to E (the relay plays no part, as HTTP is parsed
+    /// request by request in every relay mode) and Dh.
+    pub const HTTP: [Mode; 6] = [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::HaproxyHttp, Mode::Explicit];
     /// The modes that run through a proxy, for comparisons.
-    pub const PROXIED: [Mode; 7] =
-        [Mode::Iptables, Mode::Ebpf, Mode::EbpfCopy, Mode::EbpfSplice, Mode::EbpfSockmap, Mode::Haproxy, Mode::Explicit];
+    pub const PROXIED: [Mode; 8] = [
+        Mode::Iptables,
+        Mode::Ebpf,
+        Mode::EbpfCopy,
+        Mode::EbpfSplice,
+        Mode::EbpfSockmap,
+        Mode::Haproxy,
+        Mode::HaproxyHttp,
+        Mode::Explicit,
+    ];
 
     pub fn letter(self) -> &'static str {
-        ["A", "B", "C", "D", "E", "Cs", "Ck", "Cc"][self.index()]
+        ["A", "B", "C", "D", "E", "Cs", "Ck", "Cc", "Dh"][self.index()]
     }
 
     pub fn name(self) -> &'static str {
-        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap", "ebpf+copy"][self.index()]
+        ["direct", "iptables", "ebpf", "haproxy", "explicit", "ebpf+splice", "ebpf+sockmap", "ebpf+copy", "haproxy-http"][self.index()]
     }
 
     /// `A direct`, as table headings show it.
@@ -94,7 +124,22 @@ impl Mode {
 
     /// Whether the client runs in the namespace whose traffic iptables redirects.
     pub fn behind_iptables(self) -> bool {
-        matches!(self, Mode::Iptables | Mode::Haproxy)
+        matches!(self, Mode::Iptables | Mode::Haproxy | Mode::HaproxyHttp)
+    }
+
+    /// Where iptables DNATs this mode's connections in the node, if it does.
+    pub fn redirect_port(self) -> Option<u16> {
+        match self {
+            Mode::Iptables => Some(GATEWAY_PORT),
+            Mode::Haproxy => Some(HAPROXY_PORT),
+            Mode::HaproxyHttp => Some(HAPROXY_HTTP_PORT),
+            _ => None,
+        }
+    }
+
+    /// Whether this mode has a server port for `service`: Dh speaks HTTP only.
+    pub fn serves(self, service: Service) -> bool {
+        self != Mode::HaproxyHttp || service == Service::Http
     }
 
     /// Whether the client runs in the cgroup the kernel programs intercept.
@@ -156,9 +201,14 @@ impl Service {
         self.base_port() + mode.index() as u16
     }
 
-    /// The server ports of all modes.
+    /// The server ports of the modes that use this service.
     pub fn ports(self) -> Vec<u16> {
-        Mode::ALL.iter().map(|&m| self.port(m)).collect()
+        self.modes().map(|m| self.port(m)).collect()
+    }
+
+    /// The modes that use this service.
+    pub fn modes(self) -> impl Iterator<Item = Mode> {
+        Mode::ALL.into_iter().filter(move |m| m.serves(self))
     }
 
     /// `LISTEN=UPSTREAM` for the gateway's explicit listener (mode E).

@@ -17,6 +17,9 @@ pub struct Meta {
     pub quick: bool,
     pub repetitions: String,
     pub seconds: f64,
+    /// `/proc/loadavg`'s 1-minute figure before the run: other work on the
+    /// machine moves the latency figures most.
+    pub load_before: Option<f64>,
 }
 
 pub fn write(dir: &Path, meta: &Meta, r: &Results) -> anyhow::Result<String> {
@@ -35,6 +38,7 @@ fn to_json(meta: &Meta, r: &Results) -> Value {
         "quick": meta.quick,
         "repetitions": meta.repetitions,
         "seconds": meta.seconds,
+        "load_before": meta.load_before,
         "modes": Mode::ALL.iter().map(|m| m.title()).collect::<Vec<_>>(),
         "figures": r.series.iter().map(|s| s.json()).collect::<Vec<_>>(),
         "sections": r.sections,
@@ -86,15 +90,17 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
     let mut o = String::new();
     let kind = if meta.quick { "quick run" } else { "full run" };
     let _ = writeln!(o, "# Benchmark results ({kind}, {})\n", meta.date);
-    let _ = writeln!(o, "Machine: {}. Repetitions: {}. Took {:.0} s.", meta.machine, meta.repetitions, meta.seconds);
+    let load = meta.load_before.map_or(String::new(), |l| format!(" Load average before the run: {l:.2}."));
+    let _ = writeln!(o, "Machine: {}. Repetitions: {}. Took {:.0} s.{load}", meta.machine, meta.repetitions, meta.seconds);
     let _ = writeln!(
         o,
         "Modes, interleaved in every repetition: A direct (no interception), B iptables DNAT to the gateway \
          (SO_ORIGINAL_DST), C the gateway's eBPF interception as it runs by default (`--relay auto`), Cc the same with every \
-         stream copied through the proxy, Cs with splice(2), Ck relayed in the kernel (SOCKHASH), D iptables DNAT to HAProxy, \
+         stream copied through the proxy, Cs with splice(2), Ck relayed in the kernel (SOCKHASH), D iptables DNAT to HAProxy \
+         in `mode tcp`, Dh the same with HAProxy in `mode http` (parsing both sides, server connections kept alive), \
          E the client addresses the gateway's explicit listener. B and E use the default relay too. The relay variants \
          (Cc, Cs, Ck) run in the connection, latency and bulk figures only: HTTP is parsed request by request in every \
-         relay mode. Client and server share one CPU, the proxy has the other.\n"
+         relay mode. Dh runs in the HTTP figures only. Client and server share one CPU, the proxy has the other.\n"
     );
     let heads: Vec<String> = Mode::ALL.iter().map(|m| m.title()).collect();
     let _ = writeln!(o, "## Per mode: median [min–max]\n");
@@ -105,11 +111,7 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
     }
 
-    let pairs: Vec<(Mode, Mode)> = Mode::PROXIED
-        .iter()
-        .map(|&m| (m, Mode::Direct))
-        .chain(Mode::PROXIED[1..].iter().map(|&m| (m, Mode::Iptables)))
-        .collect();
+    let pairs = ratio_pairs();
     let _ = writeln!(o, "\n## Ratios, per repetition: median [min–max]\n");
     let names: Vec<String> = pairs.iter().map(|(m, b)| format!("{}/{}", m.letter(), b.letter())).collect();
     let _ = writeln!(o, "| Figure | {} |", names.join(" | "));
@@ -129,6 +131,7 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
     }
 
+    latency_spread_section(&mut o, r);
     memory_section(&mut o, r.sections.get("memory"));
     policy_section(&mut o, r.sections.get("policy"));
     if !r.notes.is_empty() {
@@ -138,6 +141,56 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         }
     }
     o
+}
+
+/// The ratio table's columns: every proxied mode against A, against B, and
+/// the gateway (C) against HAProxy in TCP (D) and in HTTP mode (Dh).
+pub fn ratio_pairs() -> Vec<(Mode, Mode)> {
+    Mode::PROXIED
+        .iter()
+        .map(|&m| (m, Mode::Direct))
+        .chain(Mode::PROXIED[1..].iter().map(|&m| (m, Mode::Iptables)))
+        .chain([(Mode::Ebpf, Mode::Haproxy), (Mode::Ebpf, Mode::HaproxyHttp)])
+        .collect()
+}
+
+/// The added p50 of the 64 B request/response figures, with how far it
+/// moved between repetitions: the figure most sensitive to a noisy machine.
+/// Beside `mode − A`, the same at A's quieter speed (see
+/// `Series::added_at_quiet_speed`).
+fn latency_spread_section(o: &mut String, r: &Results) {
+    let series: Vec<_> = ["rr_p50", "rr1_p50"].iter().filter_map(|id| r.get(id)).collect();
+    if series.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n## Added 64 B request/response p50: spread over repetitions\n");
+    let _ = writeln!(
+        o,
+        "Median, interquartile range and min–max over the repetitions of mode − A (µs), and of the same at A's \
+         quieter speed, (mode / A − 1) × A's first quartile: other work on the machine slows a whole repetition \
+         by a factor, which the second form divides out.\n"
+    );
+    let _ = writeln!(o, "| Figure | Mode | mode − A | interquartile | min–max | at A's quiet speed | interquartile | min–max | n |");
+    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let range = |a: f64, b: f64| format!("{}–{}", num(a), num(b));
+    for s in series {
+        for m in Mode::PROXIED {
+            let (Some(a), Some(q)) = (s.added(m, Mode::Direct), s.added_at_quiet_speed(m, Mode::Direct)) else { continue };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                s.title,
+                m.title(),
+                num(a.median),
+                range(a.q1, a.q3),
+                range(a.min, a.max),
+                num(q.median),
+                range(q.q1, q.q3),
+                range(q.min, q.max),
+                a.n
+            );
+        }
+    }
 }
 
 fn memory_section(o: &mut String, memory: Option<&Value>) {

@@ -1,6 +1,6 @@
 //! Measurements as they come in, one value per (figure, mode, repetition),
-//! and what the report derives from them: min/median/max over the
-//! repetitions, ratios against modes A and B taken repetition by repetition
+//! and what the report derives from them: min, quartiles, median and max
+//! over the repetitions, ratios against modes A and B taken repetition by repetition
 //! (the modes of one repetition ran back to back), and added latency.
 
 use std::collections::BTreeMap;
@@ -24,7 +24,11 @@ pub struct Series {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spread {
     pub min: f64,
+    /// First quartile (linear interpolation between ranks).
+    pub q1: f64,
     pub median: f64,
+    /// Third quartile.
+    pub q3: f64,
     pub max: f64,
     pub n: usize,
 }
@@ -37,12 +41,16 @@ impl Spread {
         }
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-        Some(Spread { min: v[0], median, max: v[n - 1], n })
+        let quantile = |q: f64| {
+            let rank = q * (n - 1) as f64;
+            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
+        };
+        Some(Spread { min: v[0], q1: quantile(0.25), median: quantile(0.5), q3: quantile(0.75), max: v[n - 1], n })
     }
 
     pub fn json(&self) -> Value {
-        json!({ "min": self.min, "median": self.median, "max": self.max, "n": self.n })
+        json!({ "min": self.min, "q1": self.q1, "median": self.median, "q3": self.q3, "max": self.max, "n": self.n })
     }
 }
 
@@ -67,6 +75,16 @@ impl Series {
         Spread::of(self.pairs(mode, base).into_iter().map(|(m, b)| m - b))
     }
 
+    /// What `mode` adds at the speed of base's quieter repetitions:
+    /// (mode / base − 1) × base's first quartile, repetition by repetition.
+    /// Other work on a shared machine slows every mode of a repetition
+    /// alike (by the same factor, not the same µs), so this moves less
+    /// between runs than `added`.
+    pub fn added_at_quiet_speed(&self, mode: Mode, base: Mode) -> Option<Spread> {
+        let quiet = self.spread(base)?.q1;
+        Spread::of(self.pairs(mode, base).into_iter().filter(|(_, b)| *b > 0.0).map(|(m, b)| (m / b - 1.0) * quiet))
+    }
+
     pub fn json(&self) -> Value {
         let mut modes = serde_json::Map::new();
         for (&mode, reps) in &self.values {
@@ -77,6 +95,7 @@ impl Series {
             m["ratio_vs_b"] = opt(self.ratio(mode, Mode::Iptables));
             if self.additive {
                 m["added_vs_a"] = opt(self.added(mode, Mode::Direct));
+                m["added_vs_a_at_quiet_speed"] = opt(self.added_at_quiet_speed(mode, Mode::Direct));
             }
             modes.insert(mode.title(), m);
         }

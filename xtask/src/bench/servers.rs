@@ -1,6 +1,6 @@
 //! The long-running processes: in the server namespace our echo server,
 //! nginx and iperf3 (one per mode port); in the node namespace the gateway
-//! (modes B, C, E) and HAProxy (mode D), both on the proxy CPU.
+//! (modes B, C, E) and HAProxy (modes D and Dh), both on the proxy CPU.
 
 use std::{
     fs,
@@ -52,7 +52,7 @@ impl Servers {
     pub fn proxy_pid(&self, mode: Mode) -> Option<u32> {
         match mode {
             Mode::Direct => None,
-            Mode::Haproxy => Some(self.haproxy.pid()),
+            Mode::Haproxy | Mode::HaproxyHttp => Some(self.haproxy.pid()),
             _ => Some(self.gateway.pid()),
         }
     }
@@ -76,17 +76,29 @@ impl Servers {
         Ok(())
     }
 
-    /// Each mode's connections must reach the echo server by their own path:
-    /// from the client's address when direct, from the node's when proxied.
+    /// Each mode's connections must reach the echo server and nginx by their
+    /// own path: from the client's address when direct, from the node's when
+    /// proxied, and at the mode's own server port. A mode is checked for the
+    /// services it serves (Dh: HTTP only).
     pub fn check_paths(&self, topo: &Topology, tool: &Path) -> anyhow::Result<()> {
-        for mode in Mode::ALL {
+        for mode in Service::Echo.modes() {
             let args = vec!["bench".into(), "probe".into(), "--target".into(), mode.target(Service::Echo).to_string(), "--seconds".into(), "10".into()];
             let out = procs::output(procs::command(&topo.client_place(mode), tool, &args), Duration::from_secs(20))
-                .with_context(|| format!("mode {} does not reach the server", mode.title()))?;
+                .with_context(|| format!("mode {} does not reach the echo server", mode.title()))?;
             let v: serde_json::Value = serde_json::from_str(out.trim()).context("probe output")?;
             let peer = v["peer"].as_str().unwrap_or_default();
             if peer != mode.expected_peer().to_string() {
-                bail!("mode {}: the server saw {peer}, expected {}", mode.title(), mode.expected_peer());
+                bail!("mode {}: the echo server saw {peer}, expected {}", mode.title(), mode.expected_peer());
+            }
+        }
+        for mode in Service::Http.modes() {
+            let url = format!("http://{}{PEER_PATH}", mode.target(Service::Http));
+            let args = vec!["-sSf".into(), "--max-time".into(), "10".into(), url];
+            let out = procs::output(procs::command(&topo.client_place(mode), "curl", &args), Duration::from_secs(20))
+                .with_context(|| format!("mode {} does not reach nginx", mode.title()))?;
+            let expected = format!("{} {}", mode.expected_peer(), Service::Http.port(mode));
+            if out.trim() != expected {
+                bail!("mode {}: nginx saw \"{}\" (peer, port), expected \"{expected}\"", mode.title(), out.trim());
             }
         }
         Ok(())
@@ -115,25 +127,39 @@ fn start_gateway(topo: &Topology, bin: &Path) -> anyhow::Result<Proc> {
     Proc::spawn("gateway", cmd, &topo.scratch.join("gateway.log"))
 }
 
-/// HAProxy in TCP mode: a server address of 0.0.0.0 without a port sends
-/// each connection to its original destination (SO_ORIGINAL_DST).
+/// HAProxy, one process, two transparent frontends: D in `mode tcp`, Dh in
+/// `mode http`. In both a server address of 0.0.0.0 without a port sends
+/// each connection to its original destination (HAProxy reads it with
+/// SO_ORIGINAL_DST on Linux). In `mode http` the server connections are kept
+/// alive and shared by HAProxy's default `http-reuse safe`, which only
+/// reuses a connection to the same destination address.
 fn start_haproxy(topo: &Topology) -> anyhow::Result<Proc> {
     let cfg = topo.scratch.join("haproxy.cfg");
-    fs::write(
-        &cfg,
-        format!(
-            "global\n    maxconn 9900\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 5s\n    \
-             timeout client 300s\n    timeout server 300s\n\nfrontend intercepted\n    bind {}:{}\n    \
-             default_backend original\n\nbackend original\n    server original 0.0.0.0\n",
-            modes::PROXY_IP,
-            modes::HAPROXY_PORT
-        ),
-    )?;
+    fs::write(&cfg, haproxy_config())?;
     let args = vec!["-f".into(), path(&cfg), "-db".into()];
     Proc::spawn("haproxy", procs::command(&topo.proxy_place(), "haproxy", &args), &topo.scratch.join("haproxy.log"))
 }
 
-/// nginx, one process, serving `/1k` (1,024 bytes) on every HTTP mode port.
+pub fn haproxy_config() -> String {
+    format!(
+        "global\n    maxconn 9900\n    nbthread 1\n\n\
+         defaults\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n\n\
+         frontend intercepted\n    mode tcp\n    bind {proxy}:{tcp}\n    default_backend original\n\n\
+         backend original\n    mode tcp\n    server original 0.0.0.0\n\n\
+         frontend intercepted-http\n    mode http\n    bind {proxy}:{http}\n    default_backend original-http\n\n\
+         backend original-http\n    mode http\n    server original 0.0.0.0\n",
+        proxy = modes::PROXY_IP,
+        tcp = modes::HAPROXY_PORT,
+        http = modes::HAPROXY_HTTP_PORT,
+    )
+}
+
+/// Where nginx answers with the peer's address and the port it was reached
+/// at, for the path check.
+const PEER_PATH: &str = "/peer";
+
+/// nginx, one process, serving `/1k` (1,024 bytes) on every HTTP mode port,
+/// and `/peer`.
 fn start_nginx(topo: &Topology, place: &Place<'_>) -> anyhow::Result<Proc> {
     let root = topo.scratch.join("nginx");
     let www = root.join("www");
@@ -147,7 +173,7 @@ fn start_nginx(topo: &Topology, place: &Place<'_>) -> anyhow::Result<Proc> {
          http {{\n    access_log off;\n    keepalive_requests 1000000;\n    keepalive_timeout 300s;\n\
              client_body_temp_path {r}/body;\n    proxy_temp_path {r}/proxy;\n    fastcgi_temp_path {r}/fastcgi;\n\
              uwsgi_temp_path {r}/uwsgi;\n    scgi_temp_path {r}/scgi;\n\
-             server {{\n{listens}        root {r}/www;\n        location / {{ }}\n    }}\n}}\n"
+             server {{\n{listens}        root {r}/www;\n        location / {{ }}\n        location = {PEER_PATH} {{ return 200 \"$remote_addr $server_port\"; }}\n    }}\n}}\n"
     );
     let conf_path = root.join("nginx.conf");
     fs::write(&conf_path, conf)?;

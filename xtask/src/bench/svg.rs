@@ -13,8 +13,8 @@ const WIDTH: f64 = 760.0;
 const LABEL: f64 = 120.0;
 const BAR: f64 = 18.0;
 const GAP: f64 = 6.0;
-/// By `Mode::index`: A, B, C, D, E, Cs, Ck, Cc.
-const COLOURS: [&str; 8] = ["#7f7f7f", "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#9467bd", "#8c564b"];
+/// By `Mode::index`: A, B, C, D, E, Cs, Ck, Cc, Dh.
+const COLOURS: [&str; 9] = ["#7f7f7f", "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#9467bd", "#8c564b", "#bcbd22"];
 
 struct Panel {
     title: String,

@@ -109,12 +109,13 @@ impl Topology {
         Ok(())
     }
 
-    /// Modes B and D: DNAT on the interface facing their client namespace, keyed by
+    /// Modes B, D and Dh: DNAT on the interface facing their client namespace, keyed by
     /// the modes' own server ports. netfilter's conntrack in the node
     /// namespace is what SO_ORIGINAL_DST then reads.
     fn iptables(&self) -> anyhow::Result<()> {
-        for (mode, port) in [(Mode::Iptables, modes::GATEWAY_PORT), (Mode::Haproxy, modes::HAPROXY_PORT)] {
-            let ports: Vec<String> = Service::ALL.iter().map(|s| s.port(mode).to_string()).collect();
+        for mode in Mode::ALL {
+            let Some(port) = mode.redirect_port() else { continue };
+            let ports: Vec<String> = Service::ALL.iter().filter(|&&s| mode.serves(s)).map(|s| s.port(mode).to_string()).collect();
             let args = format!(
                 "-t nat -A PREROUTING -i c1 -p tcp -d {} -m multiport --dports {} -j DNAT --to-destination {}:{port}",
                 modes::SERVER_IP,
@@ -124,7 +125,7 @@ impl Topology {
             let args: Vec<String> = args.split_whitespace().map(String::from).collect();
             let place = Place { netns: &self.node, cpu: Cpu::Load, cgroup_procs: None };
             procs::output(procs::command(&place, "iptables", &args), Duration::from_secs(20))
-                .context("adding the iptables rules of modes B and D (is the iptables package installed?)")?;
+                .with_context(|| format!("adding the iptables rule of mode {} (is the iptables package installed?)", mode.title()))?;
         }
         Ok(())
     }

@@ -3,3 +3,4 @@
 mod modes;
 mod report;
 mod results;
+mod profile;

@@ -1,6 +1,10 @@
 //! Tests of `bench/report.rs`.
 
-use crate::bench::report::num;
+use crate::bench::{
+    modes::Mode,
+    report::{Meta, markdown, num, ratio_pairs},
+    results::{Figure, Results},
+};
 
 #[test]
 fn numbers_keep_three_significant_digits() {
@@ -9,4 +13,43 @@ fn numbers_keep_three_significant_digits() {
     assert_eq!(num(12.34), "12.3");
     assert_eq!(num(0.04567), "0.046");
     assert_eq!(num(f64::NAN), "–");
+}
+
+#[test]
+fn the_gateway_is_compared_with_both_haproxy_modes() {
+    let pairs = ratio_pairs();
+    assert!(pairs.contains(&(Mode::Ebpf, Mode::Haproxy)));
+    assert!(pairs.contains(&(Mode::Ebpf, Mode::HaproxyHttp)));
+    assert!(pairs.contains(&(Mode::HaproxyHttp, Mode::Direct)));
+}
+
+fn meta() -> Meta {
+    Meta { date: "today".into(), machine: "test".into(), quick: true, repetitions: "5".into(), seconds: 1.0, load_before: Some(0.5) }
+}
+
+#[test]
+fn the_added_p50_is_shown_with_its_spread() {
+    let mut r = Results::default();
+    let fig = Figure { id: "rr_p50", title: "64 B request/response p50", unit: "µs", higher_is_better: false, additive: true };
+    for (rep, (a, c)) in [(30.0, 40.0), (31.0, 45.0), (29.0, 37.0), (30.0, 42.0), (30.0, 41.0)].into_iter().enumerate() {
+        r.record(&fig, Mode::Direct, rep, Some(a));
+        r.record(&fig, Mode::Ebpf, rep, Some(c));
+    }
+    let md = markdown(&meta(), &r);
+    // Added per repetition: 10, 14, 8, 12, 11; A's first quartile is 30,
+    // so at that speed: 10, 13.5, 8.28, 12, 11.
+    assert!(md.contains("| 64 B request/response p50 | C ebpf | 11 | 10–12 | 8–14 | 11 | 10.00–12.0 | 8.28–13.5 | 5 |"), "{md}");
+}
+
+#[test]
+fn http_figures_show_dh_beside_c_and_d() {
+    let mut r = Results::default();
+    let fig = Figure { id: "http_max", title: "HTTP max", unit: "req/s", higher_is_better: true, additive: false };
+    for (mode, v) in [(Mode::Direct, 10_000.0), (Mode::Ebpf, 8_000.0), (Mode::Haproxy, 7_000.0), (Mode::HaproxyHttp, 4_000.0)] {
+        r.record(&fig, mode, 0, Some(v));
+    }
+    let md = markdown(&meta(), &r);
+    assert!(md.contains("C/D | C/Dh |"), "{md}");
+    assert!(md.contains("| 1.14× | 2.00× |"), "{md}");
+    assert!(md.contains("Dh haproxy-http"), "{md}");
 }

@@ -71,7 +71,9 @@ pub fn conn_rate(target: SocketAddr, concurrency: usize, duration: Duration, max
     Ok(())
 }
 
-pub fn ping_pong(target: SocketAddr, size: usize, duration: Duration, max_count: usize) -> anyhow::Result<()> {
+/// Round trips of `size` bytes for `duration`, after at least 200 that
+/// last `warmup` and are not counted.
+pub fn ping_pong(target: SocketAddr, size: usize, warmup: Duration, duration: Duration, max_count: usize) -> anyhow::Result<()> {
     let mut s = connect(target).with_context(|| format!("connecting to {target}"))?;
     let out = vec![0u8; size.max(1)];
     let mut back = vec![0u8; out.len()];
@@ -79,8 +81,11 @@ pub fn ping_pong(target: SocketAddr, size: usize, duration: Duration, max_count:
         s.write_all(&out)?;
         s.read_exact(&mut back)
     };
-    for _ in 0..200 {
+    let settled = Instant::now() + warmup;
+    let mut rounds = 0;
+    while rounds < 200 || Instant::now() < settled {
         round(&mut s)?;
+        rounds += 1;
     }
     let mut samples = Vec::with_capacity(max_count.min(10_000_000));
     let deadline = Instant::now() + duration;

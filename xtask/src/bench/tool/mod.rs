@@ -42,6 +42,11 @@ pub enum Tool {
         seconds: f64,
         #[arg(long)]
         max_count: usize,
+        /// Round trips before this are not counted: the connection settles
+        /// (the gateway's default relay hands a quiet stream to the kernel
+        /// after its first 50 ms window).
+        #[arg(long, default_value_t = 0.15)]
+        warmup_seconds: f64,
     },
     /// HTTP/1.1 GETs at a fixed rate over keep-alive connections.
     #[command(hide = true)]
@@ -89,9 +94,9 @@ pub fn run(tool: Tool) -> anyhow::Result<()> {
             watchdog(secs(seconds) + Duration::from_secs(15));
             clients::conn_rate(target, concurrency, secs(seconds), max_count)
         }
-        Tool::PingPong { target, size, seconds, max_count } => {
-            watchdog(secs(seconds) + Duration::from_secs(15));
-            clients::ping_pong(target, size, secs(seconds), max_count)
+        Tool::PingPong { target, size, seconds, max_count, warmup_seconds } => {
+            watchdog(secs(seconds) + secs(warmup_seconds) + Duration::from_secs(15));
+            clients::ping_pong(target, size, secs(warmup_seconds), secs(seconds), max_count)
         }
         Tool::HttpRate { target, path, rate, seconds, connections } => {
             watchdog(secs(seconds) + Duration::from_secs(15));

@@ -1,0 +1,137 @@
+//! `--profile`: while mode C runs the HTTP fixed-rate figure and the bulk
+//! figures, `perf record -g` samples the proxy process. Each recording
+//! leaves `target/bench/profiles/<figure>-<mode>.data` and, beside it, the
+//! top entries of `perf report --stdio --no-children` as `.txt`.
+//!
+//! Only the first repetition of mode C is recorded, and the report notes
+//! that its figures ran under perf: sampling costs the proxy a little.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use super::modes::Mode;
+
+/// The mode whose proxy is profiled.
+pub const PROFILED: Mode = Mode::Ebpf;
+/// Entries below this share of the samples are left out of the text report.
+const PERCENT_LIMIT: &str = "0.5";
+/// Call graphs are printed for entries above this share.
+const GRAPH_LIMIT: &str = "3";
+
+/// Where the recordings go.
+pub struct Profiler {
+    dir: PathBuf,
+}
+
+/// One `perf record` attached to a process.
+pub struct Recording {
+    perf: Child,
+    data: PathBuf,
+    text: PathBuf,
+}
+
+impl Profiler {
+    /// Empties `dir` of an earlier run's profiles and checks that perf runs.
+    pub fn new(dir: &Path) -> anyhow::Result<Profiler> {
+        let out = Command::new("perf").arg("--version").output().context("running perf (Debian package linux-perf)")?;
+        if !out.status.success() {
+            bail!("perf --version failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Profiler { dir: dir.to_path_buf() })
+    }
+
+    /// Starts sampling `pid` (with call graphs) for `figure` run by `mode`.
+    pub fn start(&self, figure: &str, mode: Mode, pid: u32) -> anyhow::Result<Recording> {
+        let stem = file_stem(figure, mode);
+        let data = self.dir.join(format!("{stem}.data"));
+        let log = fs::File::create(self.dir.join(format!("{stem}.record.log")))?;
+        let perf = Command::new("perf")
+            .args(["record", "-g", "-p", &pid.to_string(), "-o"])
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting perf record")?;
+        let mut r = Recording { perf, data, text: self.dir.join(format!("{stem}.txt")) };
+        // perf opens one event per thread before it samples; give it that time.
+        thread::sleep(Duration::from_millis(300));
+        if let Some(status) = r.perf.try_wait()? {
+            bail!("perf record exited at once ({status}); see {}", r.data.with_extension("record.log").display());
+        }
+        Ok(r)
+    }
+}
+
+impl Recording {
+    /// Stops perf as Ctrl-C would (so it writes its data), then writes the
+    /// text report. Returns the text report's path.
+    pub fn finish(mut self) -> anyhow::Result<PathBuf> {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.perf.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.perf.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.perf.kill();
+                let _ = self.perf.wait();
+                bail!("perf record did not stop within 60 s of SIGINT");
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        // perf exits with the signal's status after a clean Ctrl-C.
+        if !self.data.is_file() {
+            bail!("perf record ({status}) wrote no {}", self.data.display());
+        }
+        let flat = report(&self.data, &["-g", "none", "--percent-limit", PERCENT_LIMIT])?;
+        let graphs = report(&self.data, &["-g", "graph,0.5,caller,function,percent", "--percent-limit", GRAPH_LIMIT])?;
+        let text = format!(
+            "# perf report --stdio --no-children -i {0} (entries above {PERCENT_LIMIT} %)\n{flat}\n\
+             # Call graphs of the entries above {GRAPH_LIMIT} %\n{graphs}",
+            self.data.display()
+        );
+        fs::write(&self.text, text)?;
+        Ok(self.text.clone())
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if self.perf.try_wait().ok().flatten().is_none() {
+            let _ = self.perf.kill();
+            let _ = self.perf.wait();
+        }
+    }
+}
+
+/// `perf report --stdio --no-children` of `data` with `extra` arguments.
+fn report(data: &Path, extra: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("perf")
+        .args(["report", "--stdio", "--no-children", "-i"])
+        .arg(data)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .context("running perf report")?;
+    if !out.status.success() {
+        bail!("perf report failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `http_fixed-C`: the figure's id and the mode's letter, safe as a file name.
+pub fn file_stem(figure: &str, mode: Mode) -> String {
+    let clean: String = figure.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    format!("{clean}-{}", mode.letter())
+}

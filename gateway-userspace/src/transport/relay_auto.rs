@@ -61,7 +61,7 @@ pub enum Carried {
 
 pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream, revoke: &mut Revoke) -> (RelayStats, Carried) {
     let mut stats = RelayStats::default();
-    let mut bufs = (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER]);
+    let mut bufs = first_buffers();
     // Before the first byte is written; without it the kernel relay is not used.
     let base = super::sockmap::Baseline::take(client, upstream).ok();
     // The direction that carried bytes last; the client spoke first.
@@ -110,11 +110,16 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
             }
             Err(e) => {
                 tracing::debug!(error = %e, "copying on");
-                let bufs = (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER]);
+                let bufs = first_buffers();
                 return (Box::pin(finish_copy(stats, client, upstream, (Pumped::Paused, Pumped::Paused), bufs, revoke)).await, Carried::Copied);
             }
         }
     }
+}
+
+/// One buffer per direction, at the size a stream starts with.
+fn first_buffers() -> (Vec<u8>, Vec<u8>) {
+    (vec![0u8; FIRST_BUFFER], vec![0u8; FIRST_BUFFER])
 }
 
 /// Copies the directions still open to their end (or until `revoke`).

@@ -19,7 +19,7 @@ pub fn measure(h: &mut Harness<'_>) {
         let fig = Figure { id: &id, title: &title, unit: "Gbit/s", higher_is_better: true, additive: false };
         let seconds = h.plan.bulk_seconds;
         let limit = Duration::from_secs(seconds + 20);
-        h.interleaved(&title, &super::modes::Mode::STREAM, h.plan.bulk_reps, |h, mode, rep| {
+        h.interleaved(&title, &Service::Iperf.modes().collect::<Vec<_>>(), h.plan.bulk_reps, |h, mode, rep| {
             let target = mode.target(Service::Iperf);
             let mut a = args(&[
                 &"-c",

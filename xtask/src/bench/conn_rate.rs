@@ -22,7 +22,7 @@ pub fn measure(h: &mut Harness<'_>) {
         let cpu_fig = Figure { id: &cpu_id, title: &cpu_title, unit: "µs", higher_is_better: false, additive: true };
         let seconds = h.plan.conn_seconds;
         let limit = Duration::from_secs_f64(seconds + 20.0);
-        h.interleaved(&title, &super::modes::Mode::STREAM, h.plan.reps, |h, mode, rep| {
+        h.interleaved(&title, &Service::Echo.modes().collect::<Vec<_>>(), h.plan.reps, |h, mode, rep| {
             let a = args(&[
                 &"conn-rate",
                 &"--target",

@@ -46,7 +46,7 @@ pub fn measure(h: &mut Harness<'_>) {
 fn placement(h: &mut Harness<'_>, what: &str, figs: &[Figure<'_>; 3]) {
     let seconds = h.plan.ping_seconds;
     let limit = Duration::from_secs_f64(seconds + 20.0);
-    h.interleaved(what, &super::modes::Mode::STREAM, h.plan.ping_reps, |h, mode, rep| {
+    h.interleaved(what, &Service::Echo.modes().collect::<Vec<_>>(), h.plan.ping_reps, |h, mode, rep| {
         let a = args(&[
             &"ping-pong",
             &"--target",

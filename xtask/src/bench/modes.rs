@@ -79,17 +79,6 @@ impl Mode {
         Mode::HaproxyHttp,
         Mode::Explicit,
     ];
-    /// The byte-stream figures (connections, latency, bulk): every mode but Dh.
-    pub const STREAM: [Mode; 8] = [
-        Mode::Direct,
-        Mode::Iptables,
-        Mode::Ebpf,
-        Mode::EbpfCopy,
-        Mode::EbpfSplice,
-        Mode::EbpfSockmap,
-        Mode::Haproxy,
-        Mode::Explicit,
-    ];
     /// The HTTP figures: A to E (the relay plays no part, as HTTP is parsed
     /// request by request in every relay mode) and Dh.
     pub const HTTP: [Mode; 6] = [Mode::Direct, Mode::Iptables, Mode::Ebpf, Mode::Haproxy, Mode::HaproxyHttp, Mode::Explicit];

@@ -69,7 +69,7 @@ where
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .preserve_header_case(true)
+        // Header names go on in lower case, as Envoy's and HAProxy's HTTP/1 codecs write them.
         .half_close(true)
         .timer(TokioTimer::new())
         // The head timeout is ours (idle.rs): hyper's also runs between requests.

@@ -77,8 +77,8 @@ impl HttpEgress {
         });
         let counts = Arc::new(ByteCounts::default());
         let client = Counting::new(client, counts.clone());
+        // Header names go on in lower case, as Envoy's and HAProxy's HTTP/1 codecs write them.
         let conn = http1::Builder::new()
-            .preserve_header_case(true)
             // A client may shut its side and still await the answers.
             .half_close(true)
             .timer(hyper_util::rt::TokioTimer::new())

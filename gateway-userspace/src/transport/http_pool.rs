@@ -268,8 +268,8 @@ impl UpstreamPool {
         Ok(Conn { pool: self.clone(), key, tls, reuse, sender, addr, requests: 0, grant })
     }
 
-    /// Keeps an HTTP/1.1 connection that is ready again, until its idle
-    /// timeout, if the configuration still allows it.
+    /// Keeps an HTTP/1.1 connection whose response has been read, until its
+    /// idle timeout, if the configuration still allows it.
     fn put_back(self: &Arc<Self>, key: Key, sender: http1::SendRequest<Body>, addr: UpstreamAddr, requests: u32, reuse: Reuse, grant: Grant) {
         if !self.still_allowed(&grant, addr) {
             return; // dropping the sender closes the connection
@@ -313,11 +313,71 @@ where
         });
         Ok(Sender::H2(sender))
     } else {
-        let (sender, conn) = http1::Builder::new().preserve_header_case(true).handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
         Ok(Sender::H1(sender))
+    }
+}
+
+/// What an HTTP/1.1 connection needs to go back to its pool.
+struct PutBack {
+    pool: Arc<UpstreamPool>,
+    key: Key,
+    sender: http1::SendRequest<Body>,
+    addr: UpstreamAddr,
+    requests: u32,
+    reuse: Reuse,
+    grant: Grant,
+}
+
+impl PutBack {
+    fn put_back(self) {
+        let PutBack { pool, key, sender, addr, requests, reuse, grant } = self;
+        pool.put_back(key, sender, addr, requests, reuse, grant);
+    }
+}
+
+/// A response body that returns its connection to the pool when it ends,
+/// in the task that reads it (no task of its own per request). Dropped
+/// before its end, it drops the connection, whose state is then unknown.
+struct ReturningBody {
+    body: hyper::body::Incoming,
+    back: Option<PutBack>,
+}
+
+impl hyper::body::Body for ReturningBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled
+            && let Some(back) = self.back.take()
+        {
+            back.put_back();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for ReturningBody {
+    /// A body known to be empty may be dropped unread.
+    fn drop(&mut self) {
+        if hyper::body::Body::is_end_stream(&self.body)
+            && let Some(back) = self.back.take()
+        {
+            back.put_back();
+        }
     }
 }
 
@@ -359,6 +419,11 @@ impl Conn {
         };
         let resp = match sender {
             Sender::H1(mut s) => {
+                // A kept connection is ready once it has finished the response
+                // before; one the upstream closed meanwhile never is.
+                if requests > 0 && s.ready().await.is_err() {
+                    return Err(Failure::Unsent(Box::new(req)));
+                }
                 let resp = match s.try_send_request(req).await {
                     Ok(resp) => resp,
                     Err(mut e) if requests > 0 && e.error().is_canceled() => match e.take_message() {
@@ -369,11 +434,8 @@ impl Conn {
                 };
                 let carried = requests + 1;
                 if reuse.max_requests.is_none_or(|m| carried < m) {
-                    tokio::spawn(async move {
-                        if s.ready().await.is_ok() {
-                            pool.put_back(key, s, addr, carried, reuse, grant);
-                        }
-                    });
+                    let back = PutBack { pool, key, sender: s, addr, requests: carried, reuse, grant };
+                    return Ok((resp.map(|body| ReturningBody { body, back: Some(back) }.boxed()), addr));
                 }
                 resp
             }

@@ -25,6 +25,8 @@ use crate::{
     transport::addrs::{ClientAddr, OrigDstAddr, UpstreamAddr},
 };
 
+#[path = "access_log_line.rs"]
+pub(crate) mod line;
 #[path = "access_log_reason.rs"]
 mod reason;
 pub use reason::{Reason, ResponseFlag};
@@ -427,7 +429,7 @@ impl AccessLog {
     }
 
     pub async fn write_request(&self, record: &RequestRecord) {
-        self.write_json(record).await
+        self.write_line(line::request(record)).await
     }
 
     pub async fn write_dns(&self, record: &DnsRecord) {
@@ -454,10 +456,14 @@ impl AccessLog {
     }
 
     async fn write_json<T: Serialize>(&self, record: &T) {
-        let mut line = match serde_json::to_vec(record) {
-            Ok(line) => line,
-            Err(e) => return tracing::error!(error = %e, "access log record did not serialise"),
-        };
+        match serde_json::to_vec(record) {
+            Ok(line) => self.write_line(line).await,
+            Err(e) => tracing::error!(error = %e, "access log record did not serialise"),
+        }
+    }
+
+    /// Queues one JSON object as a line.
+    async fn write_line(&self, mut line: Vec<u8>) {
         line.push(b'\n');
         loop {
             let taken = self.shared.taken.notified();

@@ -22,6 +22,9 @@ use crate::{
 
 #[path = "metrics_audit.rs"]
 mod audit;
+#[path = "metrics_series.rs"]
+mod series;
+pub use series::RequestSeries;
 pub use audit::{MAX_SERIES as MAX_WOULD_DENY_SERIES, WouldDenyLabels};
 
 /// Labels from configuration only: the workload's WorkloadEntry and the
@@ -259,29 +262,32 @@ impl Metrics {
         self.workload_connection_refusals.get_or_create(&WorkloadLabels { workload }).inc();
     }
 
-    pub fn record_request(&self, r: &RequestRecord) {
-        self.requests.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), Some(&r.workload), r.matched.as_ref())).inc();
+    /// Counts `r` in the series `series` kept from the connection's last
+    /// request, or in its own.
+    pub fn record_request(&self, r: &RequestRecord, series: &mut RequestSeries) {
+        let found = series.of(r, || {
+            let istio = IstioRequestLabels {
+                reporter: "source",
+                source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),
+                destination_service: series::destination(r).unwrap_or("unknown").to_string(),
+                response_code: r.status,
+                response_flags: r.response_flags(),
+                request_protocol: "http",
+                connection_security_policy: if r.peer_identity.is_some() { "mutual_tls" } else { "none" },
+            };
+            (
+                self.requests.get_or_create(&labels(r.role, r.decision, r.reason.as_str(), Some(&r.workload), r.matched.as_ref())).clone(),
+                self.istio_requests.get_or_create(&istio).clone(),
+                self.istio_request_duration.get_or_create(&istio).clone(),
+            )
+        });
+        found.requests.inc();
+        found.istio_requests.inc();
+        found.istio_duration.observe(r.duration_ms as f64);
         if registry_refusal(r.role, r.reason) {
             let audited = Audited { would: r.would, workload: Some(&r.workload), reason: r.reason.as_str() };
             self.refused(r, audited, || r.host.clone().unwrap_or_else(|| r.orig_dst.to_string()));
         }
-        let istio = IstioRequestLabels {
-            reporter: "source",
-            source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),
-            destination_service: r
-                .route
-                .as_ref()
-                .map(|route| route.destination.clone())
-                .filter(|d| !d.is_empty())
-                .or_else(|| r.matched.as_ref().map(|m| m.host.clone()))
-                .unwrap_or_else(|| "unknown".into()),
-            response_code: r.status,
-            response_flags: r.response_flags(),
-            request_protocol: "http",
-            connection_security_policy: if r.peer_identity.is_some() { "mutual_tls" } else { "none" },
-        };
-        self.istio_requests.get_or_create(&istio).inc();
-        self.istio_request_duration.get_or_create(&istio).observe(r.duration_ms as f64);
     }
 
     /// A refusal, or audit mode's would-be refusal: kept for `/suggest`, and

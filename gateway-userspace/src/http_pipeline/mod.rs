@@ -38,6 +38,7 @@ use hyper::{HeaderMap, Request, Response, StatusCode, body::Incoming};
 use crate::{
     access_log::{Decision, Reason, RequestRecord},
     authz::{AuthzHttp, Authorized, PathNormalization, path},
+    metrics::RequestSeries,
     policy::{HttpFacts, MatchedEntry, RouteChoice},
     proxy::ProxyInputs,
     reload::ActiveConfig,
@@ -233,6 +234,8 @@ pub struct RequestTally {
     pub first_would: Option<Decision>,
     /// The last upstream a request reached.
     pub upstream: Option<UpstreamAddr>,
+    /// The metric series the last request counted in, for the next.
+    pub series: RequestSeries,
     /// Bytes read from and written to the client.
     pub bytes_from_client: u64,
     pub bytes_to_client: u64,
@@ -259,8 +262,11 @@ impl RequestTally {
 pub async fn record<B>(inputs: &ProxyInputs, tally: &Mutex<RequestTally>, rec: &mut RequestRecord, response: &Response<B>, elapsed: Duration) {
     rec.status = response.status().as_u16();
     rec.finish(elapsed);
-    tally.lock().expect("tally lock").note(rec);
-    inputs.metrics.record_request(rec);
+    {
+        let mut tally = tally.lock().expect("tally lock");
+        tally.note(rec);
+        inputs.metrics.record_request(rec, &mut tally.series);
+    }
     inputs.access_log.write_request(rec).await;
 }
 

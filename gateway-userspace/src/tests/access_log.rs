@@ -40,3 +40,66 @@ fn record_serialises_with_stable_field_names() {
     assert_eq!(v["duration_ms"], 12);
     assert!(v["time"].as_str().unwrap().ends_with('Z'));
 }
+
+/// A request record with every field set as `vary` says.
+fn request_record(vary: usize) -> RequestRecord {
+    use crate::{
+        authz::{AuthzAction, AuthzDecision},
+        policy::{DenyReason, MatchedEntry, RouteChoice, WorkloadIdentity},
+        transport::addrs::UpstreamAddr,
+    };
+    let odd = vary % 2 == 1;
+    let labels = if odd { std::sync::Arc::new([("app".to_string(), "shop \"v2\"".to_string()), ("tier".into(), "web".into())].into()) } else { Default::default() };
+    let mut r = RequestRecord {
+        time: "2026-11-27T01:02:03.456789Z".into(),
+        event: "request",
+        role: if odd { "ingress-gateway" } else { "node" },
+        src: ClientAddr(if odd { "[fd00::1%7]:40000".parse().unwrap() } else { "198.18.1.2:40000".parse().unwrap() }),
+        orig_dst: OrigDstAddr("203.0.113.10:80".parse().unwrap()),
+        workload: WorkloadIdentity {
+            namespace: "shop".into(),
+            name: odd.then(|| "cart".into()),
+            labels,
+            service_account: odd.then(|| "cart-sa".into()),
+        },
+        peer_identity: odd.then(|| "spiffe://cluster.local/ns/shop/sa/cart".into()),
+        method: ["GET", "POST", "M\u{7f}\u{1}"][vary % 3].into(),
+        host: (vary % 3 != 2).then(|| ["api.example.com", "tab\there.example", "ünï.example"][vary % 3].into()),
+        path: ["/", "/a?q=\"x\"&b=\\y", "/\u{0}\u{1f}/é/\u{2028}"][vary % 3].into(),
+        decision: [Decision::Allow, Decision::Steer, Decision::Deny][vary % 3],
+        would: odd.then_some(Decision::Deny),
+        reason: [Reason::Deny(DenyReason::NotRegistered), Reason::Proxy("no-route"), Reason::Undecided][vary % 3],
+        matched: odd.then(|| MatchedEntry { kind: "ServiceEntry", namespace: "shop".into(), name: "api".into(), host: "*.example.com".into() }),
+        route: odd.then(|| RouteChoice {
+            kind: "VirtualService",
+            namespace: "shop".into(),
+            name: "via-egress".into(),
+            destination: "egress.istio-system.svc.cluster.local".into(),
+            port: (vary % 3 == 1).then_some(443),
+            subset: vary.is_multiple_of(3).then(|| "v1".into()),
+        }),
+        authz: (vary % 3 == 1).then(|| Box::new(AuthzDecision { allowed: false, action: AuthzAction::Deny, policy: odd.then(|| "shop/deny-admin".into()), rule: odd.then_some(2) })),
+        audited: (vary % 4 == 3).then(|| "shop/audit-all".into()),
+        upstream: (!vary.is_multiple_of(3)).then(|| UpstreamAddr(if vary.is_multiple_of(2) { "10.0.0.7:8080".parse().unwrap() } else { "[2001:db8::7]:443".parse().unwrap() })),
+        status: [200, 403, 0][vary % 3],
+        flags: Vec::new(),
+        duration_ms: [0, 7, u64::MAX][vary % 3],
+    };
+    if vary % 3 == 1 {
+        r.flag(ResponseFlag::NoRoute);
+        r.flag(ResponseFlag::UpstreamConnectionFailure);
+    }
+    r
+}
+
+/// The request line is written by hand; it must be the derived
+/// serialiser's JSON byte for byte, escapes included.
+#[test]
+fn request_line_is_the_derived_json() {
+    for vary in 0..12 {
+        let r = request_record(vary);
+        let by_hand = String::from_utf8(line::request(&r)).expect("UTF-8");
+        let derived = serde_json::to_string(&r).expect("serialises");
+        assert_eq!(by_hand, derived, "variant {vary}");
+    }
+}

@@ -41,3 +41,40 @@ fn would_deny_hosts_are_capped_and_made_safe_as_labels() {
     assert!(!text.contains(&format!("h{}.example.test", MAX_WOULD_DENY_SERIES - 1)));
     assert!(m.refusals.render(None).unwrap().contains("api.example.test"));
 }
+
+/// An allowed request from `shop/web` to the registered `api.example.test`.
+fn request(status: u16) -> crate::access_log::RequestRecord {
+    use crate::{access_log::*, policy::*, transport::addrs::*};
+    let req = hyper::Request::get("/").body(()).unwrap();
+    let workload = WorkloadIdentity { name: Some("web".into()), ..WorkloadIdentity::unknown("shop") };
+    let mut r = RequestRecord::new(ClientAddr("198.18.1.2:40000".parse().unwrap()), OrigDstAddr("203.0.113.10:80".parse().unwrap()), &workload, &req, None);
+    let matched = MatchedEntry { kind: "ServiceEntry", namespace: "shop".into(), name: "api".into(), host: "api.example.test".into() };
+    r.allow(AllowReason::RegisteredHost, Some(matched));
+    r.status = status;
+    r
+}
+
+/// A connection keeps its last request's series: requests with the same
+/// labels count in it, and one with other labels counts in its own series
+/// (and becomes the kept one), as though each were looked up afresh.
+#[test]
+fn a_connections_requests_count_in_their_own_series() {
+    let m = Metrics::default();
+    let mut series = RequestSeries::default();
+    for status in [200, 200, 503, 200, 200] {
+        m.record_request(&request(status), &mut series);
+    }
+    let mut other_connection = RequestSeries::default();
+    m.record_request(&request(503), &mut other_connection);
+    let text = m.encode();
+    let istio = |code: u16| {
+        format!(
+            "istio_requests_total{{reporter=\"source\",source_workload=\"web\",destination_service=\"api.example.test\",response_code=\"{code}\",response_flags=\"-\",request_protocol=\"http\",connection_security_policy=\"none\"}} "
+        )
+    };
+    assert!(text.contains(&(istio(200) + "4")), "{text}");
+    assert!(text.contains(&(istio(503) + "2")), "{text}");
+    let ours = "gateway_requests_total{decision=\"allow\",reason=\"registered-host\",workload=\"shop/web\",host=\"api.example.test\",role=\"node\"} 6";
+    assert!(text.contains(ours), "{text}");
+    assert!(text.contains("istio_request_duration_milliseconds_count{"), "{text}");
+}

@@ -7,7 +7,7 @@
 //! address, and for `remoteIpBlocks` the client `X-Forwarded-For` names as
 //! far as `--num-trusted-proxies` trusts it.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use super::GatewayContext;
 use crate::{
@@ -21,7 +21,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct GatewayAuthz {
     namespace: String,
-    labels: Labels,
+    labels: Arc<Labels>,
     gateways: Vec<(String, String)>,
     /// The peer's SPIFFE id.
     identity: Option<String>,

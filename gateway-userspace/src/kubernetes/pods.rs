@@ -60,7 +60,7 @@ impl PodIdentity {
             workload: WorkloadIdentity {
                 namespace: meta.namespace.clone()?,
                 name: Some(meta.name.clone()?),
-                labels: meta.labels.clone().unwrap_or_default().into_iter().collect(),
+                labels: std::sync::Arc::new(meta.labels.clone().unwrap_or_default().into_iter().collect()),
                 service_account: Some(spec.and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into())),
             },
             ips,

@@ -2,7 +2,7 @@
 //! (`--intercept-cgroup DIR=NS/NAME`), else the one whose address is the
 //! client's.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
 use serde::Serialize;
 
@@ -17,14 +17,16 @@ pub struct WorkloadIdentity {
     pub namespace: String,
     /// WorkloadEntry name; `None` for a client no entry describes.
     pub name: Option<String>,
+    /// Shared: the identity is cloned into every request's record and
+    /// decision, and a pod's labels are many strings.
     #[serde(skip_serializing_if = "Labels::is_empty")]
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     pub service_account: Option<String>,
 }
 
 impl WorkloadIdentity {
     pub fn unknown(namespace: &str) -> Self {
-        Self { namespace: namespace.to_string(), name: None, labels: Labels::new(), service_account: None }
+        Self { namespace: namespace.to_string(), name: None, labels: Default::default(), service_account: None }
     }
 }
 
@@ -41,7 +43,7 @@ impl WorkloadIndex {
         let entry = |we: &WorkloadEntry| WorkloadIdentity {
             namespace: we.meta.namespace.clone(),
             name: Some(we.meta.name.clone()),
-            labels: we.workload.labels.clone(),
+            labels: Arc::new(we.workload.labels.clone()),
             service_account: we.workload.service_account.clone(),
         };
         let mut by_address = HashMap::new();

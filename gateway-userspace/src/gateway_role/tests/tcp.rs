@@ -52,7 +52,7 @@ fn ask(gateway_labels: &Labels, port: u16, local: [u8; 4], pick: u32) -> Option<
     assert!(skipped.is_empty(), "{skipped:?}");
     let plan = ports.into_iter().find(|p| p.port == port).expect("the port is planned");
     assert_eq!(plan.kind, super::super::ServerKind::Tcp);
-    let gateway = crate::policy::WorkloadIdentity { namespace: "edge".into(), name: None, labels: gateway_labels.clone(), service_account: None };
+    let gateway = crate::policy::WorkloadIdentity { namespace: "edge".into(), name: None, labels: gateway_labels.clone().into(), service_account: None };
     let facts = TcpFacts { local: local.into(), gateway: &gateway };
     tcp_route(&s, &plan, &facts, pick).map(|r| r.destination)
 }

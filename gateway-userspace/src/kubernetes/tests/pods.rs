@@ -9,7 +9,7 @@ fn pod(ns: &str, labels: &[(&str, &str)]) -> PodIdentity {
         workload: WorkloadIdentity {
             namespace: ns.into(),
             name: Some("p".into()),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: std::sync::Arc::new(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             service_account: Some("default".into()),
         },
         ips: vec![],

@@ -15,9 +15,10 @@ pub const TEST_PACKAGES: &[&str] =
     &["iproute2", "bpftool", "curl", "openssl", "nginx-light", "socat", "procps", "util-linux", "dash", "dnsmasq-base", "bind9-dnsutils", "python3", "python3-websockets", "python3-grpcio", "iptables", "tcpdump"];
 
 /// Peers and tools the benchmark drives: HAProxy, nginx, wrk and iperf3 as
-/// servers and clients, iptables for the redirecting modes.
+/// servers and clients, iptables for the redirecting modes, valgrind to
+/// count instructions.
 pub const BENCH_PACKAGES: &[&str] =
-    &["iproute2", "bpftool", "curl", "util-linux", "procps", "iptables", "haproxy", "nginx-light", "wrk", "iperf3"];
+    &["iproute2", "bpftool", "curl", "util-linux", "procps", "iptables", "haproxy", "nginx-light", "wrk", "iperf3", "valgrind"];
 
 /// What `cargo xtask bench --profile` adds: perf.
 pub const PROFILE_PACKAGES: &[&str] = &["linux-perf"];

@@ -21,6 +21,8 @@ use super::{
 pub struct Harness<'a> {
     pub topo: &'a Topology,
     pub servers: &'a Servers,
+    /// The gateway binary, for figures that start their own.
+    pub gateway: &'a Path,
     pub tool: &'a Path,
     pub plan: &'a Plan,
     pub results: Results,

@@ -13,6 +13,7 @@ mod bulk;
 mod conn_rate;
 mod harness;
 mod http;
+mod instructions;
 mod latency;
 mod memory;
 mod modes;
@@ -54,7 +55,8 @@ pub struct Options {
     /// Use the binaries already built instead of building them first.
     #[arg(long)]
     pub no_build: bool,
-    /// Run only these figures: conn-rate, latency, http, bulk, memory, policy.
+    /// Run only these figures: conn-rate, latency, http, bulk, memory,
+    /// instructions, policy.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Record the proxy with `perf record -g` while mode C runs the HTTP
@@ -192,7 +194,7 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-const NETWORK_FIGURES: [&str; 5] = ["conn-rate", "latency", "http", "bulk", "memory"];
+const NETWORK_FIGURES: [&str; 6] = ["conn-rate", "latency", "http", "bulk", "memory", "instructions"];
 
 /// Whether `--only` (empty: everything) includes `figure`.
 fn wanted(only: &[String], figure: &str) -> bool {
@@ -211,9 +213,9 @@ fn network_figures(
     let servers = Servers::start(topo, gateway, tool, Duration::from_secs(3600))?;
     servers.check_paths(topo, tool)?;
     println!("bench: every mode reaches the server by its own path");
-    let mut h = Harness { topo, servers: &servers, tool, plan, results: Results::default(), profiler };
-    let figures: [fn(&mut Harness<'_>); 5] =
-        [conn_rate::measure, latency::measure, http::measure, bulk::measure, memory::measure];
+    let mut h = Harness { topo, servers: &servers, gateway, tool, plan, results: Results::default(), profiler };
+    let figures: [fn(&mut Harness<'_>); 6] =
+        [conn_rate::measure, latency::measure, http::measure, bulk::measure, memory::measure, instructions::measure];
     for (name, measure) in NETWORK_FIGURES.into_iter().zip(figures) {
         if wanted(only, name) {
             let t = Instant::now();

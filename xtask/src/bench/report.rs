@@ -133,6 +133,7 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
 
     latency_spread_section(&mut o, r);
     memory_section(&mut o, r.sections.get("memory"));
+    instructions_section(&mut o, r.sections.get("instructions"));
     policy_section(&mut o, r.sections.get("policy"));
     if !r.notes.is_empty() {
         let _ = writeln!(o, "\n## Notes\n");
@@ -212,6 +213,23 @@ fn memory_section(o: &mut String, memory: Option<&Value>) {
             rss.join(" | "),
             num(m["per_connection_kib"].as_f64().unwrap_or(f64::NAN))
         );
+    }
+}
+
+fn instructions_section(o: &mut String, counted: Option<&Value>) {
+    let Some(Value::Object(subjects)) = counted else { return };
+    if subjects.is_empty() {
+        return;
+    }
+    let haproxy = subjects.get("haproxy-http").and_then(|s| s["per_request"].as_f64());
+    let _ = writeln!(o, "\n## User-space instructions per HTTP request (callgrind)\n");
+    let _ = writeln!(o, "GETs of the 1 KiB file in sequence on one keep-alive connection; the kernel's share is not counted.\n");
+    let _ = writeln!(o, "| Proxy | requests counted | instructions per request | / HAProxy `mode http` |");
+    let _ = writeln!(o, "|---|---:|---:|---:|");
+    for (name, s) in subjects {
+        let n = s["per_request"].as_f64().unwrap_or(f64::NAN);
+        let ratio = haproxy.map_or("–".to_string(), |d| format!("{:.2}×", n / d));
+        let _ = writeln!(o, "| {name} | {} | {} | {ratio} |", num(s["requests"].as_f64().unwrap_or(f64::NAN)), num(n));
     }
 }
 

@@ -1,4 +1,5 @@
-//! HTTP/1.1 GETs at a fixed rate, spread over a few keep-alive connections.
+//! HTTP/1.1 GETs at a fixed rate, spread over a few keep-alive connections;
+//! or a number of them in sequence on one.
 //!
 //! Each connection sends on its own schedule. A request whose slot came
 //! while the previous response was still arriving is timed from its slot
@@ -41,6 +42,20 @@ pub fn fixed_rate(target: SocketAddr, path: &str, rate: u32, duration: Duration,
     summary["errors"] = json!(errors);
     summary["per_second"] = json!(samples.len() as f64 / duration.as_secs_f64());
     println!("{summary}");
+    Ok(())
+}
+
+/// `count` GETs in sequence on one connection; any failure ends the run.
+pub fn sequence(target: SocketAddr, path: &str, count: u32) -> anyhow::Result<()> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: gateway-bench\r\n\r\n");
+    let mut stream = connect(target)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    for i in 0..count {
+        stream.write_all(request.as_bytes())?;
+        read_response(&mut stream, &mut buf).with_context(|| format!("request {} of {count}", i + 1))?;
+    }
+    println!("{}", json!({ "requests": count }));
     Ok(())
 }
 

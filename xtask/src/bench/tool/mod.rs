@@ -62,6 +62,16 @@ pub enum Tool {
         #[arg(long, default_value_t = 4)]
         connections: u32,
     },
+    /// `count` HTTP/1.1 GETs one after another on one keep-alive connection.
+    #[command(hide = true)]
+    HttpSequence {
+        #[arg(long)]
+        target: SocketAddr,
+        #[arg(long, default_value = "/1k")]
+        path: String,
+        #[arg(long)]
+        count: u32,
+    },
     /// Opens idle connections up to each level, reporting each, and waits
     /// for a line on stdin before the next.
     #[command(hide = true)]
@@ -101,6 +111,10 @@ pub fn run(tool: Tool) -> anyhow::Result<()> {
         Tool::HttpRate { target, path, rate, seconds, connections } => {
             watchdog(secs(seconds) + Duration::from_secs(15));
             http::fixed_rate(target, &path, rate, secs(seconds), connections)
+        }
+        Tool::HttpSequence { target, path, count } => {
+            watchdog(Duration::from_secs(600));
+            http::sequence(target, &path, count)
         }
         Tool::Hold { target, levels, seconds } => {
             watchdog(Duration::from_secs(seconds));

@@ -1,0 +1,188 @@
+//! Figure 6: the user-space instructions each HTTP request costs the proxy,
+//! counted by callgrind while one client sends GETs of nginx's 1 KiB file
+//! one after another on one keep-alive connection. Two proxies, each run
+//! under valgrind on the proxy CPU for this figure only: the gateway's
+//! explicit listener (every request decided, logged and counted, as in
+//! every mode) and HAProxy in `mode http`.
+//!
+//! A count of instructions does not move with the machine's load as CPU
+//! time does, so its ratio is the steadiest view of the HTTP path's cost.
+//! It leaves out the kernel's share (the socket calls, alike for both) and
+//! the cost of cache misses after each wake-up.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use super::{
+    harness::{Harness, args},
+    modes::{Mode, Service},
+    procs::{self, Cpu, Place, Proc},
+};
+
+/// Requests before the count starts: connections opened, caches filled.
+const WARM_UP: u32 = 50;
+const GATEWAY_LISTEN: &str = "127.0.0.1:15280";
+const HAPROXY_LISTEN: &str = "127.0.0.1:15281";
+
+#[derive(Clone, Copy)]
+enum Subject {
+    Gateway,
+    HaproxyHttp,
+}
+
+impl Subject {
+    fn name(self) -> &'static str {
+        match self {
+            Subject::Gateway => "gateway",
+            Subject::HaproxyHttp => "haproxy-http",
+        }
+    }
+}
+
+pub fn measure(h: &mut Harness<'_>) {
+    let count = if h.plan.quick { 500 } else { 2_000 };
+    let mut section = serde_json::Map::new();
+    for subject in [Subject::Gateway, Subject::HaproxyHttp] {
+        print!("bench: instructions per request, {}:", subject.name());
+        match per_request(h, subject, count) {
+            Ok(n) => {
+                println!(" {n:.0}");
+                section.insert(subject.name().into(), json!({ "per_request": n, "requests": count }));
+            }
+            Err(e) => {
+                println!(" failed");
+                h.results.note(format!("instructions per request, {}: {e:#}", subject.name()));
+            }
+        }
+    }
+    h.results.sections.insert("instructions".into(), Value::Object(section));
+}
+
+/// Starts `subject` under callgrind, warms it up, zeroes the counters,
+/// sends `count` requests, and divides the dumped total by them.
+fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<f64> {
+    let dir = h.topo.scratch.join("callgrind");
+    fs::create_dir_all(&dir)?;
+    let out = dir.join(format!("{}.out", subject.name()));
+    let upstream = Mode::Direct.target(Service::Http);
+    let bpffs = h.topo.bpffs.join("callgrind");
+    let (program, listen, proxy_args): (PathBuf, &str, Vec<String>) = match subject {
+        Subject::Gateway => {
+            let config = dir.join("empty.yaml");
+            fs::write(&config, "# No resources: ALLOW_ANY.\n")?;
+            let a = args(&[
+                &"run",
+                &"--config",
+                &config.display(),
+                &"--outbound-policy",
+                &"ALLOW_ANY",
+                &"--dns-port",
+                &0,
+                &"--access-log",
+                &"/dev/null",
+                &"--admin-address",
+                &"127.0.0.1:15290",
+                &"--proxy-address",
+                &"127.0.0.1",
+                &"--proxy-port",
+                &15299,
+                &"--bpffs",
+                &bpffs.display(),
+                &"--forward",
+                &format!("{GATEWAY_LISTEN}={upstream}"),
+            ]);
+            (h.gateway.to_path_buf(), GATEWAY_LISTEN, a)
+        }
+        Subject::HaproxyHttp => {
+            let cfg = dir.join("haproxy.cfg");
+            fs::write(&cfg, haproxy_config(upstream))?;
+            ("haproxy".into(), HAPROXY_LISTEN, args(&[&"-f", &cfg.display(), &"-db"]))
+        }
+    };
+    let mut valgrind = vec!["--tool=callgrind".to_string(), format!("--callgrind-out-file={}", out.display())];
+    valgrind.push(program.display().to_string());
+    valgrind.extend(proxy_args);
+    let log = dir.join(format!("{}.log", subject.name()));
+    let mut proc = Proc::spawn(subject.name(), procs::command(&h.topo.proxy_place(), "valgrind", &valgrind), &log)?;
+    let counted = (|| {
+        warm_up(h, &mut proc, listen)?;
+        callgrind_control("--zero", proc.pid())?;
+        sequence(h, listen, count, Duration::from_secs(600))?;
+        callgrind_control("--dump", proc.pid())?;
+        let total = dumped_total(&dir, subject.name())?;
+        Ok(total as f64 / f64::from(count))
+    })();
+    proc.stop();
+    if matches!(subject, Subject::Gateway) {
+        let _ = Command::new(h.gateway).arg("detach").arg("--bpffs").arg(&bpffs).output();
+        let _ = fs::remove_dir_all(&bpffs);
+    }
+    counted
+}
+
+/// The warm-up requests, retried while the proxy starts (valgrind is slow
+/// to start one).
+fn warm_up(h: &Harness<'_>, proc: &mut Proc, listen: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        proc.check_alive()?;
+        match sequence(h, listen, WARM_UP, Duration::from_secs(60)) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e.context("the proxy did not answer in time")),
+            Err(_) => thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// `count` GETs in sequence, from the node's namespace on the load CPU.
+fn sequence(h: &Harness<'_>, listen: &str, count: u32, limit: Duration) -> anyhow::Result<()> {
+    let place = Place { netns: &h.topo.node, cpu: Cpu::Load, cgroup_procs: None };
+    let a = args(&[&"bench", &"http-sequence", &"--target", &listen, &"--count", &count]);
+    procs::output(procs::command(&place, h.tool, &a), limit).map(drop)
+}
+
+fn callgrind_control(command: &str, pid: u32) -> anyhow::Result<()> {
+    let out = Command::new("callgrind_control").arg(command).arg(pid.to_string()).output().context("running callgrind_control")?;
+    if !out.status.success() {
+        bail!("callgrind_control {command} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// The instructions in the newest dump (`NAME.out.N`): its `summary:` line.
+fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<u64> {
+    let prefix = format!("{name}.out.");
+    let newest = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix(&prefix)?.parse::<u32>().ok().map(|n| (n, e.path())))
+        .max_by_key(|(n, _)| *n)
+        .context("callgrind wrote no dump")?
+        .1;
+    // The dump is written as the command is answered; wait for its summary.
+    for _ in 0..50 {
+        let text = fs::read_to_string(&newest)?;
+        if let Some(total) = text.lines().find_map(|l| l.strip_prefix("summary:")) {
+            return total.trim().parse().context("callgrind's summary");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{} has no summary", newest.display())
+}
+
+/// One thread, as the gateway has one worker on its one proxy CPU; server
+/// connections kept alive, as in mode Dh.
+fn haproxy_config(upstream: std::net::SocketAddr) -> String {
+    format!(
+        "global\n    nbthread 1\n\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\n\
+         frontend callgrind\n    bind {HAPROXY_LISTEN}\n    default_backend nginx\n\n\
+         backend nginx\n    server nginx {upstream}\n"
+    )
+}

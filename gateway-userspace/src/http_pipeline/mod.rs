@@ -120,7 +120,8 @@ pub async fn handle<R: Role>(role: &R, req: Request<Incoming>) -> Response<Body>
         let header = header_lookup(req.headers());
         let facts = facts(&req, &authority, role.scheme(), &header);
         let decision = role.decide(&config, &req, &authority, &facts, &mut rec);
-        let http = AuthzHttp { method: req.method().as_str(), path: req.uri().path(), strict_path: &strict_path, header: &header };
+        let path = req.uri().path();
+        let http = AuthzHttp { method: req.method().as_str(), path, strict_path: strict_path.as_deref().unwrap_or(path), header: &header };
         let authorized = role.authorize(&config, &decision, &authority, &http);
         (decision, authorized)
     };
@@ -153,10 +154,15 @@ pub fn rbac_denied() -> Response<Body> {
 }
 
 /// The request with its path normalised (query kept), and the path's
-/// strict reading; `None` for a path that will not form a URI again (400).
-fn normalize_path(mut req: Request<Incoming>, how: PathNormalization) -> Option<(Request<Incoming>, String)> {
+/// strict reading (`None` for a canonical path, most requests', which is
+/// every reading of itself); `None` for a path that will not form a URI
+/// again (400).
+fn normalize_path(mut req: Request<Incoming>, how: PathNormalization) -> Option<(Request<Incoming>, Option<String>)> {
     let raw = req.uri().path();
-    let strict = path::strict(raw);
+    if path::is_canonical(raw) {
+        return Some((req, None));
+    }
+    let strict = Some(path::strict(raw));
     let normalized = path::normalize(raw, how);
     if normalized != raw {
         let with_query = match req.uri().query() {

@@ -97,10 +97,14 @@ struct Shared {
     grant: Grant,
 }
 
+/// Keys come from the configuration or a decided destination; a fast hash
+/// is enough (the pool is looked up twice per request).
+type Map<V> = HashMap<Key, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub struct UpstreamPool {
-    idle: Mutex<HashMap<Key, Vec<Idle>>>,
-    h2: Mutex<HashMap<Key, Shared>>,
+    idle: Mutex<Map<Vec<Idle>>>,
+    h2: Mutex<Map<Shared>>,
     reaping: AtomicBool,
     /// The newest configuration [`UpstreamPool::revoke`] was given.
     latest: Mutex<Option<Arc<ActiveConfig>>>,

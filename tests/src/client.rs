@@ -16,6 +16,8 @@ pub struct EchoRun {
     pub per_target: usize,
     pub bytes: usize,
     pub half_close: bool,
+    /// Send the token line and wait for its echo before the payload.
+    pub token_first: bool,
     pub timeout: Duration,
 }
 
@@ -27,6 +29,7 @@ impl EchoRun {
             per_target: 1,
             bytes: 0,
             half_close: false,
+            token_first: false,
             timeout: Duration::from_secs(15),
         }
     }
@@ -44,6 +47,9 @@ impl EchoRun {
         ]);
         if self.half_close {
             args.push("--half-close".to_owned());
+        }
+        if self.token_first {
+            args.push("--token-first".to_owned());
         }
         args
     }

@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! gw-test-client --target ADDR:PORT [--target ADDR:PORT]... [--per-target N] [--bytes N]
-//!                [--half-close] [--timeout-ms MS]
+//!                [--half-close] [--token-first] [--timeout-ms MS]
 //! ```
 //! Each connection sends `gwt-token <index> <target>\n` followed by the payload. All connections
 //! are opened before any sends, so they are open at the same time. With --half-close the client
 //! shuts down its sending side after the payload and reads the reply until EOF; without it, it
-//! reads exactly as many bytes as it sent and then closes.
+//! reads exactly as many bytes as it sent and then closes. With --token-first it sends the token
+//! line alone and waits for its echo before the payload: a request and its answer, then bulk.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -28,6 +29,7 @@ struct Options {
     per_target: usize,
     bytes: usize,
     half_close: bool,
+    token_first: bool,
     timeout: Duration,
 }
 
@@ -37,6 +39,7 @@ fn parse_options() -> Result<Options, String> {
         per_target: 1,
         bytes: 0,
         half_close: false,
+        token_first: false,
         timeout: Duration::from_secs(20),
     };
     let mut args = std::env::args().skip(1);
@@ -66,6 +69,7 @@ fn parse_options() -> Result<Options, String> {
                 )
             }
             "--half-close" => o.half_close = true,
+            "--token-first" => o.token_first = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -101,10 +105,12 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|(index, target)| {
             let barrier = barrier.clone();
-            let (bytes, half_close) = (options.bytes, options.half_close);
-            thread::spawn(move || {
-                one_connection(index, target, bytes, half_close, deadline, &barrier)
-            })
+            let shape = Shape {
+                bytes: options.bytes,
+                half_close: options.half_close,
+                token_first: options.token_first,
+            };
+            thread::spawn(move || one_connection(index, target, shape, deadline, &barrier))
         })
         .collect();
     let results: Vec<Value> = threads
@@ -131,11 +137,18 @@ fn remaining(deadline: Instant) -> Duration {
         .max(Duration::from_millis(1))
 }
 
+/// What one connection sends, and how.
+#[derive(Clone, Copy)]
+struct Shape {
+    bytes: usize,
+    half_close: bool,
+    token_first: bool,
+}
+
 fn one_connection(
     index: usize,
     target: SocketAddr,
-    bytes: usize,
-    half_close: bool,
+    shape: Shape,
     deadline: Instant,
     barrier: &Barrier,
 ) -> Value {
@@ -162,9 +175,9 @@ fn one_connection(
             .unwrap_or_default()
     );
     let mut message = format!("{token}\n").into_bytes();
-    message.extend(random_bytes(bytes));
+    message.extend(random_bytes(shape.bytes));
     result["sent"] = json!(message.len());
-    match exchange(stream, &message, half_close, deadline) {
+    match exchange(stream, &message, shape, deadline) {
         Ok(reply) => {
             result["received"] = json!(reply.len());
             result["intact"] = json!(reply == message);
@@ -188,17 +201,33 @@ fn with_error(mut result: Value, e: &std::io::Error) -> Value {
 }
 
 /// Writes `message` on one thread while reading the echo on this one, so large payloads do not
-/// deadlock on full socket buffers.
+/// deadlock on full socket buffers. With `token_first`, the token line is sent and its echo read
+/// before the rest.
 fn exchange(
     stream: TcpStream,
     message: &[u8],
-    half_close: bool,
+    shape: Shape,
     deadline: Instant,
 ) -> std::io::Result<Vec<u8>> {
     stream.set_read_timeout(Some(remaining(deadline)))?;
     stream.set_write_timeout(Some(remaining(deadline)))?;
-    let mut writer = stream.try_clone()?;
-    let to_send = message.to_vec();
+    let mut reader = stream;
+    let mut reply = Vec::with_capacity(message.len());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut first = 0;
+    if shape.token_first {
+        first = message.iter().position(|&b| b == b'\n').map_or(message.len(), |i| i + 1);
+        reader.write_all(&message[..first])?;
+        while reply.len() < first {
+            match reader.read(&mut buf)? {
+                0 => return Ok(reply),
+                n => reply.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+    let half_close = shape.half_close;
+    let mut writer = reader.try_clone()?;
+    let to_send = message[first..].to_vec();
     let sender = thread::spawn(move || -> std::io::Result<()> {
         writer.write_all(&to_send)?;
         if half_close {
@@ -206,9 +235,6 @@ fn exchange(
         }
         Ok(())
     });
-    let mut reader = stream;
-    let mut reply = Vec::with_capacity(message.len());
-    let mut buf = vec![0u8; 64 * 1024];
     // Bounded by the read timeout (the deadline) and by the expected length.
     while Instant::now() < deadline {
         if !half_close && reply.len() >= message.len() {

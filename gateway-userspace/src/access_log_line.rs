@@ -99,25 +99,25 @@ fn workload(o: &mut Vec<u8>, w: &WorkloadIdentity) {
     o.push(b'}');
 }
 
-fn matched(o: &mut Vec<u8>, m: &MatchedEntry) {
+/// The fields a matched entry and a route choice open with.
+fn resource(o: &mut Vec<u8>, kind: &str, namespace: &str, name: &str) {
     o.extend_from_slice(b"{\"kind\":");
-    string(o, m.kind);
+    string(o, kind);
     o.extend_from_slice(b",\"namespace\":");
-    string(o, &m.namespace);
+    string(o, namespace);
     o.extend_from_slice(b",\"name\":");
-    string(o, &m.name);
+    string(o, name);
+}
+
+fn matched(o: &mut Vec<u8>, m: &MatchedEntry) {
+    resource(o, m.kind, &m.namespace, &m.name);
     o.extend_from_slice(b",\"host\":");
     string(o, &m.host);
     o.push(b'}');
 }
 
 fn route_choice(o: &mut Vec<u8>, r: &RouteChoice) {
-    o.extend_from_slice(b"{\"kind\":");
-    string(o, r.kind);
-    o.extend_from_slice(b",\"namespace\":");
-    string(o, &r.namespace);
-    o.extend_from_slice(b",\"name\":");
-    string(o, &r.name);
+    resource(o, r.kind, &r.namespace, &r.name);
     o.extend_from_slice(b",\"destination\":");
     string(o, &r.destination);
     o.extend_from_slice(b",\"port\":");

@@ -87,15 +87,21 @@ async fn exchange(pool: &Arc<UpstreamPool>, to: SocketAddr, read: bool) -> Optio
     }
 }
 
+/// Three requests one after another through one pool, each body read and
+/// checked; the connections the server accepted for them.
+async fn three_requests(body: &'static str, close_after_one: bool) -> usize {
+    let (addr, accepted) = server(body, close_after_one).await;
+    let pool = Arc::new(UpstreamPool::default());
+    for _ in 0..3 {
+        assert_eq!(exchange(&pool, addr, true).await.as_deref(), Some(body.as_bytes()));
+    }
+    accepted.load(Ordering::SeqCst)
+}
+
 #[tokio::test]
 async fn a_connection_whose_body_was_read_is_reused() {
     bounded(async {
-        let (addr, accepted) = server("hello", false).await;
-        let pool = Arc::new(UpstreamPool::default());
-        for _ in 0..3 {
-            assert_eq!(exchange(&pool, addr, true).await.as_deref(), Some(&b"hello"[..]));
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "three requests, one after another, share one connection");
+        assert_eq!(three_requests("hello", false).await, 1, "three requests, one after another, share one connection");
     })
     .await;
 }
@@ -115,12 +121,7 @@ async fn a_body_dropped_unread_gives_up_its_connection() {
 #[tokio::test]
 async fn a_kept_connection_the_upstream_closed_costs_a_connection_not_the_request() {
     bounded(async {
-        let (addr, accepted) = server("once", true).await;
-        let pool = Arc::new(UpstreamPool::default());
-        for _ in 0..3 {
-            assert_eq!(exchange(&pool, addr, true).await.as_deref(), Some(&b"once"[..]));
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3, "each request needs a new connection, and each gets its answer");
+        assert_eq!(three_requests("once", true).await, 3, "each request needs a new connection, and each gets its answer");
     })
     .await;
 }

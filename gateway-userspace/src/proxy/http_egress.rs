@@ -34,7 +34,7 @@ use crate::{
 /// Serves an intercepted plain HTTP/1 connection until the client closes,
 /// and fills in its connection line from what its requests came to.
 pub async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, workload: WorkloadIdentity, record: &mut ConnectionRecord) {
-    let http = Arc::new(HttpEgress { inputs: inputs.clone(), workload, client: record.src, orig, upstreams: Default::default(), tally: Default::default(), last_tls: Default::default() });
+    let http = Arc::new(HttpEgress { inputs: inputs.clone(), workload, client: record.src, orig, upstreams: Default::default(), tally: Default::default() });
     let tally = http.serve(client).await;
     record.requests = Some(tally.requests);
     record.denied_requests = Some(tally.denied);
@@ -58,16 +58,6 @@ struct HttpEgress {
     orig: OrigDstAddr,
     upstreams: Arc<UpstreamPool>,
     tally: Mutex<RequestTally>,
-    /// The origination the last allowed request was given, for the next
-    /// one to the same host under the same configuration.
-    last_tls: Mutex<Option<LastTls>>,
-}
-
-struct LastTls {
-    generation: u64,
-    host: String,
-    subset: Option<String>,
-    tls: Option<Origination>,
 }
 
 /// Where an allowed or steered request goes.
@@ -127,14 +117,10 @@ impl HttpEgress {
                 // Port-level settings name the Service's port, the one the
                 // pod dialled, not the `targetPort` the request goes to.
                 let port = self.orig.0.port();
-                let Some(host) = host else { return Ok(None) };
-                let mut last = self.last_tls.lock().expect("origination memo lock");
-                if let Some(l) = last.as_ref().filter(|l| l.generation == config.generation && l.host == host && l.subset == *subset) {
-                    return Ok(l.tls.clone());
+                match host {
+                    Some(h) => Ok(self.inputs.originations.for_destination(config, &self.workload.namespace, h, subset.as_deref(), port)?),
+                    None => Ok(None),
                 }
-                let tls = self.inputs.originations.for_destination(config, &self.workload.namespace, host, subset.as_deref(), port)?;
-                *last = Some(LastTls { generation: config.generation, host: host.to_string(), subset: subset.clone(), tls: tls.clone() });
-                Ok(tls)
             }
             Verdict::Deny { .. } => Ok(None),
         }

@@ -42,21 +42,24 @@ pub enum UpstreamTlsError {
     Mesh(#[from] super::mesh_identity::MeshTlsError),
 }
 
-/// The destination a client config is built for.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Key {
+/// A client config built for one destination of a host under one
+/// configuration generation.
+#[derive(Debug)]
+pub(super) struct Built {
     pub(super) generation: u64,
     namespace: String,
-    host: String,
     subset: Option<String>,
     port: u16,
+    tls: Result<Option<Origination>, OriginationError>,
 }
 
 /// Client configs built once per (configuration generation, destination);
 /// those of older generations are dropped when a newer one is asked for.
+/// Filed by host, so that a request's lookup borrows its host instead of
+/// building a key (every allowed HTTP request asks).
 #[derive(Default)]
 pub struct Originations {
-    pub(super) built: Mutex<HashMap<Key, Result<Option<Origination>, OriginationError>>>,
+    pub(super) built: Mutex<HashMap<String, Vec<Built>>>,
 }
 
 impl Originations {
@@ -71,23 +74,21 @@ impl Originations {
         subset: Option<&str>,
         port: u16,
     ) -> Result<Option<Origination>, OriginationError> {
-        let key = Key {
-            generation: active.generation,
-            namespace: namespace.to_string(),
-            host: host.to_string(),
-            subset: subset.map(str::to_string),
-            port,
-        };
-        if let Some(found) = self.built.lock().expect("originations lock").get(&key) {
-            return found.clone();
+        let same = |b: &&Built| b.generation == active.generation && b.namespace == namespace && b.subset.as_deref() == subset && b.port == port;
+        if let Some(found) = self.built.lock().expect("originations lock").get(host).and_then(|list| list.iter().find(same)) {
+            return found.tls.clone();
         }
         let resolved = resolve_traffic_policy(&active.snapshot, namespace, host, subset, port);
-        let built = Self::build(&resolved, host);
+        let tls = Self::build(&resolved, host);
         let mut cache = self.built.lock().expect("originations lock");
         // Configs of older generations are asked for no more.
-        cache.retain(|k, _| k.generation >= active.generation);
-        cache.insert(key, built.clone());
-        built
+        cache.retain(|_, list| {
+            list.retain(|b| b.generation >= active.generation);
+            !list.is_empty()
+        });
+        let built = Built { generation: active.generation, namespace: namespace.to_string(), subset: subset.map(str::to_string), port, tls: tls.clone() };
+        cache.entry(host.to_string()).or_default().push(built);
+        tls
     }
 
     /// The client config the resolved settings ask for.

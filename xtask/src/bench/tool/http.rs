@@ -20,7 +20,7 @@ pub fn fixed_rate(target: SocketAddr, path: &str, rate: u32, duration: Duration,
     let connections = connections.clamp(1, rate.max(1));
     let interval = Duration::from_secs_f64(f64::from(connections) / f64::from(rate.max(1)));
     let begin = Instant::now() + Duration::from_millis(50);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: gateway-bench\r\n\r\n");
+    let request = get_request(path);
     let results: Vec<anyhow::Result<(Vec<u64>, u64)>> = thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
             .map(|c| {
@@ -47,7 +47,7 @@ pub fn fixed_rate(target: SocketAddr, path: &str, rate: u32, duration: Duration,
 
 /// `count` GETs in sequence on one connection; any failure ends the run.
 pub fn sequence(target: SocketAddr, path: &str, count: u32) -> anyhow::Result<()> {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: gateway-bench\r\n\r\n");
+    let request = get_request(path);
     let mut stream = connect(target)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut buf = vec![0u8; 16 * 1024];
@@ -57,6 +57,11 @@ pub fn sequence(target: SocketAddr, path: &str, count: u32) -> anyhow::Result<()
     }
     println!("{}", json!({ "requests": count }));
     Ok(())
+}
+
+/// The GET every client here sends.
+fn get_request(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: gateway-bench\r\n\r\n")
 }
 
 fn one_connection(

@@ -53,8 +53,15 @@ pub fn measure(h: &mut Harness<'_>) {
     for subject in [Subject::Gateway, Subject::HaproxyHttp] {
         print!("bench: instructions per request, {}:", subject.name());
         match per_request(h, subject, count) {
-            Ok(n) => {
+            Ok((n, kept)) => {
                 println!(" {n:.0}");
+                if let Some(kept) = kept {
+                    h.results.note(format!(
+                        "instructions, {}: callgrind dump in {} (callgrind_annotate --inclusive=yes reads it)",
+                        subject.name(),
+                        kept.display()
+                    ));
+                }
                 section.insert(subject.name().into(), json!({ "per_request": n, "requests": count }));
             }
             Err(e) => {
@@ -67,8 +74,9 @@ pub fn measure(h: &mut Harness<'_>) {
 }
 
 /// Starts `subject` under callgrind, warms it up, zeroes the counters,
-/// sends `count` requests, and divides the dumped total by them.
-fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<f64> {
+/// sends `count` requests, and divides the dumped total by them. With
+/// `--profile`, the dump is kept and its path returned.
+fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(f64, Option<PathBuf>)> {
     let dir = h.topo.scratch.join("callgrind");
     fs::create_dir_all(&dir)?;
     let out = dir.join(format!("{}.out", subject.name()));
@@ -117,8 +125,12 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
         callgrind_control("--zero", proc.pid())?;
         sequence(h, listen, count, Duration::from_secs(600))?;
         callgrind_control("--dump", proc.pid())?;
-        let total = dumped_total(&dir, subject.name())?;
-        Ok(total as f64 / f64::from(count))
+        let (total, dump) = dumped_total(&dir, subject.name())?;
+        let kept = match &h.profiler {
+            Some(profiler) => Some(profiler.keep(&dump, &format!("instructions-{}.callgrind", subject.name()))?),
+            None => None,
+        };
+        Ok((total as f64 / f64::from(count), kept))
     })();
     proc.stop();
     if matches!(subject, Subject::Gateway) {
@@ -157,8 +169,9 @@ fn callgrind_control(command: &str, pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The instructions in the newest dump (`NAME.out.N`): its `summary:` line.
-fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<u64> {
+/// The instructions in the newest dump (`NAME.out.N`): its `summary:` line,
+/// and the dump's path.
+fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<(u64, PathBuf)> {
     let prefix = format!("{name}.out.");
     let newest = fs::read_dir(dir)?
         .filter_map(|e| e.ok())
@@ -170,7 +183,7 @@ fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<u64> {
     for _ in 0..50 {
         let text = fs::read_to_string(&newest)?;
         if let Some(total) = text.lines().find_map(|l| l.strip_prefix("summary:")) {
-            return total.trim().parse().context("callgrind's summary");
+            return Ok((total.trim().parse().context("callgrind's summary")?, newest));
         }
         thread::sleep(Duration::from_millis(100));
     }

@@ -5,6 +5,7 @@
 //!
 //! Only the first repetition of mode C is recorded, and the report notes
 //! that its figures ran under perf: sampling costs the proxy a little.
+//! The instructions figure's callgrind dumps are kept here too.
 
 use std::{
     fs,
@@ -47,6 +48,13 @@ impl Profiler {
         let _ = fs::remove_dir_all(dir);
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Profiler { dir: dir.to_path_buf() })
+    }
+
+    /// Copies a profile another tool wrote (a callgrind dump) in as `name`.
+    pub fn keep(&self, file: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        let kept = self.dir.join(name);
+        fs::copy(file, &kept).with_context(|| format!("copying {} to {}", file.display(), kept.display()))?;
+        Ok(kept)
     }
 
     /// Starts sampling `pid` (with call graphs) for `figure` run by `mode`.

@@ -19,6 +19,8 @@ use tokio::{
     sync::Notify,
 };
 
+use time_stamp::now_rfc3339;
+
 use crate::{
     authz::{AuthzDecision, Authorized},
     policy::{DenyReason, MatchedEntry, RouteChoice, WorkloadIdentity},
@@ -29,6 +31,8 @@ use crate::{
 pub(crate) mod line;
 #[path = "access_log_reason.rs"]
 mod reason;
+#[path = "access_log_time.rs"]
+pub(crate) mod time_stamp;
 pub use reason::{Reason, ResponseFlag};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -219,11 +223,6 @@ type RecordFields<'a> = (&'a mut Option<Box<AuthzDecision>>, &'a mut Option<Arc<
 /// The reason of what an AuthorizationPolicy denied.
 pub const AUTHZ_DENIED: &str = "authz-denied";
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
 
 /// A DNS query refused because its name is not registered: who asked for
 /// what, so an attempt to carry data out in query names shows.

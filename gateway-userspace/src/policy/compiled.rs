@@ -65,7 +65,7 @@ pub struct EgressPolicy {
     snapshot: Arc<Snapshot>,
     services: Vec<Arc<RegisteredService>>,
     workloads: WorkloadIndex,
-    registries: RwLock<HashMap<String, Arc<NamespaceRegistry>>>,
+    registries: RwLock<HashMap<String, Arc<NamespaceRegistry>, foldhash::fast::RandomState>>,
     /// The snapshot's VirtualServices bound to `mesh` (their indices, in
     /// order): the only ones a node connection's route is looked for in.
     mesh_services: Vec<usize>,

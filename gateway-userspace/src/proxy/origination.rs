@@ -59,7 +59,7 @@ pub(super) struct Built {
 /// building a key (every allowed HTTP request asks).
 #[derive(Default)]
 pub struct Originations {
-    pub(super) built: Mutex<HashMap<String, Vec<Built>>>,
+    pub(super) built: Mutex<HashMap<String, Vec<Built>, foldhash::fast::RandomState>>,
 }
 
 impl Originations {

@@ -2,5 +2,6 @@
 
 mod access_log;
 mod access_log_reason;
+mod access_log_time;
 mod cli;
 mod metrics;

@@ -113,10 +113,5 @@ pub fn pick_percent() -> u32 {
 
 /// A random number (not for secrets): load balancing and sampling.
 pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static STATE: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new());
-    let mut h = STATE.with(|s| s.build_hasher());
-    h.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.finish()
+    fastrand::u64(..)
 }

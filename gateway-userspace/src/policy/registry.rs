@@ -186,19 +186,23 @@ pub struct MatchedEntry {
 #[derive(Debug, Default)]
 pub struct NamespaceRegistry {
     services: Vec<Arc<RegisteredService>>,
-    exact: HashMap<String, Vec<(usize, usize)>>,
+    exact: Index<String, Vec<(usize, usize)>>,
     /// `*.example.test` is filed under `example.test`.
-    wildcard: HashMap<String, Vec<(usize, usize)>>,
+    wildcard: Index<String, Vec<(usize, usize)>>,
     /// (prefix length, masked address) per family, longest prefix first.
-    cidrs_v4: Vec<(u8, HashMap<u32, Vec<usize>>)>,
-    cidrs_v6: Vec<(u8, HashMap<u128, Vec<usize>>)>,
+    cidrs_v4: Vec<(u8, Index<u32, Vec<usize>>)>,
+    cidrs_v6: Vec<(u8, Index<u128, Vec<usize>>)>,
 }
+
+/// The keys come from the configuration; a request only looks them up, so
+/// a fast hash is enough (every decision looks up a name's every suffix).
+type Index<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl NamespaceRegistry {
     pub fn build(all: &[Arc<RegisteredService>], namespace: &str) -> Self {
         let mut r = Self::default();
-        let mut v4: HashMap<u8, HashMap<u32, Vec<usize>>> = HashMap::new();
-        let mut v6: HashMap<u8, HashMap<u128, Vec<usize>>> = HashMap::new();
+        let mut v4: HashMap<u8, Index<u32, Vec<usize>>> = HashMap::new();
+        let mut v6: HashMap<u8, Index<u128, Vec<usize>>> = HashMap::new();
         for svc in all.iter().filter(|s| exported_to(&s.export_to, &s.namespace, namespace)) {
             let i = r.services.len();
             r.services.push(svc.clone());
@@ -239,7 +243,8 @@ impl NamespaceRegistry {
     /// Entries whose hosts match `name`: exact first, then wildcards from the
     /// most specific suffix to `*`. Yields (service, matched host pattern).
     pub fn by_name<'a>(&'a self, name: &str) -> Vec<(&'a RegisteredService, &'a str)> {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let name = name.trim_end_matches('.');
+        let name: std::borrow::Cow<str> = if name.bytes().any(|b| b.is_ascii_uppercase()) { name.to_ascii_lowercase().into() } else { name.into() };
         let mut out = Vec::new();
         let mut push = |list: Option<&Vec<(usize, usize)>>| {
             for &(i, h) in list.into_iter().flatten() {
@@ -247,8 +252,8 @@ impl NamespaceRegistry {
                 out.push((svc, svc.hosts[h].as_str()));
             }
         };
-        push(self.exact.get(&name));
-        let mut rest = name.as_str();
+        push(self.exact.get(&*name));
+        let mut rest = &*name;
         while let Some((_, parent)) = rest.split_once('.') {
             push(self.wildcard.get(parent));
             rest = parent;

@@ -92,6 +92,26 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
     let _ = writeln!(o, "# Benchmark results ({kind}, {})\n", meta.date);
     let load = meta.load_before.map_or(String::new(), |l| format!(" Load average before the run: {l:.2}."));
     let _ = writeln!(o, "Machine: {}. Repetitions: {}. Took {:.0} s.{load}", meta.machine, meta.repetitions, meta.seconds);
+    // A run limited by `--only` to the sections below has no per-mode table.
+    if !r.series.is_empty() {
+        per_mode_sections(&mut o, r);
+    }
+    latency_spread_section(&mut o, r);
+    memory_section(&mut o, r.sections.get("memory"));
+    instructions_section(&mut o, r.sections.get("instructions"));
+    policy_section(&mut o, r.sections.get("policy"));
+    if !r.notes.is_empty() {
+        let _ = writeln!(o, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(o, "- {n}");
+        }
+    }
+    o
+}
+
+/// The figures measured in every mode: their values, their ratios, and
+/// what each mode adds to A.
+fn per_mode_sections(o: &mut String, r: &Results) {
     let _ = writeln!(
         o,
         "Modes, interleaved in every repetition: A direct (no interception), B iptables DNAT to the gateway \
@@ -121,6 +141,9 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         let _ = writeln!(o, "| {} | {} |", s.title, cells.join(" | "));
     }
 
+    if !r.series.iter().any(|s| s.additive) {
+        return;
+    }
     let others = Mode::PROXIED;
     let _ = writeln!(o, "\n## Added by each mode (mode − A), per repetition: median [min–max]\n");
     let heads: Vec<String> = others.iter().map(|m| m.title()).collect();
@@ -130,18 +153,6 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
         let cells: Vec<String> = others.iter().map(|&m| cell(s.added(m, Mode::Direct))).collect();
         let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
     }
-
-    latency_spread_section(&mut o, r);
-    memory_section(&mut o, r.sections.get("memory"));
-    instructions_section(&mut o, r.sections.get("instructions"));
-    policy_section(&mut o, r.sections.get("policy"));
-    if !r.notes.is_empty() {
-        let _ = writeln!(o, "\n## Notes\n");
-        for n in &r.notes {
-            let _ = writeln!(o, "- {n}");
-        }
-    }
-    o
 }
 
 /// The ratio table's columns: every proxied mode against A, against B, and

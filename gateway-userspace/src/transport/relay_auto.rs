@@ -26,7 +26,9 @@ use std::{
 use tokio::{io::Interest, net::TcpStream, time::Instant};
 
 use super::{
-    relay::{RelayStats, Resettable},
+    // Buffers start small (idle and short connections are the most) and
+    // grow when a read fills them, as in the copy relay.
+    relay::{FIRST_BUFFER, LARGEST_BUFFER, RelayStats, Resettable},
     revoke::Revoke,
 };
 use crate::interceptor::RelayMaps;
@@ -35,10 +37,6 @@ use crate::interceptor::RelayMaps;
 pub const WATCH: Duration = Duration::from_millis(50);
 /// Bytes (both ways together) within one [`WATCH`] that make a stream bulk.
 pub const BULK_BYTES: u64 = 1024 * 1024;
-/// Buffers start small (idle and short connections are the most) and grow
-/// when a read fills them, as in the copy relay.
-const FIRST_BUFFER: usize = 4 * 1024;
-const LARGEST_BUFFER: usize = 64 * 1024;
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 

@@ -1,9 +1,10 @@
 //! Figure 6: the user-space instructions each HTTP request costs the proxy,
 //! counted by callgrind while one client sends GETs of nginx's 1 KiB file
-//! one after another on one keep-alive connection. Two proxies, each run
-//! under valgrind on the proxy CPU for this figure only: the gateway's
-//! explicit listener (every request decided, logged and counted, as in
-//! every mode) and HAProxy in `mode http`.
+//! one after another on one keep-alive connection. Each proxy runs under
+//! valgrind on the proxy CPU for this figure only: the gateway's explicit
+//! listener (every request decided, logged and counted, as in every mode),
+//! the gateway as an ingress gateway (a Gateway listener, a VirtualService
+//! route to a ServiceEntry's endpoint), and HAProxy in `mode http`.
 //!
 //! A count of instructions does not move with the machine's load as CPU
 //! time does, so its ratio is the steadiest view of the HTTP path's cost.
@@ -31,10 +32,14 @@ use super::{
 const WARM_UP: u32 = 50;
 const GATEWAY_LISTEN: &str = "127.0.0.1:15280";
 const HAPROXY_LISTEN: &str = "127.0.0.1:15281";
+/// The ingress Gateway's server port (it listens on every address).
+const INGRESS_PORT: u16 = 15282;
+const INGRESS_LISTEN: &str = "127.0.0.1:15282";
 
 #[derive(Clone, Copy)]
 enum Subject {
     Gateway,
+    Ingress,
     HaproxyHttp,
 }
 
@@ -42,6 +47,7 @@ impl Subject {
     fn name(self) -> &'static str {
         match self {
             Subject::Gateway => "gateway",
+            Subject::Ingress => "gateway-ingress",
             Subject::HaproxyHttp => "haproxy-http",
         }
     }
@@ -50,7 +56,7 @@ impl Subject {
 pub fn measure(h: &mut Harness<'_>) {
     let count = if h.plan.quick { 500 } else { 2_000 };
     let mut section = serde_json::Map::new();
-    for subject in [Subject::Gateway, Subject::HaproxyHttp] {
+    for subject in [Subject::Gateway, Subject::Ingress, Subject::HaproxyHttp] {
         print!("bench: instructions per request, {}:", subject.name());
         match per_request(h, subject, count) {
             Ok((n, kept)) => {
@@ -86,28 +92,16 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
         Subject::Gateway => {
             let config = dir.join("empty.yaml");
             fs::write(&config, "# No resources: ALLOW_ANY.\n")?;
-            let a = args(&[
-                &"run",
-                &"--config",
-                &config.display(),
-                &"--outbound-policy",
-                &"ALLOW_ANY",
-                &"--dns-port",
-                &0,
-                &"--access-log",
-                &"/dev/null",
-                &"--admin-address",
-                &"127.0.0.1:15290",
-                &"--proxy-address",
-                &"127.0.0.1",
-                &"--proxy-port",
-                &15299,
-                &"--bpffs",
-                &bpffs.display(),
-                &"--forward",
-                &format!("{GATEWAY_LISTEN}={upstream}"),
-            ]);
+            let mut a = gateway_args(&config, &bpffs);
+            a.extend(args(&[&"--outbound-policy", &"ALLOW_ANY", &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
             (h.gateway.to_path_buf(), GATEWAY_LISTEN, a)
+        }
+        Subject::Ingress => {
+            let config = dir.join("ingress.yaml");
+            fs::write(&config, ingress_config(upstream))?;
+            let mut a = gateway_args(&config, &bpffs);
+            a.extend(args(&[&"--labels", &"istio=ingressgateway"]));
+            (h.gateway.to_path_buf(), INGRESS_LISTEN, a)
         }
         Subject::HaproxyHttp => {
             let cfg = dir.join("haproxy.cfg");
@@ -133,7 +127,7 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
         Ok((total as f64 / f64::from(count), kept))
     })();
     proc.stop();
-    if matches!(subject, Subject::Gateway) {
+    if matches!(subject, Subject::Gateway | Subject::Ingress) {
         let _ = Command::new(h.gateway).arg("detach").arg("--bpffs").arg(&bpffs).output();
         let _ = fs::remove_dir_all(&bpffs);
     }
@@ -188,6 +182,42 @@ fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<(u64, PathBuf)> {
         thread::sleep(Duration::from_millis(100));
     }
     bail!("{} has no summary", newest.display())
+}
+
+/// What every gateway run here shares: its configuration, no DNS server,
+/// access lines written (to nowhere), and its own admin port and bpffs.
+fn gateway_args(config: &Path, bpffs: &Path) -> Vec<String> {
+    args(&[
+        &"run",
+        &"--config",
+        &config.display(),
+        &"--dns-port",
+        &0,
+        &"--access-log",
+        &"/dev/null",
+        &"--admin-address",
+        &"127.0.0.1:15290",
+        &"--proxy-address",
+        &"127.0.0.1",
+        &"--proxy-port",
+        &15299,
+        &"--bpffs",
+        &bpffs.display(),
+    ])
+}
+
+/// An ingress gateway: one HTTP server for every host, routed to nginx,
+/// registered as a ServiceEntry with a static endpoint.
+fn ingress_config(upstream: std::net::SocketAddr) -> String {
+    let (ip, port) = (upstream.ip(), upstream.port());
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: bench, namespace: default}}\n\
+         spec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: {INGRESS_PORT}, name: http, protocol: HTTP}}\n    hosts: [\"*\"]\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: nginx, namespace: default}}\n\
+         spec:\n  hosts: [nginx.bench.test]\n  ports: [{{number: {port}, name: http, protocol: HTTP}}]\n  resolution: STATIC\n  endpoints: [{{address: {ip}}}]\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: nginx, namespace: default}}\n\
+         spec:\n  hosts: [\"*\"]\n  gateways: [bench]\n  http:\n  - route: [{{destination: {{host: nginx.bench.test, port: {{number: {port}}}}}}}]\n"
+    )
 }
 
 /// One thread, as the gateway has one worker on its one proxy CPU; server

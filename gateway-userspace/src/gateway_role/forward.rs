@@ -43,43 +43,55 @@ pub struct Exchange {
 }
 
 /// The route's `timeout` (504 when it runs out) around its `retries`.
+///
+/// Each future is built where it is awaited (not bound first and then
+/// wrapped in a timeout): a future bound to a name keeps its own room in
+/// the caller's state beside the wrapper's, and each level would double
+/// the size of the request's future.
 pub async fn with_timeouts(x: &Exchange, req: Request<Body>, choice: RouteChoice, route: &HttpRoute, record: &mut RequestRecord) -> Response<Body> {
-    let attempts = async {
-        let Some(retries) = route.retries.as_ref().filter(|r| r.attempts > 0) else {
-            return forward(x, req, choice, record).await;
-        };
-        let (parts, body) = req.into_parts();
-        let body = match http_body_util::Limited::new(body, REPLAY_BUFFER).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large to retry\n".into(), None),
-        };
-        let on = route_policy::RetryOn::parse(retries.retry_on.as_deref().unwrap_or("5xx,connect-failure,reset"));
-        let mut attempt = 0;
-        loop {
-            let again = replay(&parts, body.clone());
-            let exchange = forward(x, again, choice.clone(), record);
-            let resp = match retries.per_try_timeout {
-                Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| {
-                    record.flag(ResponseFlag::UpstreamRequestTimeout);
-                    text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
-                }),
-                None => exchange.await,
-            };
-            let failed = record.upstream.is_none() || resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT;
-            if !(failed && on.retries(Some(resp.status()))) || attempt == retries.attempts {
-                return resp;
-            }
-            tracing::debug!(attempt, status = %resp.status(), "retrying");
-            attempt += 1;
-        }
-    };
     match route.timeout.filter(|t| !t.is_zero()) {
-        Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| {
-            record.flag(ResponseFlag::UpstreamRequestTimeout);
-            text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
-        }),
-        None => attempts.await,
+        Some(t) => match tokio::time::timeout(t, attempts(x, req, choice, route, record)).await {
+            Ok(resp) => resp,
+            Err(_) => timed_out(record),
+        },
+        None => attempts(x, req, choice, route, record).await,
     }
+}
+
+/// The request, and its `retries` when the route has them.
+async fn attempts(x: &Exchange, req: Request<Body>, choice: RouteChoice, route: &HttpRoute, record: &mut RequestRecord) -> Response<Body> {
+    let Some(retries) = route.retries.as_ref().filter(|r| r.attempts > 0) else {
+        return forward(x, req, choice, record).await;
+    };
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, REPLAY_BUFFER).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large to retry\n".into(), None),
+    };
+    let on = route_policy::RetryOn::parse(retries.retry_on.as_deref().unwrap_or("5xx,connect-failure,reset"));
+    let mut attempt = 0;
+    loop {
+        let again = replay(&parts, body.clone());
+        let resp = match retries.per_try_timeout {
+            Some(t) => match tokio::time::timeout(t, forward(x, again, choice.clone(), record)).await {
+                Ok(resp) => resp,
+                Err(_) => timed_out(record),
+            },
+            None => forward(x, again, choice.clone(), record).await,
+        };
+        let failed = record.upstream.is_none() || resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT;
+        if !(failed && on.retries(Some(resp.status()))) || attempt == retries.attempts {
+            return resp;
+        }
+        tracing::debug!(attempt, status = %resp.status(), "retrying");
+        attempt += 1;
+    }
+}
+
+/// Envoy's answer when the route's or a try's timeout runs out.
+fn timed_out(record: &mut RequestRecord) -> Response<Body> {
+    record.flag(ResponseFlag::UpstreamRequestTimeout);
+    text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout\n".into(), None)
 }
 
 /// A copy of a request whose body was read into memory.
@@ -102,7 +114,9 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         Ok(p) => p,
         Err(refused) => return refused.answer(),
     };
-    exchange(x, admitted, picked, req, record).await
+    // Boxed: the exchange (connection, TLS, upgrade) is the largest part
+    // of a request's future, which its callers would otherwise carry twice.
+    Box::pin(exchange(x, admitted, picked, req, record)).await
 }
 
 /// Why a request does not go upstream.
@@ -226,7 +240,7 @@ async fn exchange(x: &Exchange, a: Admitted, p: Picked, req: Request<Body>, reco
     let dialer = dialer(&x.ctx.inputs, &policy);
     let mut active = None;
     let forwarded = if tls.is_none() && is_upgrade(&req) {
-        upgrade(&dialer, &p.ordered, req).await
+        Box::pin(upgrade(&dialer, &p.ordered, req)).await
     } else {
         let reuse = reuse(&policy);
         let h2 = req.version() == hyper::Version::HTTP_2;
@@ -320,3 +334,4 @@ async fn upgrade(dialer: &Dialer<'_>, endpoints: &[SocketAddr], mut req: Request
     }
     Ok((resp.map(|b| b.boxed()), addr))
 }
+

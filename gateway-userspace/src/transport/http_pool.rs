@@ -159,7 +159,9 @@ impl UpstreamPool {
         if let Some(conn) = self.kept(&key, &tls, reuse, &grant) {
             return Ok(conn);
         }
-        self.open(dialer, upstream, tls, reuse, h2, grant).await
+        // Boxed: dialling and the TLS handshake are a large future, and
+        // most requests find a kept connection.
+        Box::pin(self.open(dialer, upstream, tls, reuse, h2, grant)).await
     }
 
     /// Closes the kept connections `config` no longer allows to their
@@ -405,7 +407,7 @@ impl Conn {
         match self.send_once(req).await {
             Ok(answer) => Ok(answer),
             Err(Failure::Failed(status)) => Err(status),
-            Err(Failure::Unsent(req)) => match pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant).await?.send_once(*req).await {
+            Err(Failure::Unsent(req)) => match Box::pin(pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant)).await?.send_once(*req).await {
                 Ok(answer) => Ok(answer),
                 Err(Failure::Failed(status)) => Err(status),
                 Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),

@@ -4,7 +4,10 @@
 
 use std::net::SocketAddr;
 
-use hyper::{Request, header::HeaderValue};
+use hyper::{
+    Request,
+    header::{HeaderName, HeaderValue},
+};
 
 /// The request's path and query, `/` when it has none.
 pub fn path_and_query<B>(req: &Request<B>) -> String {
@@ -40,39 +43,38 @@ pub fn strip_connection_headers(headers: &mut hyper::HeaderMap) {
 /// Envoy sets them at the edge.
 pub fn forwarding_headers<B>(req: &mut Request<B>, peer: SocketAddr, scheme: &str) {
     let headers = req.headers_mut();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => format!("{prior}, {}", peer.ip()),
         None => peer.ip().to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(&X_FORWARDED_FOR, v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));
-    if !headers.contains_key("x-request-id")
-        && let Ok(v) = HeaderValue::from_str(&request_id())
-    {
-        headers.insert("x-request-id", v);
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));
+    if !headers.contains_key(&X_REQUEST_ID) {
+        headers.insert(&X_REQUEST_ID, request_id());
     }
 }
 
-/// A random UUID (version 4) in text form.
-fn request_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let state = std::collections::hash_map::RandomState::new();
-    let mut words = [0u64; 2];
-    for (i, w) in words.iter_mut().enumerate() {
-        let mut h = state.build_hasher();
-        h.write_usize(i);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-        *w = h.finish();
+// Names checked once, not at every request.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A random UUID (version 4, RFC 9562) in text form.
+pub(super) fn request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = (u128::from(fastrand::u64(..)) << 64) | u128::from(fastrand::u64(..));
+    let mut digits = [0u8; 32];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
     }
-    let (a, b) = (words[0], words[1]);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    )
+    digits[12] = b'4'; // the version
+    digits[16] = HEX[8 | ((n >> 60) & 0x3) as usize]; // the variant, 10xx, over the digit's own bits
+    let mut text = [b'-'; 36];
+    // Digits, where they go, how many: 8-4-4-4-12.
+    for (from, to, len) in [(0, 0, 8), (8, 9, 4), (12, 14, 4), (16, 19, 4), (20, 24, 12)] {
+        text[to..to + len].copy_from_slice(&digits[from..from + len]);
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits and dashes")
 }

@@ -5,6 +5,7 @@ mod balance;
 mod bound_routes;
 mod clusters;
 mod cors;
+mod edge_headers;
 mod idle;
 mod mirror;
 mod route_policy;

@@ -114,8 +114,8 @@ pub async fn forward(x: &Exchange, req: Request<Body>, route: RouteChoice, recor
         Ok(p) => p,
         Err(refused) => return refused.answer(),
     };
-    // Boxed: the exchange (connection, TLS, upgrade) is the largest part
-    // of a request's future, which its callers would otherwise carry twice.
+    // Boxed: the exchange (connection, TLS, upgrade) is the largest part of
+    // a request's future, and each async caller above would hold it again.
     Box::pin(exchange(x, admitted, picked, req, record)).await
 }
 
@@ -334,4 +334,3 @@ async fn upgrade(dialer: &Dialer<'_>, endpoints: &[SocketAddr], mut req: Request
     }
     Ok((resp.map(|b| b.boxed()), addr))
 }
-

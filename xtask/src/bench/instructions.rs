@@ -34,7 +34,6 @@ const GATEWAY_LISTEN: &str = "127.0.0.1:15280";
 const HAPROXY_LISTEN: &str = "127.0.0.1:15281";
 /// The ingress Gateway's server port (it listens on every address).
 const INGRESS_PORT: u16 = 15282;
-const INGRESS_LISTEN: &str = "127.0.0.1:15282";
 
 #[derive(Clone, Copy)]
 enum Subject {
@@ -88,25 +87,25 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
     let out = dir.join(format!("{}.out", subject.name()));
     let upstream = Mode::Direct.target(Service::Http);
     let bpffs = h.topo.bpffs.join("callgrind");
-    let (program, listen, proxy_args): (PathBuf, &str, Vec<String>) = match subject {
+    let (program, listen, proxy_args): (PathBuf, String, Vec<String>) = match subject {
         Subject::Gateway => {
             let config = dir.join("empty.yaml");
             fs::write(&config, "# No resources: ALLOW_ANY.\n")?;
             let mut a = gateway_args(&config, &bpffs);
             a.extend(args(&[&"--outbound-policy", &"ALLOW_ANY", &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
-            (h.gateway.to_path_buf(), GATEWAY_LISTEN, a)
+            (h.gateway.to_path_buf(), GATEWAY_LISTEN.to_string(), a)
         }
         Subject::Ingress => {
             let config = dir.join("ingress.yaml");
             fs::write(&config, ingress_config(upstream))?;
             let mut a = gateway_args(&config, &bpffs);
             a.extend(args(&[&"--labels", &"istio=ingressgateway"]));
-            (h.gateway.to_path_buf(), INGRESS_LISTEN, a)
+            (h.gateway.to_path_buf(), format!("127.0.0.1:{INGRESS_PORT}"), a)
         }
         Subject::HaproxyHttp => {
             let cfg = dir.join("haproxy.cfg");
             fs::write(&cfg, haproxy_config(upstream))?;
-            ("haproxy".into(), HAPROXY_LISTEN, args(&[&"-f", &cfg.display(), &"-db"]))
+            ("haproxy".into(), HAPROXY_LISTEN.to_string(), args(&[&"-f", &cfg.display(), &"-db"]))
         }
     };
     let mut valgrind = vec!["--tool=callgrind".to_string(), format!("--callgrind-out-file={}", out.display())];
@@ -115,9 +114,9 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
     let log = dir.join(format!("{}.log", subject.name()));
     let mut proc = Proc::spawn(subject.name(), procs::command(&h.topo.proxy_place(), "valgrind", &valgrind), &log)?;
     let counted = (|| {
-        warm_up(h, &mut proc, listen)?;
+        warm_up(h, &mut proc, &listen)?;
         callgrind_control("--zero", proc.pid())?;
-        sequence(h, listen, count, Duration::from_secs(600))?;
+        sequence(h, &listen, count, Duration::from_secs(600))?;
         callgrind_control("--dump", proc.pid())?;
         let (total, dump) = dumped_total(&dir, subject.name())?;
         let kept = match &h.profiler {

@@ -268,7 +268,7 @@ impl Metrics {
         let found = series.of(r, || {
             let istio = IstioRequestLabels {
                 reporter: "source",
-                source_workload: r.workload.name.clone().unwrap_or_else(|| "unknown".into()),
+                source_workload: r.workload.name.as_deref().unwrap_or("unknown").to_string(),
                 destination_service: series::destination(r).unwrap_or("unknown").to_string(),
                 response_code: r.status,
                 response_flags: r.response_flags(),

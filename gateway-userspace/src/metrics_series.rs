@@ -3,6 +3,8 @@
 //! before counted in; they find its counters here instead of building
 //! their labels and hashing them into the families each time.
 
+use std::sync::Arc;
+
 use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
 
 use crate::access_log::{Decision, Reason, RequestRecord, ResponseFlag};
@@ -25,8 +27,8 @@ struct Key {
     role: &'static str,
     decision: Decision,
     reason: Reason,
-    namespace: String,
-    name: Option<String>,
+    namespace: Arc<str>,
+    name: Option<Arc<str>>,
     matched_host: Option<String>,
     destination: Option<String>,
     status: u16,
@@ -82,7 +84,7 @@ impl RequestSeries {
 pub(super) fn destination(r: &RequestRecord) -> Option<&str> {
     r.route
         .as_ref()
-        .map(|route| route.destination.as_str())
+        .map(|route| &*route.destination)
         .filter(|d| !d.is_empty())
         .or_else(|| r.matched.as_ref().map(|m| m.host.as_str()))
 }

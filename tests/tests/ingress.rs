@@ -293,6 +293,14 @@ fn abusive_clients_are_cut_off_and_do_not_starve_others() {
     let big = format!("X-Big: {}", "a".repeat(70 * 1024));
     let (code, _, _) = curl(&s, &["-H", "Host: hello.test", "-H", &big, "http://198.18.1.1/"]);
     assert_eq!(code, 431);
+    // At most 100 header fields: curl's Host, User-Agent and Accept and 97 more pass, 98 more get 431.
+    for (extra, expected) in [(97, 200), (98, 431)] {
+        let fields: Vec<String> = (0..extra).map(|i| format!("X-Field-{i}: v")).collect();
+        let mut args = vec!["-H", "Host: hello.test"];
+        fields.iter().for_each(|f| args.extend(["-H", f.as_str()]));
+        args.push("http://198.18.1.1/");
+        assert_eq!(curl(&s, &args).0, expected, "{extra} header fields beside curl's own three");
+    }
     // A client trickling its headers is disconnected at the header timeout.
     let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", SLOW_HEADERS]).output().expect("python3");
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();

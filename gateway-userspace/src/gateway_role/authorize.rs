@@ -37,7 +37,7 @@ impl GatewayAuthz {
     /// A connection of a listener on `port`, claimed by `gateways`.
     pub fn new(ctx: &GatewayContext, gateways: &[(String, String)], port: u16, identity: Option<&str>, peer: IpAddr) -> Self {
         Self {
-            namespace: ctx.workload.namespace.clone(),
+            namespace: ctx.workload.namespace.to_string(),
             labels: ctx.workload.labels.clone(),
             gateways: gateways.to_vec(),
             identity: identity.map(str::to_string),

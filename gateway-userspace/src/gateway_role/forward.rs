@@ -180,7 +180,7 @@ fn admit(x: &Exchange, route: RouteChoice, record: &mut RequestRecord) -> Result
     let target = match decide_route_exit(&config.policy, &ctx.workload, &route, port, exit) {
         Verdict::Deny { reason, matched } => {
             record.deny(reason, matched);
-            return Err(Refused::Denied { reason, destination: route.destination });
+            return Err(Refused::Denied { reason, destination: route.destination.to_string() });
         }
         Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
             record.allow(reason, matched);

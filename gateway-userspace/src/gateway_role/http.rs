@@ -74,8 +74,9 @@ where
         .timer(TokioTimer::new())
         // The head timeout is ours (idle.rs): hyper's also runs between requests.
         .header_read_timeout(None)
-        .max_buf_size(ctx.limits.max_header_bytes.max(8192))
-        .max_headers(100);
+        // At most 100 header fields: hyper's default, left unset, as setting it
+        // builds the parser's header arrays anew for every request.
+        .max_buf_size(ctx.limits.max_header_bytes.max(8192));
     // Rapid reset, CONTINUATION and error floods: http2_limits.rs.
     super::http2_limits::apply(builder.http2().timer(TokioTimer::new()), ctx.limits.max_header_bytes);
     // Envoy's idle timeout: no bytes and no request in flight for that long.
@@ -121,7 +122,7 @@ enum GatewayDecision {
 struct GatewayPlan {
     exchange: Exchange,
     choice: RouteChoice,
-    route: Box<HttpRoute>,
+    route: Arc<HttpRoute>,
     /// The chosen destination's own header edits.
     destination_headers: Option<Headers>,
     /// An origin the route's `corsPolicy` allows.
@@ -291,7 +292,7 @@ impl GatewayHttp {
         exchange: Exchange,
         mut req: Request<Incoming>,
         choice: RouteChoice,
-        route: Box<HttpRoute>,
+        route: Arc<HttpRoute>,
         matched_uri: Option<&StringMatch>,
         destination_headers: Option<Headers>,
         record: &mut RequestRecord,

@@ -24,7 +24,7 @@ pub async fn copy_to_mirrors(x: &Exchange, req: Request<Body>, choice: &RouteCho
         .mirrors
         .iter()
         .filter(|m| (random_u64() % 10_000) as f64 / 100.0 < m.percentage)
-        .map(|m| RouteChoice { destination: m.destination.host.clone(), port: m.destination.port, subset: m.destination.subset.clone(), ..choice.clone() })
+        .map(|m| RouteChoice { destination: m.destination.host.as_str().into(), port: m.destination.port, subset: m.destination.subset.as_deref().map(Into::into), ..choice.clone() })
         .collect();
     if sampled.is_empty() || req.body().size_hint().upper().is_none_or(|n| n > REPLAY_BUFFER as u64) {
         return req;

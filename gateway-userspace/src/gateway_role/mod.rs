@@ -125,7 +125,7 @@ pub async fn serve(
         bound_routes: Default::default(),
         pool: Default::default(),
         inputs,
-        workload: WorkloadIdentity { namespace: namespace.to_string(), name: None, labels: Arc::new(labels.clone()), service_account: None },
+        workload: WorkloadIdentity { namespace: namespace.into(), name: None, labels: Arc::new(labels.clone()), service_account: None },
     });
     // Each reload closes the pooled upstream connections it no longer allows.
     let (pool, mut configs) = (ctx.pool.clone(), ctx.inputs.config.subscribe());

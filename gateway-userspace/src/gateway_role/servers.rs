@@ -1,7 +1,7 @@
 //! Which `Gateway` servers this instance serves, and how a connection on
 //! one of their ports is routed by the VirtualServices bound to them.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{collections::BTreeMap, net::IpAddr, sync::Arc};
 
 use super::bound_routes::BoundRoutes;
 use crate::{
@@ -262,7 +262,7 @@ pub enum HttpAction {
     /// To `choice`, under the route's policies; `matched_uri` is the uri
     /// condition that matched (for prefix rewrites).
     /// `destination_headers` are the chosen destination's own header edits.
-    Forward { choice: RouteChoice, route: Box<HttpRoute>, matched_uri: Option<StringMatch>, destination_headers: Option<Headers> },
+    Forward { choice: RouteChoice, route: Arc<HttpRoute>, matched_uri: Option<StringMatch>, destination_headers: Option<Headers> },
     Redirect { route: RouteChoice, redirect: Redirect },
     Respond { route: RouteChoice, status: u16, body: String },
 }
@@ -284,9 +284,9 @@ pub fn http_route(routes: &BoundRoutes, plan: &PortPlan, request: &HttpFacts<'_>
             // A redirect or direct response names the route, no destination.
             let answered_here = || RouteChoice {
                 kind: "VirtualService",
-                namespace: vs.meta.namespace.clone(),
-                name: vs.meta.name.clone(),
-                destination: String::new(),
+                namespace: vs.meta.namespace.as_str().into(),
+                name: vs.meta.name.as_str().into(),
+                destination: "".into(),
                 port: None,
                 subset: None,
             };
@@ -303,7 +303,7 @@ pub fn http_route(routes: &BoundRoutes, plan: &PortPlan, request: &HttpFacts<'_>
             }
             return pick_weighted(r.route.iter().map(|d| (&d.destination, d.weight)), pick).map(|d| HttpAction::Forward {
                 choice: choice(vs, d),
-                route: Box::new(r.clone()),
+                route: r.clone(),
                 matched_uri,
                 destination_headers: r.route.iter().find(|rd| std::ptr::eq(&rd.destination, d)).and_then(|rd| rd.headers.clone()),
             });

@@ -81,7 +81,7 @@ pub(super) async fn connect_and_relay<S: Resettable>(
         }
     };
     // The destination's name: the SNI passed through, else the route's host.
-    let host = record.sni.clone().unwrap_or_else(|| route.destination.clone());
+    let host = record.sni.clone().unwrap_or_else(|| route.destination.to_string());
     let authz = GatewayAuthz::new(ctx, &plan.gateways, plan.port, record.peer_identity.as_deref(), record.src.0.ip())
         .to(Some(&host), record.sni.as_deref(), record.matched.as_ref());
     if let Some(authorized) = authz.ask(&config.policy, None)

@@ -181,7 +181,7 @@ impl NodeAgent {
             .by_uid
             .values()
             .filter(|(_, opted_out)| !opted_out)
-            .filter_map(|(p, _)| Some((p.workload.namespace.clone(), p.workload.service_account.clone()?)))
+            .filter_map(|(p, _)| Some((p.workload.namespace.to_string(), p.workload.service_account.as_deref()?.to_string())))
             .collect()
     }
 

@@ -30,7 +30,7 @@ impl Enrollment {
     /// is intercepted.
     pub fn opted_out(&self, pod: &PodIdentity, namespace_labels: Option<&Labels>) -> bool {
         let none = |labels: &Labels| labels.get(DATAPLANE_MODE).is_some_and(|v| v == "none");
-        self.exempt_namespaces.contains(&pod.workload.namespace)
+        self.exempt_namespaces.contains(&*pod.workload.namespace)
             || none(&pod.workload.labels)
             || namespace_labels.is_some_and(none)
     }
@@ -58,10 +58,10 @@ impl PodIdentity {
         Some(Self {
             uid: meta.uid.clone()?,
             workload: WorkloadIdentity {
-                namespace: meta.namespace.clone()?,
-                name: Some(meta.name.clone()?),
+                namespace: meta.namespace.as_deref()?.into(),
+                name: Some(meta.name.as_deref()?.into()),
                 labels: std::sync::Arc::new(meta.labels.clone().unwrap_or_default().into_iter().collect()),
-                service_account: Some(spec.and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into())),
+                service_account: Some(spec.and_then(|s| s.service_account_name.as_deref()).unwrap_or("default").into()),
             },
             ips,
             host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
@@ -90,7 +90,7 @@ impl NodePods {
             .iter()
             .filter_map(|p| PodIdentity::from_pod(p))
             .map(|id| {
-                let out = enrollment.opted_out(&id, ns_labels.get(id.workload.namespace.as_str()));
+                let out = enrollment.opted_out(&id, ns_labels.get(&*id.workload.namespace));
                 (id.uid.clone(), (id, out))
             })
             .collect();

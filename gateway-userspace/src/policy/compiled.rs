@@ -142,7 +142,7 @@ impl EgressPolicy {
         let port = route.port.unwrap_or(port);
         let registry = self.registry_for(&workload.namespace);
         let Some((svc, _)) = registry.by_name(&route.destination).into_iter().next() else {
-            return Target::Resolve { host: route.destination.clone(), port };
+            return Target::Resolve { host: route.destination.to_string(), port };
         };
         let subset = route.subset.as_ref().and_then(|name| {
             self.snapshot
@@ -159,7 +159,7 @@ impl EgressPolicy {
         });
         match svc.resolution {
             Resolution::Dns | Resolution::DnsRoundRobin => {
-                Target::Resolve { host: route.destination.clone(), port: registered.target_port.unwrap_or(port) }
+                Target::Resolve { host: route.destination.to_string(), port: registered.target_port.unwrap_or(port) }
             }
             _ => {
                 let endpoints = svc.endpoint_addrs_where(&registered, |labels| {
@@ -174,7 +174,7 @@ impl EgressPolicy {
                     .filter(|c| c.prefix == if c.addr.is_ipv4() { 32 } else { 128 })
                     .map(|c| std::net::SocketAddr::new(c.addr, port))
                     .collect();
-                if ips.is_empty() { Target::Resolve { host: route.destination.clone(), port } } else { Target::Endpoints(ips) }
+                if ips.is_empty() { Target::Resolve { host: route.destination.to_string(), port } } else { Target::Endpoints(ips) }
             }
         }
     }
@@ -193,7 +193,7 @@ impl EgressPolicy {
         Scope {
             mode,
             egress,
-            sidecar_namespace: sidecar.map_or_else(|| workload.namespace.clone(), |s| s.meta.namespace.clone()),
+            sidecar_namespace: sidecar.map_or_else(|| workload.namespace.to_string(), |s| s.meta.namespace.clone()),
         }
     }
 }

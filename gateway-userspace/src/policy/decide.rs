@@ -165,7 +165,7 @@ pub(super) fn decide_with(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dn
     if asked.as_deref().is_some_and(|a| crate::config::hosts::host_matches(&route.destination, a)) {
         // Routed to the host it asked for: nothing to steer, but the
         // route's subset chooses its DestinationRule settings.
-        return Verdict::Allow { target, matched, reason, subset: route.subset };
+        return Verdict::Allow { target, matched, reason, subset: route.subset.as_deref().map(str::to_string) };
     }
     let target = policy.route_target(facts.workload, &route, port);
     Verdict::Steer { target, matched, reason, route }

@@ -118,7 +118,7 @@ pub fn decide_route_exit(policy: &EgressPolicy, workload: &WorkloadIdentity, rou
     match decide_exit(policy, workload, &route.destination, port, exit) {
         Verdict::Allow { target, matched, reason, .. } | Verdict::Steer { target, matched, reason, .. } => {
             let target = if route.subset.is_some() { policy.route_target(workload, route, port) } else { target };
-            Verdict::Allow { target, matched, reason, subset: route.subset.clone() }
+            Verdict::Allow { target, matched, reason, subset: route.subset.as_deref().map(str::to_string) }
         }
         deny => deny,
     }

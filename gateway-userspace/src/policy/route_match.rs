@@ -6,7 +6,7 @@
 //! servers.rs`) with the same request conditions and weighted choice.
 //! Regular expressions were compiled when the configuration was read.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use serde::Serialize;
 
@@ -41,15 +41,16 @@ impl<'a> HttpFacts<'a> {
     }
 }
 
-/// What a mesh route chose.
+/// What a mesh route chose. Its text is shared: a request's choice is
+/// cloned into its record and into each attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RouteChoice {
     pub kind: &'static str,
-    pub namespace: String,
-    pub name: String,
-    pub destination: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub destination: Arc<str>,
     pub port: Option<u16>,
-    pub subset: Option<String>,
+    pub subset: Option<Arc<str>>,
 }
 
 /// The traffic a route is asked about.
@@ -99,11 +100,11 @@ pub fn mesh_route<'a>(
 pub(crate) fn choice(vs: &VirtualService, d: &Destination) -> RouteChoice {
     RouteChoice {
         kind: "VirtualService",
-        namespace: vs.meta.namespace.clone(),
-        name: vs.meta.name.clone(),
-        destination: d.host.clone(),
+        namespace: vs.meta.namespace.as_str().into(),
+        name: vs.meta.name.as_str().into(),
+        destination: d.host.as_str().into(),
         port: d.port,
-        subset: d.subset.clone(),
+        subset: d.subset.as_deref().map(Into::into),
     }
 }
 
@@ -128,7 +129,7 @@ fn mesh_gateway(gateways: &[GatewayRef]) -> bool {
 }
 
 pub(crate) fn source_ok(labels: &crate::config::Labels, ns: &Option<String>, w: &WorkloadIdentity) -> bool {
-    selector_matches(labels, &w.labels) && ns.as_ref().is_none_or(|n| *n == w.namespace)
+    selector_matches(labels, &w.labels) && ns.as_deref().is_none_or(|n| n == &*w.namespace)
 }
 
 fn tls_matches(m: &TlsMatch, sni: &str, port: u16, w: &WorkloadIdentity) -> bool {

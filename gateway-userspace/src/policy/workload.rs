@@ -11,22 +11,22 @@ use crate::config::{
     resources::service_entry::Address,
 };
 
-/// A workload's identity, as policy and the audit log see it.
+/// A workload's identity, as policy and the audit log see it. Its text is
+/// shared: the identity is cloned into every request's record and decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WorkloadIdentity {
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// WorkloadEntry name; `None` for a client no entry describes.
-    pub name: Option<String>,
-    /// Shared: the identity is cloned into every request's record and
-    /// decision, and a pod's labels are many strings.
+    pub name: Option<Arc<str>>,
+    /// A pod's labels are many strings.
     #[serde(skip_serializing_if = "Labels::is_empty")]
     pub labels: Arc<Labels>,
-    pub service_account: Option<String>,
+    pub service_account: Option<Arc<str>>,
 }
 
 impl WorkloadIdentity {
     pub fn unknown(namespace: &str) -> Self {
-        Self { namespace: namespace.to_string(), name: None, labels: Default::default(), service_account: None }
+        Self { namespace: namespace.into(), name: None, labels: Default::default(), service_account: None }
     }
 }
 
@@ -41,10 +41,10 @@ pub struct WorkloadIndex {
 impl WorkloadIndex {
     pub fn build(snapshot: &Snapshot, default_namespace: &str, cgroups: &HashMap<u64, (String, String)>) -> Self {
         let entry = |we: &WorkloadEntry| WorkloadIdentity {
-            namespace: we.meta.namespace.clone(),
-            name: Some(we.meta.name.clone()),
+            namespace: we.meta.namespace.as_str().into(),
+            name: Some(we.meta.name.as_str().into()),
             labels: Arc::new(we.workload.labels.clone()),
-            service_account: we.workload.service_account.clone(),
+            service_account: we.workload.service_account.as_deref().map(Into::into),
         };
         let mut by_address = HashMap::new();
         for we in &snapshot.workload_entries {
@@ -58,7 +58,7 @@ impl WorkloadIndex {
             .iter()
             .map(|(id, (ns, name))| {
                 let found = snapshot.workload_entries.iter().find(|we| &we.meta.namespace == ns && &we.meta.name == name);
-                let w = found.map(entry).unwrap_or_else(|| WorkloadIdentity { name: Some(name.clone()), ..WorkloadIdentity::unknown(ns) });
+                let w = found.map(entry).unwrap_or_else(|| WorkloadIdentity { name: Some(name.as_str().into()), ..WorkloadIdentity::unknown(ns) });
                 (*id, w)
             })
             .collect();

@@ -85,7 +85,7 @@ impl MeshTls {
     /// cached until one of its files (CA, certificate, key) changes.
     pub fn client_for(&self, w: &WorkloadIdentity) -> Result<Arc<ClientConfig>, MeshTlsError> {
         let sa = w.service_account.as_deref().ok_or(MeshTlsError::NoServiceAccount)?;
-        let key = (w.namespace.clone(), sa.to_string());
+        let key = (w.namespace.to_string(), sa.to_string());
         let dir = self.workload_certs.as_ref().ok_or(MeshTlsError::NoWorkloadCerts)?;
         let stem = dir.join(format!("{}-{}", w.namespace, sa));
         let (cert, key_file) = (stem.with_extension("crt"), stem.with_extension("key"));
@@ -116,5 +116,5 @@ pub fn steered_mesh_tls(
         return Ok(None);
     }
     let mesh = mesh.ok_or(MeshTlsError::NoMeshCa)?;
-    Ok(Some((mesh.client_for(workload)?, route.destination.clone())))
+    Ok(Some((mesh.client_for(workload)?, route.destination.to_string())))
 }

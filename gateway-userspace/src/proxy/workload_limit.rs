@@ -42,10 +42,10 @@ enum Who {
 impl WorkloadKey {
     fn of(workload: &WorkloadIdentity, client: IpAddr) -> Self {
         let who = match &workload.name {
-            Some(name) => Who::Named(name.clone()),
+            Some(name) => Who::Named(name.to_string()),
             None => Who::Unnamed(client),
         };
-        Self { namespace: workload.namespace.clone(), who }
+        Self { namespace: workload.namespace.to_string(), who }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::config::hosts::GatewayRef;
 use crate::config::values::{Cidr, parse_cidr};
 use crate::config::yaml::Node;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A VirtualService resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,7 +19,8 @@ pub struct VirtualService {
     pub hosts: Vec<String>,
     /// Gateways the routes apply to; `[Mesh]` when none are given.
     pub gateways: Vec<GatewayRef>,
-    pub http: Vec<HttpRoute>,
+    /// Shared: a request's plan holds the route that matched it.
+    pub http: Vec<Arc<HttpRoute>>,
     pub tls: Vec<TlsRoute>,
     pub tcp: Vec<TcpRoute>,
     pub export_to: Vec<String>,
@@ -85,7 +87,7 @@ pub(crate) fn decode(cx: &mut Cx<'_>, spec: &Node, meta: Meta) -> Option<Virtual
         Some(cx.nonempty_list(n, p, "host", |cx, n, p| host(cx, n, p, true)))
     });
     let mut gateways = f.list(cx, "gateways", gateway_ref);
-    let http = f.list(cx, "http", http_route);
+    let http = f.list(cx, "http", |cx, n, p| http_route(cx, n, p).map(Arc::new));
     let tls = f.list(cx, "tls", tls_route);
     let tcp = f.list(cx, "tcp", tcp_route);
     let export_to = export_to(cx, &mut f);

@@ -68,6 +68,6 @@ fn sni_routes_to_the_external_host_only_through_gateway_bound_matches() {
     let port = plan(&s, &labels).0.remove(0);
     let gateway = WorkloadIdentity { namespace: "default".into(), name: None, labels: labels.clone().into(), service_account: None };
     let r = tls_route(&s, &port, "httpbin.org", &gateway, 0).expect("a route");
-    assert_eq!((r.destination.as_str(), r.port), ("httpbin.org", Some(443)));
+    assert_eq!((&*r.destination, r.port), ("httpbin.org", Some(443)));
     assert!(tls_route(&s, &port, "other.org", &gateway, 0).is_none());
 }

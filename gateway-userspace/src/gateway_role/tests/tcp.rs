@@ -54,7 +54,7 @@ fn ask(gateway_labels: &Labels, port: u16, local: [u8; 4], pick: u32) -> Option<
     assert_eq!(plan.kind, super::super::ServerKind::Tcp);
     let gateway = crate::policy::WorkloadIdentity { namespace: "edge".into(), name: None, labels: gateway_labels.clone().into(), service_account: None };
     let facts = TcpFacts { local: local.into(), gateway: &gateway };
-    tcp_route(&s, &plan, &facts, pick).map(|r| r.destination)
+    tcp_route(&s, &plan, &facts, pick).map(|r| r.destination.to_string())
 }
 
 #[test]

@@ -239,9 +239,9 @@ spec:
 fn workloads_are_identified_by_address() {
     let p = policy(SCOPED);
     let w = p.identify("198.18.1.2".parse().unwrap(), None);
-    assert_eq!((w.namespace.as_str(), w.name.as_deref(), w.service_account.as_deref()), ("shop", Some("pod-a"), Some("sa-a")));
+    assert_eq!((&*w.namespace, w.name.as_deref(), w.service_account.as_deref()), ("shop", Some("pod-a"), Some("sa-a")));
     let unknown = p.identify("198.18.9.9".parse().unwrap(), None);
-    assert_eq!((unknown.namespace.as_str(), unknown.name.as_deref()), ("default", None));
+    assert_eq!((&*unknown.namespace, unknown.name.as_deref()), ("default", None));
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn a_cgroup_named_on_the_command_line_identifies_its_workload_before_the_address
     assert_eq!((w.name.as_deref(), w.labels.get("app").map(String::as_str)), (Some("pod-b"), Some("b")));
     // An entry the configuration lacks: namespace and name, no labels.
     let w = p.identify("198.18.0.1".parse().unwrap(), Some(43));
-    assert_eq!((w.namespace.as_str(), w.name.as_deref(), w.labels.len()), ("infra", Some("agent"), 0));
+    assert_eq!((&*w.namespace, w.name.as_deref(), w.labels.len()), ("infra", Some("agent"), 0));
     // Another cgroup: by address.
     assert_eq!(p.identify("198.18.1.2".parse().unwrap(), Some(7)).name.as_deref(), Some("pod-a"));
 }

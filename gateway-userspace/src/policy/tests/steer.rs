@@ -107,7 +107,7 @@ fn tls_for_the_task_host_is_steered_to_the_gateway_with_its_sni_intact() {
     let v = verdict(&p, "203.0.113.10:443", Detected::Tls { sni: Some("httpbin.test") });
     let (target, route) = steered(&v);
     assert_eq!(target, &Target::Endpoints(vec!["198.18.10.2:443".parse().unwrap()]));
-    assert_eq!((route.name.as_str(), route.subset.as_deref()), ("direct-httpbin-through-egress-gateway", Some("httpbin")));
+    assert_eq!((&*route.name, route.subset.as_deref()), ("direct-httpbin-through-egress-gateway", Some("httpbin")));
 }
 
 #[test]

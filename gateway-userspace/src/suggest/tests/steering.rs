@@ -66,7 +66,7 @@ fn applied_a_steered_call_goes_to_the_gateway_and_another_goes_direct() {
         decide(&facts, &policy, &NoDns)
     };
     match ask(Detected::Tls { sni: Some("api.example.test") }) {
-        Verdict::Steer { route, .. } => assert_eq!(route.destination, "istio-egressgateway.istio-system.svc.cluster.local"),
+        Verdict::Steer { route, .. } => assert_eq!(&*route.destination, "istio-egressgateway.istio-system.svc.cluster.local"),
         other => panic!("expected a steer, got {other:?}"),
     }
     assert!(matches!(ask(Detected::Tls { sni: Some("direct.example.test") }), Verdict::Allow { .. }));

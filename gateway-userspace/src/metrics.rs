@@ -40,7 +40,7 @@ fn labels(
         || "unknown".to_string(),
         |w| format!("{}/{}", w.namespace, w.name.as_deref().unwrap_or("unknown")),
     );
-    let host = matched.map_or_else(|| "unknown".to_string(), |m| m.host.clone());
+    let host = matched.map_or_else(|| "unknown".to_string(), |m| m.host.to_string());
     ConnectionLabels { decision: decision.as_str(), reason, workload, host, role }
 }
 

@@ -29,7 +29,7 @@ struct Key {
     reason: Reason,
     namespace: Arc<str>,
     name: Option<Arc<str>>,
-    matched_host: Option<String>,
+    matched_host: Option<Arc<str>>,
     destination: Option<String>,
     status: u16,
     flags: Vec<ResponseFlag>,
@@ -62,7 +62,7 @@ impl Key {
             && self.flags == r.flags
             && self.namespace == r.workload.namespace
             && self.name == r.workload.name
-            && self.matched_host.as_deref() == r.matched.as_ref().map(|m| m.host.as_str())
+            && self.matched_host.as_deref() == r.matched.as_ref().map(|m| &*m.host)
             && self.destination.as_deref() == destination(r)
     }
 }
@@ -86,5 +86,5 @@ pub(super) fn destination(r: &RequestRecord) -> Option<&str> {
         .as_ref()
         .map(|route| &*route.destination)
         .filter(|d| !d.is_empty())
-        .or_else(|| r.matched.as_ref().map(|m| m.host.as_str()))
+        .or_else(|| r.matched.as_ref().map(|m| &*m.host))
 }

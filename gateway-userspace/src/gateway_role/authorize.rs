@@ -54,7 +54,7 @@ impl GatewayAuthz {
     pub fn to(mut self, host: Option<&str>, sni: Option<&str>, matched: Option<&MatchedEntry>) -> Self {
         self.host = host.map(str::to_ascii_lowercase);
         self.sni = sni.map(str::to_ascii_lowercase);
-        self.service_entry = matched.filter(|m| m.kind == "ServiceEntry").map(|m| (m.namespace.clone(), m.name.clone()));
+        self.service_entry = matched.filter(|m| m.kind == "ServiceEntry").map(|m| (m.namespace.to_string(), m.name.to_string()));
         self
     }
 

@@ -161,7 +161,7 @@ pub(super) fn decide_with(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dn
     let Some(route) = policy.mesh_route(facts.workload, &query, port, facts.pick) else {
         return Verdict::Allow { target, matched, reason, subset: None };
     };
-    let asked = facts.detected.name().map(str::to_ascii_lowercase).or_else(|| matched.as_ref().map(|m| m.host.clone()));
+    let asked = facts.detected.name().map(str::to_ascii_lowercase).or_else(|| matched.as_ref().map(|m| m.host.to_string()));
     if asked.as_deref().is_some_and(|a| crate::config::hosts::host_matches(&route.destination, a)) {
         // Routed to the host it asked for: nothing to steer, but the
         // route's subset chooses its DestinationRule settings.
@@ -245,7 +245,7 @@ fn decide_registry(facts: &ConnectionFacts<'_>, policy: &EgressPolicy, dns: &dyn
     // By address: entries listing the dialled IP, on ports decided by address
     // (or on any registered port when the client sent no name).
     for svc in registry.by_address(ip) {
-        let host = svc.hosts.first().map(String::as_str).unwrap_or("");
+        let host = &svc.hosts.first().cloned().unwrap_or_else(|| "".into());
         let named = facts.detected.name().is_some();
         let Some(p) = svc.port(port) else {
             if !named {

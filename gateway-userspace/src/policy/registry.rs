@@ -86,9 +86,10 @@ pub struct Endpoint {
 /// One ServiceEntry as the egress path needs it.
 #[derive(Debug)]
 pub struct RegisteredService {
-    pub namespace: String,
-    pub name: String,
-    pub hosts: Vec<String>,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    /// In lower case. Shared with the matched entry a verdict names.
+    pub hosts: Vec<Arc<str>>,
     pub addresses: Vec<Cidr>,
     pub ports: Vec<RegisteredPort>,
     pub resolution: Resolution,
@@ -112,9 +113,9 @@ impl RegisteredService {
             }
         }
         Self {
-            namespace: se.meta.namespace.clone(),
-            name: se.meta.name.clone(),
-            hosts: se.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            namespace: se.meta.namespace.as_str().into(),
+            name: se.meta.name.as_str().into(),
+            hosts: se.hosts.iter().map(|h| h.to_ascii_lowercase().into()).collect(),
             addresses: se.addresses.clone(),
             ports: se
                 .ports
@@ -163,23 +164,20 @@ impl RegisteredService {
             .collect()
     }
 
-    pub fn matched(&self, host: &str) -> MatchedEntry {
-        MatchedEntry {
-            kind: "ServiceEntry",
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            host: host.to_string(),
-        }
+    pub fn matched(&self, host: &Arc<str>) -> MatchedEntry {
+        MatchedEntry { kind: "ServiceEntry", namespace: self.namespace.clone(), name: self.name.clone(), host: host.clone() }
     }
 }
 
-/// The resource a verdict rests on, for the audit log.
+/// The resource a verdict rests on, for the audit log. Its text is the
+/// registry's own, shared: a verdict's entry is cloned into the request's
+/// record, its metrics and its connection's tally.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MatchedEntry {
     pub kind: &'static str,
-    pub namespace: String,
-    pub name: String,
-    pub host: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub host: Arc<str>,
 }
 
 /// The ServiceEntries visible from one namespace.
@@ -209,8 +207,8 @@ impl NamespaceRegistry {
             for (h, host) in svc.hosts.iter().enumerate() {
                 match host.strip_prefix("*.") {
                     Some(suffix) => r.wildcard.entry(suffix.to_string()).or_default().push((i, h)),
-                    None if host == "*" => r.wildcard.entry(String::new()).or_default().push((i, h)),
-                    None => r.exact.entry(host.clone()).or_default().push((i, h)),
+                    None if &**host == "*" => r.wildcard.entry(String::new()).or_default().push((i, h)),
+                    None => r.exact.entry(host.to_string()).or_default().push((i, h)),
                 }
             }
             for c in &svc.addresses {
@@ -228,7 +226,7 @@ impl NamespaceRegistry {
         }
         // Own namespace first, as Istio prefers local definitions.
         let own = |list: &mut Vec<(usize, usize)>, services: &[Arc<RegisteredService>]| {
-            list.sort_by_key(|(i, _)| services[*i].namespace != namespace);
+            list.sort_by_key(|(i, _)| &*services[*i].namespace != namespace);
         };
         for list in r.exact.values_mut().chain(r.wildcard.values_mut()) {
             own(list, &r.services);
@@ -242,14 +240,14 @@ impl NamespaceRegistry {
 
     /// Entries whose hosts match `name`: exact first, then wildcards from the
     /// most specific suffix to `*`. Yields (service, matched host pattern).
-    pub fn by_name<'a>(&'a self, name: &str) -> Vec<(&'a RegisteredService, &'a str)> {
+    pub fn by_name<'a>(&'a self, name: &str) -> Vec<(&'a RegisteredService, &'a Arc<str>)> {
         let name = name.trim_end_matches('.');
         let name: std::borrow::Cow<str> = if name.bytes().any(|b| b.is_ascii_uppercase()) { name.to_ascii_lowercase().into() } else { name.into() };
         let mut out = Vec::new();
         let mut push = |list: Option<&Vec<(usize, usize)>>| {
             for &(i, h) in list.into_iter().flatten() {
                 let svc = &*self.services[i];
-                out.push((svc, svc.hosts[h].as_str()));
+                out.push((svc, &svc.hosts[h]));
             }
         };
         push(self.exact.get(&*name));

@@ -33,7 +33,7 @@ impl StreamAuthz {
         Some(Box::new(Self {
             workload: workload.clone(),
             client,
-            entry: (m.namespace.clone(), m.name.clone()),
+            entry: (m.namespace.to_string(), m.name.to_string()),
             host: decided_host(name, m),
             sni: sni.map(str::to_ascii_lowercase),
             port,
@@ -53,7 +53,7 @@ pub fn request(policy: &EgressPolicy, workload: &WorkloadIdentity, client: IpAdd
 }
 
 fn decided_host(name: Option<&str>, m: &MatchedEntry) -> Option<String> {
-    name.map(str::to_ascii_lowercase).or_else(|| (!m.host.starts_with('*')).then(|| m.host.clone()))
+    name.map(str::to_ascii_lowercase).or_else(|| (!m.host.starts_with('*')).then(|| m.host.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]

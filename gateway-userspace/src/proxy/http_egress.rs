@@ -113,7 +113,7 @@ impl HttpEgress {
         match verdict {
             Verdict::Steer { route, target, .. } => Ok(self.inputs.mesh_tls(config, &self.workload, route, target)?),
             Verdict::Allow { matched, subset, .. } => {
-                let host = matched.as_ref().map(|m| m.host.as_str()).filter(|h| !h.starts_with('*')).or(host);
+                let host = matched.as_ref().map(|m| &*m.host).filter(|h| !h.starts_with('*')).or(host);
                 // Port-level settings name the Service's port, the one the
                 // pod dialled, not the `targetPort` the request goes to.
                 let port = self.orig.0.port();

@@ -47,7 +47,7 @@ fn a_refusal_goes_to_the_dialled_address_and_says_why() {
     let (_, would) = decide(&p, "192.0.2.9:8443", "allowed.test", Enforcement::Audit);
     let would = would.expect("port 8443 is not registered");
     assert_eq!(would.reason, DenyReason::PortNotRegistered);
-    assert_eq!(would.matched.map(|m| m.host), Some("allowed.test".to_string()));
+    assert_eq!(would.matched.map(|m| m.host.to_string()), Some("allowed.test".to_string()));
 }
 
 #[test]

@@ -54,7 +54,7 @@ fn denied(v: &Verdict) -> DenyReason {
 
 fn allowed(v: &Verdict) -> (&Target, AllowReason, Option<&str>) {
     match v {
-        Verdict::Allow { target, reason, matched, .. } => (target, *reason, matched.as_ref().map(|m| m.name.as_str())),
+        Verdict::Allow { target, reason, matched, .. } => (target, *reason, matched.as_ref().map(|m| &*m.name)),
         other => panic!("expected an allow, got {other:?}"),
     }
 }

@@ -9,11 +9,15 @@
 use std::{io::Write, net::SocketAddr};
 
 use super::{Decision, RequestRecord, joined};
-use crate::policy::{MatchedEntry, RouteChoice, WorkloadIdentity};
+use crate::{
+    policy::{MatchedEntry, RouteChoice, WorkloadIdentity},
+    transport::addrs::write_ip,
+};
 
 /// `r` as one JSON object, without the newline.
 pub fn request(r: &RequestRecord) -> Vec<u8> {
-    let mut o = Vec::with_capacity(512);
+    // Room for a gateway's line (workload labels, route) without growing.
+    let mut o = Vec::with_capacity(1024);
     o.extend_from_slice(b"{\"time\":");
     string(&mut o, &r.time);
     o.extend_from_slice(b",\"event\":");
@@ -166,15 +170,9 @@ fn address(o: &mut Vec<u8>, a: SocketAddr) {
     o.push(b'"');
     match a {
         SocketAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-                if i > 0 {
-                    o.push(b'.');
-                }
-                o.extend_from_slice(digits.format(octet).as_bytes());
-            }
+            write_ip(o, (*v4.ip()).into());
             o.push(b':');
-            o.extend_from_slice(digits.format(v4.port()).as_bytes());
+            o.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
         }
         SocketAddr::V6(v6) => write!(o, "{v6}").expect("writing to a Vec does not fail"),
     }

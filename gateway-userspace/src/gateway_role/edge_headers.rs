@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+use crate::transport::addrs::write_ip;
+
 use hyper::{
     Request,
     header::{HeaderName, HeaderValue},
@@ -12,6 +14,14 @@ use hyper::{
 /// The request's path and query, `/` when it has none.
 pub fn path_and_query<B>(req: &Request<B>) -> String {
     req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+}
+
+/// The length of `uri` as its `Display` writes it, without writing it.
+pub fn uri_len(uri: &hyper::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |q| "?".len() + q.len())
 }
 
 /// Upstreams are spoken to in HTTP/1.1: an HTTP/2 request gets origin-form
@@ -43,11 +53,13 @@ pub fn strip_connection_headers(headers: &mut hyper::HeaderMap) {
 /// Envoy sets them at the edge.
 pub fn forwarding_headers<B>(req: &mut Request<B>, peer: SocketAddr, scheme: &str) {
     let headers = req.headers_mut();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    let mut xff = Vec::with_capacity(64);
+    if let Some(prior) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        xff.extend_from_slice(prior.as_bytes());
+        xff.extend_from_slice(b", ");
+    }
+    write_ip(&mut xff, peer.ip());
+    if let Ok(v) = HeaderValue::from_maybe_shared(hyper::body::Bytes::from(xff)) {
         headers.insert(&X_FORWARDED_FOR, v);
     }
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 use super::{
     GatewayContext, authorize::GatewayAuthz, cors,
-    edge_headers::{as_http11, forwarding_headers, path_and_query, strip_connection_headers},
+    edge_headers::{as_http11, forwarding_headers, path_and_query, strip_connection_headers, uri_len},
     forward::{Exchange, with_timeouts},
     mirror,
     route_policy::{self, redirect_location, redirect_to},
@@ -172,7 +172,7 @@ impl Role for GatewayHttp {
         facts: &HttpFacts<'_>,
         record: &mut RequestRecord,
     ) -> GatewayDecision {
-        let head_bytes: usize = req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+        let head_bytes: usize = uri_len(req.uri()) + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
         if head_bytes > self.ctx.limits.max_header_bytes {
             record.deny("headers-too-large", None);
             return GatewayDecision::HeadersTooLarge;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use hyper::Request;
 
-use super::super::edge_headers::{forwarding_headers, request_id};
+use super::super::edge_headers::{forwarding_headers, request_id, uri_len};
 
 #[test]
 fn a_request_id_is_a_version_4_uuid() {
@@ -41,4 +41,12 @@ fn the_edge_headers_append_to_a_forwarded_for_and_keep_a_request_id() {
     assert_eq!(h["x-forwarded-for"], "198.51.100.7");
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["x-request-id"].len(), 36);
+}
+
+#[test]
+fn a_uri_is_measured_as_it_is_written() {
+    for text in ["/", "/a/b?c=d&e", "*", "http://example.test/x?y", "https://example.test:8443/", "example.test:443", "http://example.test"] {
+        let uri: hyper::Uri = text.parse().unwrap();
+        assert_eq!(uri_len(&uri), uri.to_string().len(), "{text}");
+    }
 }

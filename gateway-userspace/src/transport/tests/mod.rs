@@ -8,6 +8,7 @@
 //! relay. Each is bounded by [`LIMIT`], so a relay that hangs fails the test
 //! instead of blocking the run; nothing is timed.
 
+mod addrs;
 mod http_pool;
 mod relay;
 mod rewind;

@@ -16,7 +16,11 @@ use super::{
 use crate::authz::{Authorizer, AuthzSettings};
 use crate::config::{
     NamespaceScope, ServerHost, Snapshot,
-    resources::{common::exported_to, service_entry::Resolution, sidecar::OutboundMode},
+    resources::{
+        common::exported_to,
+        service_entry::Resolution,
+        sidecar::{EgressListener, OutboundMode},
+    },
 };
 
 /// Node-wide settings from the command line.
@@ -32,32 +36,36 @@ pub struct PolicySettings {
     pub authz: AuthzSettings,
 }
 
-/// One Sidecar egress host, with the port it is limited to.
-#[derive(Clone, Debug)]
-pub struct EgressRule {
-    pub port: Option<u16>,
-    pub host: ServerHost,
+/// What applies to one workload: its outbound mode and, if a Sidecar
+/// selects it, the egress listeners whose hosts narrow its registry.
+/// Borrowed from the snapshot: a decision builds one and copies nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    pub mode: OutboundMode,
+    pub egress: Option<&'a [EgressListener]>,
+    pub sidecar_namespace: &'a str,
 }
 
-impl EgressRule {
-    /// `ns/host`: the namespace the service is declared in.
-    pub fn namespace_ok(&self, service_ns: &str, sidecar_ns: &str) -> bool {
-        match &self.host.scope {
-            NamespaceScope::Any => true,
-            NamespaceScope::Own => service_ns == sidecar_ns,
-            NamespaceScope::None => false,
-            NamespaceScope::Named(ns) => ns == service_ns,
-        }
+impl Scope<'_> {
+    /// Whether the workload's Sidecar lets it see `host` of `svc` on `port`.
+    pub fn admits(&self, svc: &RegisteredService, host: &str, port: u16) -> bool {
+        let Some(listeners) = self.egress else { return true };
+        listeners
+            .iter()
+            .filter(|l| l.port.as_ref().is_none_or(|p| p.number == port))
+            .flat_map(|l| &l.hosts)
+            .any(|h| namespace_ok(h, &svc.namespace, self.sidecar_namespace) && crate::config::hosts::hosts_overlap(&h.host, host))
     }
 }
 
-/// What applies to one workload: its outbound mode and, if a Sidecar
-/// selects it, the egress hosts that narrow its registry.
-#[derive(Clone, Debug)]
-pub struct Scope {
-    pub mode: OutboundMode,
-    pub egress: Option<Vec<EgressRule>>,
-    pub sidecar_namespace: String,
+/// `ns/host`: the namespace the service is declared in.
+fn namespace_ok(host: &ServerHost, service_ns: &str, sidecar_ns: &str) -> bool {
+    match &host.scope {
+        NamespaceScope::Any => true,
+        NamespaceScope::Own => service_ns == sidecar_ns,
+        NamespaceScope::None => false,
+        NamespaceScope::Named(ns) => ns == service_ns,
+    }
 }
 
 pub struct EgressPolicy {
@@ -179,21 +187,12 @@ impl EgressPolicy {
         }
     }
 
-    pub fn scope_for(&self, workload: &WorkloadIdentity) -> Scope {
+    pub fn scope_for<'a>(&'a self, workload: &'a WorkloadIdentity) -> Scope<'a> {
         let sidecar = self.snapshot.sidecar_for(&workload.namespace, &workload.labels);
-        let mode = sidecar
-            .and_then(|s| s.outbound_traffic_policy.as_ref())
-            .map_or(self.settings.outbound_mode, |p| p.mode);
-        let egress = sidecar.filter(|s| !s.egress.is_empty()).map(|s| {
-            s.egress
-                .iter()
-                .flat_map(|l| l.hosts.iter().map(|h| EgressRule { port: l.port.as_ref().map(|p| p.number), host: h.clone() }))
-                .collect()
-        });
         Scope {
-            mode,
-            egress,
-            sidecar_namespace: sidecar.map_or_else(|| workload.namespace.to_string(), |s| s.meta.namespace.clone()),
+            mode: sidecar.and_then(|s| s.outbound_traffic_policy.as_ref()).map_or(self.settings.outbound_mode, |p| p.mode),
+            egress: sidecar.map(|s| s.egress.as_slice()).filter(|e| !e.is_empty()),
+            sidecar_namespace: sidecar.map_or(&workload.namespace, |s| s.meta.namespace.as_str()),
         }
     }
 }

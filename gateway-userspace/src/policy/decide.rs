@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use super::{
-    compiled::{EgressPolicy, Scope},
+    compiled::EgressPolicy,
     route_match::{HttpFacts, RouteChoice, RouteQuery},
     registry::{MatchedEntry, PortProtocol, RegisteredPort, RegisteredService, canonical},
     workload::WorkloadIdentity,
@@ -327,14 +327,3 @@ fn endpoints(svc: &RegisteredService, port: &RegisteredPort) -> Result<Target, D
     if addrs.is_empty() { Err(DenyReason::NoEndpoints) } else { Ok(Target::Endpoints(addrs)) }
 }
 
-impl Scope {
-    /// Whether the workload's Sidecar lets it see `host` of `svc` on `port`.
-    pub fn admits(&self, svc: &RegisteredService, host: &str, port: u16) -> bool {
-        let Some(rules) = &self.egress else { return true };
-        rules.iter().any(|r| {
-            r.port.is_none_or(|p| p == port)
-                && r.namespace_ok(&svc.namespace, &self.sidecar_namespace)
-                && crate::config::hosts::hosts_overlap(&r.host.host, host)
-        })
-    }
-}

@@ -1,4 +1,5 @@
-//! Address newtypes for the outbound path.
+//! Address newtypes for the outbound path, and an address written as text
+//! without the formatter.
 
 use std::{
     fmt,

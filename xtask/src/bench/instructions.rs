@@ -3,7 +3,9 @@
 //! one after another on one keep-alive connection. Each proxy runs under
 //! valgrind on the proxy CPU for this figure only: the gateway's explicit
 //! listener (every request decided, logged and counted, as in every mode),
-//! the gateway as an ingress gateway (a Gateway listener, a VirtualService
+//! the same under `REGISTRY_ONLY` with the host registered by a
+//! ServiceEntry and a Sidecar's egress hosts (as a cluster runs it), the
+//! gateway as an ingress gateway (a Gateway listener, a VirtualService
 //! route to a ServiceEntry's endpoint), and HAProxy in `mode http`.
 //!
 //! A count of instructions does not move with the machine's load as CPU
@@ -38,6 +40,7 @@ const INGRESS_PORT: u16 = 15282;
 #[derive(Clone, Copy)]
 enum Subject {
     Gateway,
+    Registry,
     Ingress,
     HaproxyHttp,
 }
@@ -46,6 +49,7 @@ impl Subject {
     fn name(self) -> &'static str {
         match self {
             Subject::Gateway => "gateway",
+            Subject::Registry => "gateway-registry-only",
             Subject::Ingress => "gateway-ingress",
             Subject::HaproxyHttp => "haproxy-http",
         }
@@ -55,7 +59,7 @@ impl Subject {
 pub fn measure(h: &mut Harness<'_>) {
     let count = if h.plan.quick { 500 } else { 2_000 };
     let mut section = serde_json::Map::new();
-    for subject in [Subject::Gateway, Subject::Ingress, Subject::HaproxyHttp] {
+    for subject in [Subject::Gateway, Subject::Registry, Subject::Ingress, Subject::HaproxyHttp] {
         print!("bench: instructions per request, {}:", subject.name());
         match per_request(h, subject, count) {
             Ok((n, kept)) => {
@@ -95,6 +99,13 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
             a.extend(args(&[&"--outbound-policy", &"ALLOW_ANY", &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
             (h.gateway.to_path_buf(), GATEWAY_LISTEN.to_string(), a)
         }
+        Subject::Registry => {
+            let config = dir.join("registry.yaml");
+            fs::write(&config, registry_config(upstream))?;
+            let mut a = gateway_args(&config, &bpffs);
+            a.extend(args(&[&"--outbound-policy", &"REGISTRY_ONLY", &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
+            (h.gateway.to_path_buf(), GATEWAY_LISTEN.to_string(), a)
+        }
         Subject::Ingress => {
             let config = dir.join("ingress.yaml");
             fs::write(&config, ingress_config(upstream))?;
@@ -126,7 +137,7 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
         Ok((total as f64 / f64::from(count), kept))
     })();
     proc.stop();
-    if matches!(subject, Subject::Gateway | Subject::Ingress) {
+    if matches!(subject, Subject::Gateway | Subject::Registry | Subject::Ingress) {
         let _ = Command::new(h.gateway).arg("detach").arg("--bpffs").arg(&bpffs).output();
         let _ = fs::remove_dir_all(&bpffs);
     }
@@ -203,6 +214,20 @@ fn gateway_args(config: &Path, bpffs: &Path) -> Vec<String> {
         &"--bpffs",
         &bpffs.display(),
     ])
+}
+
+/// The client's host (`bench.example`, as the bench's HTTP client sends
+/// it) registered on nginx's port with nginx as its static endpoint, and a
+/// Sidecar whose egress hosts the decision walks, as a namespace locked to
+/// `REGISTRY_ONLY` has.
+fn registry_config(upstream: std::net::SocketAddr) -> String {
+    let (ip, port) = (upstream.ip(), upstream.port());
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: bench, namespace: default}}\n\
+         spec:\n  hosts: [bench.example]\n  ports: [{{number: {port}, name: http, protocol: HTTP}}]\n  resolution: STATIC\n  endpoints: [{{address: {ip}}}]\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {{name: default, namespace: default}}\n\
+         spec:\n  egress:\n  - hosts: [\"./*\", \"istio-system/*\"]\n  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}\n"
+    )
 }
 
 /// An ingress gateway: one HTTP server for every host, routed to nginx,

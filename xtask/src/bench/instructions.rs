@@ -92,18 +92,15 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
     let upstream = Mode::Direct.target(Service::Http);
     let bpffs = h.topo.bpffs.join("callgrind");
     let (program, listen, proxy_args): (PathBuf, String, Vec<String>) = match subject {
-        Subject::Gateway => {
-            let config = dir.join("empty.yaml");
-            fs::write(&config, "# No resources: ALLOW_ANY.\n")?;
+        Subject::Gateway | Subject::Registry => {
+            let (file, yaml, policy) = match subject {
+                Subject::Registry => ("registry.yaml", registry_config(upstream), "REGISTRY_ONLY"),
+                _ => ("empty.yaml", "# No resources: ALLOW_ANY.\n".to_string(), "ALLOW_ANY"),
+            };
+            let config = dir.join(file);
+            fs::write(&config, yaml)?;
             let mut a = gateway_args(&config, &bpffs);
-            a.extend(args(&[&"--outbound-policy", &"ALLOW_ANY", &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
-            (h.gateway.to_path_buf(), GATEWAY_LISTEN.to_string(), a)
-        }
-        Subject::Registry => {
-            let config = dir.join("registry.yaml");
-            fs::write(&config, registry_config(upstream))?;
-            let mut a = gateway_args(&config, &bpffs);
-            a.extend(args(&[&"--outbound-policy", &"REGISTRY_ONLY", &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
+            a.extend(args(&[&"--outbound-policy", &policy, &"--forward", &format!("{GATEWAY_LISTEN}={upstream}")]));
             (h.gateway.to_path_buf(), GATEWAY_LISTEN.to_string(), a)
         }
         Subject::Ingress => {

@@ -92,7 +92,7 @@ impl Harness<'_> {
     /// measurement kept).
     pub fn profiled<T>(&mut self, figure: &str, mode: Mode, rep: usize, run: impl FnOnce(&mut Self) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let pid = self.servers.proxy_pid(mode);
-        let (Some(profiler), Some(pid), profile::PROFILED, 0) = (&self.profiler, pid, mode, rep) else { return run(self) };
+        let (Some(profiler), Some(pid), true, 0) = (&self.profiler, pid, profile::PROFILED.contains(&mode), rep) else { return run(self) };
         let recording = match profiler.start(figure, mode, pid) {
             Ok(r) => r,
             Err(e) => {

@@ -10,8 +10,11 @@
 //!
 //! A count of instructions does not move with the machine's load as CPU
 //! time does, so its ratio is the steadiest view of the HTTP path's cost.
-//! It leaves out the kernel's share (the socket calls, alike for both) and
-//! the cost of cache misses after each wake-up.
+//! It leaves out the kernel's share (the socket calls, alike for both).
+//! Callgrind's cache simulation (a 32 KiB first-level data cache, user
+//! space only) also counts the data reads and writes that miss it: how
+//! much memory a request touches beyond what stays cached between requests,
+//! which instructions alone do not show.
 
 use std::{
     fs,
@@ -62,8 +65,8 @@ pub fn measure(h: &mut Harness<'_>) {
     for subject in [Subject::Gateway, Subject::Registry, Subject::Ingress, Subject::HaproxyHttp] {
         print!("bench: instructions per request, {}:", subject.name());
         match per_request(h, subject, count) {
-            Ok((n, kept)) => {
-                println!(" {n:.0}");
+            Ok((Counted { instructions: n, l1_data_misses }, kept)) => {
+                println!(" {n:.0} ({l1_data_misses:.0} first-level data cache misses)");
                 if let Some(kept) = kept {
                     h.results.note(format!(
                         "instructions, {}: callgrind dump in {} (callgrind_annotate --inclusive=yes reads it)",
@@ -71,7 +74,7 @@ pub fn measure(h: &mut Harness<'_>) {
                         kept.display()
                     ));
                 }
-                section.insert(subject.name().into(), json!({ "per_request": n, "requests": count }));
+                section.insert(subject.name().into(), json!({ "per_request": n, "l1_data_misses": l1_data_misses, "requests": count }));
             }
             Err(e) => {
                 println!(" failed");
@@ -82,10 +85,17 @@ pub fn measure(h: &mut Harness<'_>) {
     h.results.sections.insert("instructions".into(), Value::Object(section));
 }
 
+/// One request's share of the dumped totals.
+struct Counted {
+    instructions: f64,
+    /// First-level data cache misses, reads and writes.
+    l1_data_misses: f64,
+}
+
 /// Starts `subject` under callgrind, warms it up, zeroes the counters,
-/// sends `count` requests, and divides the dumped total by them. With
+/// sends `count` requests, and divides the dumped totals by them. With
 /// `--profile`, the dump is kept and its path returned.
-fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(f64, Option<PathBuf>)> {
+fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(Counted, Option<PathBuf>)> {
     let dir = h.topo.scratch.join("callgrind");
     fs::create_dir_all(&dir)?;
     let out = dir.join(format!("{}.out", subject.name()));
@@ -116,7 +126,7 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
             ("haproxy".into(), HAPROXY_LISTEN.to_string(), args(&[&"-f", &cfg.display(), &"-db"]))
         }
     };
-    let mut valgrind = vec!["--tool=callgrind".to_string(), format!("--callgrind-out-file={}", out.display())];
+    let mut valgrind = vec!["--tool=callgrind".to_string(), CACHE_SIM.to_string(), format!("--callgrind-out-file={}", out.display())];
     valgrind.push(program.display().to_string());
     valgrind.extend(proxy_args);
     let log = dir.join(format!("{}.log", subject.name()));
@@ -126,12 +136,13 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
         callgrind_control("--zero", proc.pid())?;
         sequence(h, &listen, count, Duration::from_secs(600))?;
         callgrind_control("--dump", proc.pid())?;
-        let (total, dump) = dumped_total(&dir, subject.name())?;
+        let (totals, dump) = dumped_totals(&dir, subject.name())?;
         let kept = match &h.profiler {
             Some(profiler) => Some(profiler.keep(&dump, &format!("instructions-{}.callgrind", subject.name()))?),
             None => None,
         };
-        Ok((total as f64 / f64::from(count), kept))
+        let per = |n: u64| n as f64 / f64::from(count);
+        Ok((Counted { instructions: per(totals.instructions), l1_data_misses: per(totals.l1_data_misses) }, kept))
     })();
     proc.stop();
     if matches!(subject, Subject::Gateway | Subject::Registry | Subject::Ingress) {
@@ -170,9 +181,27 @@ fn callgrind_control(command: &str, pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The instructions in the newest dump (`NAME.out.N`): its `summary:` line,
-/// and the dump's path.
-fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<(u64, PathBuf)> {
+/// What a dump's `summary:` line counts, of the events [`CACHE_SIM`] asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Totals {
+    pub instructions: u64,
+    pub l1_data_misses: u64,
+}
+
+/// Callgrind's cache simulation; the dump's `events:` line then reads
+/// `Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw`.
+const CACHE_SIM: &str = "--cache-sim=yes";
+
+/// The totals of a dump, from its `events:` and `summary:` lines.
+pub(super) fn totals(dump: &str) -> Option<Totals> {
+    let events: Vec<&str> = dump.lines().find_map(|l| l.strip_prefix("events:"))?.split_whitespace().collect();
+    let counts: Vec<u64> = dump.lines().find_map(|l| l.strip_prefix("summary:"))?.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+    let count = |event: &str| events.iter().position(|e| *e == event).and_then(|i| counts.get(i).copied());
+    Some(Totals { instructions: count("Ir")?, l1_data_misses: count("D1mr")? + count("D1mw")? })
+}
+
+/// The totals of the newest dump (`NAME.out.N`), and the dump's path.
+fn dumped_totals(dir: &Path, name: &str) -> anyhow::Result<(Totals, PathBuf)> {
     let prefix = format!("{name}.out.");
     let newest = fs::read_dir(dir)?
         .filter_map(|e| e.ok())
@@ -183,8 +212,8 @@ fn dumped_total(dir: &Path, name: &str) -> anyhow::Result<(u64, PathBuf)> {
     // The dump is written as the command is answered; wait for its summary.
     for _ in 0..50 {
         let text = fs::read_to_string(&newest)?;
-        if let Some(total) = text.lines().find_map(|l| l.strip_prefix("summary:")) {
-            return Ok((total.trim().parse().context("callgrind's summary")?, newest));
+        if text.lines().any(|l| l.starts_with("summary:")) {
+            return Ok((totals(&text).with_context(|| format!("reading the events and summary of {}", newest.display()))?, newest));
         }
         thread::sleep(Duration::from_millis(100));
     }

@@ -1,10 +1,11 @@
 //! `--profile`: while mode C runs the HTTP fixed-rate figure and the bulk
-//! figures, `perf record -g` samples the proxy process. Each recording
-//! leaves `target/bench/profiles/<figure>-<mode>.data` and, beside it, the
-//! top entries of `perf report --stdio --no-children` as `.txt`.
+//! figures, `perf record -g` samples the proxy process; HAProxy parsing
+//! HTTP (Dh) is sampled in the HTTP figure too, for a side-by-side reading.
+//! Each recording leaves `target/bench/profiles/<figure>-<mode>.data` and,
+//! beside it, the top entries of `perf report --stdio --no-children` as `.txt`.
 //!
-//! Only the first repetition of mode C is recorded, and the report notes
-//! that its figures ran under perf: sampling costs the proxy a little.
+//! Only the first repetition of each profiled mode is recorded, and the
+//! report notes that its figures ran under perf: sampling costs the proxy a little.
 //! The instructions figure's callgrind dumps are kept here too.
 
 use std::{
@@ -19,8 +20,8 @@ use anyhow::{Context, bail};
 
 use super::modes::Mode;
 
-/// The mode whose proxy is profiled.
-pub const PROFILED: Mode = Mode::Ebpf;
+/// The modes whose proxies are profiled.
+pub const PROFILED: [Mode; 2] = [Mode::Ebpf, Mode::HaproxyHttp];
 /// Entries below this share of the samples are left out of the text report.
 const PERCENT_LIMIT: &str = "0.5";
 /// Call graphs are printed for entries above this share.

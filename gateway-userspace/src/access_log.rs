@@ -377,6 +377,9 @@ struct Shared {
 #[derive(Default)]
 struct Pending {
     lines: Vec<u8>,
+    /// The last batch's buffer, emptied, for the next: the lines of a steady
+    /// stream of requests are written into memory already in use.
+    spare: Vec<u8>,
     /// Batches taken by the writer so far.
     taken: u64,
 }
@@ -387,6 +390,9 @@ const INTERVAL: Duration = Duration::from_millis(20);
 const WAKE_AT: usize = 64 << 10;
 /// …and writers wait past this many.
 const LIMIT: usize = 4 << 20;
+/// A written batch's buffer is kept for the next one up to this size; a
+/// burst's larger one is freed.
+const SPARE_KEPT: usize = 256 << 10;
 
 impl AccessLog {
     /// Starts the writer task on `out` (stdout in production).
@@ -405,10 +411,11 @@ impl AccessLog {
                     () = tokio::time::sleep(INTERVAL) => {}
                     () = writer.wake.notified() => {}
                 }
-                let (batch, number) = {
+                let (mut batch, number) = {
                     let mut p = writer.pending.lock().expect("access log lock");
                     p.taken += 1;
-                    (std::mem::take(&mut p.lines), p.taken)
+                    let spare = std::mem::take(&mut p.spare);
+                    (std::mem::replace(&mut p.lines, spare), p.taken)
                 };
                 writer.taken.notify_waiters();
                 if !batch.is_empty()
@@ -418,6 +425,10 @@ impl AccessLog {
                 }
                 writer.done.store(number, Ordering::Release);
                 writer.written.notify_waiters();
+                if batch.capacity() <= SPARE_KEPT {
+                    batch.clear();
+                    writer.pending.lock().expect("access log lock").spare = batch;
+                }
             }
         });
         Self { shared }
@@ -428,7 +439,7 @@ impl AccessLog {
     }
 
     pub async fn write_request(&self, record: &RequestRecord) {
-        self.write_line(line::request(record)).await
+        self.write_with(|out| line::request(out, record)).await
     }
 
     pub async fn write_dns(&self, record: &DnsRecord) {
@@ -462,24 +473,41 @@ impl AccessLog {
     }
 
     /// Queues one JSON object as a line.
-    async fn write_line(&self, mut line: Vec<u8>) {
-        line.push(b'\n');
+    async fn write_line(&self, line: Vec<u8>) {
+        self.write_with(|out| out.extend_from_slice(&line)).await
+    }
+
+    /// Queues the line `write` appends, written straight into the pending
+    /// buffer. Past [`LIMIT`] it waits for the writer to take the buffer.
+    async fn write_with(&self, write: impl Fn(&mut Vec<u8>) + Sync) {
         loop {
+            if self.try_append(&write) {
+                return;
+            }
+            // Full: wait to be told the buffer was taken, registered before
+            // looking again so that the telling cannot come in between.
             let taken = self.shared.taken.notified();
             tokio::pin!(taken);
             taken.as_mut().enable();
-            {
-                let mut pending = self.shared.pending.lock().expect("access log lock");
-                if pending.lines.len() < LIMIT {
-                    pending.lines.extend_from_slice(&line);
-                    if pending.lines.len() >= WAKE_AT {
-                        self.shared.wake.notify_one();
-                    }
-                    return;
-                }
+            if self.try_append(&write) {
+                return;
             }
             self.shared.wake.notify_one();
             taken.await;
         }
+    }
+
+    /// Appends the line unless the buffer is full; whether it did.
+    fn try_append(&self, write: &impl Fn(&mut Vec<u8>)) -> bool {
+        let mut pending = self.shared.pending.lock().expect("access log lock");
+        if pending.lines.len() >= LIMIT {
+            return false;
+        }
+        write(&mut pending.lines);
+        pending.lines.push(b'\n');
+        if pending.lines.len() >= WAKE_AT {
+            self.shared.wake.notify_one();
+        }
+        true
     }
 }

@@ -3,8 +3,9 @@
 //! and formats every address through `fmt`. This writes the same JSON as
 //! `RequestRecord`'s `Serialize` (a test holds the two equal, field for
 //! field): keys as literals, a string copied whole when it needs no escape,
-//! IPv4 addresses digit by digit. The rare nested parts (an authorization
-//! decision) go through `serde_json`.
+//! IPv4 addresses digit by digit, straight into the access log's pending
+//! buffer. The rare nested parts (an authorization decision) go through
+//! `serde_json`.
 
 use std::{io::Write, net::SocketAddr};
 
@@ -14,73 +15,70 @@ use crate::{
     transport::addrs::write_ip,
 };
 
-/// `r` as one JSON object, without the newline.
-pub fn request(r: &RequestRecord) -> Vec<u8> {
-    // Room for a gateway's line (workload labels, route) without growing.
-    let mut o = Vec::with_capacity(1024);
+/// Appends `r` as one JSON object, without the newline.
+pub fn request(o: &mut Vec<u8>, r: &RequestRecord) {
     o.extend_from_slice(b"{\"time\":");
-    string(&mut o, &r.time);
+    string(o, &r.time);
     o.extend_from_slice(b",\"event\":");
-    string(&mut o, r.event);
+    string(o, r.event);
     o.extend_from_slice(b",\"role\":");
-    string(&mut o, r.role);
+    string(o, r.role);
     o.extend_from_slice(b",\"src\":");
-    address(&mut o, r.src.0);
+    address(o, r.src.0);
     o.extend_from_slice(b",\"orig_dst\":");
-    address(&mut o, r.orig_dst.0);
+    address(o, r.orig_dst.0);
     o.extend_from_slice(b",\"workload\":");
-    workload(&mut o, &r.workload);
+    workload(o, &r.workload);
     if let Some(peer) = &r.peer_identity {
         o.extend_from_slice(b",\"peer_identity\":");
-        string(&mut o, peer);
+        string(o, peer);
     }
     o.extend_from_slice(b",\"method\":");
-    string(&mut o, &r.method);
+    string(o, &r.method);
     o.extend_from_slice(b",\"host\":");
-    optional(&mut o, r.host.as_deref());
+    optional(o, r.host.as_deref());
     o.extend_from_slice(b",\"path\":");
-    string(&mut o, &r.path);
+    string(o, &r.path);
     o.extend_from_slice(b",\"decision\":");
-    decision(&mut o, r.decision);
+    decision(o, r.decision);
     if let Some(would) = r.would {
         o.extend_from_slice(b",\"would\":");
-        decision(&mut o, would);
+        decision(o, would);
     }
     o.extend_from_slice(b",\"reason\":");
-    string(&mut o, r.reason.as_str());
+    string(o, r.reason.as_str());
     o.extend_from_slice(b",\"matched\":");
     match &r.matched {
-        Some(m) => matched(&mut o, m),
+        Some(m) => matched(o, m),
         None => o.extend_from_slice(b"null"),
     }
     if let Some(route) = &r.route {
         o.extend_from_slice(b",\"route\":");
-        route_choice(&mut o, route);
+        route_choice(o, route);
     }
     if let Some(authz) = &r.authz {
         o.extend_from_slice(b",\"authz\":");
-        serde_json::to_writer(&mut o, authz).expect("an authorization decision serialises");
+        serde_json::to_writer(&mut *o, authz).expect("an authorization decision serialises");
     }
     if let Some(audited) = &r.audited {
         o.extend_from_slice(b",\"audited\":");
-        string(&mut o, audited);
+        string(o, audited);
     }
     o.extend_from_slice(b",\"upstream\":");
     match r.upstream {
-        Some(u) => address(&mut o, u.0),
+        Some(u) => address(o, u.0),
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"status\":");
-    number(&mut o, r.status);
+    number(o, r.status);
     o.extend_from_slice(b",\"flags\":");
     match r.flags.as_slice() {
         [] => o.extend_from_slice(b"\"-\""),
-        flags => string(&mut o, &joined(flags)),
+        flags => string(o, &joined(flags)),
     }
     o.extend_from_slice(b",\"duration_ms\":");
-    number(&mut o, r.duration_ms);
+    number(o, r.duration_ms);
     o.push(b'}');
-    o
 }
 
 fn workload(o: &mut Vec<u8>, w: &WorkloadIdentity) {

@@ -24,6 +24,48 @@ async fn lines_are_batched_and_a_flush_writes_them_all() {
     assert!(text.lines().last().unwrap().contains("198.18.1.2:999"));
 }
 
+/// An output that takes nothing: past the buffer's limit, writers wait
+/// rather than grow it; once the output reads again, every line comes out,
+/// in order.
+#[tokio::test]
+async fn writers_wait_at_the_limit_and_no_line_is_lost() {
+    let (out, mut read) = tokio::io::duplex(64 << 10);
+    let log = AccessLog::spawn(out);
+    // 10 MiB of request lines: more than the 4 MiB the buffer holds and the
+    // 4 MiB batch the writer may have taken and be stuck writing.
+    let base = request_record(0);
+    let mut one = Vec::new();
+    crate::access_log::line::request(&mut one, &base);
+    let count = (10 << 20) / (one.len() + 1) + 1;
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for i in 0..count {
+                let mut r = request_record(0);
+                r.duration_ms = i as u64;
+                log.write_request(&r).await;
+            }
+        })
+    };
+    // Nothing is read yet: the writer cannot have queued everything.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!writer.is_finished(), "10 MiB queued while the output took only 64 KiB");
+    let mut text = Vec::new();
+    let mut got = vec![0u8; 1 << 20];
+    let mut lines = 0;
+    while lines < count {
+        let n = tokio::io::AsyncReadExt::read(&mut read, &mut got).await.unwrap();
+        lines += got[..n].iter().filter(|b| **b == b'\n').count();
+        text.extend_from_slice(&got[..n]);
+    }
+    writer.await.unwrap();
+    for (i, line) in String::from_utf8(text).unwrap().lines().enumerate() {
+        assert!(line.ends_with(&format!(",\"duration_ms\":{i}}}")), "line {i}: {line}");
+    }
+}
+
 #[test]
 fn record_serialises_with_stable_field_names() {
     let mut r = ConnectionRecord::new(ClientAddr("198.18.1.2:40000".parse().unwrap()));
@@ -98,7 +140,9 @@ fn request_record(vary: usize) -> RequestRecord {
 fn request_line_is_the_derived_json() {
     for vary in 0..12 {
         let r = request_record(vary);
-        let by_hand = String::from_utf8(line::request(&r)).expect("UTF-8");
+        let mut by_hand = Vec::new();
+        line::request(&mut by_hand, &r);
+        let by_hand = String::from_utf8(by_hand).expect("UTF-8");
         let derived = serde_json::to_string(&r).expect("serialises");
         assert_eq!(by_hand, derived, "variant {vary}");
     }

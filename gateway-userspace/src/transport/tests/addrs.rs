@@ -13,3 +13,13 @@ fn an_address_is_written_as_display_writes_it() {
         assert_eq!(String::from_utf8(out).unwrap(), format!("prior, {ip}"), "{text}");
     }
 }
+
+#[test]
+fn every_octet_value_is_written_in_every_position() {
+    for o in 0..=255u8 {
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(o, o.wrapping_add(7), o.wrapping_mul(3), 255 - o));
+        let mut out = Vec::new();
+        write_ip(&mut out, ip);
+        assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+    }
+}

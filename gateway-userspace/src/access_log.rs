@@ -6,6 +6,7 @@
 //! makes connections wait rather than lose a line.
 
 use std::{
+    borrow::Cow,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -19,7 +20,7 @@ use tokio::{
     sync::Notify,
 };
 
-use time_stamp::now_rfc3339;
+use time_stamp::{TimeStamp, now_rfc3339};
 
 use crate::{
     authz::{AuthzDecision, Authorized},
@@ -75,7 +76,7 @@ pub enum Outcome {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionRecord {
-    pub time: String,
+    pub time: TimeStamp,
     pub event: &'static str,
     /// `node` (the interceptor) or `egress-gateway`.
     pub role: &'static str,
@@ -134,7 +135,7 @@ pub struct ConnectionRecord {
 impl ConnectionRecord {
     pub fn new(src: ClientAddr) -> Self {
         Self {
-            time: String::new(),
+            time: TimeStamp::EMPTY,
             event: "connection",
             role: "node",
             src,
@@ -228,7 +229,7 @@ pub const AUTHZ_DENIED: &str = "authz-denied";
 /// what, so an attempt to carry data out in query names shows.
 #[derive(Clone, Debug, Serialize)]
 pub struct DnsRecord {
-    pub time: String,
+    pub time: TimeStamp,
     pub event: &'static str,
     pub src: std::net::IpAddr,
     pub workload: WorkloadIdentity,
@@ -256,7 +257,7 @@ impl DnsRecord {
 /// One HTTP request on an intercepted connection.
 #[derive(Clone, Debug, Serialize)]
 pub struct RequestRecord {
-    pub time: String,
+    pub time: TimeStamp,
     pub event: &'static str,
     pub role: &'static str,
     pub src: ClientAddr,
@@ -264,8 +265,9 @@ pub struct RequestRecord {
     pub workload: WorkloadIdentity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_identity: Option<String>,
-    pub method: String,
-    pub host: Option<String>,
+    /// A standard method's name is not copied.
+    pub method: Cow<'static, str>,
+    pub host: Option<Arc<str>>,
     pub path: String,
     pub decision: Decision,
     /// Audit mode: `deny` when the registry would have refused what was
@@ -288,6 +290,23 @@ pub struct RequestRecord {
     pub duration_ms: u64,
 }
 
+/// A method's name: a standard method's is static text.
+fn method_name(m: &hyper::Method) -> Cow<'static, str> {
+    use hyper::Method;
+    Cow::Borrowed(match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        _ => return Cow::Owned(m.as_str().to_string()),
+    })
+}
+
 fn flags<S: serde::Serializer>(f: &[ResponseFlag], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&joined(f))
 }
@@ -297,16 +316,16 @@ fn joined(f: &[ResponseFlag]) -> String {
 }
 
 impl RequestRecord {
-    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &WorkloadIdentity, req: &hyper::Request<B>, host: Option<String>) -> Self {
+    pub fn new<B>(src: ClientAddr, orig_dst: OrigDstAddr, workload: &WorkloadIdentity, req: &hyper::Request<B>, host: Option<Arc<str>>) -> Self {
         Self {
-            time: String::new(),
+            time: TimeStamp::EMPTY,
             event: "request",
             role: "node",
             src,
             orig_dst,
             workload: workload.clone(),
             peer_identity: None,
-            method: req.method().as_str().to_string(),
+            method: method_name(req.method()),
             host,
             path: req.uri().path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             decision: Decision::Deny,

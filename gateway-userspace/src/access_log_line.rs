@@ -18,7 +18,7 @@ use crate::{
 /// Appends `r` as one JSON object, without the newline.
 pub fn request(o: &mut Vec<u8>, r: &RequestRecord) {
     o.extend_from_slice(b"{\"time\":");
-    string(o, &r.time);
+    string(o, r.time.as_str());
     o.extend_from_slice(b",\"event\":");
     string(o, r.event);
     o.extend_from_slice(b",\"role\":");

@@ -286,7 +286,7 @@ impl Metrics {
         found.istio_duration.observe(r.duration_ms as f64);
         if registry_refusal(r.role, r.reason) {
             let audited = Audited { would: r.would, workload: Some(&r.workload), reason: r.reason.as_str() };
-            self.refused(r, audited, || r.host.clone().unwrap_or_else(|| r.orig_dst.to_string()));
+            self.refused(r, audited, || r.host.as_deref().map_or_else(|| r.orig_dst.to_string(), str::to_string));
         }
     }
 

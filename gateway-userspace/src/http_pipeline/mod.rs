@@ -185,8 +185,9 @@ pub struct Authority {
     /// The absolute URI's (HTTP/1) or `:authority` (HTTP/2) authority, else
     /// the `Host` header, as sent.
     pub authority: Option<String>,
-    /// Its host, without the port, in lower case.
-    pub host: Option<String>,
+    /// Its host, without the port, in lower case; shared with the
+    /// request's audit record.
+    pub host: Option<Arc<str>>,
 }
 
 impl Authority {
@@ -197,7 +198,7 @@ impl Authority {
             .authority()
             .map(|a| a.as_str().to_string())
             .or_else(|| req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
-        let host = authority.as_deref().map(|a| host_without_port(a).to_ascii_lowercase());
+        let host = authority.as_deref().map(|a| lower_case(host_without_port(a)));
         Authority { authority, host }
     }
 
@@ -205,6 +206,11 @@ impl Authority {
     pub fn as_str(&self) -> &str {
         self.authority.as_deref().unwrap_or("")
     }
+}
+
+/// `host` in lower case, copied once (most are already).
+fn lower_case(host: &str) -> Arc<str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) { host.to_ascii_lowercase().into() } else { host.into() }
 }
 
 /// A request header's value as text, for route matches.

@@ -147,3 +147,17 @@ fn request_line_is_the_derived_json() {
         assert_eq!(by_hand, derived, "variant {vary}");
     }
 }
+
+/// A record names the request's method as sent: a standard one from static
+/// text, any other copied.
+#[test]
+fn a_record_names_standard_and_extension_methods() {
+    let workload = crate::policy::WorkloadIdentity::unknown("shop");
+    let (src, dst) = (ClientAddr("198.18.1.2:40000".parse().unwrap()), OrigDstAddr("203.0.113.10:80".parse().unwrap()));
+    for (name, standard) in [("GET", true), ("PATCH", true), ("CONNECT", true), ("PURGE", false), ("get", false)] {
+        let req = hyper::Request::builder().method(name).uri("/").body(()).unwrap();
+        let r = RequestRecord::new(src, dst, &workload, &req, None);
+        assert_eq!(r.method, name);
+        assert_eq!(matches!(r.method, std::borrow::Cow::Borrowed(_)), standard, "{name}");
+    }
+}

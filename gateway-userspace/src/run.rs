@@ -230,7 +230,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         mesh: args.mesh_ca.clone().map(|ca| MeshTls::new(ca, args.cert.clone(), args.key.clone(), args.workload_certs.clone())),
         rotate: Default::default(),
         workload_limits: crate::proxy::workload_limit::WorkloadLimits::new(args.max_connections_per_workload as usize),
+        pools: Default::default(),
     });
+    tokio::spawn(inputs.pools.clone().follow(config.subscribe()));
     let (stop_tx, stop_rx) = watch::channel(false);
     for listener in &listeners {
         offers.push(offer(Kind::Tcp, listener.address()?, listener.socket())?);

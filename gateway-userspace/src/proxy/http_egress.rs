@@ -26,7 +26,8 @@ use crate::{
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
         counting::{ByteCounts, Counting},
-        http_pool::{Body, Grant, Reuse, Upstream, UpstreamPool, text},
+        http_pool::{Body, Grant, Reuse, Upstream, text},
+        pools::PoolOfConnection,
         pick_percent,
     },
 };
@@ -34,7 +35,8 @@ use crate::{
 /// Serves an intercepted plain HTTP/1 connection until the client closes,
 /// and fills in its connection line from what its requests came to.
 pub async fn serve(client: TcpStream, orig: OrigDstAddr, inputs: &Arc<ProxyInputs>, workload: WorkloadIdentity, record: &mut ConnectionRecord) {
-    let http = Arc::new(HttpEgress { inputs: inputs.clone(), workload, client: record.src, orig, upstreams: Default::default(), tally: Default::default() });
+    let upstreams = inputs.pools.open();
+    let http = Arc::new(HttpEgress { inputs: inputs.clone(), workload, client: record.src, orig, upstreams, tally: Default::default() });
     let tally = http.serve(client).await;
     record.requests = Some(tally.requests);
     record.denied_requests = Some(tally.denied);
@@ -56,7 +58,8 @@ struct HttpEgress {
     workload: WorkloadIdentity,
     client: ClientAddr,
     orig: OrigDstAddr,
-    upstreams: Arc<UpstreamPool>,
+    /// Its own upstream connections; each reload revokes what it no longer allows (`pools.rs`).
+    upstreams: PoolOfConnection,
     tally: Mutex<RequestTally>,
 }
 
@@ -84,19 +87,7 @@ impl HttpEgress {
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(std::time::Duration::from_secs(30))
             .serve_connection(TokioIo::new(client), svc);
-        let mut conn = std::pin::pin!(conn);
-        // Each reload, in this connection's own task: close what it no longer allows.
-        let mut configs = self.inputs.config.subscribe();
-        let served = loop {
-            tokio::select! {
-                served = conn.as_mut() => break served,
-                Ok(()) = configs.changed() => {
-                    let config = configs.borrow_and_update().clone();
-                    self.upstreams.revoke(config);
-                }
-            }
-        };
-        if let Err(e) = served {
+        if let Err(e) = conn.await {
             tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error");
         }
         let mut tally = self.tally.lock().expect("tally lock").clone();

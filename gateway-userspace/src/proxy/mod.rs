@@ -105,6 +105,8 @@ pub struct ProxyInputs {
     pub rotate: AtomicUsize,
     /// Open intercepted connections per workload, against their limit.
     pub workload_limits: workload_limit::WorkloadLimits,
+    /// The upstream pools of the plain HTTP/1 connections, revoked at each reload.
+    pub pools: Arc<crate::transport::pools::Pools>,
 }
 
 impl ProxyInputs {

@@ -7,7 +7,8 @@
 //! - `dial.rs`: the proxy's own, marked, outbound socket ([`Dialer`]), and
 //!   name resolution for targets the proxy resolves itself.
 //! - `http_pool.rs`: upstream HTTP connections kept per target, each
-//!   holding the `Grant` that let it be used.
+//!   holding the `Grant` that let it be used; `pools.rs`: the node's pools,
+//!   one per client connection, revoked together at each reload.
 //! - `relay_mode.rs`: which relay carries a decided stream: `relay.rs`
 //!   (the copy, with half-close and resets carried over), `splice.rs`
 //!   (through a pipe), `sockmap.rs` (in the kernel; it waits on
@@ -21,6 +22,7 @@ pub mod addrs;
 pub mod counting;
 pub mod dial;
 pub mod http_pool;
+pub mod pools;
 pub mod relay;
 pub mod relay_auto;
 pub mod relay_mode;

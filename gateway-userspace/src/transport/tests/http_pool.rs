@@ -32,7 +32,7 @@ use crate::{
 /// A server answering every request on a connection with `body`; when
 /// `close_after_one`, it closes each connection after its first answer
 /// (without saying so, as an upstream's idle timeout does).
-async fn server(body: &'static str, close_after_one: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+pub(super) async fn server(body: &'static str, close_after_one: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -69,6 +69,7 @@ fn get() -> Request<Body> {
     Request::get("/").header("host", "upstream.test").body(Empty::<Bytes>::new().map_err(|never| match never {}).boxed()).expect("request")
 }
 
+/// Let go under generation 0, and still allowed by every configuration after it.
 fn grant() -> Grant {
     Grant { generation: 0, stands: Arc::new(|_, _| true) }
 }
@@ -76,10 +77,15 @@ fn grant() -> Grant {
 /// Sends one request through `pool` and returns the response body, read
 /// to its end unless `read` is false (then dropped unread).
 async fn exchange(pool: &Arc<UpstreamPool>, to: SocketAddr, read: bool) -> Option<Bytes> {
+    exchange_under(pool, to, read, grant()).await
+}
+
+/// [`exchange`], the request let go by `grant`.
+pub(super) async fn exchange_under(pool: &Arc<UpstreamPool>, to: SocketAddr, read: bool, grant: Grant) -> Option<Bytes> {
     let rotate = AtomicUsize::new(0);
     let dialer = Dialer { mark: 0, timeout: Duration::from_secs(5), resolver: &NoResolver, rotate: &rotate };
     let upstream = Upstream::Target(Target::Original(to));
-    let (resp, _) = pool.send(dialer, &upstream, None, Reuse::default(), get(), grant()).await.expect("the upstream answers");
+    let (resp, _) = pool.send(dialer, &upstream, None, Reuse::default(), get(), grant).await.expect("the upstream answers");
     assert_eq!(resp.status(), 200);
     match read {
         true => Some(resp.into_body().collect().await.expect("the body arrives").to_bytes()),

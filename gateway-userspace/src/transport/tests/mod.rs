@@ -10,6 +10,7 @@
 
 mod addrs;
 mod http_pool;
+mod pools;
 mod relay;
 mod rewind;
 mod splice;

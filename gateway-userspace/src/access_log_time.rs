@@ -23,7 +23,8 @@ impl TimeStamp {
     pub const EMPTY: TimeStamp = TimeStamp { len: 0, text: [0; ROOM] };
 
     pub fn as_str(&self) -> &str {
-        // Only ASCII is ever written (`push`), and `len` counts it.
+        // Text is pushed whole, or cut at `ROOM`; a cut inside a character
+        // (never in RFC 3339 text, which is ASCII) reads as empty.
         std::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or_default()
     }
 
@@ -33,12 +34,6 @@ impl TimeStamp {
         let n = s.len().min(ROOM - at);
         self.text[at..at + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n as u8;
-    }
-}
-
-impl Default for TimeStamp {
-    fn default() -> Self {
-        Self::EMPTY
     }
 }
 

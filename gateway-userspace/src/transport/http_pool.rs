@@ -390,8 +390,20 @@ impl Drop for ReturningBody {
 /// Why a send failed.
 enum Failure {
     /// The request was not sent and may go on another connection.
-    Unsent(Box<Request<Body>>),
+    Unsent(Box<Unsent>),
     Failed(StatusCode),
+}
+
+/// A request a closed kept connection did not send, and what opening
+/// another connection for it takes: that connection's own parts, handed
+/// back rather than copied for every request in case it is needed.
+struct Unsent {
+    req: Request<Body>,
+    pool: Arc<UpstreamPool>,
+    key: Key,
+    tls: Option<Origination>,
+    reuse: Reuse,
+    grant: Grant,
 }
 
 impl Conn {
@@ -403,22 +415,24 @@ impl Conn {
     /// request not written) gives it to a new one, once. A connect failure
     /// is 503, as Envoy answers it; a failed exchange 502.
     pub async fn send(self, dialer: &Dialer<'_>, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        let (pool, key, tls, reuse, grant) = (self.pool.clone(), self.key.clone(), self.tls.clone(), self.reuse, self.grant.clone());
         match self.send_once(req).await {
             Ok(answer) => Ok(answer),
             Err(Failure::Failed(status)) => Err(status),
-            Err(Failure::Unsent(req)) => match Box::pin(pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant)).await?.send_once(*req).await {
-                Ok(answer) => Ok(answer),
-                Err(Failure::Failed(status)) => Err(status),
-                Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),
-            },
+            Err(Failure::Unsent(unsent)) => {
+                let Unsent { req, pool, key, tls, reuse, grant } = *unsent;
+                match Box::pin(pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant)).await?.send_once(req).await {
+                    Ok(answer) => Ok(answer),
+                    Err(Failure::Failed(status)) => Err(status),
+                    Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),
+                }
+            }
         }
     }
 
     /// Sends `req`; an HTTP/1.1 connection goes back to the pool once the
     /// response has been read, unless it carried its last request.
     async fn send_once(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Failure> {
-        let Conn { pool, key, reuse, sender, addr, requests, grant, .. } = self;
+        let Conn { pool, key, tls, reuse, sender, addr, requests, grant } = self;
         let failed = |e: hyper::Error| {
             tracing::debug!(error = %e, "upstream request failed");
             Failure::Failed(StatusCode::BAD_GATEWAY)
@@ -428,12 +442,12 @@ impl Conn {
                 // A kept connection is ready once it has finished the response
                 // before; one the upstream closed meanwhile never is.
                 if requests > 0 && s.ready().await.is_err() {
-                    return Err(Failure::Unsent(Box::new(req)));
+                    return Err(Failure::Unsent(Box::new(Unsent { req, pool, key, tls, reuse, grant })));
                 }
                 let resp = match s.try_send_request(req).await {
                     Ok(resp) => resp,
                     Err(mut e) if requests > 0 && e.error().is_canceled() => match e.take_message() {
-                        Some(req) => return Err(Failure::Unsent(Box::new(req))),
+                        Some(req) => return Err(Failure::Unsent(Box::new(Unsent { req, pool, key, tls, reuse, grant }))),
                         None => return Err(failed(e.into_error())),
                     },
                     Err(e) => return Err(failed(e.into_error())),

@@ -65,7 +65,9 @@ pub fn measure(h: &mut Harness<'_>) {
     for subject in [Subject::Gateway, Subject::Registry, Subject::Ingress, Subject::HaproxyHttp] {
         print!("bench: instructions per request, {}:", subject.name());
         match per_request(h, subject, count) {
-            Ok((Counted { instructions: n, l1_data_misses }, kept)) => {
+            Ok((totals, kept)) => {
+                let per = |n: u64| n as f64 / f64::from(count);
+                let (n, l1_data_misses) = (per(totals.instructions), per(totals.l1_data_misses));
                 println!(" {n:.0} ({l1_data_misses:.0} first-level data cache misses)");
                 if let Some(kept) = kept {
                     h.results.note(format!(
@@ -85,17 +87,10 @@ pub fn measure(h: &mut Harness<'_>) {
     h.results.sections.insert("instructions".into(), Value::Object(section));
 }
 
-/// One request's share of the dumped totals.
-struct Counted {
-    instructions: f64,
-    /// First-level data cache misses, reads and writes.
-    l1_data_misses: f64,
-}
-
 /// Starts `subject` under callgrind, warms it up, zeroes the counters,
-/// sends `count` requests, and divides the dumped totals by them. With
+/// sends `count` requests, and returns the dumped totals. With
 /// `--profile`, the dump is kept and its path returned.
-fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(Counted, Option<PathBuf>)> {
+fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(Totals, Option<PathBuf>)> {
     let dir = h.topo.scratch.join("callgrind");
     fs::create_dir_all(&dir)?;
     let out = dir.join(format!("{}.out", subject.name()));
@@ -141,8 +136,7 @@ fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<
             Some(profiler) => Some(profiler.keep(&dump, &format!("instructions-{}.callgrind", subject.name()))?),
             None => None,
         };
-        let per = |n: u64| n as f64 / f64::from(count);
-        Ok((Counted { instructions: per(totals.instructions), l1_data_misses: per(totals.l1_data_misses) }, kept))
+        Ok((totals, kept))
     })();
     proc.stop();
     if matches!(subject, Subject::Gateway | Subject::Registry | Subject::Ingress) {

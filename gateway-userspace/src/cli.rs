@@ -198,8 +198,9 @@ pub struct RunArgs {
     /// that the node presents for each workload's ISTIO_MUTUAL connections.
     #[arg(long)]
     pub workload_certs: Option<PathBuf>,
-    /// Gateway listeners: milliseconds a client has to send a request's
-    /// headers; a slower one is disconnected.
+    /// HTTP/1 on Gateway listeners and from pods: milliseconds a client has
+    /// to send a request's headers, from their first byte; a slower one is
+    /// disconnected.
     #[arg(long, default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
     /// Gateway listeners: largest request head, in bytes; larger gets 431.
@@ -235,8 +236,9 @@ pub struct RunArgs {
     /// `gateway_workload_connection_refusals_total`. 0: unlimited.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections_per_workload: u32,
-    /// Gateway listeners: seconds a downstream connection may carry no bytes
-    /// (and no HTTP request) before it is closed; 0: never.
+    /// Gateway listeners, and plain HTTP from pods: seconds a downstream
+    /// connection may carry no bytes (and no HTTP request) before it is
+    /// closed; 0: never.
     #[arg(long, default_value_t = 3600)]
     pub idle_timeout_secs: u64,
     /// Write the audit log (one JSON line per connection and per HTTP request)

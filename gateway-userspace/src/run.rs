@@ -216,6 +216,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         iptables_original_dst: args.iptables_original_dst,
         listen_addrs: listeners.iter().filter_map(|l| l.address().ok()).collect(),
         audit: args.audit,
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        http_idle_timeout: Duration::from_secs(args.idle_timeout_secs),
     };
     let inputs = Arc::new(ProxyInputs {
         settings: Arc::new(settings),

@@ -6,8 +6,10 @@
 //!   `--max-connections-per-workload`: the excess reset, counted by workload,
 //!   audited as `connection-limit`, logged once; another pod served;
 //! - on the node's egress HTTP path, a slowloris after a first request (cut
-//!   by hyper's head timeout) and a CONTINUATION flood while sniffing (reset
-//!   once the peek buffer is full);
+//!   by the head timeout, `--header-read-timeout-ms`) and a CONTINUATION
+//!   flood while sniffing (reset once the peek buffer is full); a quiet
+//!   keep-alive connection outlives the head timeout and is closed at
+//!   `--idle-timeout-secs`;
 //! - on an ingress listener, HTTP/2 rapid reset and CONTINUATION floods
 //!   (GOAWAY), idle connections over `--max-connections-per-listener` and
 //!   slowloris heads (closed at accept, then at `--idle-timeout-secs` and
@@ -160,6 +162,51 @@ fn egress_http_slowloris_and_continuation_flood_are_cut_while_another_pod_is_ser
     assert!(rss < 32.0 && cpu < 10.0, "CPU {cpu:.2} s, RSS {rss:+.1} MiB");
     assert_eq!(backend.seen_under("/slow"), 0, "no slow head reached the backend");
     assert_eq!(egress_get(&topo.pod_b, "/after"), 200);
+    drop(gw);
+    topo.teardown();
+}
+
+/// Two requests on one keep-alive connection 2.5 s apart, then how long
+/// the quiet connection stays open: `200 | 200 | closed after S`.
+const KEEPALIVE_THEN_IDLE: &str = "import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+f = s.makefile('rb')
+def ask(path):
+    s.sendall(b'GET ' + path + b' HTTP/1.1\\r\\nHost: api.internet.test\\r\\n\\r\\n')
+    status = f.readline().decode().split(' ')[1]
+    length = 0
+    while True:
+        h = f.readline().decode().strip()
+        if not h:
+            break
+        if h.lower().startswith('content-length:'):
+            length = int(h.split(':')[1])
+    f.read(length)
+    return status
+first = ask(b'/first')
+time.sleep(2.5)
+second = ask(b'/second')
+quiet = time.monotonic()
+rest = f.read()
+print(first, '|', second, '|', 'closed after %.1f' % (time.monotonic() - quiet), len(rest), flush=True)
+";
+
+#[test]
+fn egress_http_keep_alive_outlives_the_head_timeout_and_closes_when_idle() {
+    let topo = Topology::build();
+    let backend = HttpBackend::start(&topo.internet, format!("{BACKEND}:8080").parse().unwrap());
+    let gw = egress_gateway(&topo, &["--header-read-timeout-ms", "1000", "--idle-timeout-secs", "4"]);
+    let mut cmd = topo.pod_a.command("/usr/bin/python3", &["-c", KEEPALIVE_THEN_IDLE, BACKEND, "8080"]);
+    let out = command::run(&mut cmd, Duration::from_secs(60));
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (answers, closed) = said.rsplit_once(" | ").unwrap_or((&said, ""));
+    assert_eq!(answers, "200 | 200", "the head timeout runs from a request's first byte, not between requests: {said}\n{}", String::from_utf8_lossy(&out.stderr));
+    // Closed by the idle timeout (4 s), cleanly, with nothing sent.
+    let secs: f64 = closed.strip_prefix("closed after ").and_then(|r| r.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
+    assert!((3.5..20.0).contains(&secs) && closed.ends_with(" 0"), "{said}");
+    assert_eq!((backend.seen_under("/first"), backend.seen_under("/second")), (1, 1));
+    let line = gw.wait_json_line("connection", "the connection's line", |l| l["requests"] == 2);
+    assert_eq!(line["workload"]["name"].as_str(), Some("pod-a"), "{line}");
     drop(gw);
     topo.teardown();
 }

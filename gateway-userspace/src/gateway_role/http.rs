@@ -42,6 +42,7 @@ use crate::{
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
         http_pool::{Body, text},
+        idle::{Activity, Tracked, close_when_idle},
         pick_percent,
     },
 };
@@ -58,11 +59,13 @@ where
 {
     let started = Instant::now();
     let role = Arc::new(GatewayHttp { plan, ctx: ctx.clone(), peer, identity: identity.clone(), scheme, tally: Mutex::default() });
+    // Envoy's idle timeout: no bytes and no request in flight for that long.
+    let activity = Activity::new();
     let svc = {
-        let role = role.clone();
+        let (role, activity) = (role.clone(), activity.clone());
         service_fn(move |req| {
-            let role = role.clone();
-            async move { Ok::<_, Infallible>(http_pipeline::handle(&*role, req).await) }
+            let (role, busy) = (role.clone(), activity.busy());
+            async move { Ok::<_, Infallible>(busy.until_sent(http_pipeline::handle(&*role, req).await)) }
         })
     };
     // HTTP/1.1, or HTTP/2 (prior knowledge, or ALPN after TLS termination).
@@ -72,19 +75,16 @@ where
         // Header names go on in lower case, as Envoy's and HAProxy's HTTP/1 codecs write them.
         .half_close(true)
         .timer(TokioTimer::new())
-        // The head timeout is ours (idle.rs): hyper's also runs between requests.
+        // The head timeout is ours (transport/idle.rs): hyper's also runs between requests.
         .header_read_timeout(None)
         // At most 100 header fields: hyper's default, left unset, as setting it
         // builds the parser's header arrays anew for every request.
         .max_buf_size(ctx.limits.max_header_bytes.max(8192));
     // Rapid reset, CONTINUATION and error floods: http2_limits.rs.
     super::http2_limits::apply(builder.http2().timer(TokioTimer::new()), ctx.limits.max_header_bytes);
-    // Envoy's idle timeout: no bytes and no request in flight for that long.
-    let activity = super::idle::Activity::new();
-    let (io, svc) = (super::idle::Tracked::new(io, activity.clone()), super::idle::BusyWhileServing::new(svc, &activity));
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(Tracked::new(io, activity.clone())), svc);
     let limits = &ctx.limits;
-    let _ = super::idle::close_when_idle(conn, &activity, limits.idle_timeout, limits.header_read_timeout, |c| c.graceful_shutdown()).await;
+    let _ = close_when_idle(conn, &activity, limits.idle_timeout, limits.header_read_timeout, |c| c.graceful_shutdown()).await;
     let (requests, denied) = {
         let tally = role.tally.lock().expect("tally lock");
         (tally.requests, tally.denied)

@@ -13,7 +13,6 @@
 //! - `clusters.rs`: per-destination limits and endpoint health.
 //! - `passthrough.rs`: TLS by SNI, left encrypted.
 //! - `tcp.rs`: opaque TCP by port; the relay both it and passthrough use.
-//! - `idle.rs`: the idle timeout of downstream connections.
 //! - `http.rs`: the HTTP server, and the gateway's phases of the HTTP
 //!   pipeline (`http_pipeline`): route by Host, answer or edit, forward.
 //! - `forward.rs`: the upstream phase: timeouts and retries around admit,
@@ -38,7 +37,6 @@ mod edge_headers;
 mod forward;
 mod http;
 mod http2_limits;
-mod idle;
 mod listeners;
 mod mesh_terminate;
 mod mirror;

@@ -12,7 +12,7 @@ use std::{
 use tokio::net::TcpStream;
 
 use super::{
-    GatewayContext, authorize::GatewayAuthz, gateway_record, idle,
+    GatewayContext, authorize::GatewayAuthz, gateway_record,
     servers::{PortPlan, TcpFacts, tcp_route},
 };
 use crate::{
@@ -106,7 +106,7 @@ pub(super) async fn connect_and_relay<S: Resettable>(
                 (stats, false)
             } else {
                 record.relay = Some("copy");
-                idle::relay_until_idle(client, &mut up, ctx.limits.idle_timeout, &mut revoke).await
+                crate::transport::idle::relay_until_idle(client, &mut up, ctx.limits.idle_timeout, &mut revoke).await
             };
             record.relayed(&stats);
             if idled {

@@ -25,7 +25,7 @@ use crate::{
     reload::ActiveConfig,
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
-        counting::{ByteCounts, Counting},
+        idle::{Activity, Tracked, close_when_idle},
         http_pool::{Body, Grant, Reuse, Upstream, text},
         pools::PoolOfConnection,
         pick_percent,
@@ -73,25 +73,30 @@ struct NodePlan {
 impl HttpEgress {
     /// Serves the client's requests until it closes; returns the tally.
     async fn serve(self: Arc<Self>, client: TcpStream) -> RequestTally {
-        let this = self.clone();
+        // The idle and head timeouts (Envoy's), and the byte counts.
+        let activity = Activity::new();
+        let (this, served) = (self.clone(), activity.clone());
         let svc = service_fn(move |req| {
-            let this = this.clone();
-            async move { Ok::<_, Infallible>(http_pipeline::handle(&*this, req).await) }
+            let (this, busy) = (this.clone(), served.busy());
+            async move { Ok::<_, Infallible>(busy.until_sent(http_pipeline::handle(&*this, req).await)) }
         });
-        let counts = Arc::new(ByteCounts::default());
-        let client = Counting::new(client, counts.clone());
+        let client = Tracked::new(client, activity.clone());
         // Header names go on in lower case, as Envoy's and HAProxy's HTTP/1 codecs write them.
         let conn = http1::Builder::new()
             // A client may shut its side and still await the answers.
             .half_close(true)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(std::time::Duration::from_secs(30))
+            // The head timeout is ours: hyper's also runs between requests,
+            // and costs a timer per request.
+            .header_read_timeout(None)
             .serve_connection(TokioIo::new(client), svc);
-        if let Err(e) = conn.await {
-            tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error");
+        let settings = &self.inputs.settings;
+        match close_when_idle(conn, &activity, settings.http_idle_timeout, settings.header_read_timeout, |c| c.graceful_shutdown()).await {
+            Some(Err(e)) => tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error"),
+            None => tracing::debug!(client = %self.client, "request head not complete in time; closed"),
+            Some(Ok(())) => {}
         }
         let mut tally = self.tally.lock().expect("tally lock").clone();
-        (tally.bytes_from_client, tally.bytes_to_client) = counts.get();
+        (tally.bytes_from_client, tally.bytes_to_client) = activity.bytes();
         tally
     }
 

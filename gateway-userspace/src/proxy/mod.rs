@@ -81,6 +81,11 @@ pub struct Settings {
     pub listen_addrs: Vec<SocketAddr>,
     /// Audit mode for every workload (`--audit`).
     pub audit: bool,
+    /// Plain HTTP/1 from pods: how long a request head may take from its
+    /// first byte (`--header-read-timeout-ms`), and how long a connection
+    /// may carry nothing with no request in flight (`--idle-timeout-secs`).
+    pub header_read_timeout: Duration,
+    pub http_idle_timeout: Duration,
 }
 
 /// What every connection on every listener shares: the settings and the

@@ -16,12 +16,13 @@
 //!   relay for lasting, non-bulk streams).
 //! - `revoke.rs`: the signal that ends a relay early.
 //! - `rewind.rs`: a stream with bytes already read put back in front.
-//! - `counting.rs`: byte counts of a stream another layer (hyper) drives.
+//! - `idle.rs`: downstream connections' idle timeout and HTTP/1 head
+//!   timeout, and the byte counts of a stream hyper drives.
 
 pub mod addrs;
-pub mod counting;
 pub mod dial;
 pub mod http_pool;
+pub mod idle;
 pub mod pools;
 pub mod relay;
 pub mod relay_auto;

@@ -6,7 +6,6 @@ mod bound_routes;
 mod clusters;
 mod cors;
 mod edge_headers;
-mod idle;
 mod mirror;
 mod route_policy;
 mod servers;

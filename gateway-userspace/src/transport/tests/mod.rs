@@ -10,6 +10,7 @@
 
 mod addrs;
 mod http_pool;
+mod idle;
 mod pools;
 mod relay;
 mod rewind;

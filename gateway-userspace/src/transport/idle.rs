@@ -2,7 +2,13 @@
 //! carried no bytes either way (and, for HTTP, has no request in flight) for
 //! the whole period is closed. Also the HTTP/1 request-head timeout, counted
 //! from a request's first byte (not from the end of the previous request,
-//! so an idle keep-alive connection lives to the idle timeout).
+//! so an idle keep-alive connection lives to the idle timeout). Both roles'
+//! HTTP servers use them, and the gateway's TCP relay the idle timeout.
+//!
+//! Kept off the per-request path: the clock is read only while no request
+//! is in flight (a head's first bytes, a request's end), nothing is
+//! allocated per request, and the timers are looked at when they fire, not
+//! at every wake-up of the connection's task.
 
 use std::{
     future::Future,
@@ -16,14 +22,13 @@ use std::{
     time::Duration,
 };
 
-use http_body_util::BodyExt;
+use futures::task::AtomicWaker;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     time::Instant,
 };
 
 use crate::transport::{
-    http_pool::Body,
     relay::{RelayStats, Resettable, relay_until},
     revoke::Revoke,
 };
@@ -110,15 +115,27 @@ impl Activity {
         }
     }
 
-    /// Notes bytes read: the preface of HTTP/2, or the start of a request head.
-    pub(super) fn on_read(&self, bytes: &[u8]) {
+    /// Notes bytes read: the preface of HTTP/2, or the start of a request
+    /// head. With a request in flight the connection is not idle anyway,
+    /// and its end counts as activity: no clock read.
+    pub fn on_read(&self, bytes: &[u8]) {
         if self.read.fetch_add(bytes.len() as u64, Ordering::Relaxed) == 0 && bytes.starts_with(b"PRI ") {
             self.h2.store(true, Ordering::Relaxed);
         }
-        if self.in_flight.load(Ordering::Relaxed) == 0 && self.head_since_ms.load(Ordering::Relaxed) == NO_HEAD {
-            self.head_since_ms.store(self.now_ms(), Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let now = self.now_ms();
+            if self.head_since_ms.load(Ordering::Relaxed) == NO_HEAD {
+                self.head_since_ms.store(now, Ordering::Relaxed);
+            }
+            self.last_ms.store(now, Ordering::Relaxed);
         }
-        self.touch();
+    }
+
+    fn on_write(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            self.touch();
+        }
     }
 
     /// Bytes read from and written to the tracked stream.
@@ -129,6 +146,15 @@ impl Activity {
 
 /// A request in flight; the connection is not idle while one lives.
 pub struct Busy(Arc<Activity>);
+
+impl Busy {
+    /// Keeps the request in flight until `resp`'s body has been sent (or
+    /// dropped). Taken inside the service's own future, so that no layer
+    /// around it moves the request's (large) future once more.
+    pub fn until_sent<B>(self, resp: hyper::Response<B>) -> hyper::Response<BusyBody<B>> {
+        resp.map(|inner| BusyBody { inner, busy: Some(self) })
+    }
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -166,10 +192,25 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if let Poll::Ready(Ok(n)) = &polled
             && *n > 0
         {
-            self.activity.written.fetch_add(*n as u64, Ordering::Relaxed);
-            self.activity.touch();
+            self.activity.on_write(*n);
         }
         polled
+    }
+
+    /// Passed through, so that hyper writes head and body with one
+    /// `writev` instead of copying the body behind the head.
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &polled
+            && *n > 0
+        {
+            self.activity.on_write(*n);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -187,54 +228,31 @@ impl<S: Resettable> Resettable for Tracked<S> {
     }
 }
 
-/// An HTTP service whose requests count as in flight until their response
-/// body has been sent (or dropped).
-pub struct BusyWhileServing<S> {
-    inner: S,
-    activity: Arc<Activity>,
-}
-
-impl<S> BusyWhileServing<S> {
-    pub fn new(inner: S, activity: &Arc<Activity>) -> Self {
-        BusyWhileServing { inner, activity: activity.clone() }
-    }
-}
-
-impl<S, R> hyper::service::Service<R> for BusyWhileServing<S>
-where
-    S: hyper::service::Service<R, Response = hyper::Response<Body>>,
-{
-    type Response = hyper::Response<Body>;
-    type Error = S::Error;
-    type Future = BusyResponse<S::Future>;
-
-    fn call(&self, req: R) -> Self::Future {
-        BusyResponse { response: Box::pin(self.inner.call(req)), busy: Some(self.activity.busy()) }
-    }
-}
-
-/// A response on its way; its body keeps the request in flight.
-pub struct BusyResponse<F> {
-    response: Pin<Box<F>>,
+/// A response body that holds its request in flight until it ends or is
+/// dropped.
+pub struct BusyBody<B> {
+    inner: B,
     busy: Option<Busy>,
 }
 
-impl<F, E> Future for BusyResponse<F>
-where
-    F: Future<Output = Result<hyper::Response<Body>, E>>,
-{
-    type Output = F::Output;
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for BusyBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let resp = std::task::ready!(self.response.as_mut().poll(cx))?;
-        let busy = self.busy.take();
-        Poll::Ready(Ok(resp.map(|body| {
-            body.map_frame(move |frame| {
-                let _ = &busy;
-                frame
-            })
-            .boxed()
-        })))
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.busy = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -256,7 +274,10 @@ pub fn close_when_idle<F: Future, G: FnOnce(Pin<&mut F>) + Unpin>(
             () = activity.head_overdue(head_timeout) => Ending::HeadOverdue,
         }
     });
-    CloseWhenIdle { conn: Box::pin(conn), watch: Some(watch), shutdown: Some(shutdown) }
+    // Rung at first, so that the watch's timers are set on the first poll.
+    let alarm = Arc::new(Alarm { rang: AtomicBool::new(true), task: AtomicWaker::new() });
+    let alarm_waker = std::task::Waker::from(alarm.clone());
+    CloseWhenIdle { conn: Box::pin(conn), watch: Some(watch), alarm, alarm_waker, shutdown: Some(shutdown) }
 }
 
 enum Ending {
@@ -264,11 +285,32 @@ enum Ending {
     HeadOverdue,
 }
 
+/// The waker the watch's timers are given: it notes that they fired and
+/// wakes the connection's task, which then looks at the watch. Any other
+/// wake-up (bytes, a response) polls the connection alone.
+struct Alarm {
+    rang: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rang.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
 /// See [`close_when_idle`]. A plain future rather than an `async fn`: the
 /// compiler then proves `Send` for the concrete connection only.
 pub struct CloseWhenIdle<F, G> {
     conn: Pin<Box<F>>,
     watch: Option<Pin<Box<dyn Future<Output = Ending> + Send>>>,
+    alarm: Arc<Alarm>,
+    alarm_waker: std::task::Waker,
     shutdown: Option<G>,
 }
 
@@ -280,8 +322,12 @@ impl<F: Future, G: FnOnce(Pin<&mut F>) + Unpin> Future for CloseWhenIdle<F, G> {
         if let Poll::Ready(out) = this.conn.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
         }
+        this.alarm.task.register(cx.waker());
+        if !this.alarm.rang.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
         if let Some(watch) = this.watch.as_mut()
-            && let Poll::Ready(ending) = watch.as_mut().poll(cx)
+            && let Poll::Ready(ending) = watch.as_mut().poll(&mut Context::from_waker(&this.alarm_waker))
         {
             this.watch = None;
             match ending {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::super::idle::*;
+use crate::transport::idle::*;
 
 #[tokio::test(start_paused = true)]
 async fn idle_only_after_a_quiet_period_without_requests() {
@@ -49,4 +49,36 @@ async fn bytes_either_way_restart_the_period_and_zero_disables() {
     assert_eq!(a.bytes(), (4, 4));
     let never = tokio::time::timeout(Duration::from_secs(3600), a.idle_for(Duration::ZERO)).await;
     assert!(never.is_err());
+}
+
+/// The watch's timers wake the connection's task through their own waker:
+/// a connection that never ends by itself is asked to shut down once idle,
+/// and dropped once a head is overdue.
+#[tokio::test(start_paused = true)]
+async fn a_served_connection_is_shut_down_when_idle_and_dropped_on_an_overdue_head() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    use std::task::Poll;
+
+    let a = Activity::new();
+    let asked = Arc::new(AtomicBool::new(false));
+    let ends_once_asked = {
+        let asked = asked.clone();
+        std::future::poll_fn(move |_| if asked.load(Ordering::Relaxed) { Poll::Ready("shut down") } else { Poll::Pending })
+    };
+    let start = tokio::time::Instant::now();
+    let serving = close_when_idle(ends_once_asked, &a, Duration::from_secs(10), Duration::from_secs(5), |_| asked.store(true, Ordering::Relaxed));
+    let ended = tokio::time::timeout(Duration::from_secs(120), serving).await.expect("the idle timer wakes the connection's task");
+    assert_eq!(ended, Some("shut down"));
+    assert!(start.elapsed() >= Duration::from_secs(10), "{:?}", start.elapsed());
+
+    let slow = Activity::new();
+    slow.on_read(b"GET / HT");
+    let start = tokio::time::Instant::now();
+    let serving = close_when_idle(std::future::pending::<()>(), &slow, Duration::from_secs(3600), Duration::from_secs(5), |_| {});
+    let ended = tokio::time::timeout(Duration::from_secs(120), serving).await.expect("the head timer wakes the connection's task");
+    assert_eq!(ended, None, "an overdue head drops the connection");
+    assert!((Duration::from_secs(5)..Duration::from_secs(60)).contains(&start.elapsed()), "{:?}", start.elapsed());
 }

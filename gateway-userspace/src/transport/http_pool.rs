@@ -142,7 +142,13 @@ impl UpstreamPool {
         grant: Grant,
     ) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
         let h2 = req.version() == hyper::Version::HTTP_2;
-        self.connection(&dialer, upstream, tls, reuse, h2, grant).await?.send(&dialer, req).await
+        // `connection` inline: a kept connection is found without awaiting,
+        // so this future holds no dialling state beside the exchange.
+        let conn = match self.kept(upstream, &tls, reuse, h2, &grant) {
+            Some(conn) => conn,
+            None => Box::pin(self.open(&dialer, upstream, tls, reuse, h2, grant)).await?,
+        };
+        conn.send(&dialer, req).await
     }
 
     /// A kept connection to `upstream`, or a new one.
@@ -155,13 +161,12 @@ impl UpstreamPool {
         h2: bool,
         grant: Grant,
     ) -> Result<Conn, StatusCode> {
-        let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
-        if let Some(conn) = self.kept(&key, &tls, reuse, &grant) {
-            return Ok(conn);
+        match self.kept(upstream, &tls, reuse, h2, &grant) {
+            Some(conn) => Ok(conn),
+            // Boxed: dialling and the TLS handshake are a large future, and
+            // most requests find a kept connection.
+            None => Box::pin(self.open(dialer, upstream, tls, reuse, h2, grant)).await,
         }
-        // Boxed: dialling and the TLS handshake are a large future, and
-        // most requests find a kept connection.
-        Box::pin(self.open(dialer, upstream, tls, reuse, h2, grant)).await
     }
 
     /// Closes the kept connections `config` no longer allows to their
@@ -192,10 +197,11 @@ impl UpstreamPool {
         latest.is_none_or(|config| config.generation <= grant.generation || grant.stands(&config, addr))
     }
 
-    fn kept(self: &Arc<Self>, key: &Key, tls: &Option<Origination>, reuse: Reuse, grant: &Grant) -> Option<Conn> {
-        let conn = |sender, addr, requests| Conn {
+    fn kept(self: &Arc<Self>, upstream: &Upstream, tls: &Option<Origination>, reuse: Reuse, h2: bool, grant: &Grant) -> Option<Conn> {
+        let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
+        let conn = |key, sender, addr, requests| Conn {
             pool: self.clone(),
-            key: key.clone(),
+            key,
             tls: tls.clone(),
             reuse,
             sender,
@@ -205,20 +211,21 @@ impl UpstreamPool {
         };
         if key.h2 {
             let mut shared = self.h2.lock().expect("pool lock");
-            let s = shared.get_mut(key).filter(|s| !s.sender.is_closed())?;
+            let s = shared.get_mut(&key).filter(|s| !s.sender.is_closed())?;
             s.requests += 1;
             s.grant = grant.clone();
-            let found = conn(Sender::H2(s.sender.clone()), s.addr, s.requests - 1);
+            let (sender, addr, requests) = (Sender::H2(s.sender.clone()), s.addr, s.requests - 1);
             if reuse.max_requests.is_some_and(|m| s.requests >= m) {
-                shared.remove(key);
+                shared.remove(&key);
             }
-            return Some(found);
+            return Some(conn(key, sender, addr, requests));
         }
         let mut idle = self.idle.lock().expect("pool lock");
-        let list = idle.get_mut(key)?;
+        let list = idle.get_mut(&key)?;
         while let Some(i) = list.pop() {
             if !i.sender.is_closed() && i.expires > Instant::now() {
-                return Some(conn(Sender::H1(i.sender), i.addr, i.requests));
+                drop(idle);
+                return Some(conn(key, Sender::H1(i.sender), i.addr, i.requests));
             }
         }
         None
@@ -418,14 +425,18 @@ impl Conn {
         match self.send_once(req).await {
             Ok(answer) => Ok(answer),
             Err(Failure::Failed(status)) => Err(status),
-            Err(Failure::Unsent(unsent)) => {
-                let Unsent { req, pool, key, tls, reuse, grant } = *unsent;
-                match Box::pin(pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant)).await?.send_once(req).await {
-                    Ok(answer) => Ok(answer),
-                    Err(Failure::Failed(status)) => Err(status),
-                    Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),
-                }
-            }
+            // Boxed: the rare path's state is not carried in every request's future.
+            Err(Failure::Unsent(unsent)) => Box::pin(Self::resend(dialer, *unsent)).await,
+        }
+    }
+
+    /// The request a closed kept connection did not send, on a new connection.
+    async fn resend(dialer: &Dialer<'_>, unsent: Unsent) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
+        let Unsent { req, pool, key, tls, reuse, grant } = unsent;
+        match pool.open(dialer, &key.upstream, tls, reuse, key.h2, grant).await?.send_once(req).await {
+            Ok(answer) => Ok(answer),
+            Err(Failure::Failed(status)) => Err(status),
+            Err(Failure::Unsent(_)) => Err(StatusCode::BAD_GATEWAY),
         }
     }
 

@@ -10,6 +10,27 @@ use std::time::Duration;
 use crate::command;
 use crate::wait;
 
+/// Python: `read_response(f)` reads one HTTP/1.1 response from `f` (a
+/// socket's `makefile('rb')`), its body by `Content-Length`, and returns
+/// its status line.
+const READ_RESPONSE: &str = "def read_response(f):
+    status = f.readline().decode().strip()
+    length = 0
+    while True:
+        h = f.readline().decode().strip()
+        if not h:
+            break
+        if h.lower().startswith('content-length:'):
+            length = int(h.split(':')[1])
+    f.read(length)
+    return status
+";
+
+/// A python script that may call `read_response(f)`.
+pub fn with_read_response(script: &str) -> String {
+    format!("{READ_RESPONSE}{script}")
+}
+
 pub struct Script {
     what: String,
     child: Child,

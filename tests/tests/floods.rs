@@ -173,16 +173,7 @@ s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
 f = s.makefile('rb')
 def ask(path):
     s.sendall(b'GET ' + path + b' HTTP/1.1\\r\\nHost: api.internet.test\\r\\n\\r\\n')
-    status = f.readline().decode().split(' ')[1]
-    length = 0
-    while True:
-        h = f.readline().decode().strip()
-        if not h:
-            break
-        if h.lower().startswith('content-length:'):
-            length = int(h.split(':')[1])
-    f.read(length)
-    return status
+    return read_response(f).split(' ')[1]
 first = ask(b'/first')
 time.sleep(2.5)
 second = ask(b'/second')
@@ -196,7 +187,7 @@ fn egress_http_keep_alive_outlives_the_head_timeout_and_closes_when_idle() {
     let topo = Topology::build();
     let backend = HttpBackend::start(&topo.internet, format!("{BACKEND}:8080").parse().unwrap());
     let gw = egress_gateway(&topo, &["--header-read-timeout-ms", "1000", "--idle-timeout-secs", "4"]);
-    let mut cmd = topo.pod_a.command("/usr/bin/python3", &["-c", KEEPALIVE_THEN_IDLE, BACKEND, "8080"]);
+    let mut cmd = topo.pod_a.command("/usr/bin/python3", &["-c", &gateway_tests::script::with_read_response(KEEPALIVE_THEN_IDLE), BACKEND, "8080"]);
     let out = command::run(&mut cmd, Duration::from_secs(60));
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let (answers, closed) = said.rsplit_once(" | ").unwrap_or((&said, ""));

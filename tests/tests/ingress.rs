@@ -262,16 +262,7 @@ s = socket.create_connection(('198.18.1.1', 80), timeout=10)
 f = s.makefile('rb')
 def ask():
     s.sendall(b'GET / HTTP/1.1\\r\\nHost: hello.test\\r\\n\\r\\n')
-    status = f.readline().decode().strip()
-    length = 0
-    while True:
-        h = f.readline().decode().strip()
-        if not h:
-            break
-        if h.lower().startswith('content-length:'):
-            length = int(h.split(':')[1])
-    f.read(length)
-    return status
+    return read_response(f)
 first = ask()
 time.sleep(2.5)
 print(first, '|', ask())
@@ -308,7 +299,7 @@ fn abusive_clients_are_cut_off_and_do_not_starve_others() {
     let secs: f64 = secs.rsplit(' ').next().and_then(|x| x.parse().ok()).unwrap_or(99.0);
     assert!(how != "answered" && (0.5..3.0).contains(&secs), "slow client: {said}");
     // An idle keep-alive connection is not cut by the head timeout: it runs from a request's first byte.
-    let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", KEEPALIVE_PAUSE]).output().expect("python3");
+    let out = s.topo.pod_a.command_outside_cgroup("python3", &["-c", &gateway_tests::script::with_read_response(KEEPALIVE_PAUSE)]).output().expect("python3");
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(said, "HTTP/1.1 200 OK | HTTP/1.1 200 OK", "{}", String::from_utf8_lossy(&out.stderr));
     // 2,000 idle connections do not stop a new client from being served.

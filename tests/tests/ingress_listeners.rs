@@ -183,15 +183,7 @@ n = 0
 while True:
     n += 1
     s.sendall(b"GET /tls%d HTTP/1.1\r\nHost: hello.test\r\n\r\n" % n)
-    status = f.readline().decode().split()[1]
-    length = 0
-    while True:
-        h = f.readline().decode().strip()
-        if not h:
-            break
-        if h.lower().startswith("content-length:"):
-            length = int(h.split(":")[1])
-    f.read(length)
+    status = read_response(f).split()[1]
     print("answer %d %s %s %s:%d" % ((n, status, s.getpeercert()["serialNumber"]) + s.getsockname()[:2]), flush=True)
     if not sys.stdin.readline():
         break
@@ -242,7 +234,7 @@ spec:
     let shown = served_certificate(&topo, &first.ca_cert);
     assert!(shown.starts_with("serial=") && same_serial(shown_serial(&shown), &old_serial), "{shown}\n{}", gw.stderr_tail());
     let ca = first.ca_cert.to_string_lossy().into_owned();
-    let mut open = Script::spawn(topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", TLS_CLIENT, NODE, &ca]));
+    let mut open = Script::spawn(topo.pod_a.command_outside_cgroup("/usr/bin/python3", &["-c", &gateway_tests::script::with_read_response(TLS_CLIENT), NODE, &ca]));
     let first_answer = open.wait_line(STEP, "answer 1", |l| l.starts_with("answer 1 "));
     let (_, rest) = first_answer.split_once("answer 1 ").unwrap();
     let fields: Vec<&str> = rest.split(' ').collect();

@@ -90,10 +90,9 @@ impl HttpEgress {
             .header_read_timeout(None)
             .serve_connection(TokioIo::new(client), svc);
         let settings = &self.inputs.settings;
-        match close_when_idle(conn, &activity, settings.http_idle_timeout, settings.header_read_timeout, |c| c.graceful_shutdown()).await {
-            Some(Err(e)) => tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error"),
-            None => tracing::debug!(client = %self.client, "request head not complete in time; closed"),
-            Some(Ok(())) => {}
+        // An overdue head is logged by `close_when_idle`, in the connection's span.
+        if let Some(Err(e)) = close_when_idle(conn, &activity, settings.http_idle_timeout, settings.header_read_timeout, |c| c.graceful_shutdown()).await {
+            tracing::debug!(client = %self.client, error = %e, "http egress connection ended with an error");
         }
         let mut tally = self.tally.lock().expect("tally lock").clone();
         (tally.bytes_from_client, tally.bytes_to_client) = activity.bytes();

@@ -64,7 +64,7 @@ pub fn measure(h: &mut Harness<'_>) {
     let mut section = serde_json::Map::new();
     for subject in [Subject::Gateway, Subject::Registry, Subject::Ingress, Subject::HaproxyHttp] {
         print!("bench: instructions per request, {}:", subject.name());
-        match per_request(h, subject, count) {
+        match callgrind_totals(h, subject, count) {
             Ok((totals, kept)) => {
                 let per = |n: u64| n as f64 / f64::from(count);
                 let (n, l1_data_misses) = (per(totals.instructions), per(totals.l1_data_misses));
@@ -90,7 +90,7 @@ pub fn measure(h: &mut Harness<'_>) {
 /// Starts `subject` under callgrind, warms it up, zeroes the counters,
 /// sends `count` requests, and returns the dumped totals. With
 /// `--profile`, the dump is kept and its path returned.
-fn per_request(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(Totals, Option<PathBuf>)> {
+fn callgrind_totals(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Result<(Totals, Option<PathBuf>)> {
     let dir = h.topo.scratch.join("callgrind");
     fs::create_dir_all(&dir)?;
     let out = dir.join(format!("{}.out", subject.name()));

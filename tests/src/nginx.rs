@@ -1,5 +1,6 @@
 //! nginx in the `internet` namespace: HTTP on port 80 and HTTPS on 443 (both families), with a
-//! JSON access log recording who connected, to which address, with which Host and SNI.
+//! JSON access log recording who connected, to which address, with which Host and SNI. Under
+//! [`FRAMING_PREFIX`] it answers in each framing HTTP/1.1 has (see [`FRAMING_FILE`]).
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,18 @@ use crate::wait;
 /// The body nginx answers every request with; `$host` follows it.
 pub const BODY_PREFIX: &str = "gwt-nginx host=";
 
+/// Paths under this answer in other framings:
+/// - `gzip`: the text [`FRAMING_TEXT`] compressed on the fly, so chunked, with a trailer;
+/// - `file.txt`: a static file of that text, with an `ETag` (HEAD, 304);
+/// - `empty`: 204;
+/// - `short-keepalive`: 200, then the connection is closed after 1 s idle;
+/// - `close-after`: 200 and `Connection: close`.
+pub const FRAMING_PREFIX: &str = "/gwt-framing/";
+/// The text of `gzip` and `file.txt`, long enough to compress.
+pub const FRAMING_TEXT: &str = "framed by nginx; framed by nginx; framed by nginx; framed by nginx.";
+/// Where that file lies under the nginx prefix.
+const FRAMING_FILE: &str = "html/file.txt";
+
 /// One line of the access log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessLogEntry {
@@ -27,6 +40,9 @@ pub struct AccessLogEntry {
     /// `$ssl_server_name`: the SNI of a TLS connection, empty for plain HTTP.
     pub sni: String,
     pub status: u16,
+    pub uri: String,
+    /// nginx's serial number of the connection the request came on.
+    pub connection: u64,
 }
 
 /// A running nginx, stopped (and its processes killed) on drop.
@@ -42,6 +58,8 @@ impl Nginx {
         let prefix = dir.join("nginx");
         std::fs::create_dir_all(prefix.join("tmp"))
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", prefix.display()));
+        std::fs::create_dir_all(prefix.join("html")).expect("nginx html directory");
+        std::fs::write(prefix.join(FRAMING_FILE), FRAMING_TEXT).expect("nginx file");
         let conf = prefix.join("nginx.conf");
         std::fs::write(&conf, config(&prefix, certs))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
@@ -136,18 +154,21 @@ fn parse_entry(line: &str, path: &Path) -> AccessLogEntry {
             .parse()
             .unwrap_or_else(|e| panic!("bad {key} in nginx log ({e}): {line}"))
     };
-    let number = |key: &str| {
+    let number = |key: &str| -> u64 {
         text(key)
             .parse()
             .unwrap_or_else(|e| panic!("bad {key} in nginx log ({e}): {line}"))
     };
+    let small = |key: &str| u16::try_from(number(key)).unwrap_or_else(|e| panic!("bad {key} in nginx log ({e}): {line}"));
     AccessLogEntry {
         remote_addr: ip("remote_addr"),
         server_addr: ip("server_addr"),
-        server_port: number("server_port"),
+        server_port: small("server_port"),
         host: text("host"),
         sni: text("sni"),
-        status: number("status"),
+        status: small("status"),
+        uri: text("uri"),
+        connection: number("connection"),
     }
 }
 
@@ -161,7 +182,7 @@ pid {p}/nginx.pid;
 error_log {p}/error.log info;
 events {{ worker_connections 512; }}
 http {{
-    log_format gwt escape=json '{{"remote_addr":"$remote_addr","server_addr":"$server_addr","server_port":"$server_port","host":"$host","sni":"$ssl_server_name","status":"$status"}}';
+    log_format gwt escape=json '{{"remote_addr":"$remote_addr","server_addr":"$server_addr","server_port":"$server_port","host":"$host","sni":"$ssl_server_name","status":"$status","uri":"$uri","connection":"$connection"}}';
     access_log {p}/access.log gwt;
     client_body_temp_path {p}/tmp/body;
     proxy_temp_path {p}/tmp/proxy;
@@ -176,6 +197,28 @@ http {{
         location / {{
             default_type text/plain;
             return 200 "{BODY_PREFIX}$host\n";
+        }}
+        location = {FRAMING_PREFIX}gzip {{
+            default_type text/plain;
+            gzip on;
+            gzip_types text/plain;
+            gzip_min_length 1;
+            add_trailer x-gwt-trailer done always;
+            return 200 "{FRAMING_TEXT}";
+        }}
+        location = {FRAMING_PREFIX}file.txt {{
+            alias {p}/{FRAMING_FILE};
+        }}
+        location = {FRAMING_PREFIX}empty {{
+            return 204;
+        }}
+        location = {FRAMING_PREFIX}short-keepalive {{
+            keepalive_timeout 1s;
+            return 200 "short\n";
+        }}
+        location = {FRAMING_PREFIX}close-after {{
+            keepalive_requests 1;
+            return 200 "closing\n";
         }}
     }}
 }}

@@ -12,7 +12,7 @@ use gateway_tests::certs;
 use gateway_tests::client::{EchoRun, curl_status, run_echo_client};
 use gateway_tests::echo_server::EchoServer;
 use gateway_tests::gateway_process::{Gateway, GatewayConfig};
-use gateway_tests::nginx::{BODY_PREFIX, Nginx};
+use gateway_tests::nginx::{BODY_PREFIX, FRAMING_PREFIX, FRAMING_TEXT, Nginx};
 use gateway_tests::topology::{Pod, Topology};
 use serde_json::Value;
 
@@ -260,6 +260,62 @@ fn each_request_on_a_keep_alive_connection_is_decided_on_its_own() {
     assert_eq!((denied["status"].as_u64(), denied["host"].as_str()), (Some(403), Some("other.test")), "{denied}");
     assert_eq!(s.gw.metric("gateway_requests_total{decision=\"deny\",reason=\"not-registered\",workload=\"default/unknown\",host=\"unknown\""), 1);
     assert_eq!(s.gw.metric("gateway_requests_total{decision=\"allow\",reason=\"registered-host\",workload=\"default/unknown\",host=\"web.test\""), 1);
+    drop(s.gw);
+    s.topo.teardown();
+}
+
+/// One keep-alive connection asking nginx for each framing in turn; prints a line per answer.
+const FRAMING_CLIENT: &str = "import gzip, http.client, sys, time
+conn = http.client.HTTPConnection(sys.argv[1], 80, timeout=10)
+prefix = sys.argv[2]
+def ask(method, path, **headers):
+    conn.request(method, prefix + path, headers={'Host': 'web.test', **headers})
+    r = conn.getresponse()
+    return r, r.read()
+r, b = ask('GET', 'gzip', **{'Accept-Encoding': 'gzip'})
+print('gzip', r.status, r.getheader('Transfer-Encoding'), gzip.decompress(b).decode())
+r, b = ask('HEAD', 'file.txt')
+etag = r.getheader('ETag')
+print('head', r.status, r.getheader('Content-Length'), len(b))
+r, b = ask('GET', 'file.txt', **{'If-None-Match': etag})
+print('not-modified', r.status, len(b))
+r, b = ask('GET', 'empty')
+print('empty', r.status, len(b))
+r, b = ask('GET', 'short-keepalive')
+print('short', r.status, b.decode().strip())
+time.sleep(2.5)
+r, b = ask('GET', 'file.txt')
+print('after-idle-close', r.status, b.decode())
+r, b = ask('GET', 'close-after')
+print('close-after', r.status, b.decode().strip())
+r, b = ask('GET', 'file.txt')
+print('after-close', r.status, b.decode())
+";
+
+/// Each framing an upstream's HTTP/1.1 answer may have reaches the pod intact: chunked with a
+/// trailer (compressed on the fly), HEAD, 304, 204, each leaving the upstream connection for the
+/// next request; and a pooled connection the upstream closed while idle, or said it would close,
+/// costs a connection, not a request.
+#[test]
+fn every_response_framing_reaches_the_pod_intact_and_closed_upstream_connections_cost_no_request() {
+    let s = setup("", &[]);
+    let out = s.topo.pod_a.command("python3", &["-c", FRAMING_CLIENT, "203.0.113.10", FRAMING_PREFIX]).output().expect("python3");
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let length = FRAMING_TEXT.len();
+    let expected = format!(
+        "gzip 200 chunked {FRAMING_TEXT}\nhead 200 {length} 0\nnot-modified 304 0\nempty 204 0\nshort 200 short\n\
+         after-idle-close 200 {FRAMING_TEXT}\nclose-after 200 closing\nafter-close 200 {FRAMING_TEXT}\n"
+    );
+    assert_eq!(text, expected, "{err}");
+    let seen = s.nginx.wait_for_entries(8, EVENT_TIMEOUT);
+    let answered: Vec<(&str, u16)> = seen.iter().map(|e| (e.uri.trim_start_matches(FRAMING_PREFIX), e.status)).collect();
+    let asked = [("gzip", 200), ("file.txt", 200), ("file.txt", 304), ("empty", 204), ("short-keepalive", 200), ("file.txt", 200), ("close-after", 200), ("file.txt", 200)];
+    assert_eq!(answered, asked, "nginx answered each request once");
+    // The first five share one upstream connection; nginx closed it while idle, so the sixth
+    // came on another, and the last on a third after nginx said close.
+    let conns: Vec<u64> = seen.iter().map(|e| e.connection).collect();
+    assert!(conns[..5].iter().all(|c| *c == conns[0]), "one pooled connection for the first five: {conns:?}");
+    assert!(conns[5] != conns[0] && conns[6] == conns[5] && conns[7] != conns[6], "{conns:?}");
     drop(s.gw);
     s.topo.teardown();
 }

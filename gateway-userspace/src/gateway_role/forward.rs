@@ -25,7 +25,7 @@ use crate::{
     transport::{
         Dialer,
         addrs::UpstreamAddr,
-        http_pool::{Body, Grant, Origination, Reuse, Upstream, text},
+        http_pool::{Body, Grant, incoming, Origination, Reuse, Upstream, text},
     },
 };
 
@@ -332,5 +332,5 @@ async fn upgrade(dialer: &Dialer<'_>, endpoints: &[SocketAddr], mut req: Request
             }
         });
     }
-    Ok((resp.map(|b| b.boxed()), addr))
+    Ok((resp.map(incoming), addr))
 }

@@ -12,7 +12,6 @@ use std::{
     time::Instant,
 };
 
-use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode, body::Incoming, header::HeaderValue, service::service_fn};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -41,7 +40,7 @@ use crate::{
     reload::ActiveConfig,
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
-        http_pool::{Body, text},
+        http_pool::{Body, incoming, text},
         idle::{Activity, Tracked, close_when_idle},
         pick_percent,
     },
@@ -329,7 +328,7 @@ impl GatewayHttp {
         for h in plan.header_edits() {
             route_policy::edit_headers(req.headers_mut(), &h.request);
         }
-        let req = mirror::copy_to_mirrors(&plan.exchange, req.map(|b| b.boxed()), &plan.choice, &plan.route).await;
+        let req = mirror::copy_to_mirrors(&plan.exchange, req.map(incoming), &plan.choice, &plan.route).await;
         Routed::Forward(req, plan)
     }
 }

@@ -11,7 +11,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -26,7 +25,7 @@ use crate::{
     transport::{
         addrs::{ClientAddr, OrigDstAddr},
         idle::{Activity, Tracked, close_when_idle},
-        http_pool::{Body, Grant, Reuse, Upstream, text},
+        http_pool::{Body, Grant, incoming, Reuse, Upstream, text},
         pools::PoolOfConnection,
         pick_percent,
     },
@@ -217,7 +216,7 @@ impl Role for HttpEgress {
             let dns = self.inputs.dns.clone();
             Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
         };
-        Routed::Forward(req.map(|b| b.boxed()), NodePlan { target, tls, grant })
+        Routed::Forward(req.map(incoming), NodePlan { target, tls, grant })
     }
 
     /// Over an upstream connection kept per target.

@@ -2,6 +2,9 @@
 //! carries one request at a time and returns to the pool once its response
 //! has been read; an HTTP/2 connection (gRPC) carries many at once.
 //!
+//! An HTTP/1.1 request without a body is exchanged by `h1_client.rs` in
+//! the request's own task; others go through hyper's client.
+//!
 //! Each kept connection holds the [`Grant`] of the request that last used
 //! it. On a reload, [`UpstreamPool::revoke`] closes those the new
 //! configuration no longer allows to their destination; a connection busy
@@ -21,10 +24,28 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::{Request, Response, StatusCode, body::Bytes, client::conn::http1, client::conn::http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::{addrs::UpstreamAddr, dial::Dialer};
+use super::{
+    addrs::UpstreamAddr,
+    dial::Dialer,
+    h1_client::{self, ExchangeError, Kept, ReadError, UpstreamIo},
+};
 use crate::{policy::Target, reload::ActiveConfig};
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type Body = BoxBody<Bytes, BodyError>;
+
+/// Why a body being carried failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+    #[error(transparent)]
+    Upstream(#[from] ReadError),
+}
+
+/// A body hyper read, as a [`Body`].
+pub fn incoming(body: hyper::body::Incoming) -> Body {
+    body.map_err(BodyError::Hyper).boxed()
+}
 
 /// TLS to originate on a connection: the client config and the server name
 /// to present (what `proxy/origination.rs` builds from a DestinationRule).
@@ -84,7 +105,7 @@ struct Key {
 
 struct Idle {
     expires: Instant,
-    sender: http1::SendRequest<Body>,
+    conn: H1Conn,
     addr: UpstreamAddr,
     requests: u32,
     grant: Grant,
@@ -126,8 +147,24 @@ pub struct Conn {
 }
 
 enum Sender {
-    H1(http1::SendRequest<Body>),
+    H1(H1Conn),
     H2(http2::SendRequest<Body>),
+}
+
+/// An HTTP/1.1 connection: as dialled, for `h1_client`'s exchanges, or
+/// handed to hyper's client by a request that needed it.
+enum H1Conn {
+    Direct(Kept),
+    Hyper(http1::SendRequest<Body>),
+}
+
+impl H1Conn {
+    fn is_closed(&mut self) -> bool {
+        match self {
+            H1Conn::Direct(kept) => kept.is_closed(),
+            H1Conn::Hyper(sender) => sender.is_closed(),
+        }
+    }
 }
 
 impl UpstreamPool {
@@ -222,10 +259,10 @@ impl UpstreamPool {
         }
         let mut idle = self.idle.lock().expect("pool lock");
         let list = idle.get_mut(&key)?;
-        while let Some(i) = list.pop() {
-            if !i.sender.is_closed() && i.expires > Instant::now() {
+        while let Some(mut i) = list.pop() {
+            if i.expires > Instant::now() && !i.conn.is_closed() {
                 drop(idle);
-                return Some(conn(key, Sender::H1(i.sender), i.addr, i.requests));
+                return Some(conn(key, Sender::H1(i.conn), i.addr, i.requests));
             }
         }
         None
@@ -250,7 +287,8 @@ impl UpstreamPool {
         })?;
         let key = Key { upstream: upstream.clone(), tls_name: tls.as_ref().map(|(_, n)| n.clone()), h2 };
         let sender = match tls.clone() {
-            None => handshake(stream, h2).await?,
+            None if h2 => handshake_h2(stream).await?,
+            None => Sender::H1(H1Conn::Direct(Kept::new(UpstreamIo::Plain(stream)))),
             Some((config, name)) => {
                 // HTTP/2 over TLS is agreed by ALPN.
                 let config = if h2 {
@@ -271,7 +309,11 @@ impl UpstreamPool {
                     tracing::warn!(?upstream, "the upstream did not agree to HTTP/2");
                     return Err(StatusCode::BAD_GATEWAY);
                 }
-                handshake(tls_stream, h2).await?
+                if h2 {
+                    handshake_h2(tls_stream).await?
+                } else {
+                    Sender::H1(H1Conn::Direct(Kept::new(UpstreamIo::Tls(Box::new(tls_stream)))))
+                }
             }
         };
         if let Sender::H2(s) = &sender {
@@ -283,29 +325,29 @@ impl UpstreamPool {
 
     /// Keeps an HTTP/1.1 connection whose response has been read, until its
     /// idle timeout, if the configuration still allows it.
-    fn put_back(self: &Arc<Self>, key: Key, sender: http1::SendRequest<Body>, addr: UpstreamAddr, requests: u32, reuse: Reuse, grant: Grant) {
+    fn put_back(self: &Arc<Self>, key: Key, conn: H1Conn, addr: UpstreamAddr, requests: u32, reuse: Reuse, grant: Grant) {
         if !self.still_allowed(&grant, addr) {
-            return; // dropping the sender closes the connection
+            return; // dropping it closes the connection
         }
         let expires = Instant::now() + reuse.idle_timeout;
-        self.idle.lock().expect("pool lock").entry(key).or_default().push(Idle { expires, sender, addr, requests, grant });
+        self.idle.lock().expect("pool lock").entry(key).or_default().push(Idle { expires, conn, addr, requests, grant });
         if !self.reaping.swap(true, Ordering::AcqRel) {
             tokio::spawn(reap(Arc::downgrade(self)));
         }
     }
 }
 
-/// Closes idle connections past their timeout, once a second, while any
-/// are kept.
+/// Closes idle connections past their timeout or closed by the upstream,
+/// once a second, while any are kept.
 async fn reap(pool: std::sync::Weak<UpstreamPool>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(pool) = pool.upgrade() else { return };
         let now = Instant::now();
         let mut idle = pool.idle.lock().expect("pool lock");
-        // Dropping a sender closes its connection.
+        // Dropping a connection closes it.
         idle.retain(|_, list| {
-            list.retain(|i| i.expires > now && !i.sender.is_closed());
+            list.retain_mut(|i| i.expires > now && !i.conn.is_closed());
             !list.is_empty()
         });
         if idle.is_empty() {
@@ -315,30 +357,30 @@ async fn reap(pool: std::sync::Weak<UpstreamPool>) {
     }
 }
 
-async fn handshake<S>(stream: S, h2: bool) -> Result<Sender, StatusCode>
+async fn handshake_h2<S>(stream: S) -> Result<Sender, StatusCode>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    if h2 {
-        let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H2(sender))
-    } else {
-        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H1(sender))
-    }
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Sender::H2(sender))
+}
+
+/// hyper's HTTP/1.1 client on a connection, driven by a task of its own.
+async fn handshake_h1(io: UpstreamIo) -> Result<http1::SendRequest<Body>, StatusCode> {
+    let (sender, conn) = http1::handshake(TokioIo::new(io)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 /// What an HTTP/1.1 connection needs to go back to its pool.
 struct PutBack {
     pool: Arc<UpstreamPool>,
     key: Key,
-    sender: http1::SendRequest<Body>,
     addr: UpstreamAddr,
     requests: u32,
     reuse: Reuse,
@@ -346,9 +388,18 @@ struct PutBack {
 }
 
 impl PutBack {
-    fn put_back(self) {
-        let PutBack { pool, key, sender, addr, requests, reuse, grant } = self;
-        pool.put_back(key, sender, addr, requests, reuse, grant);
+    fn put_back_conn(self, conn: H1Conn) {
+        let PutBack { pool, key, addr, requests, reuse, grant } = self;
+        pool.put_back(key, conn, addr, requests, reuse, grant);
+    }
+}
+
+impl h1_client::PutBack for PutBack {
+    /// Unless it carried its last request.
+    fn put_back(self, kept: Kept) {
+        if self.reuse.max_requests.is_none_or(|m| self.requests < m) {
+            self.put_back_conn(H1Conn::Direct(kept));
+        }
     }
 }
 
@@ -357,21 +408,27 @@ impl PutBack {
 /// before its end, it drops the connection, whose state is then unknown.
 struct ReturningBody {
     body: hyper::body::Incoming,
-    back: Option<PutBack>,
+    back: Option<(PutBack, http1::SendRequest<Body>)>,
+}
+
+impl ReturningBody {
+    fn put_back(&mut self) {
+        if let Some((back, sender)) = self.back.take() {
+            back.put_back_conn(H1Conn::Hyper(sender));
+        }
+    }
 }
 
 impl hyper::body::Body for ReturningBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>> {
         let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = polled
-            && let Some(back) = self.back.take()
-        {
-            back.put_back();
+        if let std::task::Poll::Ready(None) = polled {
+            self.put_back();
         }
-        polled
+        polled.map(|f| f.map(|f| f.map_err(BodyError::Hyper)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -386,10 +443,8 @@ impl hyper::body::Body for ReturningBody {
 impl Drop for ReturningBody {
     /// A body known to be empty may be dropped unread.
     fn drop(&mut self) {
-        if hyper::body::Body::is_end_stream(&self.body)
-            && let Some(back) = self.back.take()
-        {
-            back.put_back();
+        if hyper::body::Body::is_end_stream(&self.body) {
+            self.put_back();
         }
     }
 }
@@ -449,7 +504,25 @@ impl Conn {
             Failure::Failed(StatusCode::BAD_GATEWAY)
         };
         let resp = match sender {
-            Sender::H1(mut s) => {
+            Sender::H1(H1Conn::Direct(kept)) if h1_client::takes(&req) => {
+                let back = PutBack { pool, key, addr, requests: requests + 1, reuse, grant };
+                return match h1_client::exchange(kept, req, requests > 0, back).await {
+                    Ok(resp) => Ok((resp.map(|b| b.map_err(BodyError::Upstream).boxed()), addr)),
+                    Err(ExchangeError::Unsent(unsent)) => {
+                        let (req, PutBack { pool, key, reuse, grant, .. }) = *unsent;
+                        Err(Failure::Unsent(Box::new(Unsent { req, pool, key, tls, reuse, grant })))
+                    }
+                    Err(ExchangeError::Failed(e)) => {
+                        tracing::debug!(error = %e, "upstream request failed");
+                        Err(Failure::Failed(StatusCode::BAD_GATEWAY))
+                    }
+                };
+            }
+            Sender::H1(conn) => {
+                let mut s = match conn {
+                    H1Conn::Hyper(s) => s,
+                    H1Conn::Direct(kept) => handshake_h1(kept.into_io()).await.map_err(Failure::Failed)?,
+                };
                 // A kept connection is ready once it has finished the response
                 // before; one the upstream closed meanwhile never is.
                 if requests > 0 && s.ready().await.is_err() {
@@ -465,8 +538,8 @@ impl Conn {
                 };
                 let carried = requests + 1;
                 if reuse.max_requests.is_none_or(|m| carried < m) {
-                    let back = PutBack { pool, key, sender: s, addr, requests: carried, reuse, grant };
-                    return Ok((resp.map(|body| ReturningBody { body, back: Some(back) }.boxed()), addr));
+                    let back = PutBack { pool, key, addr, requests: carried, reuse, grant };
+                    return Ok((resp.map(|body| ReturningBody { body, back: Some((back, s)) }.boxed()), addr));
                 }
                 resp
             }
@@ -475,7 +548,7 @@ impl Conn {
                 s.send_request(req).await.map_err(failed)?
             }
         };
-        Ok((resp.map(|b| b.boxed()), addr))
+        Ok((resp.map(incoming), addr))
     }
 }
 

@@ -6,6 +6,8 @@
 //! - `addrs.rs`: typed addresses, so source and destination cannot be swapped.
 //! - `dial.rs`: the proxy's own, marked, outbound socket ([`Dialer`]), and
 //!   name resolution for targets the proxy resolves itself.
+//! - `h1_client/`: an HTTP/1.1 exchange run in the request's own task, for
+//!   requests without a body; `http_pool.rs` hands it kept connections.
 //! - `http_pool.rs`: upstream HTTP connections kept per target, each
 //!   holding the `Grant` that let it be used; `pools.rs`: the node's pools,
 //!   one per client connection, revoked together at each reload.
@@ -21,6 +23,7 @@
 
 pub mod addrs;
 pub mod dial;
+pub mod h1_client;
 pub mod http_pool;
 pub mod idle;
 pub mod pools;

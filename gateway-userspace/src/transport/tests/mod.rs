@@ -9,6 +9,7 @@
 //! instead of blocking the run; nothing is timed.
 
 mod addrs;
+mod h1_client;
 mod http_pool;
 mod idle;
 mod pools;

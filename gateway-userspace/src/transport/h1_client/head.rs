@@ -140,7 +140,9 @@ pub fn parse_response(buf: &mut BytesMut, asked: Asked) -> Result<Option<Respons
         let mut headers = HeaderMap::with_capacity(count);
         for (name, value) in &spans[..count] {
             let name = HeaderName::from_bytes(&head[name.range()]).map_err(|e| HeadError::Header(e.to_string()))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value.range())).map_err(|e| HeadError::Header(e.to_string()))?;
+            // SAFETY: httparse let through only the bytes a header value may hold (tab, space,
+            // visible ASCII, obs-text), the same `HeaderValue` allows; hyper relies on it too.
+            let value = unsafe { HeaderValue::from_maybe_shared_unchecked(head.slice(value.range())) };
             headers.append(name, value);
         }
         let (framing, sound) = framing(status, &headers, asked)?;
@@ -193,9 +195,6 @@ fn persistent(version: Version, headers: &HeaderMap) -> bool {
 
 /// Whether a `Connection` header lists `token`.
 pub fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    let listed = |v: &HeaderValue| v.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()));
+    headers.get_all(header::CONNECTION).iter().any(listed)
 }

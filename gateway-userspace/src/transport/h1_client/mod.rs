@@ -98,14 +98,12 @@ impl Kept {
 /// Whether [`exchange`] carries `req`: HTTP/1.1 with no body, no upgrade,
 /// no `Expect` and no CONNECT.
 pub fn takes<B: hyper::body::Body>(req: &Request<B>) -> bool {
-    let headers = req.headers();
-    req.version() == Version::HTTP_11
-        && req.method() != Method::CONNECT
-        && req.body().is_end_stream()
-        && !headers.contains_key(header::TRANSFER_ENCODING)
-        && !headers.contains_key(header::UPGRADE)
-        && !headers.contains_key(header::EXPECT)
-        && headers.get(header::CONTENT_LENGTH).is_none_or(|l| l.as_bytes() == b"0")
+    let plain = |(name, value): (&header::HeaderName, &header::HeaderValue)| match *name {
+        header::TRANSFER_ENCODING | header::UPGRADE | header::EXPECT => false,
+        header::CONTENT_LENGTH => value.as_bytes() == b"0",
+        _ => true,
+    };
+    req.version() == Version::HTTP_11 && req.method() != Method::CONNECT && req.body().is_end_stream() && req.headers().iter().all(plain)
 }
 
 /// Why an exchange failed.
@@ -134,11 +132,6 @@ pub async fn exchange<B, R: PutBack>(mut kept: Kept, req: Request<B>, reused: bo
         kept.buf.reserve(READ_CHUNK);
     }
     let head = loop {
-        match head::parse_response(&mut kept.buf, asked) {
-            Ok(Some(head)) => break head,
-            Ok(None) => {}
-            Err(e) => return Err(ExchangeError::Failed(e.into())),
-        }
         let nothing_yet = kept.buf.is_empty();
         match kept.fill().await {
             Ok(n) if n > 0 => {}
@@ -148,6 +141,11 @@ pub async fn exchange<B, R: PutBack>(mut kept: Kept, req: Request<B>, reused: bo
                 return Err(ExchangeError::Unsent(Box::new((req, back))));
             }
             Ok(_) => return Err(ExchangeError::Failed("the upstream closed the connection before its response".into())),
+            Err(e) => return Err(ExchangeError::Failed(e.into())),
+        }
+        match head::parse_response(&mut kept.buf, asked) {
+            Ok(Some(head)) => break head,
+            Ok(None) => {}
             Err(e) => return Err(ExchangeError::Failed(e.into())),
         }
     };

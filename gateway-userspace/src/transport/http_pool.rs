@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::{FutureExt, future::Either};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::{Request, Response, StatusCode, body::Bytes, client::conn::http1, client::conn::http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -475,14 +476,15 @@ impl Conn {
 
     /// Sends `req`. A kept connection the upstream had just closed (the
     /// request not written) gives it to a new one, once. A connect failure
-    /// is 503, as Envoy answers it; a failed exchange 502.
-    pub async fn send(self, dialer: &Dialer<'_>, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), StatusCode> {
-        match self.send_once(req).await {
-            Ok(answer) => Ok(answer),
-            Err(Failure::Failed(status)) => Err(status),
+    /// is 503, as Envoy answers it; a failed exchange 502. (Chained, like
+    /// [`Conn::send_once`], rather than an `async fn` holding its arguments.)
+    pub fn send<'a>(self, dialer: &'a Dialer<'_>, req: Request<Body>) -> impl Future<Output = Result<(Response<Body>, UpstreamAddr), StatusCode>> + Send + 'a {
+        self.send_once(req).then(move |sent| match sent {
+            Ok(answer) => Either::Left(std::future::ready(Ok(answer))),
+            Err(Failure::Failed(status)) => Either::Left(std::future::ready(Err(status))),
             // Boxed: the rare path's state is not carried in every request's future.
-            Err(Failure::Unsent(unsent)) => Box::pin(Self::resend(dialer, *unsent)).await,
-        }
+            Err(Failure::Unsent(unsent)) => Either::Right(Box::pin(Self::resend(dialer, *unsent))),
+        })
     }
 
     /// The request a closed kept connection did not send, on a new connection.
@@ -496,28 +498,39 @@ impl Conn {
     }
 
     /// Sends `req`; an HTTP/1.1 connection goes back to the pool once the
-    /// response has been read, unless it carried its last request.
-    async fn send_once(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Failure> {
+    /// response has been read, unless it carried its last request. Not an
+    /// `async fn`: the future is the direct exchange's, mapped, or hyper's,
+    /// boxed, with no state of this function's own beside it.
+    fn send_once(self, req: Request<Body>) -> impl Future<Output = Result<(Response<Body>, UpstreamAddr), Failure>> + Send {
+        let Conn { pool, key, tls, reuse, sender, addr, requests, grant } = self;
+        let kept = match sender {
+            Sender::H1(H1Conn::Direct(kept)) if h1_client::takes(&req) => kept,
+            // Boxed: hyper's futures are large, and most requests go the direct way.
+            sender => return Either::Right(Box::pin(Conn { pool, key, tls, reuse, sender, addr, requests, grant }.send_by_hyper(req))),
+        };
+        let back = PutBack { pool, key, addr, requests: requests + 1, reuse, grant };
+        Either::Left(h1_client::exchange(kept, req, requests > 0, back).map(move |exchanged| match exchanged {
+            Ok(resp) => Ok((resp.map(|b| b.map_err(BodyError::Upstream).boxed()), addr)),
+            Err(ExchangeError::Unsent(unsent)) => {
+                let (req, PutBack { pool, key, reuse, grant, .. }) = *unsent;
+                Err(Failure::Unsent(Box::new(Unsent { req, pool, key, tls, reuse, grant })))
+            }
+            Err(ExchangeError::Failed(e)) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                Err(Failure::Failed(StatusCode::BAD_GATEWAY))
+            }
+        }))
+    }
+
+    /// [`Conn::send_once`] through hyper's client: HTTP/2, or an HTTP/1.1
+    /// request `h1_client` does not carry.
+    async fn send_by_hyper(self, req: Request<Body>) -> Result<(Response<Body>, UpstreamAddr), Failure> {
         let Conn { pool, key, tls, reuse, sender, addr, requests, grant } = self;
         let failed = |e: hyper::Error| {
             tracing::debug!(error = %e, "upstream request failed");
             Failure::Failed(StatusCode::BAD_GATEWAY)
         };
         let resp = match sender {
-            Sender::H1(H1Conn::Direct(kept)) if h1_client::takes(&req) => {
-                let back = PutBack { pool, key, addr, requests: requests + 1, reuse, grant };
-                return match h1_client::exchange(kept, req, requests > 0, back).await {
-                    Ok(resp) => Ok((resp.map(|b| b.map_err(BodyError::Upstream).boxed()), addr)),
-                    Err(ExchangeError::Unsent(unsent)) => {
-                        let (req, PutBack { pool, key, reuse, grant, .. }) = *unsent;
-                        Err(Failure::Unsent(Box::new(Unsent { req, pool, key, tls, reuse, grant })))
-                    }
-                    Err(ExchangeError::Failed(e)) => {
-                        tracing::debug!(error = %e, "upstream request failed");
-                        Err(Failure::Failed(StatusCode::BAD_GATEWAY))
-                    }
-                };
-            }
             Sender::H1(conn) => {
                 let mut s = match conn {
                     H1Conn::Hyper(s) => s,

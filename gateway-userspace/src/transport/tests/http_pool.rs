@@ -131,3 +131,24 @@ async fn a_kept_connection_the_upstream_closed_costs_a_connection_not_the_reques
     })
     .await;
 }
+
+/// A request with a body goes through hyper's client on the kept
+/// connection the bodiless ones used, and the one after it takes that
+/// connection back from hyper's client: one connection for all three.
+#[tokio::test]
+async fn a_request_with_a_body_shares_the_kept_connection() {
+    bounded(async {
+        let (addr, accepted) = server("answered", false).await;
+        let pool = Arc::new(UpstreamPool::default());
+        assert_eq!(exchange(&pool, addr, true).await.as_deref(), Some(&b"answered"[..]));
+        let rotate = AtomicUsize::new(0);
+        let dialer = Dialer { mark: 0, timeout: Duration::from_secs(5), resolver: &NoResolver, rotate: &rotate };
+        let post = Request::post("/").header("host", "upstream.test").body(http_body_util::Full::new(Bytes::from_static(b"payload")).map_err(|never| match never {}).boxed()).expect("request");
+        let upstream = Upstream::Target(Target::Original(addr));
+        let (resp, _) = pool.send(dialer, &upstream, None, Reuse::default(), post, grant()).await.expect("the upstream answers the POST");
+        assert_eq!(resp.into_body().collect().await.expect("the body arrives").to_bytes(), "answered");
+        assert_eq!(exchange(&pool, addr, true).await.as_deref(), Some(&b"answered"[..]));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection carried the three");
+    })
+    .await;
+}

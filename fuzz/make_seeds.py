@@ -45,6 +45,22 @@ def http1():
         put("http1_head", name, head)
 
 
+def http1_response():
+    # The first byte: bit 0 says the request was HEAD, the rest the piece size less one.
+    answers = {
+        "length": (0x0e, b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 5\r\n\r\nhello"),
+        "chunked_trailers": (0x02, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\nwiki\r\n5\r\npedia\r\n0\r\nx-sum: 1\r\n\r\nleft"),
+        "gzip_chunked": (0x00, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n"),
+        "until_close": (0x20, b"HTTP/1.0 200 OK\r\n\r\nall of it until the end"),
+        "interim": (0x04, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+        "head_with_length": (0x01, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        "length_and_chunked": (0x06, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"),
+        "cut_chunk": (0x00, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nshort"),
+    }
+    for name, (control, answer) in answers.items():
+        put("http1_response", name, bytes([control]) + answer)
+
+
 def http2():
     capture = (SNIFF / "curl_h2_prior_knowledge.bin").read_bytes()
     assert capture.startswith(PREFACE)
@@ -131,4 +147,4 @@ spec: {egress: [{hosts: ["./*", "istio-system/*"]}], outboundTrafficPolicy: {mod
 
 
 if __name__ == "__main__":
-    tls(); http1(); http2(); dns(); config()
+    tls(); http1(); http1_response(); http2(); dns(); config()

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use crate::{build::workspace_root, prereqs::run};
 
 /// The fuzz targets, in `fuzz/fuzz_targets/<name>.rs`.
-pub const TARGETS: &[&str] = &["config_roundtrip", "tls_sni", "http1_head", "hpack", "http2_preface", "dns_request"];
+pub const TARGETS: &[&str] = &["config_roundtrip", "tls_sni", "http1_head", "hpack", "http2_preface", "dns_request", "http1_response"];
 
 /// Seconds each target runs unless told otherwise.
 pub const DEFAULT_SECS: u64 = 30;

@@ -9,10 +9,13 @@
 //!
 //! - `head.rs`: the request head written, the response head parsed, and
 //!   the body's framing;
-//! - `body.rs`: the body, decoded (length, chunked with trailers, or until
-//!   close), giving the connection back at its end.
+//! - `decode.rs`: the body's framing undone (length, chunked with
+//!   trailers, or until close), without I/O;
+//! - `body.rs`: the body, read as it is polled, giving the connection back
+//!   at its end.
 
 mod body;
+mod decode;
 mod head;
 
 use std::{
@@ -29,8 +32,9 @@ use tokio::{
 };
 use tokio_rustls::client::TlsStream;
 
-pub use body::{BoxError, PutBack, ReadError, ResponseBody};
-pub use head::{Asked, Framing, HeadError, ResponseHead};
+pub use body::{BoxError, PutBack, ResponseBody};
+pub use decode::{Decoded, Decoder, ReadError};
+pub use head::{Asked, Framing, HeadError, ResponseHead, parse_response};
 
 /// How much a read asks for at least.
 const READ_CHUNK: usize = 8 * 1024;

@@ -2,8 +2,8 @@
 //! carries one request at a time and returns to the pool once its response
 //! has been read; an HTTP/2 connection (gRPC) carries many at once.
 //!
-//! An HTTP/1.1 request without a body is exchanged by `h1_client.rs` in
-//! the request's own task; others go through hyper's client.
+//! An HTTP/1.1 request without a body is exchanged by `h1_client/` in the
+//! request's own task; others go through hyper's client.
 //!
 //! Each kept connection holds the [`Grant`] of the request that last used
 //! it. On a reload, [`UpstreamPool::revoke`] closes those the new
@@ -258,15 +258,13 @@ impl UpstreamPool {
             }
             return Some(conn(key, sender, addr, requests));
         }
-        let mut idle = self.idle.lock().expect("pool lock");
-        let list = idle.get_mut(&key)?;
-        while let Some(mut i) = list.pop() {
+        loop {
+            // Taken out first: whether it is closed is a read, not done under the lock.
+            let mut i = self.idle.lock().expect("pool lock").get_mut(&key)?.pop()?;
             if i.expires > Instant::now() && !i.conn.is_closed() {
-                drop(idle);
                 return Some(conn(key, Sender::H1(i.conn), i.addr, i.requests));
             }
         }
-        None
     }
 
     async fn open(
@@ -475,7 +473,8 @@ impl Conn {
     }
 
     /// Sends `req`. A kept connection the upstream had just closed (the
-    /// request not written) gives it to a new one, once. A connect failure
+    /// request not written, or, idempotent, not answered at all) gives it
+    /// to a new one, once. A connect failure
     /// is 503, as Envoy answers it; a failed exchange 502. (Chained, like
     /// [`Conn::send_once`], rather than an `async fn` holding its arguments.)
     pub fn send<'a>(self, dialer: &'a Dialer<'_>, req: Request<Body>) -> impl Future<Output = Result<(Response<Body>, UpstreamAddr), StatusCode>> + Send + 'a {

@@ -31,8 +31,8 @@ pub enum HeadError {
     Header(String),
 }
 
-/// Where a header's name or value lies in the head (a head is at most
-/// [`MAX_HEAD_BYTES`], so `u32` holds it).
+/// Where a header's name or value lies in the head (the read buffer stays
+/// within [`MAX_HEAD_BYTES`] and one read more, so `u32` holds any offset).
 #[derive(Clone, Copy, Default)]
 struct Span {
     at: u32,
@@ -194,7 +194,7 @@ fn persistent(version: Version, headers: &HeaderMap) -> bool {
 }
 
 /// Whether a `Connection` header lists `token`.
-pub fn has_token(headers: &HeaderMap, token: &str) -> bool {
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
     let listed = |v: &HeaderValue| v.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()));
     headers.get_all(header::CONNECTION).iter().any(listed)
 }

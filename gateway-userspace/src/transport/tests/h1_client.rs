@@ -84,6 +84,18 @@ async fn exchanged(kept: Kept, req: Request<Empty<Bytes>>, back: &Back) -> Resul
     Ok((status, collected.to_bytes().to_vec(), trailers))
 }
 
+/// One GET answered with `script` by an upstream that then closes the
+/// connection (which ends a body read until close).
+async fn answered_once(script: &'static [u8], back: &Back) -> Result<(StatusCode, Vec<u8>, Option<HeaderMap>), String> {
+    let (ours, mut theirs) = tcp_pair().await;
+    tokio::spawn(async move {
+        let mut head = [0u8; 1024];
+        let _ = theirs.read(&mut head).await;
+        let _ = theirs.write_all(script).await;
+    });
+    exchanged(Kept::new(UpstreamIo::Plain(ours)), request(Method::GET, "/"), back).await
+}
+
 #[tokio::test]
 async fn each_framing_is_read_whole_and_the_connection_comes_back_after_each() {
     bounded(async {
@@ -149,17 +161,8 @@ async fn a_connection_that_cannot_carry_another_request_is_not_kept() {
         (b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "both a length and chunking"),
     ] {
         bounded(async {
-            let (ours, mut theirs) = tcp_pair().await;
-            let server = tokio::spawn(async move {
-                let mut head = [0u8; 1024];
-                let _ = theirs.read(&mut head).await;
-                theirs.write_all(script).await.unwrap();
-                // Closed after the answer, for the body read until close.
-                drop(theirs);
-            });
             let back = Back::default();
-            let got = exchanged(Kept::new(UpstreamIo::Plain(ours)), request(Method::GET, "/"), &back).await;
-            server.await.unwrap();
+            let got = answered_once(script, &back).await;
             assert!(got.is_ok(), "{why}: {got:?}");
             assert!(back.take().is_none(), "{why}: the connection must not be kept");
         })
@@ -194,14 +197,8 @@ async fn malformed_answers_fail_the_exchange_and_give_up_the_connection() {
         (b"HTTP/1.1 200 OK\r\ncontent-len", "a head cut short"),
     ] {
         bounded(async {
-            let (ours, mut theirs) = tcp_pair().await;
-            tokio::spawn(async move {
-                let mut head = [0u8; 1024];
-                let _ = theirs.read(&mut head).await;
-                let _ = theirs.write_all(script).await;
-            });
             let back = Back::default();
-            let got = exchanged(Kept::new(UpstreamIo::Plain(ours)), request(Method::GET, "/"), &back).await;
+            let got = answered_once(script, &back).await;
             assert!(got.is_err(), "{why}: {got:?}");
             assert!(back.take().is_none(), "{why}: the connection must not be kept");
         })

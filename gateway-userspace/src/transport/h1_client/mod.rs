@@ -126,9 +126,12 @@ pub enum ExchangeError<B, R> {
 /// its end, if the response lets it carry another request.
 pub async fn exchange<B, R: PutBack>(mut kept: Kept, req: Request<B>, reused: bool, back: R) -> Result<Response<ResponseBody<R>>, ExchangeError<B, R>> {
     let asked = Asked::of(&req);
-    let mut head = Vec::with_capacity(256);
-    head::encode_request(&req, &mut head);
-    if let Err(e) = write_head(&mut kept.io, &head).await {
+    let written = {
+        let mut bytes = Vec::with_capacity(256);
+        head::encode_request(&req, &mut bytes);
+        write_head(&mut kept.io, &bytes).await
+    };
+    if let Err(e) = written {
         // A request not wholly written was not taken: another connection may carry it.
         return Err(if reused { ExchangeError::Unsent(Box::new((req, back))) } else { ExchangeError::Failed(e.into()) });
     }

@@ -116,6 +116,13 @@ pub fn parse_response(buf: &mut BytesMut, asked: Asked) -> Result<Option<Respons
             httparse::Status::Partial => return Ok(None),
         };
         let code = parsed.code.unwrap_or_default();
+        if (100..200).contains(&code) {
+            if code == 101 {
+                return Err(HeadError::UnaskedUpgrade);
+            }
+            buf.advance(len);
+            continue;
+        }
         let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
         // Where each header lies in `buf`, so that the values can share its bytes.
         let base = buf.as_ptr() as usize;
@@ -127,13 +134,6 @@ pub fn parse_response(buf: &mut BytesMut, asked: Asked) -> Result<Option<Respons
         let count = parsed.headers.len();
         for (slot, h) in spans.iter_mut().zip(parsed.headers.iter()) {
             *slot = (span(h.name.as_bytes()), span(h.value));
-        }
-        if (100..200).contains(&code) {
-            if code == 101 {
-                return Err(HeadError::UnaskedUpgrade);
-            }
-            buf.advance(len);
-            continue;
         }
         let status = StatusCode::from_u16(code).map_err(|_| HeadError::Header(format!("status {code}")))?;
         let head = buf.split_to(len).freeze();

@@ -135,9 +135,6 @@ pub async fn exchange<B, R: PutBack>(mut kept: Kept, req: Request<B>, reused: bo
         // A request not wholly written was not taken: another connection may carry it.
         return Err(if reused { ExchangeError::Unsent(Box::new((req, back))) } else { ExchangeError::Failed(e.into()) });
     }
-    if kept.buf.capacity() < READ_CHUNK {
-        kept.buf.reserve(READ_CHUNK);
-    }
     let head = loop {
         let nothing_yet = kept.buf.is_empty();
         match kept.fill().await {

@@ -101,14 +101,14 @@ pub trait Role: Sync {
 }
 
 /// One request, through every phase.
-pub async fn handle<R: Role>(role: &R, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle<R: Role>(role: &R, mut req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let config = role.inputs().config.current();
     let authority = Authority::of(&req);
     let mut rec = role.record(&req, &authority);
     let normalization = config.policy.authorizer().settings().path_normalization;
-    let (req, strict_path) = match normalize_path(req, normalization) {
-        Some(normalized) => normalized,
+    let strict_path = match normalize_path(&mut req, normalization) {
+        Some(strict) => strict,
         None => {
             let resp = text(StatusCode::BAD_REQUEST, "bad request path\n".to_string(), None);
             rec.deny("malformed-request", None);
@@ -153,14 +153,14 @@ pub fn rbac_denied() -> Response<Body> {
     text(StatusCode::FORBIDDEN, "RBAC: access denied".to_string(), None)
 }
 
-/// The request with its path normalised (query kept), and the path's
-/// strict reading (`None` for a canonical path, most requests', which is
-/// every reading of itself); `None` for a path that will not form a URI
-/// again (400).
-fn normalize_path(mut req: Request<Incoming>, how: PathNormalization) -> Option<(Request<Incoming>, Option<String>)> {
+/// Normalises the request's path (query kept) and gives its strict
+/// reading (`None` for a canonical path, most requests', which is every
+/// reading of itself); `None` for a path that will not form a URI again
+/// (400).
+fn normalize_path(req: &mut Request<Incoming>, how: PathNormalization) -> Option<Option<String>> {
     let raw = req.uri().path();
     if path::is_canonical(raw) {
-        return Some((req, None));
+        return Some(None);
     }
     let strict = Some(path::strict(raw));
     let normalized = path::normalize(raw, how);
@@ -176,7 +176,7 @@ fn normalize_path(mut req: Request<Incoming>, how: PathNormalization) -> Option<
         });
         *req.uri_mut() = rebuilt?;
     }
-    Some((req, strict))
+    Some(strict)
 }
 
 /// What a request names as its destination.

@@ -186,14 +186,41 @@ impl Role for HttpEgress {
 
     /// Denied: 403 with the reason. Otherwise the target, and the TLS it
     /// takes; settings that do not load: 503.
-    async fn route(
+    fn route(
         &self,
         config: &Arc<ActiveConfig>,
-        (verdict, decided): (Verdict, Decided),
+        decision: (Verdict, Decided),
         req: Request<Incoming>,
         authority: &Authority,
         _record: &mut RequestRecord,
-    ) -> Routed<NodePlan> {
+    ) -> impl Future<Output = Routed<NodePlan>> + Send {
+        // Nothing here waits: the answer is ready when asked, and the
+        // request is not moved into a future of its own.
+        std::future::ready(self.routed(config, decision, req, authority))
+    }
+
+    /// Over an upstream connection kept per target.
+    async fn upstream(&self, plan: &NodePlan, req: Request<Body>, record: &mut RequestRecord) -> Response<Body> {
+        let upstream = Upstream::Target(plan.target.clone());
+        match self.upstreams.send(self.inputs.dialer(), &upstream, plan.tls.clone(), Reuse::default(), req, plan.grant.clone()).await {
+            Ok((resp, addr)) => {
+                record.upstream = Some(addr);
+                resp
+            }
+            Err(status) => upstream_error(status),
+        }
+    }
+
+    /// The upstream's answer, as it is.
+    fn respond(&self, _plan: NodePlan, resp: Response<Body>, _record: &mut RequestRecord) -> Response<Body> {
+        resp
+    }
+}
+
+impl HttpEgress {
+    /// The route phase: a denial's 403, or the target, its TLS and the
+    /// grant its kept connection stands on.
+    fn routed(&self, config: &Arc<ActiveConfig>, (verdict, decided): (Verdict, Decided), req: Request<Incoming>, authority: &Authority) -> Routed<NodePlan> {
         let host = authority.host.as_deref();
         let target = match &verdict {
             Verdict::Deny { reason, .. } => {
@@ -217,23 +244,6 @@ impl Role for HttpEgress {
             Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
         };
         Routed::Forward(req.map(incoming), NodePlan { target, tls, grant })
-    }
-
-    /// Over an upstream connection kept per target.
-    async fn upstream(&self, plan: &NodePlan, req: Request<Body>, record: &mut RequestRecord) -> Response<Body> {
-        let upstream = Upstream::Target(plan.target.clone());
-        match self.upstreams.send(self.inputs.dialer(), &upstream, plan.tls.clone(), Reuse::default(), req, plan.grant.clone()).await {
-            Ok((resp, addr)) => {
-                record.upstream = Some(addr);
-                resp
-            }
-            Err(status) => upstream_error(status),
-        }
-    }
-
-    /// The upstream's answer, as it is.
-    fn respond(&self, _plan: NodePlan, resp: Response<Body>, _record: &mut RequestRecord) -> Response<Body> {
-        resp
     }
 }
 

@@ -200,11 +200,14 @@ pub fn raise_nofile_limit() -> u64 {
     lim.rlim_cur
 }
 
-/// Busy and total CPU ticks of the whole machine, and of one process.
+/// Busy and total CPU ticks of the whole machine, of the load and proxy
+/// CPUs, and of one process.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuSample {
     at: Option<Instant>,
     machine_busy: u64,
+    /// (busy, total) ticks of [`Cpu::Load`] and [`Cpu::Proxy`].
+    pinned: Option<[(u64, u64); 2]>,
     process: Option<u64>,
 }
 
@@ -213,22 +216,31 @@ pub struct CpuSample {
 pub struct CpuUse {
     pub machine: f64,
     pub process: Option<f64>,
+    /// How busy [`Cpu::Load`] and [`Cpu::Proxy`] were, 0.0 to 1.0 (where
+    /// the machine has two CPUs).
+    pub load_busy: Option<f64>,
+    pub proxy_busy: Option<f64>,
     pub seconds: f64,
 }
 
 pub fn cpu_sample(pid: Option<u32>) -> CpuSample {
     let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
-    let machine_busy = stat
-        .lines()
-        .next()
-        .map(|l| {
-            // cpu user nice system idle iowait irq softirq steal …
-            let f: Vec<u64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-            let get = |i: usize| f.get(i).copied().unwrap_or(0);
-            get(0) + get(1) + get(2) + get(5) + get(6) + get(7)
-        })
-        .unwrap_or(0);
-    CpuSample { at: Some(Instant::now()), machine_busy, process: pid.and_then(process_ticks) }
+    let line = |name: &str| stat.lines().find(|l| l.split_whitespace().next() == Some(name)).map(busy_and_total);
+    let machine_busy = line("cpu").map_or(0, |(busy, _)| busy);
+    let pinned = match Cpu::Load.number().zip(Cpu::Proxy.number()) {
+        Some((load, proxy)) => line(&format!("cpu{load}")).zip(line(&format!("cpu{proxy}"))).map(|(l, p)| [l, p]),
+        None => None,
+    };
+    CpuSample { at: Some(Instant::now()), machine_busy, pinned, process: pid.and_then(process_ticks) }
+}
+
+/// Busy and total ticks of one `/proc/stat` CPU line.
+pub(super) fn busy_and_total(line: &str) -> (u64, u64) {
+    // cpu user nice system idle iowait irq softirq steal …
+    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    (busy, busy + get(3) + get(4))
 }
 
 impl CpuSample {
@@ -242,9 +254,17 @@ impl CpuSample {
         CpuUse {
             machine: cores(later.machine_busy.saturating_sub(self.machine_busy)),
             process: self.process.zip(later.process).map(|(a, b)| cores(b.saturating_sub(a))),
+            load_busy: self.pinned.zip(later.pinned).and_then(|(a, b)| busy_share(a[0], b[0])),
+            proxy_busy: self.pinned.zip(later.pinned).and_then(|(a, b)| busy_share(a[1], b[1])),
             seconds,
         }
     }
+}
+
+/// The busy share of one CPU's ticks between two samples of it.
+pub(super) fn busy_share((busy0, total0): (u64, u64), (busy1, total1): (u64, u64)) -> Option<f64> {
+    let total = total1.checked_sub(total0).filter(|&t| t > 0)?;
+    Some(busy1.saturating_sub(busy0) as f64 / total as f64)
 }
 
 /// utime + stime of all threads of `pid`, in clock ticks.

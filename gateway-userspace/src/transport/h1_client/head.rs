@@ -33,7 +33,7 @@ pub enum HeadError {
 
 /// Where a header's name or value lies in the head (the read buffer stays
 /// within [`MAX_HEAD_BYTES`] and one read more, so `u32` holds any offset).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Span {
     at: u32,
     len: u32,
@@ -130,15 +130,19 @@ pub fn parse_response(buf: &mut BytesMut, asked: Asked) -> Result<Option<Respons
             let at = s.as_ptr() as usize - base;
             Span { at: at as u32, len: s.len() as u32 }
         };
-        let mut spans = [(Span::default(), Span::default()); MAX_HEADERS];
+        // Only the first `count` are written: zeroing all of them touched 1.6 KiB per answer.
+        let mut spans = [const { std::mem::MaybeUninit::<(Span, Span)>::uninit() }; MAX_HEADERS];
         let count = parsed.headers.len();
         for (slot, h) in spans.iter_mut().zip(parsed.headers.iter()) {
-            *slot = (span(h.name.as_bytes()), span(h.value));
+            slot.write((span(h.name.as_bytes()), span(h.value)));
         }
         let status = StatusCode::from_u16(code).map_err(|_| HeadError::Header(format!("status {code}")))?;
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(count);
-        for (name, value) in &spans[..count] {
+        for slot in &spans[..count] {
+            // SAFETY: the loop above wrote the first `count` slots (httparse
+            // fills at most `MAX_HEADERS`, so the zip stops at `count`).
+            let (name, value) = unsafe { slot.assume_init_ref() };
             let name = HeaderName::from_bytes(&head[name.range()]).map_err(|e| HeadError::Header(e.to_string()))?;
             // SAFETY: httparse let through only the bytes a header value may hold (tab, space,
             // visible ASCII, obs-text), the same `HeaderValue` allows; hyper relies on it too.

@@ -2,6 +2,7 @@
 
 mod instructions;
 mod modes;
+mod procs;
 mod report;
 mod results;
 mod profile;

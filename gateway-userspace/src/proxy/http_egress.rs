@@ -119,6 +119,34 @@ impl HttpEgress {
             Verdict::Deny { .. } => Ok(None),
         }
     }
+
+    /// The route phase: a denial's 403, or the target, its TLS and the
+    /// grant its kept connection stands on.
+    fn routed(&self, config: &Arc<ActiveConfig>, (verdict, decided): (Verdict, Decided), req: Request<Incoming>, authority: &Authority) -> Routed<NodePlan> {
+        let host = authority.host.as_deref();
+        let target = match &verdict {
+            Verdict::Deny { reason, .. } => {
+                let body = forbidden_body(reason.as_str(), host.unwrap_or("(no host)"));
+                return Routed::Answer(text(StatusCode::FORBIDDEN, body, Some(reason.as_str())));
+            }
+            Verdict::Allow { target, .. } | Verdict::Steer { target, .. } => target.clone(),
+        };
+        let tls = match self.upstream_tls(config, &verdict, host) {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS origination settings do not load");
+                return Routed::Answer(upstream_error(StatusCode::SERVICE_UNAVAILABLE));
+            }
+        };
+        // A kept upstream connection stays while a reload still lets this host reach it (asked
+        // as a `GET /`: one kept for a request routed by path or headers may close early, which
+        // costs a new connection, never a request).
+        let grant = {
+            let dns = self.inputs.dns.clone();
+            Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
+        };
+        Routed::Forward(req.map(incoming), NodePlan { target, tls, grant })
+    }
 }
 
 impl Role for HttpEgress {
@@ -214,36 +242,6 @@ impl Role for HttpEgress {
     /// The upstream's answer, as it is.
     fn respond(&self, _plan: NodePlan, resp: Response<Body>, _record: &mut RequestRecord) -> Response<Body> {
         resp
-    }
-}
-
-impl HttpEgress {
-    /// The route phase: a denial's 403, or the target, its TLS and the
-    /// grant its kept connection stands on.
-    fn routed(&self, config: &Arc<ActiveConfig>, (verdict, decided): (Verdict, Decided), req: Request<Incoming>, authority: &Authority) -> Routed<NodePlan> {
-        let host = authority.host.as_deref();
-        let target = match &verdict {
-            Verdict::Deny { reason, .. } => {
-                let body = forbidden_body(reason.as_str(), host.unwrap_or("(no host)"));
-                return Routed::Answer(text(StatusCode::FORBIDDEN, body, Some(reason.as_str())));
-            }
-            Verdict::Allow { target, .. } | Verdict::Steer { target, .. } => target.clone(),
-        };
-        let tls = match self.upstream_tls(config, &verdict, host) {
-            Ok(tls) => tls,
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS origination settings do not load");
-                return Routed::Answer(upstream_error(StatusCode::SERVICE_UNAVAILABLE));
-            }
-        };
-        // A kept upstream connection stays while a reload still lets this host reach it (asked
-        // as a `GET /`: one kept for a request routed by path or headers may close early, which
-        // costs a new connection, never a request).
-        let grant = {
-            let dns = self.inputs.dns.clone();
-            Grant { generation: config.generation, stands: Arc::new(move |c, addr| decided.stands(&c.policy, dns.as_ref(), addr)) }
-        };
-        Routed::Forward(req.map(incoming), NodePlan { target, tls, grant })
     }
 }
 

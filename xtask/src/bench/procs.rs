@@ -227,10 +227,9 @@ pub fn cpu_sample(pid: Option<u32>) -> CpuSample {
     let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
     let line = |name: &str| stat.lines().find(|l| l.split_whitespace().next() == Some(name)).map(busy_and_total);
     let machine_busy = line("cpu").map_or(0, |(busy, _)| busy);
-    let pinned = match Cpu::Load.number().zip(Cpu::Proxy.number()) {
-        Some((load, proxy)) => line(&format!("cpu{load}")).zip(line(&format!("cpu{proxy}"))).map(|(l, p)| [l, p]),
-        None => None,
-    };
+    let pinned = Cpu::Load.number().zip(Cpu::Proxy.number()).and_then(|(load, proxy)| {
+        line(&format!("cpu{load}")).zip(line(&format!("cpu{proxy}"))).map(|(l, p)| [l, p])
+    });
     CpuSample { at: Some(Instant::now()), machine_busy, pinned, process: pid.and_then(process_ticks) }
 }
 

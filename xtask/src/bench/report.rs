@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{
     modes::Mode,
-    results::{Results, Spread},
+    results::{Results, Series, Spread},
 };
 
 /// What describes a run besides its numbers.
@@ -136,7 +136,7 @@ fn per_mode_sections(o: &mut String, r: &Results) {
     let names: Vec<String> = pairs.iter().map(|(m, b)| format!("{}/{}", m.letter(), b.letter())).collect();
     let _ = writeln!(o, "| Figure | {} |", names.join(" | "));
     let _ = writeln!(o, "|---|{}", "---:|".repeat(names.len()));
-    for s in &r.series {
+    for s in r.series.iter().filter(|s| has_ratios(s)) {
         let cells: Vec<String> = pairs.iter().map(|&(m, b)| ratio_cell(s.ratio(m, b))).collect();
         let _ = writeln!(o, "| {} | {} |", s.title, cells.join(" | "));
     }
@@ -153,6 +153,12 @@ fn per_mode_sections(o: &mut String, r: &Results) {
         let cells: Vec<String> = others.iter().map(|&m| cell(s.added(m, Mode::Direct))).collect();
         let _ = writeln!(o, "| {} | {} | {} |", s.title, s.unit, cells.join(" | "));
     }
+}
+
+/// Whether a figure's modes compare as ratios: a CPU's busy share (`%`)
+/// says which CPU bounds a figure, and is not compared.
+fn has_ratios(s: &Series) -> bool {
+    s.unit != "%"
 }
 
 /// The ratio table's columns: every proxied mode against A, against B, and

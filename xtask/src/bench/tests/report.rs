@@ -53,3 +53,19 @@ fn http_figures_show_dh_beside_c_and_d() {
     assert!(md.contains("| 1.14× | 2.00× |"), "{md}");
     assert!(md.contains("Dh haproxy-http"), "{md}");
 }
+
+#[test]
+fn a_cpus_busy_share_is_shown_but_not_compared_as_a_ratio() {
+    let mut r = Results::default();
+    let rate = Figure { id: "bulk_1_up", title: "iperf3, 1 stream, client→server", unit: "Gbit/s", higher_is_better: true, additive: false };
+    let busy = Figure { id: "bulk_1_up_load_cpu", title: "iperf3, 1 stream, client→server, load CPU busy", unit: "%", higher_is_better: false, additive: false };
+    for (mode, gbit, percent) in [(Mode::Direct, 14.0, 99.0), (Mode::Ebpf, 12.0, 88.0)] {
+        r.record(&rate, mode, 0, Some(gbit));
+        r.record(&busy, mode, 0, Some(percent));
+    }
+    let md = markdown(&meta(), &r);
+    let (values, ratios) = md.split_once("## Ratios").expect("a ratio table");
+    assert!(values.contains("| iperf3, 1 stream, client→server, load CPU busy | % |"), "{values}");
+    assert!(ratios.contains("| iperf3, 1 stream, client→server |"), "{ratios}");
+    assert!(!ratios.contains("load CPU busy"), "{ratios}");
+}

@@ -474,9 +474,9 @@ impl Conn {
 
     /// Sends `req`. A kept connection the upstream had just closed (the
     /// request not written, or, idempotent, not answered at all) gives it
-    /// to a new one, once. A connect failure
-    /// is 503, as Envoy answers it; a failed exchange 502. (Chained, like
-    /// [`Conn::send_once`], rather than an `async fn` holding its arguments.)
+    /// to a new one, once. A connect failure is 503, as Envoy answers it; a
+    /// failed exchange 502. (Chained, like [`Conn::send_once`], rather than
+    /// an `async fn` holding its arguments.)
     pub fn send<'a>(self, dialer: &'a Dialer<'_>, req: Request<Body>) -> impl Future<Output = Result<(Response<Body>, UpstreamAddr), StatusCode>> + Send + 'a {
         self.send_once(req).then(move |sent| match sent {
             Ok(answer) => Either::Left(std::future::ready(Ok(answer))),

@@ -1,24 +1,9 @@
-//! One JSON line per connection, written when it closes.
-//!
-//! Lines gather in a bounded buffer that a single writer task empties every
-//! 20 ms (at once when it is large), as Envoy flushes its access logs on an
-//! interval: one write for many lines, no wake-up per line. A full buffer
-//! makes connections wait rather than lose a line.
+//! One JSON line per connection, written when it closes, by the writer
+//! in `access_log_writer.rs`.
 
-use std::{
-    borrow::Cow,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use serde::Serialize;
-use tokio::{
-    io::{AsyncWrite, AsyncWriteExt},
-    sync::Notify,
-};
 
 use time_stamp::{TimeStamp, now_rfc3339};
 
@@ -34,7 +19,10 @@ pub(crate) mod line;
 mod reason;
 #[path = "access_log_time.rs"]
 pub(crate) mod time_stamp;
+#[path = "access_log_writer.rs"]
+mod writer;
 pub use reason::{Reason, ResponseFlag};
+pub use writer::AccessLog;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -373,160 +361,5 @@ impl RequestRecord {
     pub fn finish(&mut self, elapsed: Duration) {
         self.duration_ms = elapsed.as_millis() as u64;
         self.time = now_rfc3339();
-    }
-}
-
-#[derive(Clone)]
-pub struct AccessLog {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    pending: Mutex<Pending>,
-    /// Batches written so far.
-    done: AtomicU64,
-    /// Wakes the writer before its interval (a large buffer, a flush).
-    wake: Notify,
-    /// Told when the writer has taken the buffer.
-    taken: Notify,
-    /// Told when what was taken has been written.
-    written: Notify,
-}
-
-#[derive(Default)]
-struct Pending {
-    lines: Vec<u8>,
-    /// The last batch's buffer, emptied, for the next: the lines of a steady
-    /// stream of requests are written into memory already in use.
-    spare: Vec<u8>,
-    /// Batches taken by the writer so far.
-    taken: u64,
-}
-
-/// How often the writer empties the buffer.
-const INTERVAL: Duration = Duration::from_millis(20);
-/// The writer is woken at once past this many bytes…
-const WAKE_AT: usize = 64 << 10;
-/// …and writers wait past this many.
-const LIMIT: usize = 4 << 20;
-/// A written batch's buffer is kept for the next one up to this size; a
-/// burst's larger one is freed.
-const SPARE_KEPT: usize = 256 << 10;
-
-impl AccessLog {
-    /// Starts the writer task on `out` (stdout in production).
-    pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(mut out: W) -> Self {
-        let shared = Arc::new(Shared {
-            pending: Mutex::default(),
-            done: AtomicU64::new(0),
-            wake: Notify::new(),
-            taken: Notify::new(),
-            written: Notify::new(),
-        });
-        let writer = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(INTERVAL) => {}
-                    () = writer.wake.notified() => {}
-                }
-                let (mut batch, number) = {
-                    let mut p = writer.pending.lock().expect("access log lock");
-                    p.taken += 1;
-                    let spare = std::mem::take(&mut p.spare);
-                    (std::mem::replace(&mut p.lines, spare), p.taken)
-                };
-                writer.taken.notify_waiters();
-                if !batch.is_empty()
-                    && let Err(e) = out.write_all(&batch).await.and(out.flush().await)
-                {
-                    tracing::error!(error = %e, "access log write failed");
-                }
-                writer.done.store(number, Ordering::Release);
-                writer.written.notify_waiters();
-                if batch.capacity() <= SPARE_KEPT {
-                    batch.clear();
-                    writer.pending.lock().expect("access log lock").spare = batch;
-                }
-            }
-        });
-        Self { shared }
-    }
-
-    pub async fn write(&self, record: &ConnectionRecord) {
-        self.write_json(record).await
-    }
-
-    pub async fn write_request(&self, record: &RequestRecord) {
-        self.write_with(|out| line::request(out, record)).await
-    }
-
-    pub async fn write_dns(&self, record: &DnsRecord) {
-        self.write_json(record).await
-    }
-
-    /// Returns once every line written so far is out.
-    pub async fn flush(&self) {
-        // Lines already taken are in a batch up to `taken`; the rest will be in the next.
-        let target = {
-            let p = self.shared.pending.lock().expect("access log lock");
-            p.taken + u64::from(!p.lines.is_empty())
-        };
-        loop {
-            let written = self.shared.written.notified();
-            tokio::pin!(written);
-            written.as_mut().enable();
-            if self.shared.done.load(Ordering::Acquire) >= target {
-                return;
-            }
-            self.shared.wake.notify_one();
-            written.await;
-        }
-    }
-
-    async fn write_json<T: Serialize>(&self, record: &T) {
-        match serde_json::to_vec(record) {
-            Ok(line) => self.write_line(line).await,
-            Err(e) => tracing::error!(error = %e, "access log record did not serialise"),
-        }
-    }
-
-    /// Queues one JSON object as a line.
-    async fn write_line(&self, line: Vec<u8>) {
-        self.write_with(|out| out.extend_from_slice(&line)).await
-    }
-
-    /// Queues the line `write` appends, written straight into the pending
-    /// buffer. Past [`LIMIT`] it waits for the writer to take the buffer.
-    async fn write_with(&self, write: impl Fn(&mut Vec<u8>) + Sync) {
-        loop {
-            if self.try_append(&write) {
-                return;
-            }
-            // Full: wait to be told the buffer was taken, registered before
-            // looking again so that the telling cannot come in between.
-            let taken = self.shared.taken.notified();
-            tokio::pin!(taken);
-            taken.as_mut().enable();
-            if self.try_append(&write) {
-                return;
-            }
-            self.shared.wake.notify_one();
-            taken.await;
-        }
-    }
-
-    /// Appends the line unless the buffer is full; whether it did.
-    fn try_append(&self, write: &impl Fn(&mut Vec<u8>)) -> bool {
-        let mut pending = self.shared.pending.lock().expect("access log lock");
-        if pending.lines.len() >= LIMIT {
-            return false;
-        }
-        write(&mut pending.lines);
-        pending.lines.push(b'\n');
-        if pending.lines.len() >= WAKE_AT {
-            self.shared.wake.notify_one();
-        }
-        true
     }
 }

@@ -95,17 +95,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding admin address {}", args.admin_address))?;
 
     let access_log = match &args.access_log {
-        None => AccessLog::spawn(tokio::io::stdout()),
+        None => AccessLog::spawn(std::io::stdout()),
         Some(path) => {
-            let file = tokio::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .await
                 .with_context(|| format!("opening the access log {}", path.display()))?;
             AccessLog::spawn(file)
         }
-    };
+    }
+    .context("starting the access log's writer")?;
     // The DNS server, on each proxy address, for the queries the kernel redirects.
     let dns_memory = Arc::new(DnsMemory::new());
     let dns_stats = Arc::new(DnsStats::new());

@@ -4,24 +4,71 @@ use crate::access_log::*;
 use crate::transport::addrs::{ClientAddr, OrigDstAddr};
 use std::time::Duration;
 
+/// Reads `out` on a thread of its own until it has `lines` lines, and sends
+/// them. A thread, not a blocking task: one left waiting on a line that never
+/// comes does not keep the test's runtime from ending.
+fn read_lines(mut out: std::io::PipeReader, lines: usize) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut got = vec![0u8; 1 << 20];
+        while text.iter().filter(|b| **b == b'\n').count() < lines {
+            let n = std::io::Read::read(&mut out, &mut got).unwrap();
+            assert!(n > 0, "the access log's output closed after {} bytes", text.len());
+            text.extend_from_slice(&got[..n]);
+        }
+        let _ = tx.send(String::from_utf8(text).unwrap());
+    });
+    rx
+}
+
+/// What `read_lines` read, waited for without holding up the runtime's
+/// thread (the log's writers may need it to get there); `None` if it has not
+/// come within a minute.
+async fn lines_read(rx: std::sync::mpsc::Receiver<String>) -> Option<String> {
+    for _ in 0..6000 {
+        match rx.try_recv() {
+            Ok(text) => return Some(text),
+            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => panic!("the reader ended: {e}"),
+        }
+    }
+    None
+}
+
+fn connection_record(port: u16) -> ConnectionRecord {
+    let mut r = ConnectionRecord::new(ClientAddr(std::net::SocketAddr::from(([198, 18, 1, 2], port))));
+    r.finish(Duration::from_millis(1));
+    r
+}
+
 #[tokio::test]
 async fn lines_are_batched_and_a_flush_writes_them_all() {
-    let (out, mut read) = tokio::io::duplex(1 << 20);
-    let log = AccessLog::spawn(out);
+    let (read, out) = std::io::pipe().unwrap();
+    let log = AccessLog::spawn(out).unwrap();
+    let reader = read_lines(read, 1000);
     for port in 0..1000u16 {
-        let mut r = ConnectionRecord::new(ClientAddr(std::net::SocketAddr::from(([198, 18, 1, 2], port))));
-        r.finish(Duration::from_millis(1));
-        log.write(&r).await;
+        log.write(&connection_record(port)).await;
     }
     log.flush().await;
-    let mut got = vec![0u8; 1 << 20];
-    let mut n = 0;
-    while got[..n].iter().filter(|b| **b == b'\n').count() < 1000 {
-        n += tokio::io::AsyncReadExt::read(&mut read, &mut got[n..]).await.unwrap();
-    }
-    let text = String::from_utf8_lossy(&got[..n]);
+    let text = lines_read(reader).await.expect("a flush returned before its lines were out");
     assert_eq!(text.lines().count(), 1000);
     assert!(text.lines().last().unwrap().contains("198.18.1.2:999"));
+}
+
+/// A log left idle for longer than its interval sleeps with no interval;
+/// its next line wakes it, and comes out with no flush asked for.
+#[tokio::test]
+async fn a_line_into_an_idle_log_is_written_unasked() {
+    let (read, out) = std::io::pipe().unwrap();
+    let log = AccessLog::spawn(out).unwrap();
+    let reader = read_lines(read, 2);
+    log.write(&connection_record(1)).await;
+    log.flush().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    log.write(&connection_record(2)).await;
+    let text = lines_read(reader).await.expect("the line after an idle spell was never written");
+    assert!(text.lines().nth(1).unwrap().contains("198.18.1.2:2"), "{text}");
 }
 
 /// An output that takes nothing: past the buffer's limit, writers wait
@@ -29,8 +76,8 @@ async fn lines_are_batched_and_a_flush_writes_them_all() {
 /// in order.
 #[tokio::test]
 async fn writers_wait_at_the_limit_and_no_line_is_lost() {
-    let (out, mut read) = tokio::io::duplex(64 << 10);
-    let log = AccessLog::spawn(out);
+    let (read, out) = std::io::pipe().unwrap();
+    let log = AccessLog::spawn(out).unwrap();
     // 10 MiB of request lines: more than the 4 MiB the buffer holds and the
     // 4 MiB batch the writer may have taken and be stuck writing.
     let base = request_record(0);
@@ -51,17 +98,10 @@ async fn writers_wait_at_the_limit_and_no_line_is_lost() {
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    assert!(!writer.is_finished(), "10 MiB queued while the output took only 64 KiB");
-    let mut text = Vec::new();
-    let mut got = vec![0u8; 1 << 20];
-    let mut lines = 0;
-    while lines < count {
-        let n = tokio::io::AsyncReadExt::read(&mut read, &mut got).await.unwrap();
-        lines += got[..n].iter().filter(|b| **b == b'\n').count();
-        text.extend_from_slice(&got[..n]);
-    }
+    assert!(!writer.is_finished(), "10 MiB queued while the output took only a pipe's worth");
+    let text = lines_read(read_lines(read, count)).await.expect("lines were lost");
     writer.await.unwrap();
-    for (i, line) in String::from_utf8(text).unwrap().lines().enumerate() {
+    for (i, line) in text.lines().enumerate() {
         assert!(line.ends_with(&format!(",\"duration_ms\":{i}}}")), "line {i}: {line}");
     }
 }

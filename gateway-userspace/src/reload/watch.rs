@@ -25,26 +25,46 @@ const POLL: Duration = Duration::from_millis(500);
 type Fingerprint = BTreeMap<PathBuf, (u64, u64, i64)>;
 
 pub async fn watch_files(store: Arc<ConfigStore>, paths: Vec<PathBuf>, credential_dir: Option<PathBuf>) {
-    let watched = |store: &ConfigStore| {
-        let mut fp = fingerprint(&paths);
-        if let Some(dir) = &credential_dir {
-            walk(dir, 0, Files::All, &mut fp);
+    let watched = Arc::new(Watched { paths, credential_dir });
+    // Each walk runs on the blocking pool: a mounted ConfigMap of many
+    // files costs many `stat`s and `realpath`s, which must not hold up the
+    // connections on the runtime's threads.
+    let walk_all = || {
+        let (watched, store) = (watched.clone(), store.clone());
+        async move {
+            let walked = tokio::task::spawn_blocking(move || watched.fingerprint(&store)).await;
+            walked.inspect_err(|e| tracing::error!(error = %e, "walking the configuration files failed; file changes are no longer seen (SIGHUP still reloads)")).ok()
         }
-        for file in certificate_files(&store.current().snapshot) {
-            walk(&file, 0, Files::All, &mut fp);
-        }
-        fp
     };
-    let mut last = watched(&store);
+    let Some(mut last) = walk_all().await else { return };
     loop {
         tokio::time::sleep(POLL).await;
-        let now = watched(&store);
+        let Some(now) = walk_all().await else { return };
         if now != last {
             // Files the new configuration names count from the next poll
             // on: at worst one more reload, which finds nothing changed.
             last = now;
             store.reload("file-change").await;
         }
+    }
+}
+
+/// What `watch_files` watches besides the certificate files.
+struct Watched {
+    paths: Vec<PathBuf>,
+    credential_dir: Option<PathBuf>,
+}
+
+impl Watched {
+    fn fingerprint(&self, store: &ConfigStore) -> Fingerprint {
+        let mut fp = fingerprint(&self.paths);
+        if let Some(dir) = &self.credential_dir {
+            walk(dir, 0, Files::All, &mut fp);
+        }
+        for file in certificate_files(&store.current().snapshot) {
+            walk(&file, 0, Files::All, &mut fp);
+        }
+        fp
     }
 }
 

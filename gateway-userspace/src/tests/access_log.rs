@@ -12,9 +12,11 @@ fn read_lines(mut out: std::io::PipeReader, lines: usize) -> std::sync::mpsc::Re
     std::thread::spawn(move || {
         let mut text = Vec::new();
         let mut got = vec![0u8; 1 << 20];
-        while text.iter().filter(|b| **b == b'\n').count() < lines {
+        let mut seen = 0;
+        while seen < lines {
             let n = std::io::Read::read(&mut out, &mut got).unwrap();
             assert!(n > 0, "the access log's output closed after {} bytes", text.len());
+            seen += got[..n].iter().filter(|b| **b == b'\n').count();
             text.extend_from_slice(&got[..n]);
         }
         let _ = tx.send(String::from_utf8(text).unwrap());

@@ -4,9 +4,9 @@
 //! is tested through the binary in `tests/tests/`.
 //!
 //! The scenarios below are what every relay promises (ARCHITECTURE.md, "The
-//! relay of a decided stream"); `relay.rs` and `splice.rs` run them on their
-//! relay. Each is bounded by [`LIMIT`], so a relay that hangs fails the test
-//! instead of blocking the run; nothing is timed.
+//! relay of a decided stream"); `relay.rs`, `relay_auto.rs` and `splice.rs`
+//! run them on their relay. Each is bounded by [`LIMIT`], so a relay that
+//! hangs fails the test instead of blocking the run; nothing is timed.
 
 mod addrs;
 mod h1_client;
@@ -14,6 +14,7 @@ mod http_pool;
 mod idle;
 mod pools;
 mod relay;
+mod relay_auto;
 mod rewind;
 mod splice;
 

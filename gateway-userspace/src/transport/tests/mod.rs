@@ -8,6 +8,40 @@
 //! run them on their relay. Each is bounded by [`LIMIT`], so a relay that
 //! hangs fails the test instead of blocking the run; nothing is timed.
 
+/// The scenarios below, one test each, run on the relay that `$start` (an
+/// expression giving a future of [`Relayed`]) starts.
+macro_rules! keeps_every_relays_promises {
+    ($start:expr) => {
+        #[tokio::test]
+        async fn bytes_cross_both_ways_in_order_and_are_counted() {
+            super::bounded(async { super::bytes_cross_both_ways($start.await).await }).await;
+        }
+
+        #[tokio::test]
+        async fn a_half_close_is_carried_over_and_the_other_direction_keeps_flowing() {
+            super::bounded(async { super::half_close_keeps_the_other_direction($start.await).await }).await;
+        }
+
+        #[tokio::test]
+        async fn a_reset_from_upstream_resets_the_client() {
+            super::bounded(async {
+                let super::Relayed { client, upstream, stats } = $start.await;
+                super::reset_carries_over(stats, upstream, client).await;
+            })
+            .await;
+        }
+
+        #[tokio::test]
+        async fn a_reset_from_the_client_resets_upstream() {
+            super::bounded(async {
+                let super::Relayed { client, upstream, stats } = $start.await;
+                super::reset_carries_over(stats, client, upstream).await;
+            })
+            .await;
+        }
+    };
+}
+
 mod addrs;
 mod h1_client;
 mod http_pool;

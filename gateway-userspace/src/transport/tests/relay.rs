@@ -2,7 +2,7 @@
 
 use tokio::{io::AsyncReadExt, sync::oneshot};
 
-use super::{Relayed, bounded, bytes_cross_both_ways, half_close_keeps_the_other_direction, relayed, reset_carries_over};
+use super::{Relayed, bounded, relayed};
 use crate::transport::{
     relay::{RelayStats, relay, relay_until},
     revoke::Revoke,
@@ -12,33 +12,7 @@ async fn copy() -> Relayed {
     relayed(|mut client, mut upstream| async move { relay(&mut client, &mut upstream).await }).await
 }
 
-#[tokio::test]
-async fn bytes_cross_both_ways_in_order_and_are_counted() {
-    bounded(async { bytes_cross_both_ways(copy().await).await }).await;
-}
-
-#[tokio::test]
-async fn a_half_close_is_carried_over_and_the_other_direction_keeps_flowing() {
-    bounded(async { half_close_keeps_the_other_direction(copy().await).await }).await;
-}
-
-#[tokio::test]
-async fn a_reset_from_upstream_resets_the_client() {
-    bounded(async {
-        let Relayed { client, upstream, stats } = copy().await;
-        reset_carries_over(stats, upstream, client).await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_reset_from_the_client_resets_upstream() {
-    bounded(async {
-        let Relayed { client, upstream, stats } = copy().await;
-        reset_carries_over(stats, client, upstream).await;
-    })
-    .await;
-}
+keeps_every_relays_promises!(copy());
 
 #[tokio::test]
 async fn a_revocation_resets_both_sides_and_names_its_generation() {

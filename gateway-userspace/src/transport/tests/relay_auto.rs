@@ -5,7 +5,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Relayed, bounded, bytes_cross_both_ways, half_close_keeps_the_other_direction, relayed, reset_carries_over};
+use super::{Relayed, bounded, relayed};
 use crate::transport::{
     relay_auto::{WATCH, relay},
     revoke::Revoke,
@@ -15,33 +15,7 @@ async fn auto() -> Relayed {
     relayed(|client, upstream| async move { relay(None, &client, &upstream, &mut Revoke::never()).await.0 }).await
 }
 
-#[tokio::test]
-async fn bytes_cross_both_ways_in_order_and_are_counted() {
-    bounded(async { bytes_cross_both_ways(auto().await).await }).await;
-}
-
-#[tokio::test]
-async fn a_half_close_is_carried_over_and_the_other_direction_keeps_flowing() {
-    bounded(async { half_close_keeps_the_other_direction(auto().await).await }).await;
-}
-
-#[tokio::test]
-async fn a_reset_from_upstream_resets_the_client() {
-    bounded(async {
-        let Relayed { client, upstream, stats } = auto().await;
-        reset_carries_over(stats, upstream, client).await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_reset_from_the_client_resets_upstream() {
-    bounded(async {
-        let Relayed { client, upstream, stats } = auto().await;
-        reset_carries_over(stats, client, upstream).await;
-    })
-    .await;
-}
+keeps_every_relays_promises!(auto());
 
 /// A stream quiet for a whole watch is copied on, as there is no kernel
 /// relay to take it: what comes after the pause crosses both ways, in order,

@@ -288,11 +288,11 @@ async fn hand_back(maps: &RelayMaps, sides: &[Side<'_>; 2], dirs: [Direction; 2]
     loop {
         let mut settled = true;
         for i in 0..2 {
-            let (from, to) = (&sides[i], &sides[1 - i]);
-            let record = maps.peer(from.cookie).unwrap_or_default();
             if ended[i] {
                 continue;
             }
+            let (from, to) = (&sides[i], &sides[1 - i]);
+            let record = maps.peer(from.cookie).unwrap_or_default();
             if dirs[i] == Direction::Draining && record.handed_back == 0 {
                 // Its end of stream came after all it sent, every byte moved.
                 if drained(maps, from, to, true)? {

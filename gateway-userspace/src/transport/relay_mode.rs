@@ -86,9 +86,10 @@ impl RelayChoice {
                     };
                     match joined {
                         Ok(Relayed::Ended(stats)) => return (stats, Carried::InKernel.name()),
-                        // Not asked for here; carried on all the same.
+                        // Not asked for here; carried on all the same. Boxed, as
+                        // every stream's task would otherwise carry its state.
                         Ok(Relayed::HandedBack(back)) => {
-                            let stats = super::relay_auto::copy_on(back.moved, c, upstream, back, revoke).await;
+                            let stats = Box::pin(super::relay_auto::copy_on(back.moved, c, upstream, back, revoke)).await;
                             return (stats, Carried::InKernelThenCopied.name());
                         }
                         Err(e) => tracing::debug!(error = %e, "copying instead"),

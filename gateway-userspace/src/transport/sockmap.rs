@@ -237,7 +237,8 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
             return Ok(None);
         }
         if sides.iter().any(|s| maps.peer(s.cookie).is_some_and(|p| p.handed_back != 0)) {
-            return hand_back(maps, sides, dirs).await.map(Some);
+            // Boxed: an idle stream waiting here carries none of its state.
+            return Box::pin(hand_back(maps, sides, dirs)).await.map(Some);
         }
         let events = if dirs.contains(&Direction::Draining) {
             tokio::time::timeout(DRAIN_POLL, watch.next()).await.unwrap_or_default()

@@ -49,6 +49,7 @@ mod idle;
 mod pools;
 mod relay;
 mod relay_auto;
+mod relay_mode;
 mod rewind;
 mod splice;
 

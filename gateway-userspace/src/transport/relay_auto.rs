@@ -31,6 +31,7 @@ use super::{
     // Buffers start small (idle and short connections are the most) and
     // grow when a read fills them, as in the copy relay.
     relay::{FIRST_BUFFER, LARGEST_BUFFER, RelayStats, Resettable},
+    relay_mode::RelayMode,
     revoke::Revoke,
     sockmap::{HandedBack, Relayed},
 };
@@ -63,11 +64,11 @@ pub enum Carried {
 }
 
 impl Carried {
-    /// As the audit line's `relay` says it.
+    /// As the audit line's `relay` says it: the modes' own names.
     pub fn name(self) -> &'static str {
         match self {
-            Carried::Copied => "copy",
-            Carried::InKernel => "sockmap",
+            Carried::Copied => RelayMode::Copy.name(),
+            Carried::InKernel => RelayMode::Sockmap.name(),
             Carried::InKernelThenCopied => "sockmap,copy",
         }
     }

@@ -47,13 +47,6 @@ pub mod map_names {
 /// Capacity of the relay maps: two entries per kernel-relayed connection.
 pub const RELAY_CAPACITY: u32 = 65_536;
 
-/// How long a relayed stream is watched for bulk, in nanoseconds: the
-/// proxy's watch before it moves a stream to the kernel relay, and the
-/// kernel relay's window before it hands a bulk stream back.
-pub const BULK_WINDOW_NS: u64 = 50_000_000;
-/// Bytes within one [`BULK_WINDOW_NS`] that make a stream bulk.
-pub const BULK_BYTES: u64 = 1024 * 1024;
-
 /// One side of a connection relayed in the kernel (`--relay sockmap`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -62,19 +55,9 @@ pub struct RelayPeer {
     pub peer: u64,
     /// Bytes the kernel moved from this socket to the peer.
     pub bytes: u64,
-    /// When the current bulk window began (`bpf_ktime_get_ns`), and the
-    /// bytes moved in it.
-    pub window_start: u64,
-    pub window_bytes: u64,
     /// Non-zero once bytes stayed on this socket because the peer was not
     /// in the map yet: their order can no longer be kept.
     pub stranded: u32,
-    /// Set by the proxy (`--relay auto`): a stream that turns bulk is handed
-    /// back to the proxy, whose copy carries bulk faster.
-    pub hand_back_bulk: u32,
-    /// Non-zero once this socket's bytes stay on it for the proxy to copy:
-    /// its stream or its peer's turned bulk. Never cleared.
-    pub handed_back: u32,
     /// Always zero.
     pub _pad: u32,
 }

@@ -9,22 +9,17 @@
 //! the proxy. So does a segment whose peer is not (or no longer) in the map;
 //! the record is flagged, since those bytes would now arrive out of order,
 //! and the proxy resets the connection.
-//!
-//! Under `--relay auto` a stream that turns bulk (either direction moving
-//! [`BULK_BYTES`] within one window) is handed back: from the segment that
-//! crosses the mark on, both sockets keep their bytes, and the proxy, woken
-//! by them, copies on once the kernel has sent what it already moved.
 
 use core::ptr::{read_volatile, write_volatile};
 
 use aya_ebpf::{
     bindings::sk_action::{SK_DROP, SK_PASS},
-    helpers::{bpf_ktime_get_ns, generated::bpf_get_socket_cookie},
+    helpers::generated::bpf_get_socket_cookie,
     macros::{map, stream_verdict},
     maps::{HashMap, SockHash},
     programs::SkBuffContext,
 };
-use gateway_common::{BULK_BYTES, BULK_WINDOW_NS, RELAY_CAPACITY, RelayPeer};
+use gateway_common::{RELAY_CAPACITY, RelayPeer};
 
 #[map]
 pub static RELAY_SOCKS: SockHash<u64> = SockHash::with_max_entries(RELAY_CAPACITY, 0);
@@ -51,14 +46,7 @@ pub fn gw_relay(ctx: SkBuffContext) -> u32 {
     // program under its socket lock, one at a time, so a plain
     // read-modify-write of its own record cannot race.
     unsafe {
-        if read_volatile(&(*entry).handed_back) != 0 {
-            return SK_PASS;
-        }
         let mut peer = read_volatile(&(*entry).peer);
-        if read_volatile(&(*entry).hand_back_bulk) != 0 && turned_bulk(entry, peer, u64::from(len)) {
-            write_volatile(&raw mut (*entry).handed_back, 1);
-            return SK_PASS;
-        }
         if RELAY_SOCKS.redirect_skb(&ctx, &mut peer, 0) as u32 == SK_PASS {
             write_volatile(&raw mut (*entry).bytes, read_volatile(&(*entry).bytes) + u64::from(len));
         } else {
@@ -66,30 +54,4 @@ pub fn gw_relay(ctx: SkBuffContext) -> u32 {
         }
     }
     SK_PASS
-}
-
-/// Whether the stream is now bulk: the peer's bytes were handed back, or
-/// `len` more brings this socket's window to [`BULK_BYTES`]. Counts `len`
-/// in the window.
-///
-/// # Safety
-/// `entry` is this socket's live record, written only under its lock.
-unsafe fn turned_bulk(entry: *mut RelayPeer, peer: u64, len: u64) -> bool {
-    // SAFETY: a map lookup; the value is read, never kept.
-    if unsafe { RELAY_PEERS.get(&peer) }.is_some_and(|p| unsafe { read_volatile(&p.handed_back) } != 0) {
-        return true;
-    }
-    // SAFETY: no arguments, reads the monotonic clock.
-    let now = unsafe { bpf_ktime_get_ns() };
-    // SAFETY: as the caller promises.
-    unsafe {
-        let mut moved = read_volatile(&(*entry).window_bytes);
-        if now.wrapping_sub(read_volatile(&(*entry).window_start)) > BULK_WINDOW_NS {
-            write_volatile(&raw mut (*entry).window_start, now);
-            moved = 0;
-        }
-        moved += len;
-        write_volatile(&raw mut (*entry).window_bytes, moved);
-        moved >= BULK_BYTES
-    }
 }

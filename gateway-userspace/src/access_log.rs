@@ -109,8 +109,7 @@ pub struct ConnectionRecord {
     pub requests: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied_requests: Option<u32>,
-    /// How a relayed stream's bytes were carried: `copy`, `splice`, `sockmap`,
-    /// or `sockmap,copy` (handed back by the kernel relay when it turned bulk).
+    /// How a relayed stream's bytes were carried: `copy`, `splice` or `sockmap`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<&'static str>,
     pub bytes_up: u64,

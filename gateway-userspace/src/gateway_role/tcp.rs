@@ -101,8 +101,8 @@ pub(super) async fn connect_and_relay<S: Resettable>(
             // without one, the configured relay carries the stream.
             let (stats, idled) = if ctx.limits.idle_timeout.is_zero() {
                 let mut client = client;
-                let (stats, relay) = out.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
-                record.relay = Some(relay);
+                let (stats, mode) = out.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
+                record.relay = Some(mode.name());
                 (stats, false)
             } else {
                 record.relay = Some("copy");

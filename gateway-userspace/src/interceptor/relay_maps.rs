@@ -25,9 +25,8 @@ impl RelayMaps {
     }
 
     /// Files `cookie`'s peer; its bytes go there once the socket is added.
-    /// `hand_back_bulk`: a stream that turns bulk is handed back to the proxy.
-    pub fn set_peer(&self, cookie: u64, peer: u64, hand_back_bulk: bool) -> Result<(), aya::maps::MapError> {
-        let record = RelayPeer { peer, hand_back_bulk: u32::from(hand_back_bulk), ..Default::default() };
+    pub fn set_peer(&self, cookie: u64, peer: u64) -> Result<(), aya::maps::MapError> {
+        let record = RelayPeer { peer, ..Default::default() };
         self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(cookie, record, 0)
     }
 

@@ -317,8 +317,8 @@ async fn forward_stream(mut client: TcpStream, target: &crate::policy::Target, k
         Ok((mut up, addr)) => {
             record.upstream = Some(addr);
             let mut revoke = kept.revoke(inputs, addr.0);
-            let (stats, relay) = inputs.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
-            record.relay = Some(relay);
+            let (stats, mode) = inputs.settings.relay.relay(&mut client, &mut up, addr.0.port(), &mut revoke).await;
+            record.relay = Some(mode.name());
             record.relayed(&stats);
         }
     }

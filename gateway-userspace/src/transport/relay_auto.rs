@@ -9,9 +9,7 @@
 //! faster relayed in the kernel, which never wakes the proxy. So every
 //! stream starts copied; each [`WATCH`] a stream that moved less than
 //! [`BULK_BYTES`] in it goes to `sockmap`, while a bulk one is copied on and
-//! looked at again. A stream that turns bulk in the kernel relay (either
-//! direction moving [`BULK_BYTES`] within one window) is handed back and
-//! copied to its end.
+//! looked at again.
 //!
 //! The copy here reads only when a socket is readable and writes what it
 //! read before it reads again, so it can stop between two reads without
@@ -31,16 +29,14 @@ use super::{
     // Buffers start small (idle and short connections are the most) and
     // grow when a read fills them, as in the copy relay.
     relay::{FIRST_BUFFER, LARGEST_BUFFER, RelayStats, Resettable},
-    relay_mode::RelayMode,
     revoke::Revoke,
-    sockmap::{HandedBack, Relayed},
 };
 use crate::interceptor::RelayMaps;
 
 /// How long a stream is watched before it is moved.
-pub const WATCH: Duration = Duration::from_nanos(gateway_common::BULK_WINDOW_NS);
+pub const WATCH: Duration = Duration::from_millis(50);
 /// Bytes (both ways together) within one [`WATCH`] that make a stream bulk.
-pub use gateway_common::BULK_BYTES;
+pub const BULK_BYTES: u64 = 1024 * 1024;
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 
@@ -59,19 +55,6 @@ pub enum Carried {
     Copied,
     /// The kernel relay, after the first watch.
     InKernel,
-    /// The kernel relay, then the copy: the stream turned bulk there.
-    InKernelThenCopied,
-}
-
-impl Carried {
-    /// As the audit line's `relay` says it: the modes' own names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Carried::Copied => RelayMode::Copy.name(),
-            Carried::InKernel => RelayMode::Sockmap.name(),
-            Carried::InKernelThenCopied => "sockmap,copy",
-        }
-    }
 }
 
 pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpStream, revoke: &mut Revoke) -> (RelayStats, Carried) {
@@ -116,17 +99,12 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
         // Nothing is held in them between two reads: an idle stream in the
         // kernel relay keeps no buffer.
         drop(bufs);
-        match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP, true, revoke).await {
-            Ok(Relayed::Ended(moved)) => {
+        match super::sockmap::relay(maps, client, upstream, base, copied, last.load(Ordering::Relaxed) == UP, revoke).await {
+            Ok(moved) => {
                 stats.client_to_upstream += moved.client_to_upstream;
                 stats.upstream_to_client += moved.upstream_to_client;
                 (stats.reset, stats.revoked) = (moved.reset, moved.revoked);
                 return (stats, Carried::InKernel);
-            }
-            Ok(Relayed::HandedBack(back)) => {
-                stats.client_to_upstream += back.moved.client_to_upstream;
-                stats.upstream_to_client += back.moved.upstream_to_client;
-                return (Box::pin(copy_on(stats, client, upstream, back, revoke)).await, Carried::InKernelThenCopied);
             }
             Err(e) => {
                 tracing::debug!(error = %e, "copying on");
@@ -135,16 +113,6 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
             }
         }
     }
-}
-
-/// Copies a stream the kernel relay handed back to its end; its sockets
-/// leave the maps after that.
-pub async fn copy_on(stats: RelayStats, client: &TcpStream, upstream: &TcpStream, back: HandedBack<'_>, revoke: &mut Revoke) -> RelayStats {
-    let end = |ended: bool| if ended { Pumped::Ended } else { Pumped::Paused };
-    let ends = (end(back.ended[0]), end(back.ended[1]));
-    let stats = finish_copy(stats, client, upstream, ends, first_buffers(), revoke).await;
-    drop(back);
-    stats
 }
 
 /// One buffer per direction, at the size a stream starts with.

@@ -5,8 +5,8 @@
 //! - `splice`: socket → pipe → socket in the kernel (`splice.rs`).
 //! - `sockmap`: the kernel moves each segment to the peer socket itself,
 //!   without waking the proxy (`sockmap.rs`).
-//! - `auto`: copy first; a lasting stream that is not bulk goes to `sockmap`,
-//!   and comes back to the copy if it turns bulk there (`relay_auto.rs`).
+//! - `auto`: copy first; a lasting stream that is not bulk goes to `sockmap`
+//!   (`relay_auto.rs`).
 //!
 //! Only plain TCP on both sides qualifies; a stream the proxy encrypts or
 //! decrypts is always copied. If the kernel relay cannot take a connection,
@@ -19,7 +19,6 @@ use tokio::net::TcpStream;
 
 use super::{
     relay_auto::Carried,
-    sockmap::Relayed,
     relay::{RelayStats, Resettable, relay_until},
     revoke::Revoke,
 };
@@ -72,26 +71,19 @@ impl RelayChoice {
 
     /// Relays `client` and `upstream` (connected to `port`) both ways until
     /// both are done, or until `revoke` fires (then both are reset);
-    /// returns the counts and the relays that carried them, as the audit
-    /// line names them (`copy`, `splice`, `sockmap`, `sockmap,copy`).
-    pub async fn relay<C: Resettable>(&self, client: &mut C, upstream: &mut TcpStream, port: u16, revoke: &mut Revoke) -> (RelayStats, &'static str) {
+    /// returns the counts and the mode that carried them.
+    pub async fn relay<C: Resettable>(&self, client: &mut C, upstream: &mut TcpStream, port: u16, revoke: &mut Revoke) -> (RelayStats, RelayMode) {
         let plain = client.plain_tcp();
         match (self.mode_for(port), plain) {
-            (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream, revoke).await, RelayMode::Splice.name()),
+            (RelayMode::Splice, Some(c)) => return (super::splice::relay(c, upstream, revoke).await, RelayMode::Splice),
             (RelayMode::Sockmap, Some(c)) => match &self.maps {
                 Some(maps) => {
                     let joined = match super::sockmap::Baseline::take(c, upstream) {
-                        Ok(base) => super::sockmap::relay(maps, c, upstream, base, [0, 0], true, false, revoke).await,
+                        Ok(base) => super::sockmap::relay(maps, c, upstream, base, [0, 0], true, revoke).await,
                         Err(e) => Err(e),
                     };
                     match joined {
-                        Ok(Relayed::Ended(stats)) => return (stats, Carried::InKernel.name()),
-                        // Not asked for here; carried on all the same. Boxed, as
-                        // every stream's task would otherwise carry its state.
-                        Ok(Relayed::HandedBack(back)) => {
-                            let stats = Box::pin(super::relay_auto::copy_on(back.moved, c, upstream, back, revoke)).await;
-                            return (stats, Carried::InKernelThenCopied.name());
-                        }
+                        Ok(stats) => return (stats, RelayMode::Sockmap),
                         Err(e) => tracing::debug!(error = %e, "copying instead"),
                     }
                 }
@@ -99,10 +91,14 @@ impl RelayChoice {
             },
             (RelayMode::Auto, Some(c)) => {
                 let (stats, carried) = super::relay_auto::relay(self.maps.as_deref(), c, upstream, revoke).await;
-                return (stats, carried.name());
+                let mode = match carried {
+                    Carried::Copied => RelayMode::Copy,
+                    Carried::InKernel => RelayMode::Sockmap,
+                };
+                return (stats, mode);
             }
             _ => {}
         }
-        (relay_until(client, upstream, revoke).await, RelayMode::Copy.name())
+        (relay_until(client, upstream, revoke).await, RelayMode::Copy)
     }
 }

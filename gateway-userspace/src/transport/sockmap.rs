@@ -14,12 +14,6 @@
 //!
 //! A revocation (`revoke.rs`) takes both sockets out of the map, so the
 //! kernel moves nothing more, and resets them.
-//!
-//! Handing back (`--relay auto`): the verdict program stops moving a stream
-//! that turns bulk, and the bytes it keeps wake the proxy. Once what the
-//! kernel moved has been queued on the other socket, the proxy copies on
-//! ([`HandedBack`]). The sockets stay in the map until the copy ends, since
-//! leaving it would discard what the program kept for them.
 
 use std::{
     io,
@@ -63,57 +57,24 @@ impl Baseline {
     }
 }
 
-/// How the kernel relay let go of a stream.
-pub enum Relayed<'a> {
-    /// Both directions ended, or the stream was reset or revoked.
-    Ended(RelayStats),
-    /// The stream turned bulk; the proxy copies on from here.
-    HandedBack(HandedBack<'a>),
-}
-
-/// A stream the kernel relay handed back: what it moved each way, and
-/// which directions had already ended (their half-close carried over).
-/// Keeps both sockets in the map until dropped.
-pub struct HandedBack<'a> {
-    pub moved: RelayStats,
-    pub ended: [bool; 2],
-    _joined: Joined<'a>,
-}
-
-/// Both sockets' entries in the maps, removed on drop.
-struct Joined<'a> {
-    maps: &'a RelayMaps,
-    cookies: [u64; 2],
-}
-
-impl Drop for Joined<'_> {
-    fn drop(&mut self) {
-        self.cookies.iter().for_each(|c| self.maps.forget(*c));
-    }
-}
-
 /// Relays in the kernel. `copied` is what the proxy already carried each
 /// way (client to upstream, back) since `base`, and is not counted again.
 /// `answer_from_upstream`: the client spoke last, so the upstream is the
-/// side that may send next (see [`join`]). `hand_back_bulk`: a stream that
-/// turns bulk is handed back. `Err`: nothing was changed, relay another
-/// way. Until both directions end, the stream is handed back, or `revoke`
-/// fires.
-#[allow(clippy::too_many_arguments)]
-pub async fn relay<'a>(
-    maps: &'a RelayMaps,
+/// side that may send next (see [`join`]). `Err`: nothing was changed,
+/// relay another way. Until both directions end, or `revoke` fires.
+pub async fn relay(
+    maps: &RelayMaps,
     client: &TcpStream,
     upstream: &TcpStream,
     base: Baseline,
     copied: [u64; 2],
     answer_from_upstream: bool,
-    hand_back_bulk: bool,
     revoke: &mut Revoke,
-) -> Result<Relayed<'a>, NotTaken> {
+) -> Result<RelayStats, NotTaken> {
     // What one side sent, the other one was written.
     let sides = [Side::new(client, copied[0], base.0[0] + copied[1])?, Side::new(upstream, copied[1], base.0[1] + copied[0])?];
     let watch = Watch::new([client.as_raw_fd(), upstream.as_raw_fd()]).map_err(|e| NotTaken(e.to_string()))?;
-    if let Err(e) = join(maps, &sides, answer_from_upstream, hand_back_bulk) {
+    if let Err(e) = join(maps, &sides, answer_from_upstream) {
         // The first side may have joined alone and kept bytes that the map
         // entry's removal discards: then copying would lose them.
         let lost = stranded(maps, &sides);
@@ -124,23 +85,19 @@ pub async fn relay<'a>(
         tracing::warn!(error = %e, "kernel relay failed half-way; resetting the connection");
         client.reset();
         upstream.reset();
-        return Ok(Relayed::Ended(RelayStats { reset: true, ..Default::default() }));
+        return Ok(RelayStats { reset: true, ..Default::default() });
     }
-    let joined = Joined { maps, cookies: [sides[0].cookie, sides[1].cookie] };
     let result = tokio::select! {
-        ended = run(maps, &sides, &watch) => ended.map(Ok),
-        generation = revoke => Ok(Err(generation)),
+        ended = run(maps, &sides, &watch) => ended.map(|()| None),
+        generation = revoke => Ok(Some(generation)),
     };
     let counted = |s: &Side| maps.peer(s.cookie).map_or(0, |p| p.bytes);
     let mut stats = RelayStats { client_to_upstream: counted(&sides[0]), upstream_to_client: counted(&sides[1]), ..Default::default() };
-    if let Ok(Ok(Some(ended))) = result {
-        return Ok(Relayed::HandedBack(HandedBack { moved: stats, ended, _joined: joined }));
-    }
-    drop(joined);
+    sides.iter().for_each(|s| maps.forget(s.cookie));
     match result {
-        Ok(Ok(_)) => {}
+        Ok(None) => {}
         // Out of the map, the kernel moves nothing more; then both are reset.
-        Ok(Err(generation)) => stats.revoke(generation, client, upstream),
+        Ok(Some(generation)) => stats.revoke(generation, client, upstream),
         Err(e) => {
             tracing::debug!(error = %e, "kernel relay ended with an error; resetting both sides");
             stats.reset = true;
@@ -148,7 +105,7 @@ pub async fn relay<'a>(
             upstream.reset();
         }
     }
-    Ok(Relayed::Ended(stats))
+    Ok(stats)
 }
 
 /// One socket of the pair.
@@ -193,9 +150,9 @@ fn outq(fd: RawFd) -> io::Result<u64> {
 /// is not in yet, are stranded. So the side expected to stay quiet (the one
 /// that spoke last waits for an answer) goes first, the one that may speak
 /// next second.
-fn join(maps: &RelayMaps, [client, upstream]: &[Side<'_>; 2], answer_from_upstream: bool, hand_back_bulk: bool) -> Result<(), aya::maps::MapError> {
-    maps.set_peer(client.cookie, upstream.cookie, hand_back_bulk)?;
-    maps.set_peer(upstream.cookie, client.cookie, hand_back_bulk)?;
+fn join(maps: &RelayMaps, [client, upstream]: &[Side<'_>; 2], answer_from_upstream: bool) -> Result<(), aya::maps::MapError> {
+    maps.set_peer(client.cookie, upstream.cookie)?;
+    maps.set_peer(upstream.cookie, client.cookie)?;
     let (first, second) = if answer_from_upstream { (client, upstream) } else { (upstream, client) };
     maps.add_socket(first.cookie, first.stream)?;
     maps.add_socket(second.cookie, second.stream)?;
@@ -219,9 +176,8 @@ enum Direction {
     Done,
 }
 
-/// Until both directions have ended (`None`), or the stream was handed
-/// back (which directions had ended). `Err`: reset both sides.
-async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Result<Option<[bool; 2]>> {
+/// Until both directions have ended. `Err`: reset both sides.
+async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Result<()> {
     let mut dirs = [Direction::Open; 2];
     loop {
         if stranded(maps, sides) {
@@ -234,11 +190,7 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
             }
         }
         if dirs == [Direction::Done; 2] {
-            return Ok(None);
-        }
-        if sides.iter().any(|s| maps.peer(s.cookie).is_some_and(|p| p.handed_back != 0)) {
-            // Boxed: an idle stream waiting here carries none of its state.
-            return Box::pin(hand_back(maps, sides, dirs)).await.map(Some);
+            return Ok(());
         }
         let events = if dirs.contains(&Direction::Draining) {
             tokio::time::timeout(DRAIN_POLL, watch.next()).await.unwrap_or_default()
@@ -272,50 +224,6 @@ async fn run(maps: &RelayMaps, sides: &[Side<'_>; 2], watch: &Watch) -> io::Resu
                 watch.rearm(i)?;
             }
         }
-    }
-}
-
-/// Waits until what the kernel moved each way is queued on the socket it
-/// went to, so that the proxy's copy follows it in order; carries over the
-/// half-close of a direction whose end of stream came before the hand-back.
-/// Returns which directions have ended.
-async fn hand_back(maps: &RelayMaps, sides: &[Side<'_>; 2], dirs: [Direction; 2]) -> io::Result<[bool; 2]> {
-    // A segment being moved as the stream turned bulk finishes under its
-    // socket's lock, which TCP_INFO takes: after this, every count is final.
-    for s in sides {
-        tcp_info(s.stream.as_raw_fd())?;
-    }
-    let mut ended = dirs.map(|d| d == Direction::Done);
-    loop {
-        let mut settled = true;
-        for i in 0..2 {
-            if ended[i] {
-                continue;
-            }
-            let (from, to) = (&sides[i], &sides[1 - i]);
-            let record = maps.peer(from.cookie).unwrap_or_default();
-            if dirs[i] == Direction::Draining && record.handed_back == 0 {
-                // Its end of stream came after all it sent, every byte moved.
-                if drained(maps, from, to, true)? {
-                    shutdown_write(to.stream)?;
-                    ended[i] = true;
-                } else {
-                    settled = false;
-                }
-            } else if to.queued()? < record.bytes {
-                settled = false;
-            }
-        }
-        if settled {
-            return Ok(ended);
-        }
-        for s in sides {
-            let code = get_u64(s.stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)?;
-            if code != 0 {
-                return Err(io::Error::from_raw_os_error(code as i32));
-            }
-        }
-        tokio::time::sleep(DRAIN_POLL).await;
     }
 }
 

@@ -1,8 +1,7 @@
 //! What the kernel relay's connections wait on: one epoll set for all of
-//! them, asking for ends of stream, errors, and bytes the kernel left on a
-//! socket (a stream handed back, stranded bytes), so bytes flowing through
-//! the kernel never wake the proxy, and a connection costs no descriptor
-//! beyond its two sockets.
+//! them, asking only for ends of stream and errors, so bytes flowing
+//! through the kernel never wake the proxy, and a connection costs no
+//! descriptor beyond its two sockets.
 //!
 //! Each socket is registered one-shot under (connection id, side); a
 //! dispatcher task hands each event to its connection, which re-arms the
@@ -21,7 +20,6 @@ use std::{
 use tokio::{io::unix::AsyncFd, sync::Notify};
 
 const END_OF_STREAM: u32 = libc::EPOLLRDHUP as u32;
-const BYTES_LEFT: u32 = libc::EPOLLIN as u32;
 const ONE_SHOT: u32 = libc::EPOLLONESHOT as u32;
 
 /// The process's one epoll set and who waits on it.
@@ -101,9 +99,9 @@ impl Watch {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot::default());
         shared.slots.lock().unwrap_or_else(|e| e.into_inner()).insert(id, slot.clone());
-        let w = Self { shared, id, slot, fds, interest: Mutex::new([Some(END_OF_STREAM | BYTES_LEFT); 2]) };
+        let w = Self { shared, id, slot, fds, interest: Mutex::new([Some(END_OF_STREAM); 2]) };
         for i in 0..2 {
-            w.ctl(libc::EPOLL_CTL_ADD, i, END_OF_STREAM | BYTES_LEFT)?;
+            w.ctl(libc::EPOLL_CTL_ADD, i, END_OF_STREAM)?;
         }
         Ok(w)
     }

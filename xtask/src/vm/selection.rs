@@ -1,7 +1,7 @@
 //! The kernel-facing integration tests run on each kernel of the matrix:
 //! load and attach, redirect over v4, v6 and v4-mapped, fail-closed, restart
-//! with pins, the backstop, the DNS capture, the kernel relay and its
-//! hand-back of bulk streams, the feature probe and the kernel log.
+//! with pins, the backstop, the DNS capture, the kernel relay, the feature
+//! probe and the kernel log.
 
 use std::{collections::BTreeMap, path::PathBuf, process::Command};
 
@@ -54,16 +54,7 @@ pub const SELECTION: &[Selected] = &[
         env: "",
         args: "",
     },
-    Selected {
-        binary: "relay_modes",
-        tests: &[
-            "relay_sockmap_echoes_a_mebibyte_and_a_half_close",
-            "relay_auto_hands_a_stream_that_turns_bulk_back_to_the_copy_intact",
-            "relay_auto_hands_back_a_download_after_the_clients_half_close",
-        ],
-        env: "",
-        args: "",
-    },
+    Selected { binary: "relay_modes", tests: &["relay_sockmap_echoes_a_mebibyte_and_a_half_close"], env: "", args: "" },
     Selected {
         binary: "kernel_log",
         tests: &[

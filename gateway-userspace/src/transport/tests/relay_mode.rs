@@ -1,8 +1,8 @@
 //! What each relayed stream's task carries: the relay's future is part of
 //! it, held for as long as the stream lasts, idle ones included. The parts
-//! only some streams reach (the copy after the kernel relay hands a stream
-//! back, say) are boxed; inlined, the copy's state once made this future
-//! 2.8 KiB and an idle intercepted connection 6.7 KiB instead of 4.8.
+//! only some streams reach (`relay_auto.rs`'s copies) are boxed; a copy's
+//! state inlined in this future once made it 2.8 KiB, and an idle
+//! intercepted connection 6.7 KiB instead of 4.8.
 
 use super::tcp_pair;
 use crate::transport::{

@@ -26,6 +26,7 @@ pub mod dial;
 pub mod h1_client;
 pub mod http_pool;
 pub mod idle;
+mod low_water;
 pub mod pools;
 pub mod relay;
 pub mod relay_auto;

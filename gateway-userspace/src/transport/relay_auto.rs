@@ -9,7 +9,8 @@
 //! faster relayed in the kernel, which never wakes the proxy. So every
 //! stream starts copied; each [`WATCH`] a stream that moved less than
 //! [`BULK_BYTES`] in it goes to `sockmap`, while a bulk one is copied on and
-//! looked at again.
+//! looked at again, woken once per low-water mark (`low_water.rs`) in a
+//! direction that moved bulk in its last watch.
 //!
 //! The copy here reads only when a socket is readable and writes what it
 //! read before it reads again, so it can stop between two reads without
@@ -26,6 +27,7 @@ use std::{
 use tokio::{io::Interest, net::TcpStream, time::Instant};
 
 use super::{
+    low_water::{self, LowWater},
     // Buffers start small (idle and short connections are the most) and
     // grow when a read fills them, as in the copy relay.
     relay::{FIRST_BUFFER, LARGEST_BUFFER, RelayStats, Resettable},
@@ -39,6 +41,16 @@ pub const WATCH: Duration = Duration::from_millis(50);
 pub const BULK_BYTES: u64 = 1024 * 1024;
 const UP: u8 = 0;
 const DOWN: u8 = 1;
+
+/// One direction's part in a watch.
+struct Watch<'a> {
+    until: Instant,
+    /// Where this direction (`me`) is noted as the last to carry bytes.
+    last: &'a AtomicU8,
+    me: u8,
+    /// The low-water mark to read with, in bytes (0: none).
+    mark: usize,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pumped {
@@ -64,16 +76,18 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
     let base = super::sockmap::Baseline::take(client, upstream).ok();
     // The direction that carried bytes last; the client spoke first.
     let last = AtomicU8::new(UP);
+    // Each direction's mark: what it moved in a millisecond of the last watch.
+    let mut marks = [0usize; 2];
     loop {
-        let before = stats.client_to_upstream + stats.upstream_to_client;
-        let deadline = Instant::now() + WATCH;
+        let before = [stats.client_to_upstream, stats.upstream_to_client];
+        let until = Instant::now() + WATCH;
         // The copy's state is boxed, and so are its ends below: a stream
         // that moves on to the kernel relay keeps none of it.
         let watched = {
             let window = Box::pin(async {
                 tokio::try_join!(
-                    pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some((deadline, &last, UP))),
-                    pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some((deadline, &last, DOWN))),
+                    pump(client, upstream, &mut bufs.0, &mut stats.client_to_upstream, Some(Watch { until, last: &last, me: UP, mark: marks[0] })),
+                    pump(upstream, client, &mut bufs.1, &mut stats.upstream_to_client, Some(Watch { until, last: &last, me: DOWN, mark: marks[1] })),
                 )
             });
             tokio::select! {
@@ -90,7 +104,9 @@ pub async fn relay(maps: Option<&RelayMaps>, client: &TcpStream, upstream: &TcpS
             Ok(Some(ends)) => return (Box::pin(finish_copy(stats, client, upstream, ends, bufs, revoke)).await, Carried::Copied),
         }
         let copied = [stats.client_to_upstream, stats.upstream_to_client];
-        if copied[0] + copied[1] - before >= BULK_BYTES {
+        let moved = [copied[0] - before[0], copied[1] - before[1]];
+        if moved[0] + moved[1] >= BULK_BYTES {
+            marks = moved.map(|m| (m / WATCH.as_millis() as u64) as usize);
             continue; // bulk: copying is as fast as anything here
         }
         let (Some(maps), Some(base)) = (maps, base) else {
@@ -165,23 +181,32 @@ fn reset(mut stats: RelayStats, client: &TcpStream, upstream: &TcpStream, e: &io
     stats
 }
 
-/// Copies `from` to `to` until end of stream, or until `deadline` finds it
-/// waiting for bytes.
-/// `watch`: the deadline, and where to note this direction (`UP`/`DOWN`)
-/// as the last to carry bytes.
-async fn pump(
-    from: &TcpStream,
-    to: &TcpStream,
-    buf: &mut Vec<u8>,
-    count: &mut u64,
-    watch: Option<(Instant, &AtomicU8, u8)>,
-) -> io::Result<Pumped> {
+/// Copies `from` to `to` until end of stream, or until the watch's end
+/// finds it waiting for bytes.
+async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut Vec<u8>, count: &mut u64, watch: Option<Watch<'_>>) -> io::Result<Pumped> {
+    // Lowered again on every way out.
+    let mut low = watch.as_ref().map(|w| LowWater::raise(from, w.mark));
     loop {
-        let n = match watch {
-            Some((at, ..)) => match tokio::time::timeout_at(at, from.async_io(Interest::READABLE, || from.try_read(&mut buf[..]))).await {
-                Err(_) => return Ok(Pumped::Paused),
-                Ok(r) => r?,
-            },
+        let n = match &watch {
+            Some(w) => {
+                let raised = low.as_ref().is_some_and(LowWater::is_raised);
+                let wait = if raised { w.until.min(Instant::now() + low_water::WAIT) } else { w.until };
+                match tokio::time::timeout_at(wait, from.async_io(Interest::READABLE, || from.try_read(&mut buf[..]))).await {
+                    Ok(r) => r?,
+                    // The mark was not reached in time: take what came, and
+                    // if nothing did, the stream paused: wait per segment.
+                    Err(_) if raised && Instant::now() < w.until => match low_water::read_below_mark(from, buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if let Some(low) = low.as_mut() {
+                                low.lower();
+                            }
+                            continue;
+                        }
+                        r => r?,
+                    },
+                    Err(_) => return Ok(Pumped::Paused),
+                }
+            }
             None => from.async_io(Interest::READABLE, || from.try_read(&mut buf[..])).await?,
         };
         if n == 0 {
@@ -199,8 +224,8 @@ async fn pump(
         if n == buf.len() && buf.len() < LARGEST_BUFFER {
             buf.resize(buf.len() * 4, 0);
         }
-        if let Some((_, last, me)) = watch {
-            last.store(me, Ordering::Relaxed);
+        if let Some(w) = &watch {
+            w.last.store(w.me, Ordering::Relaxed);
         }
     }
 }

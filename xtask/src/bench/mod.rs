@@ -113,10 +113,12 @@ impl Plan {
                 ping_reps: 20,
                 reps_short: 3,
                 bulk_reps: 3,
-                http_fixed_reps: 2,
+                // The p99 follows the host: many shorter repetitions, each
+                // compared with its neighbours, rather than two long ones.
+                http_fixed_reps: 6,
                 conn_seconds: 1.5,
                 ping_seconds: 0.6,
-                http_fixed_seconds: 20.0,
+                http_fixed_seconds: 7.0,
                 http_max_seconds: 5,
                 bulk_seconds: 3,
                 idle_levels,

@@ -46,6 +46,7 @@ mod addrs;
 mod h1_client;
 mod http_pool;
 mod idle;
+mod low_water;
 mod pools;
 mod relay;
 mod relay_auto;

@@ -1,0 +1,91 @@
+//! A bulk direction's receive low-water mark (`SO_RCVLOWAT`).
+//!
+//! A copying proxy that keeps up with a fast sender is woken for every
+//! segment that arrives, and each wake-up costs the sender's CPU (it runs the
+//! receive path that wakes the proxy) as much as the proxy's. With a mark,
+//! the kernel reports the socket readable only once that many bytes are
+//! queued (or at end of stream), so a direction that moved bulk in its last
+//! watch is woken once per mark instead. The auto relay sets it to what the
+//! direction moved in a millisecond of that watch, and waits at most
+//! [`WAIT`] for it: then it carries what came, and when nothing did (the
+//! stream paused), it lowers the mark for the rest of the watch.
+
+use std::{io, os::fd::AsRawFd, time::Duration};
+
+use tokio::net::TcpStream;
+
+/// Below this, a mark saves too few wake-ups to be worth its wait.
+pub const SMALLEST: usize = 64 * 1024;
+/// The largest mark: the largest read buffer, filled by one wake-up.
+pub const LARGEST: usize = super::relay::LARGEST_BUFFER;
+/// How long a read waits for a mark before it takes what came.
+pub const WAIT: Duration = Duration::from_millis(1);
+
+/// A raised mark on one socket, lowered again when dropped.
+pub struct LowWater<'a> {
+    stream: &'a TcpStream,
+    raised: bool,
+}
+
+impl<'a> LowWater<'a> {
+    /// Raises `stream`'s mark to `bytes` (clamped to [`LARGEST`] and to a
+    /// quarter of its receive buffer, so the kernel never narrows the
+    /// window for it), or leaves it at one byte when that is below
+    /// [`SMALLEST`].
+    pub fn raise(stream: &'a TcpStream, bytes: usize) -> LowWater<'a> {
+        let mut low = LowWater { stream, raised: false };
+        let Ok(buffer) = get(stream, libc::SO_RCVBUF) else { return low };
+        let mark = bytes.min(LARGEST).min(buffer / 4);
+        low.raised = mark >= SMALLEST && set(stream, mark).is_ok();
+        low
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.raised
+    }
+
+    /// Back to one byte; bytes already queued are reported readable at once.
+    pub fn lower(&mut self) {
+        if std::mem::take(&mut self.raised) {
+            let _ = set(self.stream, 1);
+        }
+    }
+}
+
+impl Drop for LowWater<'_> {
+    fn drop(&mut self) {
+        self.lower();
+    }
+}
+
+/// Reads what is queued, below the mark or not, without waiting (the
+/// runtime's readiness says "not readable" below a mark, so this asks the
+/// socket itself).
+pub fn read_below_mark(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes of writing.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+fn set(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    let v = bytes as libc::c_int;
+    // SAFETY: an int option on a socket we hold.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn get(stream: &TcpStream, option: libc::c_int) -> io::Result<usize> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: an int option read into a local of the size given.
+    let r = unsafe { libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, option, (&mut v as *mut libc::c_int).cast(), &mut len) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(v.max(0) as usize) }
+}

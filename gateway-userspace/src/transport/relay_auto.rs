@@ -193,17 +193,19 @@ async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut Vec<u8>, count: &mut u
                 let wait = if raised { w.until.min(Instant::now() + low_water::WAIT) } else { w.until };
                 match tokio::time::timeout_at(wait, from.async_io(Interest::READABLE, || from.try_read(&mut buf[..]))).await {
                     Ok(r) => r?,
-                    // The mark was not reached in time: take what came, and
-                    // if nothing did, the stream paused: wait per segment.
-                    Err(_) if raised && Instant::now() < w.until => match low_water::read_below_mark(from, buf) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            if let Some(low) = low.as_mut() {
-                                low.lower();
-                            }
-                            continue;
+                    // The mark was not reached in time: take what came; if
+                    // that was little, the stream slowed: wait per segment.
+                    Err(_) if raised && Instant::now() < w.until => {
+                        let read = low_water::read_below_mark(from, buf);
+                        let n = *read.as_ref().unwrap_or(&0);
+                        if let Some(low) = low.as_mut() {
+                            low.after_short_read(n);
                         }
-                        r => r?,
-                    },
+                        match read {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            r => r?,
+                        }
+                    }
                     Err(_) => return Ok(Pumped::Paused),
                 }
             }

@@ -68,3 +68,19 @@ async fn a_small_mark_is_not_raised() {
     assert!(!low.is_raised());
     assert_eq!(mark_of(&receiver), 1);
 }
+
+/// A read that the wait gave up on keeps the mark when it brought at least
+/// half of it, and lowers it when it brought less.
+#[tokio::test]
+async fn a_short_read_lowers_the_mark_and_a_long_one_keeps_it() {
+    let (_sender, receiver) = tcp_pair().await;
+    set_receive_buffer(&receiver, 1024 * 1024);
+    let mut low = LowWater::raise(&receiver, LARGEST);
+    let mark = mark_of(&receiver);
+    assert!(low.is_raised() && mark >= SMALLEST, "mark {mark}");
+    low.after_short_read(mark / 2);
+    assert_eq!(mark_of(&receiver), mark, "half the mark keeps it");
+    low.after_short_read(mark / 2 - 1);
+    assert!(!low.is_raised());
+    assert_eq!(mark_of(&receiver), 1, "less than half lowers it");
+}

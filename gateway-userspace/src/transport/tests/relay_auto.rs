@@ -3,7 +3,10 @@
 //! watch on. Moving a stream to the kernel relay needs root and the kernel
 //! programs: `tests/tests/relay_modes.rs`.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 use super::{Relayed, bounded, pattern, relayed};
 use crate::transport::{
@@ -17,6 +20,21 @@ async fn auto() -> Relayed {
 
 keeps_every_relays_promises!(auto());
 
+/// Three rounds of a 4-byte ping and a 5-byte pong, each followed by a pause
+/// of two watches.
+async fn ping_pong_across_watches(client: &mut TcpStream, upstream: &mut TcpStream) {
+    for round in 0..3 {
+        client.write_all(b"ping").await.expect("client writes");
+        let mut ping = [0u8; 4];
+        upstream.read_exact(&mut ping).await.expect("the ping crosses");
+        upstream.write_all(b"pong!").await.expect("upstream answers");
+        let mut pong = [0u8; 5];
+        client.read_exact(&mut pong).await.expect("the pong crosses");
+        assert_eq!((&ping, &pong), (b"ping", b"pong!"), "round {round}");
+        tokio::time::sleep(WATCH * 2).await;
+    }
+}
+
 /// A stream quiet for a whole watch is copied on, as there is no kernel
 /// relay to take it: what comes after the pause crosses both ways, in order,
 /// and is counted with what came before.
@@ -24,16 +42,7 @@ keeps_every_relays_promises!(auto());
 async fn a_quiet_stream_is_copied_on_without_the_kernel_relay() {
     bounded(async {
         let Relayed { mut client, mut upstream, stats } = auto().await;
-        for round in 0..3 {
-            client.write_all(b"ping").await.expect("client writes");
-            let mut ping = [0u8; 4];
-            upstream.read_exact(&mut ping).await.expect("the ping crosses");
-            upstream.write_all(b"pong!").await.expect("upstream answers");
-            let mut pong = [0u8; 5];
-            client.read_exact(&mut pong).await.expect("the pong crosses");
-            assert_eq!((&ping, &pong), (b"ping", b"pong!"), "round {round}");
-            tokio::time::sleep(WATCH * 2).await;
-        }
+        ping_pong_across_watches(&mut client, &mut upstream).await;
         drop((client, upstream));
         let stats = stats.await.expect("relay task");
         assert_eq!((stats.client_to_upstream, stats.upstream_to_client, stats.reset), (12, 15, false));
@@ -83,16 +92,7 @@ async fn a_bulk_stream_that_turns_to_small_messages_holds_nothing_back() {
         sent += 777;
         total_tx.send(sent).expect("the reader waits");
         let mut upstream = reader.await.expect("every bulk byte crossed");
-        for round in 0..3 {
-            client.write_all(b"ping").await.expect("client writes");
-            let mut ping = [0u8; 4];
-            upstream.read_exact(&mut ping).await.expect("the ping crosses");
-            upstream.write_all(b"pong!").await.expect("upstream answers");
-            let mut pong = [0u8; 5];
-            client.read_exact(&mut pong).await.expect("the pong crosses");
-            assert_eq!((&ping, &pong), (b"ping", b"pong!"), "round {round}");
-            tokio::time::sleep(WATCH * 2).await;
-        }
+        ping_pong_across_watches(&mut client, &mut upstream).await;
         drop((client, upstream));
         let stats = stats.await.expect("relay task");
         assert_eq!((stats.client_to_upstream, stats.upstream_to_client, stats.reset), (sent as u64 + 12, 15, false));

@@ -39,6 +39,9 @@ impl<'a> LowWater<'a> {
     /// [`SMALLEST`].
     pub fn raise(stream: &'a TcpStream, bytes: usize) -> LowWater<'a> {
         let mut low = LowWater { stream, mark: 0 };
+        if bytes < SMALLEST {
+            return low; // most windows: no system call
+        }
         let Ok(buffer) = get(stream, libc::SO_RCVBUF) else { return low };
         let mark = bytes.min(LARGEST).min(buffer / 4);
         if mark >= SMALLEST && set(stream, mark).is_ok() {

@@ -185,11 +185,11 @@ fn reset(mut stats: RelayStats, client: &TcpStream, upstream: &TcpStream, e: &io
 /// finds it waiting for bytes.
 async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut Vec<u8>, count: &mut u64, watch: Option<Watch<'_>>) -> io::Result<Pumped> {
     // Lowered again on every way out.
-    let mut low = watch.as_ref().map(|w| LowWater::raise(from, w.mark));
+    let mut low = LowWater::raise(from, watch.as_ref().map_or(0, |w| w.mark));
     loop {
         let n = match &watch {
             Some(w) => {
-                let raised = low.as_ref().is_some_and(LowWater::is_raised);
+                let raised = low.is_raised();
                 let wait = if raised { w.until.min(Instant::now() + low_water::WAIT) } else { w.until };
                 match tokio::time::timeout_at(wait, from.async_io(Interest::READABLE, || from.try_read(&mut buf[..]))).await {
                     Ok(r) => r?,
@@ -197,10 +197,7 @@ async fn pump(from: &TcpStream, to: &TcpStream, buf: &mut Vec<u8>, count: &mut u
                     // that was little, the stream slowed: wait per segment.
                     Err(_) if raised && Instant::now() < w.until => {
                         let read = low_water::read_below_mark(from, buf);
-                        let n = *read.as_ref().unwrap_or(&0);
-                        if let Some(low) = low.as_mut() {
-                            low.after_short_read(n);
-                        }
+                        low.after_short_read(*read.as_ref().unwrap_or(&0));
                         match read {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                             r => r?,

@@ -50,10 +50,10 @@ async fn a_quiet_stream_is_copied_on_without_the_kernel_relay() {
     .await;
 }
 
-/// A stream that moves bulk for several watches (read with a low-water mark
-/// from the second on) and then turns to small messages: the last bulk
-/// bytes and every message after them cross in order, none is held behind
-/// a mark, and all are counted.
+/// A stream that moves bulk for five watches' time (so the window after the
+/// bulk reads with a low-water mark) and then turns to small messages: the
+/// last bulk bytes and every message after them cross in order, none is
+/// held behind a mark, and all are counted.
 #[tokio::test]
 async fn a_bulk_stream_that_turns_to_small_messages_holds_nothing_back() {
     bounded(async {

@@ -13,7 +13,20 @@
 
 use std::{io, os::fd::AsRawFd, time::Duration};
 
+use nix::{
+    getsockopt_impl, setsockopt_impl, sockopt_impl,
+    sys::socket::{MsgFlags, getsockopt, recv, setsockopt, sockopt::RcvBuf},
+};
 use tokio::net::TcpStream;
+
+sockopt_impl!(
+    /// `SO_RCVLOWAT`: the bytes a socket queues before it is reported readable.
+    RcvLowat,
+    Both,
+    libc::SOL_SOCKET,
+    libc::SO_RCVLOWAT,
+    usize
+);
 
 /// Below this, a mark saves too few wake-ups to be worth its wait.
 pub const SMALLEST: usize = 64 * 1024;
@@ -42,7 +55,7 @@ impl<'a> LowWater<'a> {
         if bytes < SMALLEST {
             return low; // most windows: no system call
         }
-        let Ok(buffer) = get(stream, libc::SO_RCVBUF) else { return low };
+        let Ok(buffer) = getsockopt(stream, RcvBuf) else { return low };
         let mark = bytes.min(LARGEST).min(buffer / 4);
         if mark >= SMALLEST && set(stream, mark).is_ok() {
             low.mark = mark;
@@ -80,30 +93,10 @@ impl Drop for LowWater<'_> {
 /// runtime's readiness says "not readable" below a mark, so this asks the
 /// socket itself).
 pub fn read_below_mark(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for `buf.len()` bytes of writing.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+    Ok(recv(stream.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?)
 }
 
-fn set(stream: &TcpStream, bytes: usize) -> io::Result<()> {
-    let v = bytes as libc::c_int;
-    // SAFETY: an int option on a socket we hold.
-    let r = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-}
-
-fn get(stream: &TcpStream, option: libc::c_int) -> io::Result<usize> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: an int option read into a local of the size given.
-    let r = unsafe { libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, option, (&mut v as *mut libc::c_int).cast(), &mut len) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(v.max(0) as usize) }
+/// Sets `stream`'s mark to `bytes`.
+pub fn set(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    Ok(setsockopt(stream, RcvLowat, &bytes)?)
 }

@@ -159,11 +159,7 @@ fn join(maps: &RelayMaps, [client, upstream]: &[Side<'_>; 2], answer_from_upstre
     for side in [client, upstream] {
         // Hands what is already queued to the verdict program (tcp_set_rcvlowat
         // signals readers when data is waiting).
-        let one: libc::c_int = 1;
-        // SAFETY: setsockopt with an int of the right size.
-        unsafe {
-            libc::setsockopt(side.stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVLOWAT, (&raw const one).cast(), 4)
-        };
+        let _ = super::low_water::set(side.stream, 1);
     }
     Ok(())
 }

@@ -3,10 +3,11 @@
 
 use std::os::fd::AsRawFd;
 
+use nix::sys::socket::{getsockopt, setsockopt, sockopt::RcvBuf};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 use super::{bounded, tcp_pair};
-use crate::transport::low_water::{LARGEST, LowWater, SMALLEST};
+use crate::transport::low_water::{LARGEST, LowWater, RcvLowat, SMALLEST};
 
 fn readable_now(stream: &TcpStream) -> bool {
     let mut fds = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -17,20 +18,11 @@ fn readable_now(stream: &TcpStream) -> bool {
 }
 
 fn mark_of(stream: &TcpStream) -> usize {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: an int option read into a local of the size given.
-    let r = unsafe { libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVLOWAT, (&mut v as *mut libc::c_int).cast(), &mut len) };
-    assert_eq!(r, 0, "getsockopt: {}", std::io::Error::last_os_error());
-    v as usize
+    getsockopt(stream, RcvLowat).expect("getsockopt SO_RCVLOWAT")
 }
 
-fn set_receive_buffer(stream: &TcpStream, bytes: libc::c_int) {
-    // SAFETY: an int option on a socket we hold.
-    let r = unsafe {
-        libc::setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, (&bytes as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
-    };
-    assert_eq!(r, 0, "setsockopt: {}", std::io::Error::last_os_error());
+fn set_receive_buffer(stream: &TcpStream, bytes: usize) {
+    setsockopt(stream, RcvBuf, &bytes).expect("setsockopt SO_RCVBUF");
 }
 
 /// A few bytes below a raised mark are not reported; lowering it reports

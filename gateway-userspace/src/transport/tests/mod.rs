@@ -164,18 +164,23 @@ pub(super) async fn half_close_keeps_the_other_direction(relay: Relayed) {
     assert_eq!(stats, expected);
 }
 
+/// `from` sends `ping`; `to` reads it and answers `pong`, which `from` reads.
+pub(super) async fn round_trip(from: &mut TcpStream, to: &mut TcpStream, ping: &[u8], pong: &[u8], what: &str) {
+    from.write_all(ping).await.expect("the ping is written");
+    let mut got_ping = vec![0u8; ping.len()];
+    to.read_exact(&mut got_ping).await.expect("the ping crosses");
+    to.write_all(pong).await.expect("the pong is written");
+    let mut got_pong = vec![0u8; pong.len()];
+    from.read_exact(&mut got_pong).await.expect("the pong crosses");
+    assert_eq!((got_ping.as_slice(), got_pong.as_slice()), (ping, pong), "{what}");
+}
+
 /// After an exchange, `resetting` (one far end) is closed with a reset: the
 /// relay resets its other side, so `other` reads a reset and not a clean
 /// end of stream, and the stats count the exchange and say reset.
 pub(super) async fn reset_carries_over(stats: JoinHandle<RelayStats>, resetting: TcpStream, mut other: TcpStream) {
     let mut resetting = resetting;
-    other.write_all(b"ping").await.expect("write before the reset");
-    let mut ping = [0u8; 4];
-    resetting.read_exact(&mut ping).await.expect("the ping arrives");
-    resetting.write_all(b"pong").await.expect("answer before the reset");
-    let mut pong = [0u8; 4];
-    other.read_exact(&mut pong).await.expect("the pong arrives");
-    assert_eq!((&ping, &pong), (b"ping", b"pong"));
+    round_trip(&mut other, &mut resetting, b"ping", b"pong", "before the reset").await;
 
     resetting.set_zero_linger().expect("SO_LINGER 0");
     drop(resetting);

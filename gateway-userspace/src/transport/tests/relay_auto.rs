@@ -8,7 +8,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::{Relayed, bounded, pattern, relayed};
+use super::{Relayed, bounded, pattern, relayed, round_trip};
 use crate::transport::{
     relay_auto::{WATCH, relay},
     revoke::Revoke,
@@ -24,13 +24,7 @@ keeps_every_relays_promises!(auto());
 /// of two watches.
 async fn ping_pong_across_watches(client: &mut TcpStream, upstream: &mut TcpStream) {
     for round in 0..3 {
-        client.write_all(b"ping").await.expect("client writes");
-        let mut ping = [0u8; 4];
-        upstream.read_exact(&mut ping).await.expect("the ping crosses");
-        upstream.write_all(b"pong!").await.expect("upstream answers");
-        let mut pong = [0u8; 5];
-        client.read_exact(&mut pong).await.expect("the pong crosses");
-        assert_eq!((&ping, &pong), (b"ping", b"pong!"), "round {round}");
+        round_trip(client, upstream, b"ping", b"pong!", &format!("round {round}")).await;
         tokio::time::sleep(WATCH * 2).await;
     }
 }

@@ -11,9 +11,17 @@ pub struct Options {
     /// Build with optimisations.
     #[arg(long)]
     pub release: bool,
+    /// The release build, optimised with a profile of the gateway carrying
+    /// the benchmark's traffic (needs root, as the benchmark does); left at
+    /// target/pgo/gateway.
+    #[arg(long)]
+    pub pgo: bool,
 }
 
 pub fn build(o: &Options) -> anyhow::Result<()> {
+    if o.pgo {
+        return crate::pgo::build().map(drop);
+    }
     ensure_build_tools()?;
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace_root()).args(["build", "--package", "gateway-userspace", "--bin", "gateway"]);

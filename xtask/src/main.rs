@@ -6,6 +6,7 @@ mod build;
 mod cgroup;
 mod fuzz;
 mod image;
+mod pgo;
 mod prereqs;
 mod run;
 mod shell;

@@ -25,7 +25,7 @@ pub struct Options {
 
 pub fn run(o: &Options) -> anyhow::Result<()> {
     require_root("attach kernel programs")?;
-    build::build(&build::Options { release: o.release })?;
+    build::build(&build::Options { release: o.release, pgo: false })?;
     crate::prereqs::ensure_bpffs()?;
     let cg = demo_cgroup()?;
     fs::create_dir_all(&cg).with_context(|| format!("creating {}", cg.display()))?;

@@ -48,7 +48,7 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
     crate::prereqs::ensure_kubectl()?;
     crate::prereqs::ensure_bpffs()?;
     if let Some(kernel) = &o.kernel {
-        build::build(&build::Options { release: false })?;
+        build::build(&build::Options { release: false, pgo: false })?;
         let (passed, failed) = crate::vm::run(kernel, std::time::Duration::from_secs(o.vm_minutes * 60))?;
         println!("\nsummary (kernel {kernel}): {passed} passed, {failed} failed");
         if failed > 0 || passed == 0 {
@@ -57,7 +57,7 @@ pub fn test(o: &Options) -> anyhow::Result<()> {
         return Ok(());
     }
     let variant = build::build_variant()?;
-    build::build(&build::Options { release: false })?;
+    build::build(&build::Options { release: false, pgo: false })?;
 
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace_root())

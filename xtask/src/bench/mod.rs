@@ -40,6 +40,7 @@ use anyhow::Context;
 
 use crate::{
     build::{self, gateway_binary, workspace_root},
+    pgo,
     prereqs::{self, BENCH_PACKAGES, PROFILE_PACKAGES},
 };
 use harness::Harness;
@@ -63,6 +64,10 @@ pub struct Options {
     /// fixed-rate and bulk figures; writes target/bench/profiles/.
     #[arg(long)]
     pub profile: bool,
+    /// Measure the profile-guided build (`cargo xtask build --pgo`,
+    /// target/pgo/gateway) instead of the plain release build.
+    #[arg(long)]
+    pub pgo: bool,
     #[command(subcommand)]
     pub tool: Option<tool::Tool>,
 }
@@ -148,9 +153,9 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     }
     prereqs::ensure_bpffs()?;
     let root = workspace_root();
-    let gateway = gateway_binary(true);
+    let gateway = if o.pgo { pgo::gateway_binary() } else { gateway_binary(true) };
     if !o.no_build {
-        build_all(&root, &gateway)?;
+        build_all(&root, &gateway, o.pgo)?;
     }
     let policy_bench = if wanted(&o.only, "policy") {
         println!("bench: building the policy benchmark");
@@ -186,6 +191,7 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     let meta = report::Meta {
         date: date(),
         machine: machine(),
+        build: if o.pgo { "profile-guided release (`cargo xtask build --pgo`)" } else { "release" }.into(),
         quick: plan.quick,
         repetitions: plan.repetitions(),
         seconds: started.elapsed().as_secs_f64(),
@@ -200,6 +206,33 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
 }
 
 const NETWORK_FIGURES: [&str; 6] = ["conn-rate", "latency", "http", "bulk", "memory", "instructions"];
+
+/// The figures whose traffic a profile-guided build is trained on: all but
+/// the idle connections of `memory`, which exercise little code for long.
+const TRAINING_FIGURES: [&str; 5] = ["conn-rate", "latency", "http", "bulk", "instructions"];
+
+/// Runs the training figures in their quick form through `gateway` (an
+/// instrumented build) and keeps none of their numbers (`pgo`).
+pub fn train(gateway: &Path) -> anyhow::Result<()> {
+    prereqs::require_root("build network namespaces and attach kernel programs")?;
+    prereqs::ensure_packages(BENCH_PACKAGES)?;
+    prereqs::ensure_bpffs()?;
+    let root = workspace_root();
+    build_tools(&root)?;
+    let tool = servers::tool_binary(&root)?;
+    procs::raise_nofile_limit();
+    topology::remove_stale(gateway);
+    let only = TRAINING_FIGURES.map(String::from);
+    let topo = Topology::build(gateway)?;
+    let trained = network_figures(&topo, gateway, &tool, &Plan::new(true), &only, None);
+    topo.teardown();
+    report_leftovers(&topo);
+    let trained = trained?;
+    if trained.series.is_empty() {
+        anyhow::bail!("the training ran none of its figures: {}", trained.notes.join("; "));
+    }
+    Ok(())
+}
 
 /// Whether `--only` (empty: everything) includes `figure`.
 fn wanted(only: &[String], figure: &str) -> bool {
@@ -241,18 +274,22 @@ fn report_leftovers(topo: &Topology) {
     }
 }
 
-/// The gateway (release) and the release build of this program (its
-/// clients and server).
-fn build_all(root: &Path, gateway: &Path) -> anyhow::Result<()> {
-    if let Err(e) = build::build(&build::Options { release: true }) {
+/// The gateway (release, or profile-guided) and the release build of this
+/// program (its clients and server).
+fn build_all(root: &Path, gateway: &Path, pgo: bool) -> anyhow::Result<()> {
+    let built = if pgo { pgo::build().map(drop) } else { build::build(&build::Options { release: true, pgo: false }) };
+    if let Err(e) = built {
         if !gateway.is_file() {
             return Err(e);
         }
         eprintln!("bench: building the gateway failed ({e:#}); using the binary already at {}", gateway.display());
     }
+    build_tools(root)
+}
+
+fn build_tools(root: &Path) -> anyhow::Result<()> {
     prereqs::run(Command::new("cargo").current_dir(root).args(["build", "-j1", "--release", "--package", "xtask"]))
-        .context("building the benchmark tools")?;
-    Ok(())
+        .context("building the benchmark tools")
 }
 
 /// The 1-minute load average.

@@ -14,6 +14,8 @@ use super::{
 pub struct Meta {
     pub date: String,
     pub machine: String,
+    /// Which build of the gateway was measured.
+    pub build: String,
     pub quick: bool,
     pub repetitions: String,
     pub seconds: f64,
@@ -35,6 +37,7 @@ fn to_json(meta: &Meta, r: &Results) -> Value {
     json!({
         "date": meta.date,
         "machine": meta.machine,
+        "build": meta.build,
         "quick": meta.quick,
         "repetitions": meta.repetitions,
         "seconds": meta.seconds,
@@ -91,7 +94,11 @@ pub fn markdown(meta: &Meta, r: &Results) -> String {
     let kind = if meta.quick { "quick run" } else { "full run" };
     let _ = writeln!(o, "# Benchmark results ({kind}, {})\n", meta.date);
     let load = meta.load_before.map_or(String::new(), |l| format!(" Load average before the run: {l:.2}."));
-    let _ = writeln!(o, "Machine: {}. Repetitions: {}. Took {:.0} s.{load}", meta.machine, meta.repetitions, meta.seconds);
+    let _ = writeln!(
+        o,
+        "Machine: {}. Gateway build: {}. Repetitions: {}. Took {:.0} s.{load}",
+        meta.machine, meta.build, meta.repetitions, meta.seconds
+    );
     // A run limited by `--only` to the sections below has no per-mode table.
     if !r.series.is_empty() {
         per_mode_sections(&mut o, r);

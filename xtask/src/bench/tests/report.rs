@@ -24,7 +24,21 @@ fn the_gateway_is_compared_with_both_haproxy_modes() {
 }
 
 fn meta() -> Meta {
-    Meta { date: "today".into(), machine: "test".into(), quick: true, repetitions: "5".into(), seconds: 1.0, load_before: Some(0.5) }
+    Meta {
+        date: "today".into(),
+        machine: "test".into(),
+        build: "profile-guided release".into(),
+        quick: true,
+        repetitions: "5".into(),
+        seconds: 1.0,
+        load_before: Some(0.5),
+    }
+}
+
+#[test]
+fn the_heading_says_which_build_was_measured() {
+    let md = markdown(&meta(), &Results::default());
+    assert!(md.contains("Machine: test. Gateway build: profile-guided release. Repetitions: 5."), "{md}");
 }
 
 #[test]

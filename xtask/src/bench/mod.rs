@@ -173,12 +173,7 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     let mut results = Results::default();
     if NETWORK_FIGURES.iter().any(|f| wanted(&o.only, f)) {
         let profiler = if o.profile { Some(profile::Profiler::new(&root.join("target/bench/profiles"))?) } else { None };
-        let topo = Topology::build(&gateway)?;
-        let measured = network_figures(&topo, &gateway, &tool, &plan, &o.only, profiler);
-        topo.save_logs(&root.join("target/bench/logs"));
-        topo.teardown();
-        report_leftovers(&topo);
-        results = measured?;
+        results = in_topology(&gateway, &tool, &plan, &o.only, profiler, &root.join("target/bench/logs"))?;
     }
     if let Some(exe) = policy_bench {
         match exe.and_then(|exe| policy::measure(&root, &exe, plan.quick)) {
@@ -223,15 +218,29 @@ pub fn train(gateway: &Path) -> anyhow::Result<()> {
     procs::raise_nofile_limit();
     topology::remove_stale(gateway);
     let only = TRAINING_FIGURES.map(String::from);
-    let topo = Topology::build(gateway)?;
-    let trained = network_figures(&topo, gateway, &tool, &Plan::new(true), &only, None);
-    topo.teardown();
-    report_leftovers(&topo);
-    let trained = trained?;
+    let trained = in_topology(gateway, &tool, &Plan::new(true), &only, None, &root.join("target/pgo/logs"))?;
     if trained.series.is_empty() {
         anyhow::bail!("the training ran none of its figures: {}", trained.notes.join("; "));
     }
     Ok(())
+}
+
+/// Builds the sealed topology around `gateway`, runs the network figures
+/// `only` names, keeps the processes' logs in `logs` and takes it down.
+fn in_topology(
+    gateway: &Path,
+    tool: &Path,
+    plan: &Plan,
+    only: &[String],
+    profiler: Option<profile::Profiler>,
+    logs: &Path,
+) -> anyhow::Result<Results> {
+    let topo = Topology::build(gateway)?;
+    let measured = network_figures(&topo, gateway, tool, plan, only, profiler);
+    topo.save_logs(logs);
+    topo.teardown();
+    report_leftovers(&topo);
+    measured
 }
 
 /// Whether `--only` (empty: everything) includes `figure`.

@@ -146,12 +146,7 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     if let Some(tool) = o.tool {
         return tool::run(tool);
     }
-    prereqs::require_root("build network namespaces and attach kernel programs")?;
-    prereqs::ensure_packages(BENCH_PACKAGES)?;
-    if o.profile {
-        prereqs::ensure_packages(PROFILE_PACKAGES)?;
-    }
-    prereqs::ensure_bpffs()?;
+    prepare_machine(o.profile)?;
     let root = workspace_root();
     let gateway = if o.pgo { pgo::gateway_binary() } else { gateway_binary(true) };
     if !o.no_build {
@@ -163,9 +158,7 @@ pub fn bench(o: Options) -> anyhow::Result<()> {
     } else {
         None
     };
-    let tool = servers::tool_binary(&root)?;
-    procs::raise_nofile_limit();
-    topology::remove_stale(&gateway);
+    let tool = prepare_run(&root, &gateway)?;
 
     let plan = Plan::new(o.quick);
     let load_before = load_average();
@@ -209,20 +202,35 @@ const TRAINING_FIGURES: [&str; 5] = ["conn-rate", "latency", "http", "bulk", "in
 /// Runs the training figures in their quick form through `gateway` (an
 /// instrumented build) and keeps none of their numbers (`pgo`).
 pub fn train(gateway: &Path) -> anyhow::Result<()> {
-    prereqs::require_root("build network namespaces and attach kernel programs")?;
-    prereqs::ensure_packages(BENCH_PACKAGES)?;
-    prereqs::ensure_bpffs()?;
+    prepare_machine(false)?;
     let root = workspace_root();
     build_tools(&root)?;
-    let tool = servers::tool_binary(&root)?;
-    procs::raise_nofile_limit();
-    topology::remove_stale(gateway);
+    let tool = prepare_run(&root, gateway)?;
     let only = TRAINING_FIGURES.map(String::from);
     let trained = in_topology(gateway, &tool, &Plan::new(true), &only, None, &root.join("target/pgo/logs"))?;
     if trained.series.is_empty() {
         anyhow::bail!("the training ran none of its figures: {}", trained.notes.join("; "));
     }
     Ok(())
+}
+
+/// Root, the packages the figures use (and perf, for `--profile`), and bpffs.
+fn prepare_machine(profile: bool) -> anyhow::Result<()> {
+    prereqs::require_root("build network namespaces and attach kernel programs")?;
+    prereqs::ensure_packages(BENCH_PACKAGES)?;
+    if profile {
+        prereqs::ensure_packages(PROFILE_PACKAGES)?;
+    }
+    prereqs::ensure_bpffs()
+}
+
+/// The clients' and servers' binary, once the open-file limit is raised
+/// and what a crashed run of `gateway` left behind is removed.
+fn prepare_run(root: &Path, gateway: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let tool = servers::tool_binary(root)?;
+    procs::raise_nofile_limit();
+    topology::remove_stale(gateway);
+    Ok(tool)
 }
 
 /// Builds the sealed topology around `gateway`, runs the network figures

@@ -20,7 +20,7 @@ pub struct Options {
 
 pub fn build(o: &Options) -> anyhow::Result<()> {
     if o.pgo {
-        return crate::pgo::build().map(drop);
+        return crate::pgo::build();
     }
     ensure_build_tools()?;
     let mut cmd = Command::new("cargo");

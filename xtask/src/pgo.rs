@@ -45,8 +45,8 @@ fn dir() -> PathBuf {
     workspace_root().join("target/pgo")
 }
 
-/// Builds, trains and builds again; returns the optimised binary.
-pub fn build() -> anyhow::Result<PathBuf> {
+/// Builds, trains and builds again, leaving the binary at [`gateway_binary`].
+pub fn build() -> anyhow::Result<()> {
     ensure_build_tools()?;
     let host = host_triple()?;
     let raw = dir().join("raw");
@@ -63,7 +63,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
     let out = gateway_binary();
     fs::copy(&optimised, &out).with_context(|| format!("copying {} to {}", optimised.display(), out.display()))?;
     println!("xtask: built {} (profile {})", out.display(), profile.display());
-    Ok(out)
+    Ok(())
 }
 
 /// `cargo build --release` of the gateway into `target/pgo/<name>/`, its

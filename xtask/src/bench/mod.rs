@@ -294,7 +294,7 @@ fn report_leftovers(topo: &Topology) {
 /// The gateway (release, or profile-guided) and the release build of this
 /// program (its clients and server).
 fn build_all(root: &Path, gateway: &Path, pgo: bool) -> anyhow::Result<()> {
-    let built = if pgo { pgo::build().map(drop) } else { build::build(&build::Options { release: true, pgo: false }) };
+    let built = if pgo { pgo::build() } else { build::build(&build::Options { release: true, pgo: false }) };
     if let Err(e) = built {
         if !gateway.is_file() {
             return Err(e);

@@ -35,7 +35,7 @@ pub struct Options {
 }
 
 /// What the image's binary is built from.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Binary {
     /// Built in the container from the workspace (Containerfile's last stage).
     FromSources,

@@ -6,7 +6,9 @@
 //! the same under `REGISTRY_ONLY` with the host registered by a
 //! ServiceEntry and a Sidecar's egress hosts (as a cluster runs it), the
 //! gateway as an ingress gateway (a Gateway listener, a VirtualService
-//! route to a ServiceEntry's endpoint), and HAProxy in `mode http`.
+//! route to a ServiceEntry's endpoint), and HAProxy in `mode http` and in
+//! `mode tcp` (which only relays bytes: the floor a proxy's user space
+//! costs when it reads nothing of what it carries).
 //!
 //! A count of instructions does not move with the machine's load as CPU
 //! time does, so its ratio is the steadiest view of the HTTP path's cost.
@@ -46,6 +48,7 @@ enum Subject {
     Registry,
     Ingress,
     HaproxyHttp,
+    HaproxyTcp,
 }
 
 impl Subject {
@@ -55,6 +58,7 @@ impl Subject {
             Subject::Registry => "gateway-registry-only",
             Subject::Ingress => "gateway-ingress",
             Subject::HaproxyHttp => "haproxy-http",
+            Subject::HaproxyTcp => "haproxy-tcp",
         }
     }
 }
@@ -62,7 +66,7 @@ impl Subject {
 pub fn measure(h: &mut Harness<'_>) {
     let count = if h.plan.quick { 500 } else { 2_000 };
     let mut section = serde_json::Map::new();
-    for subject in [Subject::Gateway, Subject::Registry, Subject::Ingress, Subject::HaproxyHttp] {
+    for subject in [Subject::Gateway, Subject::Registry, Subject::Ingress, Subject::HaproxyHttp, Subject::HaproxyTcp] {
         print!("bench: instructions per request, {}:", subject.name());
         match callgrind_totals(h, subject, count) {
             Ok((totals, kept)) => {
@@ -115,9 +119,10 @@ fn callgrind_totals(h: &Harness<'_>, subject: Subject, count: u32) -> anyhow::Re
             a.extend(args(&[&"--labels", &"istio=ingressgateway"]));
             (h.gateway.to_path_buf(), format!("127.0.0.1:{INGRESS_PORT}"), a)
         }
-        Subject::HaproxyHttp => {
-            let cfg = dir.join("haproxy.cfg");
-            fs::write(&cfg, haproxy_config(upstream))?;
+        Subject::HaproxyHttp | Subject::HaproxyTcp => {
+            let mode = if matches!(subject, Subject::HaproxyTcp) { "tcp" } else { "http" };
+            let cfg = dir.join(format!("haproxy-{mode}.cfg"));
+            fs::write(&cfg, haproxy_config(upstream, mode))?;
             ("haproxy".into(), HAPROXY_LISTEN.to_string(), args(&[&"-f", &cfg.display(), &"-db"]))
         }
     };
@@ -264,11 +269,12 @@ fn ingress_config(upstream: std::net::SocketAddr) -> String {
     )
 }
 
-/// One thread, as the gateway has one worker on its one proxy CPU; server
-/// connections kept alive, as in mode Dh.
-fn haproxy_config(upstream: std::net::SocketAddr) -> String {
+/// One thread, as the gateway has one worker on its one proxy CPU. In
+/// `mode http` server connections are kept alive, as in mode Dh; in `mode
+/// tcp` each client connection has its server connection, as in mode D.
+fn haproxy_config(upstream: std::net::SocketAddr, mode: &str) -> String {
     format!(
-        "global\n    nbthread 1\n\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\n\
+        "global\n    nbthread 1\n\ndefaults\n    mode {mode}\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\n\
          frontend callgrind\n    bind {HAPROXY_LISTEN}\n    default_backend nginx\n\n\
          backend nginx\n    server nginx {upstream}\n"
     )

@@ -245,20 +245,31 @@ fn instructions_section(o: &mut String, counted: Option<&Value>) {
     if subjects.is_empty() {
         return;
     }
-    let haproxy = subjects.get("haproxy-http").and_then(|s| s["per_request"].as_f64());
+    let per_request = |name: &str| subjects.get(name).and_then(|s| s["per_request"].as_f64());
+    let (http, tcp) = (per_request("haproxy-http"), per_request("haproxy-tcp"));
     let _ = writeln!(o, "\n## User-space instructions per HTTP request (callgrind)\n");
     let _ = writeln!(
         o,
         "GETs of the 1 KiB file in sequence on one keep-alive connection; the kernel's share is not counted. \
          Data cache misses: callgrind's simulated 32 KiB first-level data cache, reads and writes.\n"
     );
-    let _ = writeln!(o, "| Proxy | requests counted | instructions per request | / HAProxy `mode http` | data cache misses per request |");
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        o,
+        "| Proxy | requests counted | instructions per request | / HAProxy `mode http` | / HAProxy `mode tcp` | data cache misses per request |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
     for (name, s) in subjects {
         let n = s["per_request"].as_f64().unwrap_or(f64::NAN);
-        let ratio = haproxy.map_or("–".to_string(), |d| format!("{:.2}×", n / d));
+        let ratio = |d: Option<f64>| d.map_or("–".to_string(), |d| format!("{:.2}×", n / d));
         let misses = s["l1_data_misses"].as_f64().map_or("–".to_string(), num);
-        let _ = writeln!(o, "| {name} | {} | {} | {ratio} | {misses} |", num(s["requests"].as_f64().unwrap_or(f64::NAN)), num(n));
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {misses} |",
+            num(s["requests"].as_f64().unwrap_or(f64::NAN)),
+            num(n),
+            ratio(http),
+            ratio(tcp)
+        );
     }
 }
 

@@ -6,6 +6,7 @@ mod procs;
 mod report;
 mod results;
 mod profile;
+mod tool_http;
 
 /// A profile-guided build is trained on figures the benchmark runs (an
 /// unknown name would be skipped without a word).

@@ -83,3 +83,17 @@ fn a_cpus_busy_share_is_shown_but_not_compared_as_a_ratio() {
     assert!(ratios.contains("| iperf3, 1 stream, client→server |"), "{ratios}");
     assert!(!ratios.contains("load CPU busy"), "{ratios}");
 }
+
+#[test]
+fn instructions_are_compared_with_both_haproxy_modes() {
+    let mut r = Results::default();
+    let subject = |n: f64| serde_json::json!({ "per_request": n, "l1_data_misses": 1.0, "requests": 2000 });
+    r.sections.insert(
+        "instructions".into(),
+        serde_json::json!({ "gateway": subject(26_000.0), "haproxy-http": subject(32_500.0), "haproxy-tcp": subject(6_500.0) }),
+    );
+    let md = markdown(&meta(), &r);
+    assert!(md.contains("| / HAProxy `mode http` | / HAProxy `mode tcp` |"), "{md}");
+    assert!(md.contains("| gateway | 2,000 | 26,000 | 0.80× | 4.00× | 1 |"), "{md}");
+    assert!(md.contains("| haproxy-tcp | 2,000 | 6,500 | 0.20× | 1.00× | 1 |"), "{md}");
+}

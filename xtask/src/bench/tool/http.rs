@@ -4,7 +4,9 @@
 //! Each connection sends on its own schedule. A request whose slot came
 //! while the previous response was still arriving is timed from its slot
 //! (no coordinated omission); otherwise from when it is sent, so the sleep's
-//! own lateness does not count.
+//! own lateness does not count. A response that says `Connection: close`
+//! ends its connection and the next request opens a new one, as a client
+//! keeping to HTTP/1.1 does.
 
 use std::{
     io::{Read, Write},
@@ -53,7 +55,11 @@ pub fn sequence(target: SocketAddr, path: &str, count: u32) -> anyhow::Result<()
     let mut buf = vec![0u8; 16 * 1024];
     for i in 0..count {
         stream.write_all(request.as_bytes())?;
-        read_response(&mut stream, &mut buf).with_context(|| format!("request {} of {count}", i + 1))?;
+        let ended = read_response(&mut stream, &mut buf).with_context(|| format!("request {} of {count}", i + 1))?;
+        if ended == Ending::Close {
+            stream = connect(target)?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        }
     }
     println!("{}", json!({ "requests": count }));
     Ok(())
@@ -86,7 +92,12 @@ fn one_connection(
         };
         let answered = stream.write_all(request).map_err(anyhow::Error::from).and_then(|()| read_response(&mut stream, &mut buf));
         match answered {
-            Ok(()) => samples.push(start.elapsed().as_nanos() as u64),
+            Ok(ended) => {
+                samples.push(start.elapsed().as_nanos() as u64);
+                if ended == Ending::Close {
+                    stream = connect(target)?;
+                }
+            }
             Err(_) => {
                 errors += 1;
                 stream = connect(target)?;
@@ -104,8 +115,16 @@ fn connect(target: SocketAddr) -> anyhow::Result<TcpStream> {
     Ok(s)
 }
 
+/// What a response leaves of its connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    KeepAlive,
+    /// `Connection: close`: the server closes after this response.
+    Close,
+}
+
 /// Reads one response: headers, then `Content-Length` bytes of body.
-fn read_response(stream: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<()> {
+fn read_response(stream: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<Ending> {
     let mut have = 0;
     let head_end = loop {
         if have == buf.len() {
@@ -120,17 +139,7 @@ fn read_response(stream: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<()> {
             break i + 4;
         }
     };
-    let head = std::str::from_utf8(&buf[..head_end]).context("response headers are not text")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("unexpected status: {}", head.lines().next().unwrap_or(""));
-    }
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok()).flatten()
-        })
-        .context("response without Content-Length")?;
+    let (length, ending) = framing(&buf[..head_end])?;
     let mut body = have - head_end;
     while body < length {
         let n = stream.read(buf)?;
@@ -139,5 +148,22 @@ fn read_response(stream: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<()> {
         }
         body += n;
     }
-    Ok(())
+    Ok(ending)
+}
+
+/// A `200` head's body length and whether its connection stays open.
+pub(crate) fn framing(head: &[u8]) -> anyhow::Result<(usize, Ending)> {
+    let head = std::str::from_utf8(head).context("response headers are not text")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("unexpected status: {}", head.lines().next().unwrap_or(""));
+    }
+    let fields: Vec<(&str, &str)> = head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    let length = fields
+        .iter()
+        .find_map(|(k, v)| k.eq_ignore_ascii_case("content-length").then(|| v.parse().ok()).flatten())
+        .context("response without Content-Length")?;
+    let close = fields
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    Ok((length, if close { Ending::Close } else { Ending::KeepAlive }))
 }

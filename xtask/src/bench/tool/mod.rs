@@ -4,7 +4,7 @@
 //! bounded in count and in time, and a watchdog ends the process.
 
 mod clients;
-mod http;
+pub(crate) mod http;
 mod server;
 
 use std::{net::SocketAddr, time::Duration};

@@ -157,13 +157,11 @@ pub(crate) fn framing(head: &[u8]) -> anyhow::Result<(usize, Ending)> {
     if !head.starts_with("HTTP/1.1 200") {
         bail!("unexpected status: {}", head.lines().next().unwrap_or(""));
     }
-    let fields: Vec<(&str, &str)> = head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
-    let length = fields
-        .iter()
+    // Read twice rather than collected: the client shares its CPU with the server.
+    let fields = || head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim()));
+    let length = fields()
         .find_map(|(k, v)| k.eq_ignore_ascii_case("content-length").then(|| v.parse().ok()).flatten())
         .context("response without Content-Length")?;
-    let close = fields
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    let close = fields().any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
     Ok((length, if close { Ending::Close } else { Ending::KeepAlive }))
 }

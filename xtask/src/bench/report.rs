@@ -80,11 +80,15 @@ fn cell(s: Option<Spread>) -> String {
     }
 }
 
+/// A ratio as every table writes it.
+fn times(v: f64) -> String {
+    format!("{v:.2}×")
+}
+
 fn ratio_cell(s: Option<Spread>) -> String {
-    let x = |v: f64| format!("{v:.2}×");
     match s {
-        Some(s) if s.n > 1 => format!("{} [{}–{}]", x(s.median), x(s.min), x(s.max)),
-        Some(s) => x(s.median),
+        Some(s) if s.n > 1 => format!("{} [{}–{}]", times(s.median), times(s.min), times(s.max)),
+        Some(s) => times(s.median),
         None => "–".into(),
     }
 }
@@ -260,7 +264,7 @@ fn instructions_section(o: &mut String, counted: Option<&Value>) {
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
     for (name, s) in subjects {
         let n = s["per_request"].as_f64().unwrap_or(f64::NAN);
-        let ratio = |d: Option<f64>| d.map_or("–".to_string(), |d| format!("{:.2}×", n / d));
+        let ratio = |d: Option<f64>| d.map_or("–".to_string(), |d| times(n / d));
         let misses = s["l1_data_misses"].as_f64().map_or("–".to_string(), num);
         let _ = writeln!(
             o,

@@ -42,7 +42,7 @@ pub fn measure(h: &mut Harness<'_>) {
             if reverse {
                 a.push("-R".into());
             }
-            let run = h.profiled(&id, mode, rep, |h| h.client(mode, Path::new("iperf3"), &a, limit))?;
+            let run = h.profiled(&id, mode, rep, true, |h| h.client(mode, Path::new("iperf3"), &a, limit))?;
             let v: serde_json::Value = serde_json::from_str(&run.stdout).context("parsing iperf3's JSON")?;
             if let Some(e) = v["error"].as_str() {
                 bail!("iperf3: {e}");

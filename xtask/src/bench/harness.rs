@@ -1,7 +1,8 @@
 //! What every figure needs: the topology, the running servers, the plan,
 //! the results, and a way to run one client of one mode while the CPU it
 //! costs is counted, machine-wide and in the proxy's process; and, with
-//! `--profile`, a way to sample the proxy while mode C runs.
+//! `--profile`, a way to sample the proxy while mode C runs (and the load
+//! CPU, in A and C, where a figure asks).
 
 use std::{path::Path, time::Duration};
 
@@ -11,8 +12,8 @@ use serde_json::Value;
 use super::{
     Plan,
     modes::Mode,
-    procs::{self, CpuUse},
-    profile::{self, Profiler},
+    procs::{self, Cpu, CpuUse},
+    profile::{self, Profiler, Recording, Sampled},
     results::{Figure, Results},
     servers::Servers,
     topology::Topology,
@@ -88,26 +89,42 @@ impl Harness<'_> {
     }
 
     /// Runs `run`; with `--profile`, the first repetition of mode C is
-    /// recorded with perf as `figure` (a failed recording is noted, the
-    /// measurement kept).
-    pub fn profiled<T>(&mut self, figure: &str, mode: Mode, rep: usize, run: impl FnOnce(&mut Self) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let pid = self.servers.proxy_pid(mode);
-        let (Some(profiler), Some(pid), true, 0) = (&self.profiler, pid, profile::PROFILED.contains(&mode), rep) else { return run(self) };
-        let recording = match profiler.start(figure, mode, pid) {
-            Ok(r) => r,
-            Err(e) => {
-                self.results.note(format!("profile of {figure}, mode {}: {e:#}", mode.title()));
-                return run(self);
+    /// recorded with perf as `figure`, and with `load_cpu` so is the load
+    /// CPU in modes A and C (a failed recording is noted, the measurement
+    /// kept).
+    pub fn profiled<T>(
+        &mut self,
+        figure: &str,
+        mode: Mode,
+        rep: usize,
+        load_cpu: bool,
+        run: impl FnOnce(&mut Self) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let (Some(profiler), 0) = (&self.profiler, rep) else { return run(self) };
+        let mut wanted = Vec::new();
+        if let (Some(pid), true) = (self.servers.proxy_pid(mode), profile::PROFILED.contains(&mode)) {
+            wanted.push((format!("{figure}, mode {}", mode.title()), profile::file_stem(figure, mode), Sampled::Process(pid)));
+        }
+        if let (true, true, Some(cpu)) = (load_cpu, profile::LOAD_PROFILED.contains(&mode), Cpu::Load.number()) {
+            wanted.push((format!("the load CPU during {figure}, mode {}", mode.title()), profile::load_stem(figure, mode), Sampled::Cpu(cpu)));
+        }
+        let mut recordings: Vec<(String, Recording)> = Vec::new();
+        let mut notes = Vec::new();
+        for (what, stem, sampled) in wanted {
+            match profiler.start(&stem, sampled) {
+                Ok(r) => recordings.push((what, r)),
+                Err(e) => notes.push(format!("profile of {what}: {e:#}")),
             }
-        };
+        }
         let result = run(self);
-        match recording.finish() {
-            Ok(text) => self.results.note(format!(
-                "{figure}, mode {}, repetition 1 ran under perf record (--profile); profile in {}",
-                mode.title(),
-                text.display()
-            )),
-            Err(e) => self.results.note(format!("profile of {figure}, mode {}: {e:#}", mode.title())),
+        for (what, recording) in recordings {
+            notes.push(match recording.finish() {
+                Ok(text) => format!("{what}, repetition 1 ran under perf record (--profile); profile in {}", text.display()),
+                Err(e) => format!("profile of {what}: {e:#}"),
+            });
+        }
+        for note in notes {
+            self.results.note(note);
         }
         result
     }

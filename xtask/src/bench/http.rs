@@ -45,7 +45,7 @@ fn fixed_rate(h: &mut Harness<'_>) {
             &"--seconds",
             &seconds,
         ]);
-        let run = h.profiled("http_fixed", mode, rep, |h| h.tool(mode, &a, limit))?;
+        let run = h.profiled("http_fixed", mode, rep, false, |h| h.tool(mode, &a, limit))?;
         let v = run.json()?;
         let rate = v["per_second"].as_f64().unwrap_or(0.0);
         if rate <= 0.0 {

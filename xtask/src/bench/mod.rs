@@ -61,7 +61,8 @@ pub struct Options {
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Record the proxy with `perf record -g` while mode C runs the HTTP
-    /// fixed-rate and bulk figures; writes target/bench/profiles/.
+    /// fixed-rate and bulk figures, and the load CPU in the bulk figures'
+    /// modes A and C; writes target/bench/profiles/.
     #[arg(long)]
     pub profile: bool,
     /// Measure the profile-guided build (`cargo xtask build --pgo`,

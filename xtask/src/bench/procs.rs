@@ -23,7 +23,8 @@ pub enum Cpu {
 }
 
 impl Cpu {
-    fn number(self) -> Option<usize> {
+    /// Its number, or `None` on a machine with one CPU (nothing is pinned).
+    pub fn number(self) -> Option<usize> {
         if cpu_count() < 2 {
             return None;
         }

@@ -1,8 +1,12 @@
 //! `--profile`: while mode C runs the HTTP fixed-rate figure and the bulk
 //! figures, `perf record -g` samples the proxy process; HAProxy parsing
 //! HTTP (Dh) is sampled in the HTTP figure too, for a side-by-side reading.
-//! Each recording leaves `target/bench/profiles/<figure>-<mode>.data` and,
-//! beside it, the top entries of `perf report --stdio --no-children` as `.txt`.
+//! In the bulk figures the load CPU (clients and server, and the kernel's
+//! work for them) is sampled as well, in A and C: it is what bounds bulk,
+//! and the two side by side show what a proxy adds to its work per byte.
+//! Each recording leaves `target/bench/profiles/<figure>-<mode>.data` (the
+//! load CPU's `<figure>-load-<mode>.data`) and, beside it, the top entries
+//! of `perf report --stdio --no-children` as `.txt`.
 //!
 //! Only the first repetition of each profiled mode is recorded, and the
 //! report notes that its figures ran under perf: sampling costs the proxy a little.
@@ -22,6 +26,8 @@ use super::modes::Mode;
 
 /// The modes whose proxies are profiled.
 pub const PROFILED: [Mode; 2] = [Mode::Ebpf, Mode::HaproxyHttp];
+/// The modes whose load CPU is profiled, where a figure asks for it.
+pub const LOAD_PROFILED: [Mode; 2] = [Mode::Direct, Mode::Ebpf];
 /// Entries below this share of the samples are left out of the text report.
 const PERCENT_LIMIT: &str = "0.5";
 /// Call graphs are printed for entries above this share.
@@ -32,7 +38,26 @@ pub struct Profiler {
     dir: PathBuf,
 }
 
-/// One `perf record` attached to a process.
+/// What one recording samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampled {
+    /// Every thread of one process.
+    Process(u32),
+    /// Everything that runs on one CPU, the kernel's work included.
+    Cpu(usize),
+}
+
+impl Sampled {
+    /// `perf record`'s arguments for it.
+    pub fn perf_args(self) -> [String; 2] {
+        match self {
+            Sampled::Process(pid) => ["-p".into(), pid.to_string()],
+            Sampled::Cpu(cpu) => ["-C".into(), cpu.to_string()],
+        }
+    }
+}
+
+/// One `perf record` running.
 pub struct Recording {
     perf: Child,
     data: PathBuf,
@@ -58,13 +83,14 @@ impl Profiler {
         Ok(kept)
     }
 
-    /// Starts sampling `pid` (with call graphs) for `figure` run by `mode`.
-    pub fn start(&self, figure: &str, mode: Mode, pid: u32) -> anyhow::Result<Recording> {
-        let stem = file_stem(figure, mode);
+    /// Starts sampling `what` (with call graphs) into `<stem>.data`.
+    pub fn start(&self, stem: &str, what: Sampled) -> anyhow::Result<Recording> {
         let data = self.dir.join(format!("{stem}.data"));
         let log = fs::File::create(self.dir.join(format!("{stem}.record.log")))?;
         let perf = Command::new("perf")
-            .args(["record", "-g", "-p", &pid.to_string(), "-o"])
+            .args(["record", "-g"])
+            .args(what.perf_args())
+            .arg("-o")
             .arg(&data)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -143,4 +169,9 @@ fn report(data: &Path, extra: &[&str]) -> anyhow::Result<String> {
 pub fn file_stem(figure: &str, mode: Mode) -> String {
     let clean: String = figure.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
     format!("{clean}-{}", mode.letter())
+}
+
+/// `bulk_1_up-load-A`: the load CPU's recording during a figure.
+pub fn load_stem(figure: &str, mode: Mode) -> String {
+    file_stem(&format!("{figure}-load"), mode)
 }

@@ -108,15 +108,17 @@ impl Harness<'_> {
         if let (true, true, Some(cpu)) = (load_cpu, profile::LOAD_PROFILED.contains(&mode), Cpu::Load.number()) {
             wanted.push((format!("the load CPU during {figure}, mode {}", mode.title()), profile::load_stem(figure, mode), Sampled::Cpu(cpu)));
         }
+        let started = profiler.start(&wanted.iter().map(|(_, stem, sampled)| (stem.as_str(), *sampled)).collect::<Vec<_>>());
         let mut recordings: Vec<(String, Recording)> = Vec::new();
         let mut notes = Vec::new();
-        for (what, stem, sampled) in wanted {
-            match profiler.start(&stem, sampled) {
+        for ((what, _, _), started) in wanted.into_iter().zip(started) {
+            match started {
                 Ok(r) => recordings.push((what, r)),
                 Err(e) => notes.push(format!("profile of {what}: {e:#}")),
             }
         }
         let result = run(self);
+        recordings.iter_mut().for_each(|(_, r)| r.interrupt());
         for (what, recording) in recordings {
             notes.push(match recording.finish() {
                 Ok(text) => format!("{what}, repetition 1 ran under perf record (--profile); profile in {}", text.display()),

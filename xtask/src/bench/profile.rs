@@ -62,6 +62,8 @@ pub struct Recording {
     perf: Child,
     data: PathBuf,
     text: PathBuf,
+    /// SIGINT was sent.
+    interrupted: bool,
 }
 
 impl Profiler {
@@ -83,8 +85,25 @@ impl Profiler {
         Ok(kept)
     }
 
-    /// Starts sampling `what` (with call graphs) into `<stem>.data`.
-    pub fn start(&self, stem: &str, what: Sampled) -> anyhow::Result<Recording> {
+    /// Starts one recording (with call graphs) per `(stem, what)`, into
+    /// `<stem>.data`, all together, so that each covers the same time.
+    pub fn start(&self, wanted: &[(&str, Sampled)]) -> Vec<anyhow::Result<Recording>> {
+        let mut started: Vec<_> = wanted.iter().map(|&(stem, what)| self.spawn(stem, what)).collect();
+        // perf opens one event per thread or CPU before it samples; give it that time.
+        thread::sleep(Duration::from_millis(300));
+        for r in &mut started {
+            if let Ok(rec) = r {
+                match rec.perf.try_wait() {
+                    Ok(None) => {}
+                    Ok(Some(status)) => *r = Err(anyhow::anyhow!("perf record exited at once ({status}); see {}", rec.data.with_extension("record.log").display())),
+                    Err(e) => *r = Err(e.into()),
+                }
+            }
+        }
+        started
+    }
+
+    fn spawn(&self, stem: &str, what: Sampled) -> anyhow::Result<Recording> {
         let data = self.dir.join(format!("{stem}.data"));
         let log = fs::File::create(self.dir.join(format!("{stem}.record.log")))?;
         let perf = Command::new("perf")
@@ -97,22 +116,26 @@ impl Profiler {
             .stderr(log)
             .spawn()
             .context("starting perf record")?;
-        let mut r = Recording { perf, data, text: self.dir.join(format!("{stem}.txt")) };
-        // perf opens one event per thread before it samples; give it that time.
-        thread::sleep(Duration::from_millis(300));
-        if let Some(status) = r.perf.try_wait()? {
-            bail!("perf record exited at once ({status}); see {}", r.data.with_extension("record.log").display());
-        }
-        Ok(r)
+        Ok(Recording { perf, data, text: self.dir.join(format!("{stem}.txt")), interrupted: false })
     }
 }
 
 impl Recording {
-    /// Stops perf as Ctrl-C would (so it writes its data), then writes the
-    /// text report. Returns the text report's path.
+    /// Asks perf to stop as Ctrl-C would (so it writes its data). Recordings
+    /// that ran together are all interrupted before any is finished, so
+    /// that none goes on sampling while another's report is written.
+    pub fn interrupt(&mut self) {
+        if !self.interrupted {
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(self.perf.id() as i32, libc::SIGINT) };
+            self.interrupted = true;
+        }
+    }
+
+    /// Waits for perf to stop (interrupting it if that was not done yet),
+    /// then writes the text report. Returns the text report's path.
     pub fn finish(mut self) -> anyhow::Result<PathBuf> {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.perf.id() as i32, libc::SIGINT) };
+        self.interrupt();
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = self.perf.try_wait()? {

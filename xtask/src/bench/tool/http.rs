@@ -50,15 +50,19 @@ pub fn fixed_rate(target: SocketAddr, path: &str, rate: u32, duration: Duration,
 /// `count` GETs in sequence on one connection; any failure ends the run.
 pub fn sequence(target: SocketAddr, path: &str, count: u32) -> anyhow::Result<()> {
     let request = get_request(path);
-    let mut stream = connect(target)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // A run under callgrind answers slowly: each connection waits up to 30 s.
+    let open = || -> anyhow::Result<TcpStream> {
+        let s = connect(target)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(s)
+    };
+    let mut stream = open()?;
     let mut buf = vec![0u8; 16 * 1024];
     for i in 0..count {
         stream.write_all(request.as_bytes())?;
         let ended = read_response(&mut stream, &mut buf).with_context(|| format!("request {} of {count}", i + 1))?;
         if ended == Ending::Close {
-            stream = connect(target)?;
-            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            stream = open()?;
         }
     }
     println!("{}", json!({ "requests": count }));

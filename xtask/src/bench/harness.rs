@@ -110,23 +110,19 @@ impl Harness<'_> {
         }
         let started = profiler.start(&wanted.iter().map(|(_, stem, sampled)| (stem.as_str(), *sampled)).collect::<Vec<_>>());
         let mut recordings: Vec<(String, Recording)> = Vec::new();
-        let mut notes = Vec::new();
         for ((what, _, _), started) in wanted.into_iter().zip(started) {
             match started {
                 Ok(r) => recordings.push((what, r)),
-                Err(e) => notes.push(format!("profile of {what}: {e:#}")),
+                Err(e) => self.results.note(format!("profile of {what}: {e:#}")),
             }
         }
         let result = run(self);
         recordings.iter_mut().for_each(|(_, r)| r.interrupt());
         for (what, recording) in recordings {
-            notes.push(match recording.finish() {
+            self.results.note(match recording.finish() {
                 Ok(text) => format!("{what}, repetition 1 ran under perf record (--profile); profile in {}", text.display()),
                 Err(e) => format!("profile of {what}: {e:#}"),
             });
-        }
-        for note in notes {
-            self.results.note(note);
         }
         result
     }
